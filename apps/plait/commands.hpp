@@ -1,0 +1,22 @@
+// Each component's subcommands register themselves on the `plait` app here;
+// callbacks throw plait::Error on bad input, and main() prints it once.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace plait::cli {
+
+// Exit codes of every plait binary (documented in README.md).
+enum ExitCode : int {
+  exit_ok = 0,
+  exit_bad_input = 1,  // invalid file, program, setting; failed check
+  exit_usage = 2,      // command line could not be parsed
+  exit_failure = 3,    // a run failed (a child process, an MPI rank, a simulation)
+};
+
+void add_schedule_commands(CLI::App& app);   // schedule, inspect, validate, solve
+void add_costmodel_commands(CLI::App& app);  // calibrate
+void add_simulator_commands(CLI::App& app);  // simulate
+void add_executor_commands(CLI::App& app);   // run (starts mpirun plait-exec)
+
+}  // namespace plait::cli

@@ -1,0 +1,180 @@
+// plait schedule | inspect | validate | solve
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "plait/schedule/build.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/reference.hpp"
+#include "plait/schedule/summary.hpp"
+
+namespace plait::cli {
+namespace {
+
+using schedule::BuildSpec;
+
+// Options shared by `schedule` and `solve`: the solver settings.
+void add_solver_options(CLI::App& command, BuildSpec& spec, std::string& relax,
+                        std::string& backward_relax, int& backward_levels) {
+  command.add_option("--layers,-N", spec.layers, "number of blocks (ODE steps)")->capture_default_str();
+  command.add_option("--levels,-L", spec.forward.levels, "MGRIT levels (forward; 1 = serial sweep)")
+      ->capture_default_str();
+  command.add_option("--cf", spec.forward.coarsening_factor, "coarsening factor")->capture_default_str();
+  command.add_option("--relax", relax, "relaxation: F or FCF")->check(CLI::IsMember({"F", "FCF"}))
+      ->capture_default_str();
+  command.add_option("--ranks,-P", spec.ranks, "ranks the layers are split over")->capture_default_str();
+  command.add_option("--bwd-levels", backward_levels, "adjoint levels (default: forward levels)");
+  command.add_option("--bwd-relax", backward_relax, "adjoint relaxation (default: --relax)")
+      ->check(CLI::IsMember({"F", "FCF"}));
+  command.add_flag("!--no-skip", spec.forward.skip_first_down_relax,
+                   "relax on the first down-cycle too (XBraid skip=0)");
+}
+
+void finish_phases(BuildSpec& spec, const std::string& relax, const std::string& backward_relax,
+                   int backward_levels) {
+  spec.forward.relax = schedule::parse_relax(relax);
+  spec.adjoint.levels = backward_levels > 0 ? backward_levels : spec.forward.levels;
+  spec.adjoint.coarsening_factor = spec.forward.coarsening_factor;
+  spec.adjoint.relax = schedule::parse_relax(backward_relax.empty() ? relax : backward_relax);
+  spec.adjoint.skip_first_down_relax = spec.forward.skip_first_down_relax;
+}
+
+void print_json(const nlohmann::json& value) { std::cout << value.dump(2) << '\n'; }
+
+std::string format_vector(const std::vector<double>& values) {
+  std::string out = "[";
+  char number[32];
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::snprintf(number, sizeof number, "%s%.15g", i ? ", " : "", values[i]);
+    out += number;
+  }
+  return out + "]";
+}
+
+void add_schedule(CLI::App& app) {
+  struct Options {
+    BuildSpec spec;
+    std::string kind = "mgrit", relax = "F", backward_relax, output;
+    int backward_levels = 0;
+  };
+  auto options = std::make_shared<Options>();
+  options->spec.forward.iterations = 2;
+  auto* command = app.add_subcommand("schedule", "compile a serial or MGRIT training step into a Program (JSON)");
+  command->add_option("--kind", options->kind, "mgrit or serial")->check(CLI::IsMember({"mgrit", "serial"}))
+      ->capture_default_str();
+  add_solver_options(*command, options->spec, options->relax, options->backward_relax, options->backward_levels);
+  command->add_option("--fwd-iters", options->spec.forward.iterations, "forward MGRIT iterations")
+      ->capture_default_str();
+  command->add_option("--bwd-iters", options->spec.adjoint.iterations, "adjoint MGRIT iterations")
+      ->capture_default_str();
+  auto& model = options->spec.model;
+  command->add_option("--model", model.kind, "transformer, linear or mlp")
+      ->check(CLI::IsMember({"transformer", "linear", "mlp"}))->capture_default_str();
+  command->add_option("--d-model", model.d_model, "transformer width")->capture_default_str();
+  command->add_option("--heads", model.heads, "attention heads")->capture_default_str();
+  command->add_option("--seq", model.seq, "sequence length")->capture_default_str();
+  command->add_option("--batch", model.batch, "batch size")->capture_default_str();
+  command->add_option("--dtype", model.dtype, "fp32, bf16 or fp16")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
+  command->add_option("--tstop", model.tstop, "ODE end time T (h = T/N)")->capture_default_str();
+  command->add_option("-o,--output", options->output, "where to write the Program")->required();
+  command->callback([options] {
+    finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
+    const auto program = options->kind == "serial" ? schedule::build_serial(options->spec)
+                                                   : schedule::build_mgrit(options->spec);
+    schedule::save_program(program, options->output);
+  });
+}
+
+void add_inspect(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  auto* command = app.add_subcommand("inspect", "per-rank op counts, messages, bytes, critical path");
+  command->add_option("program", *path, "Program JSON")->required();
+  command->add_flag("--json", *as_json, "machine-readable output");
+  command->callback([path, as_json] {
+    const auto program = schedule::load_program(*path);
+    const auto summary = schedule::summarize(program);
+    if (*as_json) {
+      print_json(summary);
+    } else {
+      std::cout << schedule::format_summary(program, summary);
+    }
+  });
+}
+
+void add_validate(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto* command = app.add_subcommand("validate", "check a Program: exit 0 when valid, 1 with the error when not");
+  command->add_option("program", *path, "Program JSON")->required();
+  command->callback([path] {
+    const auto program = schedule::load_program(*path);
+    std::cout << *path << ": valid (" << program.ranks << " ranks)\n";
+  });
+}
+
+void add_solve(CLI::App& app) {
+  struct Options {
+    BuildSpec spec;
+    std::string relax = "F", backward_relax;
+    int backward_levels = 0, max_iterations = 0;
+    bool as_json = false;
+  };
+  auto options = std::make_shared<Options>();
+  auto& spec = options->spec;
+  spec.model.kind = "linear";
+  spec.forward.iterations = 2;
+  auto* command = app.add_subcommand("solve", "run MGRIT on a test problem (reference backend) and compare with serial");
+  command->add_option("--problem", spec.model.kind, "linear (u' = lambda u) or mlp (tanh MLP blocks)")
+      ->check(CLI::IsMember({"linear", "mlp"}))->capture_default_str();
+  command->add_option("--scheme", spec.model.scheme, "linear problem: forward-euler or backward-euler")
+      ->check(CLI::IsMember({"forward-euler", "backward-euler"}))->capture_default_str();
+  command->add_option("--lambda", spec.model.lambda, "decay rate of the linear problem")->capture_default_str();
+  command->add_option("--tstop", spec.model.tstop, "end time T")->capture_default_str();
+  command->add_option("--width", spec.model.width, "mlp state size")->capture_default_str();
+  command->add_option("--seed", spec.model.seed, "mlp weight seed")->capture_default_str();
+  add_solver_options(*command, spec, options->relax, options->backward_relax, options->backward_levels);
+  command->add_option("--iters", spec.forward.iterations, "iterations per phase (fixed mode)")->capture_default_str();
+  command->add_option("--tol", spec.tolerance, "stop below this residual norm (tolerance mode)");
+  command->add_option("--max-iters", options->max_iterations, "iteration limit in tolerance mode (default 100)");
+  command->add_flag("--json", options->as_json, "machine-readable output");
+  command->callback([options] {
+    auto& spec = options->spec;
+    if (spec.tolerance > 0) spec.forward.iterations = options->max_iterations > 0 ? options->max_iterations : 100;
+    finish_phases(spec, options->relax, options->backward_relax, options->backward_levels);
+    spec.adjoint.iterations = spec.forward.iterations;
+    const auto report = schedule::solve_reference(schedule::build_mgrit(spec));
+    if (options->as_json) {
+      print_json({{"iterations", report.iterations},
+                  {"residual_norms", report.residual_norms},
+                  {"adjoint_residual_norms", report.adjoint_residual_norms},
+                  {"final", report.final_state},
+                  {"serial_final", report.serial_final_state},
+                  {"max_abs_error_vs_serial", report.max_abs_error_vs_serial},
+                  {"max_abs_gradient_error_vs_serial", report.max_abs_gradient_error_vs_serial}});
+      return;
+    }
+    std::printf("iteration  residual norm\n");
+    const int offset = report.iterations - static_cast<int>(report.residual_norms.size());
+    for (std::size_t i = 0; i < report.residual_norms.size(); ++i) {
+      std::printf("%9zu  %.6e\n", i + 1 + offset, report.residual_norms[i]);
+    }
+    std::printf("final %s\nserial %s\nmax |error| vs serial: %.3e (gradients: %.3e)\n",
+                format_vector(report.final_state).c_str(), format_vector(report.serial_final_state).c_str(),
+                report.max_abs_error_vs_serial, report.max_abs_gradient_error_vs_serial);
+  });
+}
+
+}  // namespace
+
+void add_schedule_commands(CLI::App& app) {
+  add_schedule(app);
+  add_inspect(app);
+  add_validate(app);
+  add_solve(app);
+}
+
+}  // namespace plait::cli

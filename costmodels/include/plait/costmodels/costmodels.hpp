@@ -1,0 +1,78 @@
+// Cost models: what an op costs on a device, and what a message costs on a link.
+//
+// The simulator prices ops only through `OpPricer` and messages through
+// `MessageModel`; where the numbers come from (a measured profile, or the
+// analytic roofline on a device sheet) is this library's business.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::costmodels {
+
+// Piecewise alpha-beta: one segment per protocol regime (eager, rendezvous, ...).
+struct MessageSegment {
+  std::int64_t max_bytes = 0;  // segment covers sizes <= max_bytes (last one: all larger)
+  double latency_s = 0;        // alpha
+  double seconds_per_byte = 0; // beta
+};
+
+struct MessageModel {
+  std::vector<MessageSegment> segments;  // sorted by max_bytes
+  double seconds(std::int64_t bytes) const;
+};
+
+// A device's public figures (device sheets) for the analytic roofline model.
+struct DeviceSheet {
+  std::string name;
+  double peak_flops_fp32 = 0;   // FLOP/s
+  double peak_flops_bf16 = 0;   // FLOP/s
+  double memory_bandwidth = 0;  // bytes/s
+  double efficiency = 1.0;      // fraction of roofline reached (fitted from a profile)
+};
+
+// A link's public figures (link sheets).
+struct LinkSheet {
+  std::string name;
+  double latency_s = 0;
+  double bandwidth_bytes_per_s = 0;
+};
+
+// Prices compute ops of a Program on one device.
+class OpPricer {
+ public:
+  virtual ~OpPricer() = default;
+  // Seconds for `op` of `program` on this device; 0 for communication ops.
+  virtual double op_seconds(const schedule::Program& program, const schedule::Op& op) const = 0;
+};
+
+// A measured profile (plait calibrate's output); format documented in profile.cpp.
+struct Profile;  // defined in plait/costmodels/profile.hpp
+Profile load_profile(const std::string& path);  // validates; throws plait::Error
+
+// Shipped sheets, by name ("h100-sxm", "a100-80gb", "h200", "local-cpu"; "nvlink4",
+// "infiniband-ndr", "infiniband-hdr", "ethernet-100g", ...). Unknown name: plait::Error.
+DeviceSheet device_sheet(std::string_view name);
+LinkSheet link_sheet(std::string_view name);
+std::vector<std::string> device_sheet_names();
+std::vector<std::string> link_sheet_names();
+
+// Pricers: the analytic roofline on a device sheet, or a measured profile
+// (ops and shapes it lacks fall back to the roofline with the profile's fitted efficiency).
+std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device);
+std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile);
+
+// Whether the priced rank shares its machine with ranks doing the same work
+// (the profile's contended measurements, or alone times x the fitted factor).
+// make_profile_pricer(profile) prices `alone`.
+enum class Contention { alone, contended };
+std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile, Contention contention);
+
+}  // namespace plait::costmodels

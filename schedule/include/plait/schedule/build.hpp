@@ -1,0 +1,25 @@
+// Builders: compile a description into a Program.
+#pragma once
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::schedule {
+
+struct BuildSpec {
+  std::int32_t layers = 16;
+  std::int32_t ranks = 1;
+  PhaseSpec forward;
+  PhaseSpec adjoint{.levels = 2, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
+  double tolerance = 0;  // > 0: iterations become a maximum, stop below tolerance
+  ModelDesc model;
+};
+
+// Plain forward sweep, loss, adjoint sweep with gradients (one level each),
+// pipelined over spec.ranks. The denominator of every speedup.
+Program build_serial(const BuildSpec& spec);
+
+// MGRIT forward solve, loss, MGRIT adjoint solve, final gradient relaxation.
+// Throws plait::Error on invalid settings (levels < 1, cf < 2, too many ranks, ...).
+Program build_mgrit(const BuildSpec& spec);
+
+}  // namespace plait::schedule

@@ -1,0 +1,22 @@
+// Cost keys: the names under which cost models price ops. Defined here once.
+#pragma once
+
+#include <string_view>
+
+namespace plait::schedule::cost_keys {
+
+inline constexpr std::string_view block_forward = "block.fwd";
+inline constexpr std::string_view block_adjoint = "block.adj";        // vjp w.r.t. the state
+inline constexpr std::string_view block_gradient = "block.adj_grad";  // vjp w.r.t. state and parameters
+inline constexpr std::string_view vec_zero = "vec.zero";
+inline constexpr std::string_view vec_copy = "vec.copy";
+inline constexpr std::string_view vec_sub = "vec.sub";
+inline constexpr std::string_view vec_norm = "vec.norm";
+inline constexpr std::string_view input = "input";
+inline constexpr std::string_view loss = "loss";
+inline constexpr std::string_view send = "comm.send";
+inline constexpr std::string_view recv = "comm.recv";
+inline constexpr std::string_view allreduce = "comm.allreduce";
+inline constexpr std::string_view record = "record";
+
+}  // namespace plait::schedule::cost_keys

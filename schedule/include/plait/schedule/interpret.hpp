@@ -1,0 +1,66 @@
+// One interpreter for every backend: it walks a rank's sections and ops in
+// order; a Backend supplies the compute ops on its own state, a Comm moves
+// messages. The reference, torch and cost backends add only their ops.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::schedule {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Every op that is not communication (input, zero, copy, sub, norm_sq, step,
+  // step_adjoint, loss). Registers (Space::reg) live in the backend too.
+  virtual void compute(const Op& op) = 0;
+  virtual double read_register(const Buffer& reg) = 0;
+  virtual void write_register(const Buffer& reg, double value) = 0;
+  // Bytes of a buffer for a send, and assignment from a received message.
+  // A backend without data (the cost backend) returns an empty span / ignores.
+  virtual std::span<const std::byte> bytes_of(const Buffer& buffer) = 0;
+  virtual void assign_bytes(const Buffer& buffer, std::span<const std::byte> bytes) = 0;
+};
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  // Sends are asynchronous: they never block (the validator checks programs
+  // under this rule). Messages between two ranks match in order.
+  virtual void send(const Op& op, std::span<const std::byte> bytes) = 0;
+  virtual std::vector<std::byte> recv(const Op& op) = 0;
+  virtual double allreduce_sum(const Op& op, double value) = 0;
+};
+
+// Where an op sits: for listeners (trace recorders, progress).
+struct OpRef {
+  int rank = 0;
+  int section = 0;
+  int repetition = 0;
+  int index = 0;  // op index within its section
+  const Op* op = nullptr;
+};
+
+class OpListener {
+ public:
+  virtual ~OpListener() = default;
+  virtual void before(const OpRef&) {}
+  virtual void after(const OpRef&) {}
+};
+
+struct RunResult {
+  std::vector<double> forward_residual_norms;
+  std::vector<double> adjoint_residual_norms;
+  int forward_iterations = 0;
+  int adjoint_iterations = 0;
+};
+
+// Runs rank `rank` of `program`. tolerance > 0 (program.tolerance) stops
+// iteration sections once the phase's last recorded residual norm is below it.
+RunResult interpret(const Program& program, int rank, Backend& backend, Comm& comm,
+                    OpListener* listener = nullptr);
+
+}  // namespace plait::schedule

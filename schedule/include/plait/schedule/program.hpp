@@ -1,0 +1,167 @@
+// The schedule IR: a Program is, per rank, a list of sections of ops.
+//
+// Nothing in an op depends on data values, so one Program is valid for every
+// backend (reference vectors, LibTorch tensors, SimGrid cost actors).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace plait::schedule {
+
+// Buffer spaces. `u` forward state, `g` forward FAS right-hand side, `w` adjoint
+// state, `gw` adjoint right-hand side, `tmp` per-rank scratch, `reg` scalar register.
+enum class Space : std::uint8_t { none, u, g, w, gw, tmp, reg };
+
+// A buffer is named by space, level and fine-grid point index (forward order),
+// e.g. u[1][8] is the level-1 forward state at fine point 8. tmp/reg use level 0.
+struct Buffer {
+  Space space = Space::none;
+  std::int32_t level = 0;
+  std::int32_t point = 0;
+
+  bool empty() const { return space == Space::none; }
+  friend bool operator==(const Buffer&, const Buffer&) = default;
+  friend auto operator<=>(const Buffer&, const Buffer&) = default;
+};
+
+std::string to_string(const Buffer& buffer);
+// Parses "u[1][8]", "tmp[0]", "reg[0]"; throws plait::Error on bad text.
+Buffer parse_buffer(const std::string& text);
+
+enum class OpKind : std::uint8_t {
+  input,         // dst = the network input (rank owning forward point 0)
+  zero,          // dst = 0
+  copy,          // dst = a
+  sub,           // dst = a - b
+  norm_sq,       // dst(reg) += ||a||^2
+  step,          // dst = Phi(a) [+ b]; block, span, level
+  step_adjoint,  // dst = J^T a [+ b], J the Jacobian of Phi at state c; grads if accumulate_grad
+  loss,          // dst(w) = dJ/du at a (the loss seed of the adjoint)
+  send,          // a -> peer
+  recv,          // dst <- peer
+  allreduce,     // dst(reg) = sum over ranks of dst(reg)
+  record_norm,   // append sqrt(a(reg)) to this phase's residual history
+};
+
+std::string_view to_string(OpKind kind);
+OpKind parse_op_kind(std::string_view text);  // throws plait::Error
+bool is_communication(OpKind kind);
+
+struct Op {
+  OpKind kind = OpKind::zero;
+  Buffer dst, a, b, c;
+  std::int32_t level = 0;   // grid level of a step
+  std::int32_t block = -1;  // fine block whose parameters a step uses
+  std::int32_t span = 0;    // fine steps covered: step size is span * h
+  bool accumulate_grad = false;
+  std::int32_t peer = -1;   // send/recv
+  std::int32_t tag = 0;
+  std::int64_t bytes = 0;   // message bytes
+
+  friend bool operator==(const Op&, const Op&) = default;
+};
+
+// Cost key of an op: the name under which cost models price it (see cost_keys.hpp).
+std::string_view cost_key(const Op& op);
+
+enum class Phase : std::uint8_t { none, forward, adjoint };
+std::string_view to_string(Phase phase);
+
+// A section's ops run `repeat` times. An `iteration` section counts as MGRIT
+// iterations of its phase; in tolerance mode the interpreter stops repeating
+// (and skips later iteration sections of the phase) once the phase's last
+// residual norm is below the tolerance.
+struct Section {
+  std::string name;
+  Phase phase = Phase::none;
+  bool iteration = false;
+  std::int32_t repeat = 1;
+  std::vector<Op> ops;
+
+  friend bool operator==(const Section&, const Section&) = default;
+};
+
+struct RankProgram {
+  std::vector<Section> sections;
+  friend bool operator==(const RankProgram&, const RankProgram&) = default;
+};
+
+enum class Relax : std::uint8_t { F, FCF };
+std::string_view to_string(Relax relax);
+Relax parse_relax(std::string_view text);
+
+// Solver settings of one phase (forward or adjoint).
+struct PhaseSpec {
+  std::int32_t levels = 2;
+  std::int32_t coarsening_factor = 2;
+  Relax relax = Relax::F;
+  std::int32_t iterations = 2;
+  bool skip_first_down_relax = true;  // XBraid's skip: no relaxation on the first down-cycle
+
+  friend bool operator==(const PhaseSpec&, const PhaseSpec&) = default;
+};
+
+// The model whose blocks are the steps. kind: "transformer" (executor),
+// "linear" or "mlp" (reference test problems).
+struct ModelDesc {
+  std::string kind = "transformer";
+  double tstop = 1.0;  // h = tstop / layers
+  // transformer
+  std::int32_t d_model = 256, heads = 4, seq = 128, batch = 8, mlp_ratio = 4;
+  std::string dtype = "fp32";
+  bool causal = true;
+  // reference problems
+  double lambda = -1.0;
+  std::string scheme = "forward-euler";  // linear: forward-euler | backward-euler
+  std::int32_t width = 4;                // mlp state size
+  std::uint64_t seed = 1;
+
+  friend bool operator==(const ModelDesc&, const ModelDesc&) = default;
+};
+
+// Elements in one state vector and bytes of one state message.
+std::int64_t state_elements(const ModelDesc& model);
+std::int64_t state_bytes(const ModelDesc& model);
+
+// Work of one op, by cost key: used by analytic cost models.
+struct Work {
+  double flops = 0;
+  double bytes = 0;
+  friend bool operator==(const Work&, const Work&) = default;
+};
+std::map<std::string, Work> work_table(const ModelDesc& model);
+
+struct Program {
+  static constexpr int format_version = 1;
+  std::string kind = "mgrit";  // mgrit | serial
+  std::int32_t layers = 0;
+  std::int32_t ranks = 1;
+  PhaseSpec forward, adjoint;
+  double tolerance = 0;  // > 0: tolerance mode (iterations are a maximum)
+  ModelDesc model;
+  std::vector<std::int32_t> partition;  // rank r owns blocks [partition[r], partition[r+1])
+  std::map<std::string, Work> work;      // per cost key
+  std::vector<RankProgram> rank_programs;
+
+  double step_size() const { return model.tstop / layers; }
+  friend bool operator==(const Program&, const Program&) = default;
+};
+
+// JSON form: {"format": "plait.program", "version": 1, ...}; see program_json.cpp.
+void to_json(nlohmann::json& out, const Program& program);
+void from_json(const nlohmann::json& in, Program& program);
+void to_json(nlohmann::json& out, const ModelDesc& model);
+void from_json(const nlohmann::json& in, ModelDesc& model);
+
+std::string dump_program(const Program& program);
+void save_program(const Program& program, const std::string& path);
+// Parses and validates; errors name the file, rank, op index and reason.
+Program parse_program(const std::string& text, const std::string& origin = "<string>");
+Program load_program(const std::string& path);
+
+}  // namespace plait::schedule

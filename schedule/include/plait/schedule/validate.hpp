@@ -1,0 +1,30 @@
+// Checks a Program: message matching, read-before-write and a dry run of the
+// message order (deadlock). All problems are collected; each names rank,
+// section, op index and reason.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::schedule {
+
+struct Problem {
+  int rank = -1;
+  std::string section;
+  int op = -1;
+  std::string reason;
+  std::string to_string() const;
+};
+
+std::vector<Problem> find_problems(const Program& program);
+
+// Throws plait::Error with the first problem (and the count of the others).
+void validate(const Program& program, const std::string& origin = "");
+
+// Dry run with unit cost per block step (forward or adjoint) and zero for all
+// else: the critical path length in block steps. Assumes a valid program.
+double critical_path_steps(const Program& program);
+
+}  // namespace plait::schedule

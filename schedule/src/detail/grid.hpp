@@ -1,0 +1,44 @@
+// The grid hierarchy of one phase, in phase coordinates, and its ownership.
+//
+// Phase coordinate s runs in solve order: the forward phase has s = forward
+// point i; the adjoint phase runs backwards, s = N - i. Step s -> s+1 of the
+// fine level is one block. Level l's points are a subset of level l-1's,
+// always containing 0; its C-points are the points of level l+1.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::schedule::detail {
+
+struct Grid {
+  int layers = 0;
+  bool adjoint = false;
+  PhaseSpec spec;
+  std::vector<std::vector<int>> points;       // [level][k] -> phase coordinate, ascending
+  std::vector<std::vector<int>> fine_index;   // [level][k] -> index of the same point on level-1
+  std::vector<std::vector<char>> is_c_point;  // [level][k] -> point is on level+1
+  std::vector<int> owner;                     // [phase coordinate] -> rank
+  std::vector<int> rank_order;                // ranks in phase order (first owns point 0)
+
+  int levels() const { return static_cast<int>(points.size()); }
+  int size(int level) const { return static_cast<int>(points[level].size()); }
+  int forward_point(int s) const { return adjoint ? layers - s : s; }
+  int owner_of(int level, int k) const { return owner[points[level][k]]; }
+
+  // The step arriving at point k of `level`: fine steps spanned, and the fine
+  // block whose parameters (and, in the adjoint, forward state) it uses: the
+  // lower forward end of the interval, so a coarse step uses its first block.
+  int span(int level, int k) const { return points[level][k] - points[level][k - 1]; }
+  int block(int level, int k) const {
+    return adjoint ? layers - points[level][k] : points[level][k - 1];
+  }
+};
+
+// partition[r] .. partition[r+1]: blocks of rank r (forward coordinates).
+Grid make_grid(int layers, const PhaseSpec& spec, bool adjoint,
+               const std::vector<std::int32_t>& partition);
+
+}  // namespace plait::schedule::detail

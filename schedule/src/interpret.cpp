@@ -1,0 +1,75 @@
+// The one interpreter: sections, repeats, tolerance mode, residual history.
+#include <cmath>
+
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/interpret.hpp"
+
+namespace plait::schedule {
+namespace {
+
+struct PhaseState {
+  std::vector<double>* norms = nullptr;
+  int* iterations = nullptr;
+  bool converged = false;
+};
+
+}  // namespace
+
+RunResult interpret(const Program& program, int rank, Backend& backend, Comm& comm,
+                    OpListener* listener) {
+  if (rank < 0 || rank >= static_cast<int>(program.rank_programs.size())) {
+    throw Error("rank " + std::to_string(rank),
+                "program has " + std::to_string(program.rank_programs.size()) + " ranks");
+  }
+  RunResult result;
+  PhaseState forward{&result.forward_residual_norms, &result.forward_iterations};
+  PhaseState adjoint{&result.adjoint_residual_norms, &result.adjoint_iterations};
+  const bool tolerance_mode = program.tolerance > 0;
+
+  const auto& sections = program.rank_programs[rank].sections;
+  for (int s = 0; s < static_cast<int>(sections.size()); ++s) {
+    const Section& section = sections[s];
+    PhaseState* phase = section.phase == Phase::forward   ? &forward
+                        : section.phase == Phase::adjoint ? &adjoint
+                                                          : nullptr;
+    if (section.iteration && phase && phase->converged) continue;
+    for (int repetition = 0; repetition < section.repeat; ++repetition) {
+      OpRef ref{rank, s, repetition, 0, nullptr};
+      for (int i = 0; i < static_cast<int>(section.ops.size()); ++i) {
+        const Op& op = section.ops[i];
+        ref.index = i;
+        ref.op = &op;
+        if (listener) listener->before(ref);
+        switch (op.kind) {
+          case OpKind::send:
+            comm.send(op, backend.bytes_of(op.a));
+            break;
+          case OpKind::recv:
+            backend.assign_bytes(op.dst, comm.recv(op));
+            break;
+          case OpKind::allreduce:
+            backend.write_register(op.dst, comm.allreduce_sum(op, backend.read_register(op.dst)));
+            break;
+          case OpKind::record_norm:
+            if (phase) phase->norms->push_back(std::sqrt(backend.read_register(op.a)));
+            break;
+          default:
+            backend.compute(op);
+        }
+        if (listener) listener->after(ref);
+      }
+      if (section.iteration && phase) {
+        ++*phase->iterations;
+        // All ranks hold the same allreduced norm, so all stop together.
+        if (tolerance_mode && !phase->norms->empty() &&
+            phase->norms->back() <= program.tolerance) {
+          phase->converged = true;
+          break;
+        }
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace plait::schedule

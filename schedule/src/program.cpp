@@ -1,0 +1,160 @@
+// Names, parsing and sizes of the IR's parts.
+#include <array>
+#include <charconv>
+
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/program.hpp"
+
+namespace plait::schedule {
+namespace {
+
+constexpr std::array<std::string_view, 7> space_names = {"", "u", "g", "w", "gw", "tmp", "reg"};
+
+constexpr std::array<std::string_view, 12> op_kind_names = {
+    "input", "zero", "copy", "sub", "norm_sq", "step", "step_adjoint",
+    "loss", "send", "recv", "allreduce", "record_norm"};
+
+bool parse_int(std::string_view text, std::int32_t& value) {
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end;
+}
+
+}  // namespace
+
+std::string to_string(const Buffer& buffer) {
+  if (buffer.empty()) return "";
+  std::string out(space_names[static_cast<int>(buffer.space)]);
+  if (buffer.space == Space::tmp || buffer.space == Space::reg) {
+    return out + "[" + std::to_string(buffer.point) + "]";
+  }
+  return out + "[" + std::to_string(buffer.level) + "][" + std::to_string(buffer.point) + "]";
+}
+
+Buffer parse_buffer(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return Error("buffer \"" + text + "\"", why);
+  };
+  const auto open = text.find('[');
+  if (open == std::string::npos || text.back() != ']') throw bad("expected name[level][point]");
+  Buffer buffer;
+  const std::string_view name(text.data(), open);
+  for (std::size_t i = 1; i < space_names.size(); ++i) {
+    if (name == space_names[i]) buffer.space = static_cast<Space>(i);
+  }
+  if (buffer.empty()) throw bad("unknown space \"" + std::string(name) + "\"");
+  const std::string_view rest(text.data() + open, text.size() - open);
+  const bool scalar = buffer.space == Space::tmp || buffer.space == Space::reg;
+  if (scalar) {
+    if (!parse_int(rest.substr(1, rest.size() - 2), buffer.point)) throw bad("bad index");
+  } else {
+    const auto middle = rest.find("][");
+    if (middle == std::string_view::npos ||
+        !parse_int(rest.substr(1, middle - 1), buffer.level) ||
+        !parse_int(rest.substr(middle + 2, rest.size() - middle - 3), buffer.point)) {
+      throw bad("expected name[level][point]");
+    }
+  }
+  if (buffer.level < 0 || buffer.point < 0) throw bad("negative index");
+  return buffer;
+}
+
+std::string_view to_string(OpKind kind) { return op_kind_names[static_cast<int>(kind)]; }
+
+OpKind parse_op_kind(std::string_view text) {
+  for (std::size_t i = 0; i < op_kind_names.size(); ++i) {
+    if (text == op_kind_names[i]) return static_cast<OpKind>(i);
+  }
+  throw Error("", "unknown op kind \"" + std::string(text) + "\"");
+}
+
+bool is_communication(OpKind kind) {
+  return kind == OpKind::send || kind == OpKind::recv || kind == OpKind::allreduce;
+}
+
+std::string_view cost_key(const Op& op) {
+  switch (op.kind) {
+    case OpKind::input: return cost_keys::input;
+    case OpKind::zero: return cost_keys::vec_zero;
+    case OpKind::copy: return cost_keys::vec_copy;
+    case OpKind::sub: return cost_keys::vec_sub;
+    case OpKind::norm_sq: return cost_keys::vec_norm;
+    case OpKind::step: return cost_keys::block_forward;
+    case OpKind::step_adjoint:
+      return op.accumulate_grad ? cost_keys::block_gradient : cost_keys::block_adjoint;
+    case OpKind::loss: return cost_keys::loss;
+    case OpKind::send: return cost_keys::send;
+    case OpKind::recv: return cost_keys::recv;
+    case OpKind::allreduce: return cost_keys::allreduce;
+    case OpKind::record_norm: return cost_keys::record;
+  }
+  return "";
+}
+
+std::string_view to_string(Phase phase) {
+  switch (phase) {
+    case Phase::forward: return "forward";
+    case Phase::adjoint: return "adjoint";
+    case Phase::none: break;
+  }
+  return "none";
+}
+
+std::string_view to_string(Relax relax) { return relax == Relax::F ? "F" : "FCF"; }
+
+Relax parse_relax(std::string_view text) {
+  if (text == "F") return Relax::F;
+  if (text == "FCF") return Relax::FCF;
+  throw Error("relax", "expected F or FCF, got \"" + std::string(text) + "\"");
+}
+
+std::int64_t state_elements(const ModelDesc& model) {
+  if (model.kind == "transformer") {
+    return std::int64_t{model.batch} * model.seq * model.d_model;
+  }
+  if (model.kind == "linear") return 1;
+  if (model.kind == "mlp") return model.width;
+  throw Error("model", "unknown model kind \"" + model.kind + "\" (transformer, linear, mlp)");
+}
+
+std::int64_t state_bytes(const ModelDesc& model) {
+  if (model.kind != "transformer") return state_elements(model) * 8;  // reference: double
+  if (model.dtype == "fp32") return state_elements(model) * 4;
+  if (model.dtype == "bf16" || model.dtype == "fp16") return state_elements(model) * 2;
+  throw Error("model.dtype", "expected fp32, bf16 or fp16, got \"" + model.dtype + "\"");
+}
+
+// FLOPs and bytes touched per op. A transformer block of width d on n = batch*seq
+// tokens: QKV+output projections 8nd^2, MLP 4*mlp_ratio*n*d^2 (multiply-add = 2),
+// attention scores and weighted sum 4*batch*seq^2*d; the adjoint is a recomputed
+// forward plus a backward of about twice the forward (state only: about one forward).
+std::map<std::string, Work> work_table(const ModelDesc& model) {
+  const double elements = static_cast<double>(state_elements(model));
+  const double bytes = static_cast<double>(state_bytes(model));
+  Work forward;
+  if (model.kind == "transformer") {
+    const double n = double(model.batch) * model.seq, d = model.d_model;
+    const double parameters = (4.0 + 2.0 * model.mlp_ratio) * d * d;
+    forward.flops = 2 * n * parameters + 4.0 * model.batch * double(model.seq) * model.seq * d;
+    forward.bytes = parameters * (bytes / elements) + 2 * (4 + model.mlp_ratio) * bytes;
+  } else {
+    const double width = elements;
+    forward.flops = 2 * width * width + 4 * width;
+    forward.bytes = (width * width + 2 * width) * 8;
+  }
+  const Work vector_one{elements, 2 * bytes}, vector_two{elements, 3 * bytes};
+  std::map<std::string, Work> table;
+  table[std::string(cost_keys::block_forward)] = forward;
+  table[std::string(cost_keys::block_adjoint)] = {2 * forward.flops, 2 * forward.bytes};
+  table[std::string(cost_keys::block_gradient)] = {3 * forward.flops, 3 * forward.bytes};
+  table[std::string(cost_keys::vec_zero)] = {0, bytes};
+  table[std::string(cost_keys::vec_copy)] = {0, 2 * bytes};
+  table[std::string(cost_keys::vec_sub)] = vector_two;
+  table[std::string(cost_keys::vec_norm)] = vector_one;
+  table[std::string(cost_keys::input)] = {0, bytes};
+  table[std::string(cost_keys::loss)] = vector_two;
+  return table;
+}
+
+}  // namespace plait::schedule

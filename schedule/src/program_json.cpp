@@ -1,0 +1,281 @@
+// JSON form of a Program.
+//
+// {"format": "plait.program", "version": 1,
+//  "kind": "mgrit" | "serial", "layers": N, "ranks": P, "tolerance": 0,
+//  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
+//              "skip_first_down_relax"}, "adjoint": {...},
+//  "model": {"kind": "transformer"|"linear"|"mlp", ...}, "partition": [0, ..., N],
+//  "work": {"block.fwd": {"flops", "bytes"}, ...},
+//  "rank_programs": [{"sections": [{"name", "phase", "iteration", "repeat",
+//      "ops": [{"op": "step", "dst": "u[0][3]", "a": "u[0][2]", "level": 0,
+//               "block": 2, "span": 1, ...}]}]}]}
+// Op fields that are empty/default are left out. Loading validates the result.
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/program.hpp"
+#include "plait/schedule/validate.hpp"
+
+namespace plait::schedule {
+namespace {
+
+using nlohmann::json;
+constexpr const char* format_name = "plait.program";
+
+json op_to_json(const Op& op) {
+  json out = {{"op", to_string(op.kind)}};
+  if (!op.dst.empty()) out["dst"] = to_string(op.dst);
+  if (!op.a.empty()) out["a"] = to_string(op.a);
+  if (!op.b.empty()) out["b"] = to_string(op.b);
+  if (!op.c.empty()) out["c"] = to_string(op.c);
+  if (op.kind == OpKind::step || op.kind == OpKind::step_adjoint) {
+    out["level"] = op.level;
+    out["block"] = op.block;
+    out["span"] = op.span;
+    if (op.accumulate_grad) out["grad"] = true;
+  }
+  if (op.kind == OpKind::send || op.kind == OpKind::recv) {
+    out["peer"] = op.peer;
+    out["tag"] = op.tag;
+  }
+  if (op.bytes != 0) out["bytes"] = op.bytes;
+  return out;
+}
+
+// Reads a required field with a located, one-line error.
+template <typename T>
+T field(const json& object, const char* key, const std::string& where) {
+  if (!object.is_object()) throw Error(where, "expected an object");
+  const auto it = object.find(key);
+  if (it == object.end()) throw Error(where, std::string("missing \"") + key + "\"");
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    throw Error(where + "/" + key, std::string("wrong type (") + it->type_name() + ")");
+  }
+}
+
+template <typename T>
+T field_or(const json& object, const char* key, T fallback, const std::string& where) {
+  return object.contains(key) ? field<T>(object, key, where) : fallback;
+}
+
+Buffer buffer_field(const json& object, const char* key, const std::string& where) {
+  if (!object.contains(key)) return {};
+  try {
+    return parse_buffer(field<std::string>(object, key, where));
+  } catch (const Error& error) {
+    throw error.within(where + "/" + key);
+  }
+}
+
+Op op_from_json(const json& in, const std::string& where) {
+  Op op;
+  try {
+    op.kind = parse_op_kind(field<std::string>(in, "op", where));
+  } catch (const Error& error) {
+    throw error.within(where);
+  }
+  op.dst = buffer_field(in, "dst", where);
+  op.a = buffer_field(in, "a", where);
+  op.b = buffer_field(in, "b", where);
+  op.c = buffer_field(in, "c", where);
+  op.level = field_or<std::int32_t>(in, "level", 0, where);
+  op.block = field_or<std::int32_t>(in, "block", -1, where);
+  op.span = field_or<std::int32_t>(in, "span", 0, where);
+  op.accumulate_grad = field_or<bool>(in, "grad", false, where);
+  op.peer = field_or<std::int32_t>(in, "peer", -1, where);
+  op.tag = field_or<std::int32_t>(in, "tag", 0, where);
+  op.bytes = field_or<std::int64_t>(in, "bytes", 0, where);
+  return op;
+}
+
+json phase_to_json(const PhaseSpec& phase) {
+  return {{"levels", phase.levels},
+          {"coarsening_factor", phase.coarsening_factor},
+          {"relax", to_string(phase.relax)},
+          {"iterations", phase.iterations},
+          {"skip_first_down_relax", phase.skip_first_down_relax}};
+}
+
+PhaseSpec phase_from_json(const json& in, const std::string& where) {
+  PhaseSpec phase;
+  phase.levels = field<std::int32_t>(in, "levels", where);
+  phase.coarsening_factor = field<std::int32_t>(in, "coarsening_factor", where);
+  try {
+    phase.relax = parse_relax(field<std::string>(in, "relax", where));
+  } catch (const Error& error) {
+    throw error.within(where);
+  }
+  phase.iterations = field<std::int32_t>(in, "iterations", where);
+  phase.skip_first_down_relax = field_or<bool>(in, "skip_first_down_relax", true, where);
+  return phase;
+}
+
+Phase parse_phase(const std::string& text, const std::string& where) {
+  if (text == "forward") return Phase::forward;
+  if (text == "adjoint") return Phase::adjoint;
+  if (text == "none") return Phase::none;
+  throw Error(where + "/phase", "expected forward, adjoint or none, got \"" + text + "\"");
+}
+
+}  // namespace
+
+void to_json(json& out, const ModelDesc& model) {
+  out = {{"kind", model.kind}, {"tstop", model.tstop}};
+  if (model.kind == "transformer") {
+    out.update({{"d_model", model.d_model}, {"heads", model.heads}, {"seq", model.seq},
+                {"batch", model.batch}, {"mlp_ratio", model.mlp_ratio},
+                {"dtype", model.dtype}, {"causal", model.causal}});
+  } else {
+    out.update({{"lambda", model.lambda}, {"scheme", model.scheme}, {"width", model.width}});
+  }
+  out["seed"] = model.seed;
+}
+
+void from_json(const json& in, ModelDesc& model) {
+  const std::string where = "/model";
+  ModelDesc defaults;
+  model.kind = field<std::string>(in, "kind", where);
+  model.tstop = field_or(in, "tstop", defaults.tstop, where);
+  model.d_model = field_or(in, "d_model", defaults.d_model, where);
+  model.heads = field_or(in, "heads", defaults.heads, where);
+  model.seq = field_or(in, "seq", defaults.seq, where);
+  model.batch = field_or(in, "batch", defaults.batch, where);
+  model.mlp_ratio = field_or(in, "mlp_ratio", defaults.mlp_ratio, where);
+  model.dtype = field_or(in, "dtype", defaults.dtype, where);
+  model.causal = field_or(in, "causal", defaults.causal, where);
+  model.lambda = field_or(in, "lambda", defaults.lambda, where);
+  model.scheme = field_or(in, "scheme", defaults.scheme, where);
+  model.width = field_or(in, "width", defaults.width, where);
+  model.seed = field_or(in, "seed", defaults.seed, where);
+  if (model.kind != "transformer" && model.kind != "linear" && model.kind != "mlp") {
+    throw Error(where + "/kind", "unknown model kind \"" + model.kind + "\"");
+  }
+}
+
+void to_json(json& out, const Program& program) {
+  json ranks = json::array();
+  for (const auto& rank : program.rank_programs) {
+    json sections = json::array();
+    for (const auto& section : rank.sections) {
+      json ops = json::array();
+      for (const auto& op : section.ops) ops.push_back(op_to_json(op));
+      sections.push_back({{"name", section.name},
+                          {"phase", to_string(section.phase)},
+                          {"iteration", section.iteration},
+                          {"repeat", section.repeat},
+                          {"ops", std::move(ops)}});
+    }
+    ranks.push_back({{"sections", std::move(sections)}});
+  }
+  json work = json::object();
+  for (const auto& [key, value] : program.work) {
+    work[key] = {{"flops", value.flops}, {"bytes", value.bytes}};
+  }
+  out = {{"format", format_name},
+         {"version", Program::format_version},
+         {"kind", program.kind},
+         {"layers", program.layers},
+         {"ranks", program.ranks},
+         {"tolerance", program.tolerance},
+         {"forward", phase_to_json(program.forward)},
+         {"adjoint", phase_to_json(program.adjoint)},
+         {"model", program.model},
+         {"partition", program.partition},
+         {"work", std::move(work)},
+         {"rank_programs", std::move(ranks)}};
+}
+
+void from_json(const json& in, Program& program) {
+  if (!in.is_object()) throw Error("", "expected a JSON object");
+  const auto format = field<std::string>(in, "format", "");
+  if (format != format_name) {
+    throw Error("/format", "expected \"" + std::string(format_name) + "\", got \"" + format + "\"");
+  }
+  const auto version = field<int>(in, "version", "");
+  if (version != Program::format_version) {
+    throw Error("/version", "unsupported version " + std::to_string(version) + " (this plait reads " +
+                                std::to_string(Program::format_version) + ")");
+  }
+  program.kind = field<std::string>(in, "kind", "");
+  program.layers = field<std::int32_t>(in, "layers", "");
+  program.ranks = field<std::int32_t>(in, "ranks", "");
+  program.tolerance = field_or<double>(in, "tolerance", 0.0, "");
+  program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
+  program.adjoint = phase_from_json(field<json>(in, "adjoint", ""), "/adjoint");
+  program.model = field<json>(in, "model", "").get<ModelDesc>();
+  program.partition = field<std::vector<std::int32_t>>(in, "partition", "");
+  program.work.clear();
+  const json work = field<json>(in, "work", "");
+  for (const auto& [key, value] : work.items()) {
+    const std::string where = "/work/" + key;
+    program.work[key] = {field<double>(value, "flops", where), field<double>(value, "bytes", where)};
+  }
+  const auto& ranks = field<json>(in, "rank_programs", "");
+  if (!ranks.is_array()) throw Error("/rank_programs", "expected an array");
+  program.rank_programs.clear();
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    const std::string rank_where = "/rank_programs/" + std::to_string(r);
+    RankProgram rank;
+    const auto& sections = field<json>(ranks[r], "sections", rank_where);
+    if (!sections.is_array()) throw Error(rank_where + "/sections", "expected an array");
+    for (std::size_t s = 0; s < sections.size(); ++s) {
+      const std::string where = rank_where + "/sections/" + std::to_string(s);
+      Section section;
+      section.name = field<std::string>(sections[s], "name", where);
+      section.phase = parse_phase(field<std::string>(sections[s], "phase", where), where);
+      section.iteration = field_or<bool>(sections[s], "iteration", false, where);
+      section.repeat = field<std::int32_t>(sections[s], "repeat", where);
+      const auto& ops = field<json>(sections[s], "ops", where);
+      if (!ops.is_array()) throw Error(where + "/ops", "expected an array");
+      section.ops.reserve(ops.size());
+      for (std::size_t o = 0; o < ops.size(); ++o) {
+        section.ops.push_back(op_from_json(ops[o], where + "/ops/" + std::to_string(o)));
+      }
+      rank.sections.push_back(std::move(section));
+    }
+    program.rank_programs.push_back(std::move(rank));
+  }
+}
+
+std::string dump_program(const Program& program) { return json(program).dump(); }
+
+void save_program(const Program& program, const std::string& path) {
+  std::ofstream out(path);
+  if (!out) throw Error(path, "cannot open for writing");
+  out << dump_program(program) << '\n';
+  if (!out) throw Error(path, "write failed");
+}
+
+Program parse_program(const std::string& text, const std::string& origin) {
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw Error(origin, "not valid JSON: byte " + std::to_string(error.byte) + ": " +
+                            (text.empty() ? std::string("empty input")
+                                          : std::string("unexpected or truncated input")));
+  }
+  Program program;
+  try {
+    program = document.get<Program>();
+  } catch (const Error& error) {
+    throw error.within(origin);
+  }
+  validate(program, origin);
+  return program;
+}
+
+Program load_program(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path, "cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_program(text.str(), path);
+}
+
+}  // namespace plait::schedule

@@ -1,0 +1,89 @@
+// Counting a Program (plait inspect).
+#include "plait/schedule/summary.hpp"
+
+#include <cstdio>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/schedule/validate.hpp"
+
+namespace plait::schedule {
+
+ProgramSummary summarize(const Program& program) {
+  ProgramSummary summary;
+  for (const auto& rank_program : program.rank_programs) {
+    RankSummary rank;
+    for (const auto& section : rank_program.sections) {
+      for (const auto& op : section.ops) {
+        rank.ops_by_cost_key[std::string(cost_key(op))] += section.repeat;
+        if (op.kind == OpKind::send) {
+          rank.messages_sent += section.repeat;
+          rank.bytes_sent += section.repeat * op.bytes;
+        }
+        if (op.kind == OpKind::step || op.kind == OpKind::step_adjoint) rank.block_steps += section.repeat;
+      }
+    }
+    summary.total_block_steps += rank.block_steps;
+    summary.ranks.push_back(std::move(rank));
+  }
+  summary.critical_path_steps = critical_path_steps(program);
+  summary.serial_block_steps = 2 * std::int64_t{program.layers};
+  return summary;
+}
+
+std::string format_summary(const Program& program, const ProgramSummary& summary) {
+  std::set<std::string> keys;
+  for (const auto& rank : summary.ranks) {
+    for (const auto& [key, count] : rank.ops_by_cost_key) keys.insert(key);
+  }
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%s program: %d layers, %d ranks, forward L=%d cf=%d %s x%d, adjoint L=%d cf=%d %s x%d\n",
+                program.kind.c_str(), program.layers, program.ranks, program.forward.levels,
+                program.forward.coarsening_factor, std::string(to_string(program.forward.relax)).c_str(),
+                program.forward.iterations, program.adjoint.levels, program.adjoint.coarsening_factor,
+                std::string(to_string(program.adjoint.relax)).c_str(), program.adjoint.iterations);
+  out += line;
+  out += "rank";
+  for (const auto& key : keys) {
+    std::snprintf(line, sizeof line, " %14s", key.c_str());
+    out += line;
+  }
+  out += "       messages          bytes\n";
+  for (std::size_t r = 0; r < summary.ranks.size(); ++r) {
+    const auto& rank = summary.ranks[r];
+    std::snprintf(line, sizeof line, "%4zu", r);
+    out += line;
+    for (const auto& key : keys) {
+      const auto it = rank.ops_by_cost_key.find(key);
+      std::snprintf(line, sizeof line, " %14lld", static_cast<long long>(it == rank.ops_by_cost_key.end() ? 0 : it->second));
+      out += line;
+    }
+    std::snprintf(line, sizeof line, " %14lld %14lld\n", static_cast<long long>(rank.messages_sent),
+                  static_cast<long long>(rank.bytes_sent));
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "critical path: %.0f block steps (serial: %lld); total block steps: %lld\n",
+                summary.critical_path_steps, static_cast<long long>(summary.serial_block_steps),
+                static_cast<long long>(summary.total_block_steps));
+  out += line;
+  return out;
+}
+
+void to_json(nlohmann::json& out, const ProgramSummary& summary) {
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const auto& rank : summary.ranks) {
+    ranks.push_back({{"ops_by_cost_key", rank.ops_by_cost_key},
+                     {"messages_sent", rank.messages_sent},
+                     {"bytes_sent", rank.bytes_sent},
+                     {"block_steps", rank.block_steps}});
+  }
+  out = {{"ranks", ranks},
+         {"critical_path_steps", summary.critical_path_steps},
+         {"total_block_steps", summary.total_block_steps},
+         {"serial_block_steps", summary.serial_block_steps}};
+}
+
+}  // namespace plait::schedule

@@ -1,0 +1,230 @@
+// Program validation: structure, read-before-write, message matching, and a
+// dry run of the message order (sends never block, recvs wait, allreduce waits
+// for all) that finds deadlocks and measures the critical path.
+#include <deque>
+#include <set>
+#include <unordered_map>
+
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/validate.hpp"
+
+namespace plait::schedule {
+
+std::string Problem::to_string() const {
+  std::string where;
+  if (rank >= 0) where += "rank " + std::to_string(rank);
+  if (!section.empty()) where += ", section " + section;
+  if (op >= 0) where += ", op " + std::to_string(op);
+  return where.empty() ? reason : where + ": " + reason;
+}
+
+namespace {
+
+bool is_step(OpKind kind) { return kind == OpKind::step || kind == OpKind::step_adjoint; }
+
+void check_structure(const Program& program, std::vector<Problem>& problems) {
+  const int ranks = program.ranks;
+  if (ranks < 1) problems.push_back({-1, "", -1, "ranks must be >= 1"});
+  if (program.layers < 1) problems.push_back({-1, "", -1, "layers must be >= 1"});
+  if (static_cast<int>(program.rank_programs.size()) != ranks) {
+    problems.push_back({-1, "", -1, "program says " + std::to_string(ranks) + " ranks but has " +
+                                         std::to_string(program.rank_programs.size()) + " rank programs"});
+  }
+  const auto& partition = program.partition;
+  bool partition_ok = static_cast<int>(partition.size()) == ranks + 1 && !partition.empty() &&
+                      partition.front() == 0 && partition.back() == program.layers;
+  for (std::size_t i = 1; partition_ok && i < partition.size(); ++i) {
+    partition_ok = partition[i] > partition[i - 1];
+  }
+  if (!partition_ok) problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per rank + 1"});
+
+  for (int r = 0; r < static_cast<int>(program.rank_programs.size()); ++r) {
+    for (const auto& section : program.rank_programs[r].sections) {
+      if (section.repeat < 0) problems.push_back({r, section.name, -1, "negative repeat count"});
+      for (int i = 0; i < static_cast<int>(section.ops.size()); ++i) {
+        const Op& op = section.ops[i];
+        const auto bad = [&](const std::string& why) { problems.push_back({r, section.name, i, why}); };
+        const bool message = op.kind == OpKind::send || op.kind == OpKind::recv;
+        if (message && (op.peer < 0 || op.peer >= ranks || op.peer == r)) {
+          bad("peer " + std::to_string(op.peer) + " is not another rank");
+        }
+        if (op.bytes < 0) bad("negative byte count");
+        if (is_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {
+          bad("step block " + std::to_string(op.block) + " / span " + std::to_string(op.span) +
+              " outside the " + std::to_string(program.layers) + " layers");
+        }
+        const bool needs_dst = op.kind != OpKind::send && op.kind != OpKind::record_norm;
+        if (needs_dst && op.dst.empty()) bad(std::string(to_string(op.kind)) + " without dst");
+        const bool needs_a = op.kind == OpKind::copy || op.kind == OpKind::sub || op.kind == OpKind::norm_sq ||
+                             is_step(op.kind) || op.kind == OpKind::loss || op.kind == OpKind::send ||
+                             op.kind == OpKind::record_norm;
+        if (needs_a && op.a.empty()) bad(std::string(to_string(op.kind)) + " without source a");
+        if (op.kind == OpKind::step_adjoint && op.c.empty()) bad("step_adjoint without forward state c");
+      }
+    }
+  }
+}
+
+// Every buffer an op reads must have been written earlier on the same rank
+// (a recv writes). One pass per section suffices: repetitions run the same ops.
+void check_reads(const Program& program, std::vector<Problem>& problems) {
+  for (int r = 0; r < static_cast<int>(program.rank_programs.size()); ++r) {
+    std::set<Buffer> written;
+    for (const auto& section : program.rank_programs[r].sections) {
+      for (int i = 0; i < static_cast<int>(section.ops.size()); ++i) {
+        const Op& op = section.ops[i];
+        std::vector<Buffer> reads{op.a, op.b, op.c};
+        if (op.kind == OpKind::norm_sq || op.kind == OpKind::allreduce) reads.push_back(op.dst);
+        for (const auto& buffer : reads) {
+          if (!buffer.empty() && !written.contains(buffer)) {
+            problems.push_back({r, section.name, i, "reads " + to_string(buffer) + " before it is written"});
+          }
+        }
+        if (!op.dst.empty()) written.insert(op.dst);
+      }
+    }
+  }
+}
+
+struct Cursor {
+  int section = 0, repetition = 0, op = 0;
+  double clock = 0;
+  bool done = false;
+};
+
+struct Message {
+  int tag;
+  std::int64_t bytes;
+  double clock;
+};
+
+const Op* current(const Program& program, int rank, Cursor& cursor) {
+  const auto& sections = program.rank_programs[rank].sections;
+  while (cursor.section < static_cast<int>(sections.size())) {
+    const Section& section = sections[cursor.section];
+    if (cursor.repetition < section.repeat && cursor.op < static_cast<int>(section.ops.size())) {
+      return &section.ops[cursor.op];
+    }
+    if (cursor.repetition < section.repeat && !section.ops.empty()) {
+      cursor.op = 0;
+      ++cursor.repetition;
+      continue;
+    }
+    cursor = {cursor.section + 1, 0, 0, cursor.clock, false};
+  }
+  cursor.done = true;
+  return nullptr;
+}
+
+// The dry run. Returns the critical path in block steps; adds a problem per
+// message mismatch and per rank left waiting.
+double dry_run(const Program& program, std::vector<Problem>* problems) {
+  const int ranks = static_cast<int>(program.rank_programs.size());
+  std::vector<Cursor> cursors(ranks);
+  std::unordered_map<std::uint64_t, std::deque<Message>> channels;  // (from, to)
+  const auto channel = [&](int from, int to) -> auto& {
+    return channels[(std::uint64_t(from) << 32) | std::uint32_t(to)];
+  };
+  std::deque<int> runnable;
+  for (int r = 0; r < ranks; ++r) runnable.push_back(r);
+  std::vector<char> queued(ranks, 1);
+  std::vector<int> at_allreduce;
+  const auto report = [&](int rank, const std::string& why) {
+    if (problems) {
+      const auto& section = program.rank_programs[rank].sections[cursors[rank].section];
+      problems->push_back({rank, section.name, cursors[rank].op, why});
+    }
+  };
+
+  while (!runnable.empty()) {
+    const int rank = runnable.front();
+    runnable.pop_front();
+    queued[rank] = 0;
+    Cursor& cursor = cursors[rank];
+    while (const Op* op = current(program, rank, cursor)) {
+      if (op->kind == OpKind::send) {
+        channel(rank, op->peer).push_back({op->tag, op->bytes, cursor.clock});
+        if (!queued[op->peer]) {
+          queued[op->peer] = 1;
+          runnable.push_back(op->peer);
+        }
+      } else if (op->kind == OpKind::recv) {
+        auto& queue = channel(op->peer, rank);
+        if (queue.empty()) break;  // wait; the sender re-queues us
+        const Message message = queue.front();
+        queue.pop_front();
+        if (message.tag != op->tag || message.bytes != op->bytes) {
+          report(rank, "recv from rank " + std::to_string(op->peer) + " expects tag " +
+                           std::to_string(op->tag) + " (" + std::to_string(op->bytes) +
+                           " bytes) but the matching send has tag " + std::to_string(message.tag) +
+                           " (" + std::to_string(message.bytes) + " bytes)");
+        }
+        cursor.clock = std::max(cursor.clock, message.clock);
+      } else if (op->kind == OpKind::allreduce) {
+        at_allreduce.push_back(rank);
+        ++cursor.op;
+        break;  // resumes once every rank has arrived
+      } else if (is_step(op->kind)) {
+        cursor.clock += 1;
+      }
+      ++cursor.op;
+    }
+    if (runnable.empty() && static_cast<int>(at_allreduce.size()) == ranks) {
+      double clock = 0;
+      for (int r : at_allreduce) clock = std::max(clock, cursors[r].clock);
+      for (int r : at_allreduce) {
+        cursors[r].clock = clock;
+        queued[r] = 1;
+        runnable.push_back(r);
+      }
+      at_allreduce.clear();
+    }
+  }
+
+  double critical_path = 0;
+  std::vector<char> waiting_at_allreduce(ranks, 0);
+  for (int r : at_allreduce) waiting_at_allreduce[r] = 1;
+  for (int r = 0; r < ranks; ++r) {
+    critical_path = std::max(critical_path, cursors[r].clock);
+    if (waiting_at_allreduce[r]) {
+      --cursors[r].op;  // point at the allreduce itself
+      report(r, "waits forever in allreduce (" + std::to_string(at_allreduce.size()) + " of " +
+                    std::to_string(ranks) + " ranks arrive)");
+    } else if (const Op* op = current(program, r, cursors[r])) {
+      report(r, "deadlock: waits forever in recv from rank " + std::to_string(op->peer) + " (tag " +
+                    std::to_string(op->tag) + ")");
+    }
+  }
+  for (const auto& [key, queue] : channels) {
+    if (!queue.empty() && problems) {
+      const int from = static_cast<int>(key >> 32), to = static_cast<int>(key & 0xffffffffu);
+      problems->push_back({from, "", -1, std::to_string(queue.size()) + " message(s) to rank " +
+                                             std::to_string(to) + " (tag " + std::to_string(queue.front().tag) +
+                                             ") are never received"});
+    }
+  }
+  return critical_path;
+}
+
+}  // namespace
+
+std::vector<Problem> find_problems(const Program& program) {
+  std::vector<Problem> problems;
+  check_structure(program, problems);
+  if (!problems.empty()) return problems;  // the rest assumes sane peers and counts
+  check_reads(program, problems);
+  dry_run(program, &problems);
+  return problems;
+}
+
+void validate(const Program& program, const std::string& origin) {
+  const auto problems = find_problems(program);
+  if (problems.empty()) return;
+  std::string why = problems.front().to_string();
+  if (problems.size() > 1) why += " (and " + std::to_string(problems.size() - 1) + " more problems)";
+  throw Error(origin.empty() ? "invalid program" : origin, why);
+}
+
+double critical_path_steps(const Program& program) { return dry_run(program, nullptr); }
+
+}  // namespace plait::schedule
