@@ -1,0 +1,114 @@
+// Builder settings, partitions and the grid for awkward depths.
+#include <gtest/gtest.h>
+
+#include "plait/schedule/build.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/reference.hpp"
+#include "plait/schedule/summary.hpp"
+
+namespace plait::schedule {
+namespace {
+
+BuildSpec linear_spec(int layers, int levels, int cf, int ranks) {
+  BuildSpec spec;
+  spec.layers = layers;
+  spec.ranks = ranks;
+  spec.forward = {.levels = levels, .coarsening_factor = cf, .relax = Relax::FCF, .iterations = 2};
+  spec.adjoint = spec.forward;
+  spec.model.kind = "linear";
+  return spec;
+}
+
+std::string error_of(const BuildSpec& spec) {
+  try {
+    build_mgrit(spec);
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(Build, RejectsBadSettingsWithReasons) {
+  auto spec = linear_spec(16, 0, 2, 1);
+  EXPECT_EQ(error_of(spec), "forward.levels: must be >= 1");
+  spec = linear_spec(16, 2, 1, 1);
+  EXPECT_EQ(error_of(spec), "forward.cf: must be >= 2");
+  spec = linear_spec(0, 2, 2, 1);
+  EXPECT_EQ(error_of(spec), "layers: must be >= 1");
+  spec = linear_spec(16, 3, 2, 5);
+  EXPECT_EQ(error_of(spec),
+            "ranks: 5 ranks but only 4 coarsest-grid intervals of 4 layers: use fewer ranks, levels or a "
+            "smaller coarsening factor");
+  spec = linear_spec(16, 2, 2, 1);
+  spec.model.kind = "transformer";
+  spec.model.d_model = 30;
+  spec.model.heads = 4;
+  EXPECT_EQ(error_of(spec), "model: d_model 30 is not divisible by heads 4");
+}
+
+TEST(Build, PartitionIsAlignedToCoarsestIntervals) {
+  const auto program = build_mgrit(linear_spec(100, 3, 3, 4));  // unit 9, 12 units
+  ASSERT_EQ(program.partition.size(), 5u);
+  EXPECT_EQ(program.partition.front(), 0);
+  EXPECT_EQ(program.partition.back(), 100);
+  for (std::size_t r = 1; r + 1 < program.partition.size(); ++r) EXPECT_EQ(program.partition[r] % 9, 0);
+}
+
+TEST(Build, DepthsNotDivisibleByCfConvergeToSerial) {
+  for (int layers : {17, 31, 50, 97}) {
+    auto spec = linear_spec(layers, 3, 4, 2);
+    spec.tolerance = 1e-12;
+    spec.forward.iterations = spec.adjoint.iterations = 40;
+    const auto report = solve_reference(build_mgrit(spec));
+    EXPECT_LT(report.max_abs_error_vs_serial, 1e-10) << layers;
+    EXPECT_LT(report.max_abs_gradient_error_vs_serial, 1e-10) << layers;
+  }
+}
+
+TEST(Build, EveryBlockIsSteppedOnItsOwnersRank) {
+  const auto program = build_mgrit(linear_spec(64, 3, 2, 4));
+  for (int rank = 0; rank < program.ranks; ++rank) {
+    for (const auto& section : program.rank_programs[rank].sections) {
+      for (const auto& op : section.ops) {
+        if (op.kind != OpKind::step && op.kind != OpKind::step_adjoint) continue;
+        EXPECT_GE(op.block, program.partition[rank]);
+        EXPECT_LT(op.block, program.partition[rank + 1]);
+      }
+    }
+  }
+}
+
+TEST(Build, RepeatedIterationsAreStoredOnce) {
+  auto spec = linear_spec(64, 2, 4, 2);
+  spec.forward.iterations = 50;
+  const auto program = build_mgrit(spec);
+  const auto& sections = program.rank_programs[0].sections;
+  const auto it = std::find_if(sections.begin(), sections.end(),
+                               [](const Section& s) { return s.name == "forward.iteration"; });
+  ASSERT_NE(it, sections.end());
+  EXPECT_EQ(it->repeat, 49);
+  EXPECT_TRUE(it->iteration);
+  const auto summary = summarize(program);
+  EXPECT_GT(summary.total_block_steps, 50 * 64);
+}
+
+TEST(Build, MessagesCarryStateBytes) {
+  auto spec = linear_spec(32, 2, 2, 2);
+  spec.model.kind = "transformer";
+  spec.model.batch = 2;
+  spec.model.seq = 16;
+  spec.model.d_model = 32;
+  spec.model.heads = 4;
+  spec.model.dtype = "bf16";
+  const auto program = build_mgrit(spec);
+  for (const auto& section : program.rank_programs[0].sections) {
+    for (const auto& op : section.ops) {
+      if (op.kind == OpKind::send) {
+        EXPECT_EQ(op.bytes, 2 * 16 * 32 * 2);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace plait::schedule
