@@ -25,26 +25,6 @@ namespace {
 using nlohmann::json;
 constexpr const char* format_name = "plait.program";
 
-json op_to_json(const Op& op) {
-  json out = {{"op", to_string(op.kind)}};
-  if (!op.dst.empty()) out["dst"] = to_string(op.dst);
-  if (!op.a.empty()) out["a"] = to_string(op.a);
-  if (!op.b.empty()) out["b"] = to_string(op.b);
-  if (!op.c.empty()) out["c"] = to_string(op.c);
-  if (op.kind == OpKind::step || op.kind == OpKind::step_adjoint) {
-    out["level"] = op.level;
-    out["block"] = op.block;
-    out["span"] = op.span;
-    if (op.accumulate_grad) out["grad"] = true;
-  }
-  if (op.kind == OpKind::send || op.kind == OpKind::recv) {
-    out["peer"] = op.peer;
-    out["tag"] = op.tag;
-  }
-  if (op.bytes != 0) out["bytes"] = op.bytes;
-  return out;
-}
-
 // Reads a required field with a located, one-line error.
 template <typename T>
 T field(const json& object, const char* key, const std::string& where) {
@@ -157,38 +137,27 @@ void from_json(const json& in, ModelDesc& model) {
   }
 }
 
-void to_json(json& out, const Program& program) {
-  json ranks = json::array();
-  for (const auto& rank : program.rank_programs) {
-    json sections = json::array();
-    for (const auto& section : rank.sections) {
-      json ops = json::array();
-      for (const auto& op : section.ops) ops.push_back(op_to_json(op));
-      sections.push_back({{"name", section.name},
-                          {"phase", to_string(section.phase)},
-                          {"iteration", section.iteration},
-                          {"repeat", section.repeat},
-                          {"ops", std::move(ops)}});
-    }
-    ranks.push_back({{"sections", std::move(sections)}});
-  }
+// Everything but the rank programs, which dump_program writes as text.
+static json header_json(const Program& program) {
   json work = json::object();
   for (const auto& [key, value] : program.work) {
     work[key] = {{"flops", value.flops}, {"bytes", value.bytes}};
   }
-  out = {{"format", format_name},
-         {"version", Program::format_version},
-         {"kind", program.kind},
-         {"layers", program.layers},
-         {"ranks", program.ranks},
-         {"tolerance", program.tolerance},
-         {"forward", phase_to_json(program.forward)},
-         {"adjoint", phase_to_json(program.adjoint)},
-         {"model", program.model},
-         {"partition", program.partition},
-         {"work", std::move(work)},
-         {"rank_programs", std::move(ranks)}};
+  return {{"format", format_name},
+          {"version", Program::format_version},
+          {"kind", program.kind},
+          {"layers", program.layers},
+          {"ranks", program.ranks},
+          {"tolerance", program.tolerance},
+          {"forward", phase_to_json(program.forward)},
+          {"adjoint", phase_to_json(program.adjoint)},
+          {"model", program.model},
+          {"partition", program.partition},
+          {"work", std::move(work)},
+          {"rank_programs", json::array()}};
 }
+
+void to_json(json& out, const Program& program) { out = json::parse(dump_program(program)); }
 
 void from_json(const json& in, Program& program) {
   if (!in.is_object()) throw Error("", "expected a JSON object");
@@ -242,7 +211,75 @@ void from_json(const json& in, Program& program) {
   }
 }
 
-std::string dump_program(const Program& program) { return json(program).dump(); }
+namespace {
+
+// Writes ops straight to text: the bulk of a Program, ~10x faster than a DOM.
+void append_op(std::string& out, const Op& op) {
+  const auto buffer = [&](const char* key, const Buffer& value) {
+    if (value.empty()) return;
+    out += ",\"";
+    out += key;
+    out += "\":\"";
+    out += to_string(value);
+    out += '"';
+  };
+  const auto number = [&](const char* key, std::int64_t value) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+    out += std::to_string(value);
+  };
+  out += "{\"op\":\"";
+  out += to_string(op.kind);
+  out += '"';
+  buffer("dst", op.dst);
+  buffer("a", op.a);
+  buffer("b", op.b);
+  buffer("c", op.c);
+  if (op.kind == OpKind::step || op.kind == OpKind::step_adjoint) {
+    number("level", op.level);
+    number("block", op.block);
+    number("span", op.span);
+    if (op.accumulate_grad) out += ",\"grad\":true";
+  }
+  if (op.kind == OpKind::send || op.kind == OpKind::recv) {
+    number("peer", op.peer);
+    number("tag", op.tag);
+  }
+  if (op.bytes != 0) number("bytes", op.bytes);
+  out += '}';
+}
+
+}  // namespace
+
+// Same document as to_json, written without building the ops as JSON values.
+std::string dump_program(const Program& program) {
+  std::string out = header_json(program).dump();
+  const std::string empty_ranks = "\"rank_programs\":[]";
+  const auto at = out.find(empty_ranks);
+  std::string ranks = "\"rank_programs\":[";
+  for (std::size_t r = 0; r < program.rank_programs.size(); ++r) {
+    ranks += r ? ",{\"sections\":[" : "{\"sections\":[";
+    const auto& sections = program.rank_programs[r].sections;
+    for (std::size_t s = 0; s < sections.size(); ++s) {
+      const Section& section = sections[s];
+      if (s) ranks += ',';
+      ranks += json({{"name", section.name}, {"phase", to_string(section.phase)},
+                     {"iteration", section.iteration}, {"repeat", section.repeat}}).dump();
+      ranks.pop_back();  // reopen the object for its ops
+      ranks += ",\"ops\":[";
+      for (std::size_t i = 0; i < section.ops.size(); ++i) {
+        if (i) ranks += ',';
+        append_op(ranks, section.ops[i]);
+      }
+      ranks += "]}";
+    }
+    ranks += "]}";
+  }
+  ranks += ']';
+  out.replace(at, empty_ranks.size(), ranks);
+  return out;
+}
 
 void save_program(const Program& program, const std::string& path) {
   std::ofstream out(path);
