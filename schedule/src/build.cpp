@@ -5,6 +5,7 @@
 // deadlock; sweeps send boundary values before computing so ranks overlap.
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "detail/grid.hpp"
@@ -51,16 +52,11 @@ Grid make_grid(int layers, const PhaseSpec& spec, bool adjoint,
     grid.is_c_point.push_back(std::move(c_point));
   }
   const int ranks = static_cast<int>(partition.size()) - 1;
-  grid.owner.assign(layers + 1, 0);
+  grid.block_owner.assign(layers, 0);
   for (int rank = 0; rank < ranks; ++rank) {
-    // rank owns forward blocks [lo, hi): phase steps and the points they reach.
-    const int lo = partition[rank], hi = partition[rank + 1];
-    for (int block = lo; block < hi; ++block) {
-      grid.owner[adjoint ? layers - block : block + 1] = rank;
-    }
+    for (int block = partition[rank]; block < partition[rank + 1]; ++block) grid.block_owner[block] = rank;
     grid.rank_order.push_back(adjoint ? ranks - 1 - rank : rank);
   }
-  grid.owner[0] = grid.rank_order.front();
   return grid;
 }
 
@@ -70,22 +66,28 @@ namespace {
 
 using detail::Grid;
 
-// Ranks split the blocks in units aligned with the coarsest grids of both
-// phases, so coarse intervals and the steps of a coarse interval never straddle
-// two ranks (the adjoint's grid runs from N, hence the alignment in its frame).
+// Ranks split the blocks into contiguous ranges cut at multiples of the
+// largest grid stride (common to both phases) that still leaves every rank a
+// range: at the coarsest stride no coarse interval straddles two ranks, so
+// relaxation needs one neighbour value per sweep; with more ranks than coarsest
+// intervals, coarse levels live on fewer ranks and their sweeps pipeline
+// across the ranks of an interval, as in XBraid.
 std::vector<std::int32_t> make_partition(const BuildSpec& spec) {
-  const auto coarsest_stride = [&](const PhaseSpec& phase) {
-    std::int64_t stride = 1;
-    for (int l = 1; l < phase.levels; ++l) stride *= phase.coarsening_factor;
-    return stride;
-  };
-  const std::int64_t unit = std::lcm(coarsest_stride(spec.forward), coarsest_stride(spec.adjoint));
-  const std::int64_t units = (spec.layers + unit - 1) / unit;
-  if (units < spec.ranks) {
-    throw Error("ranks", std::to_string(spec.ranks) + " ranks but only " + std::to_string(units) +
-                             " coarsest-grid intervals of " + std::to_string(unit) +
-                             " layers: use fewer ranks, levels or a smaller coarsening factor");
+  if (spec.ranks > spec.layers) {
+    throw Error("ranks", std::to_string(spec.ranks) + " ranks but only " + std::to_string(spec.layers) +
+                             " layers: every rank needs at least one layer");
   }
+  const auto stride = [](const PhaseSpec& phase, int level) {
+    std::int64_t out = 1;
+    for (int l = 0; l < std::min(level, phase.levels - 1); ++l) out *= phase.coarsening_factor;
+    return out;
+  };
+  std::int64_t unit = 1;
+  for (int level = std::max(spec.forward.levels, spec.adjoint.levels) - 1; level >= 0; --level) {
+    unit = std::lcm(stride(spec.forward, level), stride(spec.adjoint, level));
+    if ((spec.layers + unit - 1) / unit >= spec.ranks) break;
+  }
+  const std::int64_t units = (spec.layers + unit - 1) / unit;
   std::vector<std::int32_t> partition{0};
   for (int rank = 0; rank < spec.ranks; ++rank) {
     const std::int64_t end_unit = units * (rank + 1) / spec.ranks;
@@ -109,26 +111,39 @@ class Emitter {
 
   void emit(int rank, const Op& op) {
     program_.rank_programs[rank].sections.back().ops.push_back(op);
-    if (!op.dst.empty()) ++versions_[key(op.dst)];
+    if (op.dst.empty() || op.dst.space == Space::tmp || op.dst.space == Space::reg) return;
+    auto& record = written_[key(op.dst)];
+    record.version += 1;
+    record.rank = rank;  // each named buffer has one writer
   }
 
-  // Makes `buffer`, written by `owner`, readable on `rank` (a ghost copy).
-  void fetch(int rank, const Buffer& buffer, int owner) {
+  // Makes `buffer` readable on `rank`: a message from its writer unless the
+  // rank already holds the current version (a ghost copy).
+  void fetch(int rank, const Buffer& buffer) {
+    if (buffer.empty() || buffer.space == Space::tmp || buffer.space == Space::reg) return;
+    const auto found = written_.find(key(buffer));
+    if (found == written_.end()) throw std::logic_error("builder reads unwritten " + to_string(buffer));
+    const auto [version, owner] = found->second;
     if (rank == owner) return;
-    const int version = versions_[key(buffer)];
-    auto [it, inserted] = ghosts_.try_emplace(key(buffer, rank), -1);
-    if (!inserted && it->second == version) return;
-    it->second = version;
+    auto [ghost, inserted] = ghosts_.try_emplace(key(buffer, rank), -1);
+    if (!inserted && ghost->second == version) return;
+    ghost->second = version;
     const int tag = static_cast<int>(buffer.space) * 64 + buffer.level;
-    Op send{.kind = OpKind::send, .a = buffer, .peer = rank, .tag = tag, .bytes = bytes_};
-    Op recv{.kind = OpKind::recv, .dst = buffer, .peer = owner, .tag = tag, .bytes = bytes_};
-    program_.rank_programs[owner].sections.back().ops.push_back(send);
-    program_.rank_programs[rank].sections.back().ops.push_back(recv);
+    program_.rank_programs[owner].sections.back().ops.push_back(
+        {.kind = OpKind::send, .a = buffer, .peer = rank, .tag = tag, .bytes = bytes_});
+    program_.rank_programs[rank].sections.back().ops.push_back(
+        {.kind = OpKind::recv, .dst = buffer, .peer = owner, .tag = tag, .bytes = bytes_});
   }
 
-  std::int64_t bytes() const { return bytes_; }
+  void fetch_inputs(int rank, const Op& op) {
+    for (const Buffer* input : {&op.a, &op.b, &op.c}) fetch(rank, *input);
+  }
 
  private:
+  struct Written {
+    int version = 0;
+    int rank = -1;
+  };
   static std::uint64_t key(const Buffer& b, int rank = -1) {
     return (std::uint64_t(rank + 1) << 40) | (std::uint64_t(b.space) << 36) |
            (std::uint64_t(b.level) << 30) | std::uint64_t(b.point);
@@ -136,7 +151,7 @@ class Emitter {
 
   Program& program_;
   std::int64_t bytes_;
-  std::unordered_map<std::uint64_t, int> versions_;
+  std::unordered_map<std::uint64_t, Written> written_;
   std::unordered_map<std::uint64_t, int> ghosts_;
 };
 
@@ -145,15 +160,13 @@ const Buffer tmp0{Space::tmp, 0, 0}, tmp1{Space::tmp, 0, 1}, norm_register{Space
 // Emits one phase's solve (init, iterations) on the Emitter.
 class PhaseBuilder {
  public:
-  PhaseBuilder(Emitter& emitter, const Grid& grid, const std::vector<int>& forward_owner)
-      : out_(emitter), grid_(grid), forward_owner_(forward_owner) {}
+  PhaseBuilder(Emitter& emitter, const Grid& grid) : out_(emitter), grid_(grid) {}
 
-  Buffer state(int level, int k) const {
-    return {grid_.adjoint ? Space::w : Space::u, level, grid_.forward_point(grid_.points[level][k])};
-  }
-  Buffer rhs(int level, int k) const {
-    return {grid_.adjoint ? Space::gw : Space::g, level, grid_.forward_point(grid_.points[level][k])};
-  }
+  Buffer state(int level, int k) const { return named(grid_.adjoint ? Space::w : Space::u, level, k); }
+  Buffer rhs(int level, int k) const { return named(grid_.adjoint ? Space::gw : Space::g, level, k); }
+  // Phi(u[k-1]) + g[k] of the finer level, at coarse point k: where the FAS
+  // right-hand side and the residual start.
+  Buffer restricted(int level, int k) const { return named(Space::v, level, k); }
 
   // Zero guess at every owned point but the initial condition.
   void emit_init() {
@@ -180,19 +193,22 @@ class PhaseBuilder {
     sweep(0, targets(0, true), true);
   }
 
-  void emit_sweep_all(int level, bool gradient) { sweep(level, all_targets(level), gradient); }
+  void emit_sweep_all(int level, bool gradient) {
+    std::vector<int> all(grid_.size(level) - 1);
+    std::iota(all.begin(), all.end(), 1);
+    sweep(level, all, gradient);
+  }
 
  private:
+  Buffer named(Space space, int level, int k) const {
+    return {space, level, grid_.forward_point(grid_.points[level][k])};
+  }
+
   std::vector<int> targets(int level, bool c_points) const {
     std::vector<int> out;
     for (int k = 1; k < grid_.size(level); ++k) {
       if (bool(grid_.is_c_point[level][k]) == c_points) out.push_back(k);
     }
-    return out;
-  }
-  std::vector<int> all_targets(int level) const {
-    std::vector<int> out(grid_.size(level) - 1);
-    std::iota(out.begin(), out.end(), 1);
     return out;
   }
 
@@ -211,29 +227,24 @@ class PhaseBuilder {
     return op;
   }
 
-  void fetch_step_inputs(int rank, const Op& op, int source_owner) {
-    out_.fetch(rank, op.a, source_owner);
-    if (grid_.adjoint) out_.fetch(rank, op.c, forward_owner_[op.block]);
-  }
-
   // Updates the targets (ascending point indices of `level`) from their
-  // predecessors. Values not updated by the sweep are sent first, so ranks
-  // relax concurrently; a predecessor the sweep updates (the coarsest level)
-  // is passed on as soon as its owner computed it, so the sweep pipelines.
+  // predecessors. Values the sweep does not change are sent first, so ranks
+  // relax concurrently; a predecessor the sweep itself updates (an interval
+  // spread over ranks, the coarsest level) is sent once its owner computed
+  // it, so that part of the sweep pipelines.
   void sweep(int level, const std::vector<int>& targets, bool gradient) {
     std::vector<char> is_target(grid_.size(level), 0);
     for (int k : targets) is_target[k] = 1;
-    std::vector<std::vector<int>> by_rank(out_rank_count());
+    std::vector<std::vector<Op>> by_rank(grid_.rank_order.size());
     for (int k : targets) {
       const Op op = step(level, k, state(level, k), state(level, k - 1), true, gradient);
       const int rank = grid_.owner_of(level, k);
-      if (!is_target[k - 1]) fetch_step_inputs(rank, op, grid_.owner_of(level, k - 1));
-      by_rank[rank].push_back(k);
+      if (!is_target[k - 1]) out_.fetch_inputs(rank, op);
+      by_rank[rank].push_back(op);
     }
     for (int rank : grid_.rank_order) {
-      for (int k : by_rank[rank]) {
-        const Op op = step(level, k, state(level, k), state(level, k - 1), true, gradient);
-        fetch_step_inputs(rank, op, grid_.owner_of(level, k - 1));
+      for (const Op& op : by_rank[rank]) {
+        out_.fetch_inputs(rank, op);
         out_.emit(rank, op);
       }
     }
@@ -247,40 +258,46 @@ class PhaseBuilder {
     }
   }
 
-  // FAS restriction by injection. With `skip` (the first down-cycle) the coarse
-  // level starts from the injected values with a zero right-hand side.
+  // FAS restriction by injection: u_c[m] = u[k], g_c[m] = Phi(u[k-1]) + g[k] -
+  // Phi_c(u_c[m-1]), residual Phi(u[k-1]) + g[k] - u[k]. The fine step runs
+  // where its block is, the coarse step where the coarse block is. With `skip`
+  // (the first down-cycle) the coarse level starts from the injected values
+  // with a zero right-hand side.
   void restrict_to(int level, bool skip) {
     const int coarse = level + 1;
     const bool with_norm = level == 0 && !skip;
+    const auto& fine_index = grid_.fine_index[coarse];
+    const auto emit = [&](int rank, const Op& op) {
+      out_.fetch_inputs(rank, op);
+      out_.emit(rank, op);
+    };
     if (with_norm) {
       for (int rank : grid_.rank_order) out_.emit(rank, {.kind = OpKind::zero, .dst = norm_register});
     }
-    out_.emit(grid_.owner_of(coarse, 0), {.kind = OpKind::copy, .dst = state(coarse, 0), .a = state(level, 0)});
-    const auto& fine_index = grid_.fine_index[coarse];
-    if (!skip) {  // boundary values first, so that no rank waits inside the loop
+    if (!skip) {
+      for (int m = 1; m < grid_.size(coarse); ++m) {  // inputs first, so no rank waits inside the loop
+        out_.fetch_inputs(grid_.owner_of(level, fine_index[m]),
+                          step(level, fine_index[m], tmp0, state(level, fine_index[m] - 1), true, false));
+      }
       for (int m = 1; m < grid_.size(coarse); ++m) {
-        const int rank = grid_.owner_of(coarse, m), k = fine_index[m];
-        fetch_step_inputs(rank, step(level, k, tmp0, state(level, k - 1), true, false),
-                          grid_.owner_of(level, k - 1));
-        fetch_step_inputs(rank, step(coarse, m, tmp1, state(level, fine_index[m - 1]), false, false),
-                          grid_.owner_of(level, fine_index[m - 1]));
+        const int k = fine_index[m], rank = grid_.owner_of(level, k);
+        emit(rank, step(level, k, restricted(coarse, m), state(level, k - 1), true, false));
+        if (with_norm) {
+          emit(rank, {.kind = OpKind::sub, .dst = tmp1, .a = restricted(coarse, m), .b = state(level, k)});
+          emit(rank, {.kind = OpKind::norm_sq, .dst = norm_register, .a = tmp1});
+        }
       }
     }
+    emit(grid_.owner_of(coarse, 0), {.kind = OpKind::copy, .dst = state(coarse, 0), .a = state(level, 0)});
     for (int m = 1; m < grid_.size(coarse); ++m) {
-      const int rank = grid_.owner_of(coarse, m), k = fine_index[m];
-      out_.emit(rank, {.kind = OpKind::copy, .dst = state(coarse, m), .a = state(level, k)});
+      const int rank = grid_.owner_of(coarse, m);
+      emit(rank, {.kind = OpKind::copy, .dst = state(coarse, m), .a = state(level, fine_index[m])});
       if (skip) {
         out_.emit(rank, {.kind = OpKind::zero, .dst = rhs(coarse, m)});
         continue;
       }
-      // g_c = Phi_f(u[k-1]) + g_f[k] - Phi_c(u_c[m-1]); residual r = Phi_f(u[k-1]) + g_f[k] - u[k].
-      out_.emit(rank, step(level, k, tmp0, state(level, k - 1), true, false));
-      if (with_norm) {
-        out_.emit(rank, {.kind = OpKind::sub, .dst = tmp1, .a = tmp0, .b = state(level, k)});
-        out_.emit(rank, {.kind = OpKind::norm_sq, .dst = norm_register, .a = tmp1});
-      }
-      out_.emit(rank, step(coarse, m, tmp1, state(level, fine_index[m - 1]), false, false));
-      out_.emit(rank, {.kind = OpKind::sub, .dst = rhs(coarse, m), .a = tmp0, .b = tmp1});
+      emit(rank, step(coarse, m, tmp1, state(level, fine_index[m - 1]), false, false));
+      emit(rank, {.kind = OpKind::sub, .dst = rhs(coarse, m), .a = restricted(coarse, m), .b = tmp1});
     }
   }
 
@@ -288,8 +305,10 @@ class PhaseBuilder {
   void correct_from(int level) {
     const int coarse = level + 1;
     for (int m = 1; m < grid_.size(coarse); ++m) {
-      const int k = grid_.fine_index[coarse][m];
-      out_.emit(grid_.owner_of(coarse, m), {.kind = OpKind::copy, .dst = state(level, k), .a = state(coarse, m)});
+      const int k = grid_.fine_index[coarse][m], rank = grid_.owner_of(level, k);
+      const Op op{.kind = OpKind::copy, .dst = state(level, k), .a = state(coarse, m)};
+      out_.fetch_inputs(rank, op);
+      out_.emit(rank, op);
     }
   }
 
@@ -306,11 +325,8 @@ class PhaseBuilder {
     sweep(level, targets(level, false), false);  // F-relaxation interpolates
   }
 
-  int out_rank_count() const { return static_cast<int>(grid_.rank_order.size()); }
-
   Emitter& out_;
   const Grid& grid_;
-  const std::vector<int>& forward_owner_;
 };
 
 void check_phase(const PhaseSpec& phase, const char* name) {
@@ -346,8 +362,8 @@ Program build(const BuildSpec& spec, const std::string& kind) {
   const Grid forward = detail::make_grid(spec.layers, spec.forward, false, program.partition);
   const Grid adjoint = detail::make_grid(spec.layers, spec.adjoint, true, program.partition);
   Emitter out(program);
-  PhaseBuilder forward_builder(out, forward, forward.owner);
-  PhaseBuilder adjoint_builder(out, adjoint, forward.owner);
+  PhaseBuilder forward_builder(out, forward);
+  PhaseBuilder adjoint_builder(out, adjoint);
   const int last = spec.ranks - 1;
 
   const auto emit_phase = [&](PhaseBuilder& builder, const Grid& grid, Phase phase,

@@ -9,7 +9,7 @@
 namespace plait::schedule {
 namespace {
 
-constexpr std::array<std::string_view, 7> space_names = {"", "u", "g", "w", "gw", "tmp", "reg"};
+constexpr std::array<std::string_view, 8> space_names = {"", "u", "g", "w", "gw", "tmp", "reg", "v"};
 
 constexpr std::array<std::string_view, 12> op_kind_names = {
     "input", "zero", "copy", "sub", "norm_sq", "step", "step_adjoint",

@@ -58,8 +58,11 @@ case "$case_name" in
     expect 0 "$plait" --help
     ;;
   bad_settings)
-    expect 1 "$plait" schedule --layers 16 --levels 3 --cf 2 --ranks 5 -o x.json
-    grep -q "^plait: ranks: 5 ranks but only 4 coarsest-grid intervals" err.txt || fail "message: $(cat err.txt)"
+    expect 1 "$plait" schedule --layers 16 --levels 3 --cf 2 --ranks 17 -o x.json
+    grep -qx "plait: ranks: 17 ranks but only 16 layers: every rank needs at least one layer" err.txt ||
+      fail "message: $(cat err.txt)"
+    expect 1 "$plait" schedule --layers 16 --levels 0 -o x.json
+    grep -qx "plait: forward.levels: must be >= 1" err.txt || fail "message: $(cat err.txt)"
     ;;
   solve_converges)
     expect 0 "$plait" solve --problem mlp --layers 64 --levels 3 --cf 2 --relax FCF --ranks 3 --tol 1e-10 --json

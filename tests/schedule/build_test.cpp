@@ -35,10 +35,8 @@ TEST(Build, RejectsBadSettingsWithReasons) {
   EXPECT_EQ(error_of(spec), "forward.cf: must be >= 2");
   spec = linear_spec(0, 2, 2, 1);
   EXPECT_EQ(error_of(spec), "layers: must be >= 1");
-  spec = linear_spec(16, 3, 2, 5);
-  EXPECT_EQ(error_of(spec),
-            "ranks: 5 ranks but only 4 coarsest-grid intervals of 4 layers: use fewer ranks, levels or a "
-            "smaller coarsening factor");
+  spec = linear_spec(16, 3, 2, 17);
+  EXPECT_EQ(error_of(spec), "ranks: 17 ranks but only 16 layers: every rank needs at least one layer");
   spec = linear_spec(16, 2, 2, 1);
   spec.model.kind = "transformer";
   spec.model.d_model = 30;
@@ -52,6 +50,14 @@ TEST(Build, PartitionIsAlignedToCoarsestIntervals) {
   EXPECT_EQ(program.partition.front(), 0);
   EXPECT_EQ(program.partition.back(), 100);
   for (std::size_t r = 1; r + 1 < program.partition.size(); ++r) EXPECT_EQ(program.partition[r] % 9, 0);
+}
+
+TEST(Build, MoreRanksThanCoarsestIntervalsCutAtFinerStrides) {
+  const auto program = build_mgrit(linear_spec(64, 4, 2, 16));  // coarsest stride 8: only 8 intervals
+  for (std::size_t r = 1; r + 1 < program.partition.size(); ++r) EXPECT_EQ(program.partition[r] % 4, 0);
+  const auto one_layer_each = build_mgrit(linear_spec(16, 3, 2, 16));
+  EXPECT_EQ(one_layer_each.partition, std::vector<std::int32_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                                  14, 15, 16}));
 }
 
 TEST(Build, DepthsNotDivisibleByCfConvergeToSerial) {

@@ -20,13 +20,17 @@ struct Grid {
   std::vector<std::vector<int>> points;       // [level][k] -> phase coordinate, ascending
   std::vector<std::vector<int>> fine_index;   // [level][k] -> index of the same point on level-1
   std::vector<std::vector<char>> is_c_point;  // [level][k] -> point is on level+1
-  std::vector<int> owner;                     // [phase coordinate] -> rank
+  std::vector<int> block_owner;               // [block] -> rank holding its parameters
   std::vector<int> rank_order;                // ranks in phase order (first owns point 0)
 
   int levels() const { return static_cast<int>(points.size()); }
   int size(int level) const { return static_cast<int>(points[level].size()); }
   int forward_point(int s) const { return adjoint ? layers - s : s; }
-  int owner_of(int level, int k) const { return owner[points[level][k]]; }
+  // A point belongs to the rank that computes the step reaching it: the rank
+  // holding that step's block. Point 0 belongs to the first rank.
+  int owner_of(int level, int k) const {
+    return k == 0 ? rank_order.front() : block_owner[block(level, k)];
+  }
 
   // The step arriving at point k of `level`: fine steps spanned, and the fine
   // block whose parameters (and, in the adjoint, forward state) it uses: the

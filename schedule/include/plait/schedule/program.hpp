@@ -14,8 +14,9 @@
 namespace plait::schedule {
 
 // Buffer spaces. `u` forward state, `g` forward FAS right-hand side, `w` adjoint
-// state, `gw` adjoint right-hand side, `tmp` per-rank scratch, `reg` scalar register.
-enum class Space : std::uint8_t { none, u, g, w, gw, tmp, reg };
+// state, `gw` adjoint right-hand side, `tmp` per-rank scratch, `reg` scalar
+// register, `v` a fine step's value at a coarse point (start of restriction).
+enum class Space : std::uint8_t { none, u, g, w, gw, tmp, reg, v };
 
 // A buffer is named by space, level and fine-grid point index (forward order),
 // e.g. u[1][8] is the level-1 forward state at fine point 8. tmp/reg use level 0.
