@@ -1,0 +1,52 @@
+// Fitting a piecewise alpha-beta message model to measured message times.
+//
+// Real MPI switches protocol with message size (eager, rendezvous, ...), so one
+// straight line t = alpha + beta * bytes does not fit from 8 B to 64 MiB. The
+// fit tries every split of the size-sorted samples into 1..max_segments
+// contiguous runs, fits each run by least squares on relative error, and keeps
+// the fewest segments whose worst relative error is within the target.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "plait/costmodels/costmodels.hpp"
+
+namespace plait::costmodels {
+
+struct MessageSample {
+  std::int64_t bytes = 0;
+  double seconds = 0;  // one-way time of one message
+};
+
+struct MessageFitOptions {
+  int max_segments = 4;
+  int min_points_per_segment = 2;
+  // Keep adding segments until the worst relative error is at most this.
+  double target_max_relative_error = 0.05;
+};
+
+// Relative error of the model at one measured size.
+struct MessageFitError {
+  std::int64_t bytes = 0;
+  double measured_s = 0;
+  double predicted_s = 0;
+  double relative_error = 0;  // |predicted - measured| / measured
+};
+
+struct MessageFit {
+  MessageModel model;
+  std::vector<MessageFitError> errors;  // one per sample, sorted by size
+  double max_relative_error = 0;
+};
+
+// Throws plait::Error on fewer than 2 samples, non-positive sizes or times.
+MessageFit fit_message_model(std::span<const MessageSample> samples,
+                             const MessageFitOptions& options = {});
+
+// The model's error at every sample.
+std::vector<MessageFitError> message_model_errors(const MessageModel& model,
+                                                  std::span<const MessageSample> samples);
+
+}  // namespace plait::costmodels

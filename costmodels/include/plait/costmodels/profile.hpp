@@ -1,0 +1,99 @@
+// A measured profile: what `plait calibrate` writes and the profile pricer reads.
+//
+// File format {"format": "plait.profile", "version": 1} (documented in
+// profile_json.cpp). Times are seconds, sizes bytes; "units" says so and is checked.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "plait/costmodels/analytic.hpp"
+#include "plait/costmodels/costmodels.hpp"
+#include "plait/schedule/program.hpp"
+
+namespace plait::costmodels {
+
+struct Timing {
+  double mean_s = 0;
+  double stddev_s = 0;
+  int repetitions = 0;
+  friend bool operator==(const Timing&, const Timing&) = default;
+};
+
+// One cost key at one shape (the transformer fields of a ModelDesc).
+struct OpMeasurement {
+  std::string key;
+  schedule::ModelDesc shape;
+  Timing alone;                     // the only busy process on the machine
+  std::optional<Timing> contended;  // every other core running the same work
+  friend bool operator==(const OpMeasurement&, const OpMeasurement&) = default;
+};
+
+struct MessageMeasurement {
+  std::int64_t bytes = 0;
+  Timing time;  // one-way time of one message (ping-pong round trip / 2), or one allreduce
+  friend bool operator==(const MessageMeasurement&, const MessageMeasurement&) = default;
+};
+
+struct NetworkProfile {
+  int ranks = 2;
+  std::vector<MessageMeasurement> pingpong;
+  std::vector<MessageMeasurement> allreduce;
+  MessageModel model;  // fitted to pingpong
+};
+
+struct MachineInfo {
+  std::string cpu_model;
+  int cores = 0;
+  int threads = 0;  // intra-op threads per process during the measurement
+  std::string torch_version;
+  std::string device;  // "cpu" or "cuda:<name>"
+  std::string date;    // ISO 8601, UTC
+  friend bool operator==(const MachineInfo&, const MachineInfo&) = default;
+};
+
+struct Profile {
+  static constexpr int format_version = 1;
+  MachineInfo machine;
+  // Measured: peak FLOP/s from a large GEMM, bandwidth from a stream copy;
+  // efficiency fitted over the block ops.
+  DeviceSheet device;
+  std::vector<OpMeasurement> ops;
+  std::map<std::string, KeyFit> fits;  // per cost key, from ops (fit_profile)
+  std::optional<NetworkProfile> network;
+
+  // The measurement of `key` at the shape of `model`, or nullptr.
+  const OpMeasurement* find(std::string_view key, const schedule::ModelDesc& model) const;
+};
+
+bool operator==(const MessageSegment&, const MessageSegment&);
+bool operator==(const MessageModel&, const MessageModel&);
+bool operator==(const DeviceSheet&, const DeviceSheet&);
+bool operator==(const KeyFit&, const KeyFit&);
+bool operator==(const NetworkProfile&, const NetworkProfile&);
+bool operator==(const Profile&, const Profile&);
+
+// Shapes compare on the transformer fields only (d_model, heads, seq, batch,
+// mlp_ratio, dtype, causal). Names: "d256.h4.s128.b8.r4.fp32.causal" (".full"
+// when not causal); parse_shape_name throws plait::Error on bad text.
+bool same_shape(const schedule::ModelDesc& x, const schedule::ModelDesc& y);
+std::string shape_name(const schedule::ModelDesc& shape);
+schedule::ModelDesc parse_shape_name(std::string_view name);
+
+// Fits per-key overhead and efficiency (alone times) and contention factors
+// (contended / alone), and device.efficiency (block ops, no overhead).
+void fit_profile(Profile& profile);
+
+void to_json(nlohmann::json& out, const Profile& profile);
+std::string dump_profile(const Profile& profile);
+void save_profile(const Profile& profile, const std::string& path);
+// Validates everything; one plait::Error naming `origin` and the JSON pointer(s).
+Profile parse_profile(const std::string& text, const std::string& origin = "<string>");
+
+}  // namespace plait::costmodels

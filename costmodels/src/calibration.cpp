@@ -1,0 +1,203 @@
+// The calibration driver: measuring processes, then the fit (see calibration.hpp).
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "detail/child_process.hpp"
+#include "plait/costmodels/calibration.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw Error(path, "cannot open");
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::string temporary_path(const std::string& stem) {
+  return (std::filesystem::temp_directory_path() /
+          ("plait-calibrate-" + std::to_string(getpid()) + "-" + stem + ".json"))
+      .string();
+}
+
+// Removes a file when the calibration leaves the scope that made it.
+struct TemporaryFile {
+  std::string path;
+  ~TemporaryFile() { std::filesystem::remove(path); }
+};
+
+std::string joined_shape_names(const std::vector<schedule::ModelDesc>& shapes) {
+  std::string names;
+  for (const auto& shape : shapes) names += (names.empty() ? "" : ",") + shape_name(shape);
+  return names;
+}
+
+// A console line of one finished benchmark repetition (not an aggregate row).
+bool is_repetition_line(const std::string& line) {
+  const std::string name = line.substr(0, line.find(' '));
+  if (name.find('/') == std::string::npos) return false;
+  for (const char* suffix : {"_mean", "_median", "_stddev", "_cv"}) {
+    const std::string s(suffix);
+    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class Calibration {
+ public:
+  explicit Calibration(const CalibrationOptions& options)
+      : options_(options), start_(Clock::now()) {}
+
+  CalibrationResult run() {
+    CalibrationResult result;
+    std::vector<schedule::ModelDesc> measured = options_.shapes;
+    if (options_.check) {
+      measured.insert(measured.end(), options_.check_shapes.begin(), options_.check_shapes.end());
+    }
+    if (measured.empty()) throw Error("calibrate", "no shapes to measure");
+
+    BenchResults alone;
+    std::optional<BenchResults> second_alone;
+    std::optional<std::pair<BenchResults, BenchResults>> contended;
+    if (!options_.bench_json.empty()) {
+      alone = read_benchmark_results(read_text(options_.bench_json), options_.bench_json);
+    } else {
+      alone = run_bench(measured, "alone", 1).front();
+      if (options_.contended) {
+        auto pair = run_bench(measured, "contended", 2);
+        contended.emplace(std::move(pair[0]), std::move(pair[1]));
+      }
+    }
+    result.failures = alone.failures;
+    if (contended) {
+      add_contended(alone.ops, contended->first.ops, contended->second.ops);
+      for (const auto* run : {&contended->first, &contended->second}) {
+        result.failures.insert(result.failures.end(), run->failures.begin(), run->failures.end());
+      }
+    }
+
+    Profile& profile = result.profile;
+    profile.machine = describe_machine(options_.device, options_.threads, alone.torch_version);
+    profile.device = device_sheet("local-cpu");
+    if (alone.peak_flops) profile.device.peak_flops_fp32 = *alone.peak_flops;
+    if (alone.memory_bandwidth) profile.device.memory_bandwidth = *alone.memory_bandwidth;
+    std::vector<OpMeasurement> held_out;
+    for (OpMeasurement& op : alone.ops) {
+      if (is_in(op.shape, options_.shapes)) {
+        profile.ops.push_back(std::move(op));
+      } else if (is_in(op.shape, options_.check_shapes)) {
+        held_out.push_back(std::move(op));
+      }
+    }
+    if (profile.ops.empty()) throw Error("calibrate", "no measurements at the fitted shapes");
+    fit_profile(profile);
+    if (options_.check) result.check = check_profile_model(profile, held_out);
+
+    if (!options_.pingpong_json.empty()) {
+      profile.network = read_pingpong_results(read_text(options_.pingpong_json),
+                                              options_.pingpong_json);
+    } else if (options_.network) {
+      profile.network = run_pingpong();
+    }
+    if (profile.network) {
+      std::vector<MessageSample> samples;
+      for (const auto& message : profile.network->pingpong) {
+        samples.push_back({message.bytes, message.time.mean_s});
+      }
+      result.network_errors = message_model_errors(profile.network->model, samples);
+    }
+    result.seconds = elapsed();
+    return result;
+  }
+
+ private:
+  static bool is_in(const schedule::ModelDesc& shape, const std::vector<schedule::ModelDesc>& set) {
+    for (const auto& other : set) {
+      if (same_shape(shape, other)) return true;
+    }
+    return false;
+  }
+
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  void report(const std::string& stage, int done, int total) const {
+    if (options_.on_progress) options_.on_progress({stage, done, total, elapsed()});
+  }
+
+  // `copies` plait-bench processes at once over `shapes`; progress from the first.
+  std::vector<BenchResults> run_bench(const std::vector<schedule::ModelDesc>& shapes,
+                                      const std::string& stage, int copies) {
+    if (options_.bench_binary.empty()) throw Error("calibrate", "no plait-bench binary given");
+    const int total = (static_cast<int>(shapes.size() * benchmarked_keys().size()) + 2) *
+                      options_.repetitions;
+    std::vector<TemporaryFile> outputs;
+    std::vector<std::unique_ptr<detail::ChildProcess>> children;
+    for (int copy = 0; copy < copies; ++copy) {
+      outputs.push_back({temporary_path(stage + std::to_string(copy))});
+      std::ostringstream min_time;
+      min_time << options_.min_time_s;
+      const std::vector<std::string> argv = {
+          options_.bench_binary,
+          "--shapes=" + joined_shape_names(shapes),
+          "--device=" + options_.device,
+          "--threads=" + std::to_string(options_.threads),
+          "--probes",
+          "--benchmark_color=false",
+          "--benchmark_out=" + outputs.back().path,
+          "--benchmark_out_format=json",
+          "--benchmark_repetitions=" + std::to_string(options_.repetitions),
+          "--benchmark_min_time=" + min_time.str()};
+      children.push_back(std::make_unique<detail::ChildProcess>(argv, copy == 0));
+    }
+    int done = 0;
+    report(stage, done, total);
+    for (std::string line; children.front()->read_line(line);) {
+      if (is_repetition_line(line)) report(stage, ++done, total);
+    }
+    std::vector<BenchResults> results;
+    for (int copy = 0; copy < copies; ++copy) {
+      children[copy]->wait_successfully("plait-bench (" + stage + ")");
+      const std::string& path = outputs[copy].path;
+      results.push_back(read_benchmark_results(read_text(path), "plait-bench output " + path));
+    }
+    return results;
+  }
+
+  NetworkProfile run_pingpong() {
+    if (options_.exec_binary.empty()) throw Error("calibrate", "no plait-exec binary given");
+    TemporaryFile output{temporary_path("pingpong")};
+    std::vector<std::string> argv = {options_.mpirun, "-n", "2"};
+    if (geteuid() == 0) {
+      argv.push_back("--allow-run-as-root");
+      argv.push_back("--oversubscribe");
+    }
+    argv.insert(argv.end(), {options_.exec_binary, "pingpong", "--output", output.path});
+    report("pingpong", 0, 1);
+    detail::ChildProcess child(argv, /*capture_stdout=*/false);
+    child.wait_successfully("mpirun plait-exec pingpong");
+    report("pingpong", 1, 1);
+    return read_pingpong_results(read_text(output.path), "plait-exec pingpong output");
+  }
+
+  const CalibrationOptions& options_;
+  Clock::time_point start_;
+};
+
+}  // namespace
+
+CalibrationResult calibrate(const CalibrationOptions& options) {
+  return Calibration(options).run();
+}
+
+}  // namespace plait::costmodels

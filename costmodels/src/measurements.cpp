@@ -1,0 +1,194 @@
+// Parsing plait-bench (Google Benchmark) and ping-pong JSON into profile parts.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "detail/json_reader.hpp"
+#include "plait/costmodels/measurements.hpp"
+#include "plait/costmodels/message_fit.hpp"
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+
+using nlohmann::json;
+using Pointer = json::json_pointer;
+
+std::string benchmark_name(std::string_view key, const schedule::ModelDesc& shape) {
+  return std::string(key) + "/" + shape_name(shape);
+}
+
+std::vector<std::string_view> benchmarked_keys() {
+  namespace keys = schedule::cost_keys;
+  return {keys::block_forward, keys::block_adjoint, keys::block_gradient,
+          keys::vec_zero,      keys::vec_copy,      keys::vec_sub,
+          keys::vec_norm,      keys::input,         keys::loss};
+}
+
+namespace {
+
+json parse_json(const std::string& text, const std::string& origin) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw Error(origin, std::string("not valid JSON: ") + error.what());
+  }
+}
+
+double seconds_per_unit(const std::string& unit) {
+  if (unit == "ns") return 1e-9;
+  if (unit == "us") return 1e-6;
+  if (unit == "ms") return 1e-3;
+  if (unit == "s") return 1;
+  return 0;
+}
+
+Timing timing_of(const std::vector<double>& values) {
+  Timing timing;
+  timing.repetitions = static_cast<int>(values.size());
+  for (double value : values) timing.mean_s += value;
+  timing.mean_s /= static_cast<double>(values.size());
+  double squares = 0;
+  for (double value : values) squares += (value - timing.mean_s) * (value - timing.mean_s);
+  if (values.size() > 1) timing.stddev_s = std::sqrt(squares / double(values.size() - 1));
+  return timing;
+}
+
+double mean(const std::vector<double>& values) { return timing_of(values).mean_s; }
+
+}  // namespace
+
+BenchResults read_benchmark_results(const std::string& text, const std::string& origin) {
+  const json root = parse_json(text, origin);
+  detail::JsonReader in(origin);
+  BenchResults results;
+  const json* list = in.array(root, Pointer(), "benchmarks");
+  in.throw_if_problems();
+  if (const json* context = root.contains("context") ? &root["context"] : nullptr;
+      context && context->is_object() && context->contains("torch_version")) {
+    results.torch_version = context->value("torch_version", "");
+  }
+  std::map<std::string, std::vector<double>> times, flop_rates, byte_rates;
+  std::vector<std::string> order;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const json& entry = (*list)[i];
+    const Pointer here = Pointer("/benchmarks") / i;
+    if (entry.value("run_type", "iteration") != "iteration") continue;  // aggregates
+    const std::string name = entry.contains("run_name") ? in.string(entry, here, "run_name")
+                                                        : in.string(entry, here, "name");
+    if (entry.value("error_occurred", false)) {
+      results.failures.push_back({name, entry.value("error_message", "")});
+      continue;
+    }
+    const std::string unit = in.string(entry, here, "time_unit");
+    const double scale = seconds_per_unit(unit);
+    if (scale == 0 && entry.contains("time_unit")) {
+      in.problem(here / "time_unit", "wrong unit \"" + unit + "\" (ns, us, ms or s)");
+    }
+    const double real_time = in.seconds(entry, here, "real_time");
+    if (!times.contains(name)) order.push_back(name);
+    times[name].push_back(real_time * scale);
+    if (entry.contains("flop_rate")) flop_rates[name].push_back(in.number(entry, here, "flop_rate", 0.0));
+    if (entry.contains("bytes_per_second")) {
+      byte_rates[name].push_back(in.number(entry, here, "bytes_per_second", 0.0));
+    }
+  }
+  in.throw_if_problems();
+  std::vector<double> peaks, bandwidths;
+  for (const std::string& name : order) {
+    const std::size_t slash = name.find('/');
+    const std::string key = name.substr(0, slash);
+    if (key == gemm_probe) {
+      peaks.push_back(mean(flop_rates[name]));
+    } else if (key == stream_probe) {
+      bandwidths.push_back(mean(byte_rates[name]));
+    } else if (slash == std::string::npos) {
+      throw Error(origin, "benchmark \"" + name + "\" is not named <cost key>/<shape>");
+    } else {
+      try {
+        results.ops.push_back({key, parse_shape_name(name.substr(slash + 1)), timing_of(times[name]),
+                               std::nullopt});
+      } catch (const Error& error) {
+        throw error.within(origin + ": benchmark \"" + name + "\"");
+      }
+    }
+  }
+  if (!peaks.empty()) results.peak_flops = *std::max_element(peaks.begin(), peaks.end());
+  if (!bandwidths.empty()) {
+    results.memory_bandwidth = *std::max_element(bandwidths.begin(), bandwidths.end());
+  }
+  return results;
+}
+
+void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurement>& first,
+                   const std::vector<OpMeasurement>& second) {
+  const auto find = [](const std::vector<OpMeasurement>& list, const OpMeasurement& op) {
+    for (const OpMeasurement& other : list) {
+      if (other.key == op.key && same_shape(other.shape, op.shape)) return &other;
+    }
+    return static_cast<const OpMeasurement*>(nullptr);
+  };
+  for (OpMeasurement& op : ops) {
+    const OpMeasurement* x = find(first, op);
+    const OpMeasurement* y = find(second, op);
+    if (x && y) {
+      // Pooled: mean of the two means, stddev of both runs' repetitions together.
+      const Timing& a = x->alone;
+      const Timing& b = y->alone;
+      Timing pooled;
+      pooled.repetitions = a.repetitions + b.repetitions;
+      pooled.mean_s = (a.mean_s * a.repetitions + b.mean_s * b.repetitions) / pooled.repetitions;
+      const double spread = a.stddev_s * a.stddev_s * a.repetitions +
+                            b.stddev_s * b.stddev_s * b.repetitions +
+                            a.repetitions * (a.mean_s - pooled.mean_s) * (a.mean_s - pooled.mean_s) +
+                            b.repetitions * (b.mean_s - pooled.mean_s) * (b.mean_s - pooled.mean_s);
+      pooled.stddev_s = std::sqrt(spread / pooled.repetitions);
+      op.contended = pooled;
+    } else if (x || y) {
+      op.contended = (x ? x : y)->alone;
+    }
+  }
+}
+
+NetworkProfile read_pingpong_results(const std::string& text, const std::string& origin) {
+  const json root = parse_json(text, origin);
+  detail::JsonReader in(origin);
+  const std::string format = in.string(root, Pointer(), "format");
+  if (root.contains("format") && format != "plait.pingpong") {
+    in.problem(Pointer("/format"), "expected \"plait.pingpong\", got \"" + format + "\"");
+  }
+  if (in.integer(root, Pointer(), "version", 1) != 1 && root.contains("version")) {
+    in.problem(Pointer("/version"), "unsupported version (this plait reads 1)");
+  }
+  NetworkProfile network;
+  network.ranks = static_cast<int>(in.integer(root, Pointer(), "ranks", 2));
+  for (const char* list_name : {"pingpong", "allreduce"}) {
+    const json* list = in.array(root, Pointer(), list_name);
+    auto& target = std::string_view(list_name) == "pingpong" ? network.pingpong : network.allreduce;
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+      const Pointer here = Pointer() / std::string(list_name) / i;
+      const json& entry = (*list)[i];
+      MessageMeasurement message;
+      message.bytes = in.integer(entry, here, "bytes", 1);
+      message.time.mean_s = in.number(entry, here, "mean_s", 1e-15, "time");
+      message.time.stddev_s = in.seconds(entry, here, "stddev_s");
+      message.time.repetitions = static_cast<int>(in.integer(entry, here, "repetitions", 1));
+      target.push_back(message);
+    }
+  }
+  in.throw_if_problems();
+  std::vector<MessageSample> samples;
+  for (const MessageMeasurement& message : network.pingpong) {
+    samples.push_back({message.bytes, message.time.mean_s});
+  }
+  try {
+    network.model = fit_message_model(samples).model;
+  } catch (const Error& error) {
+    throw error.within(origin);
+  }
+  return network;
+}
+
+}  // namespace plait::costmodels

@@ -1,0 +1,162 @@
+// MessageModel evaluation and the piecewise alpha-beta fit (see message_fit.hpp).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+
+#include "detail/line_fit.hpp"
+#include "plait/costmodels/message_fit.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+
+double MessageModel::seconds(std::int64_t bytes) const {
+  if (segments.empty()) return 0;
+  for (const MessageSegment& segment : segments) {
+    if (bytes <= segment.max_bytes) {
+      return segment.latency_s + segment.seconds_per_byte * static_cast<double>(bytes);
+    }
+  }
+  const MessageSegment& last = segments.back();
+  return last.latency_s + last.seconds_per_byte * static_cast<double>(bytes);
+}
+
+namespace {
+
+using detail::Line;
+
+Line fit_line(std::span<const MessageSample> points, std::size_t first, std::size_t last) {
+  std::vector<std::pair<double, double>> xy;
+  for (std::size_t i = first; i <= last; ++i) {
+    xy.emplace_back(static_cast<double>(points[i].bytes), points[i].seconds);
+  }
+  return detail::fit_relative_line(xy);
+}
+
+double squared_relative_error(std::span<const MessageSample> points, std::size_t first,
+                              std::size_t last, const Line& line) {
+  double sum = 0;
+  for (std::size_t i = first; i <= last; ++i) {
+    const double predicted = line.alpha + line.beta * static_cast<double>(points[i].bytes);
+    const double relative = (predicted - points[i].seconds) / points[i].seconds;
+    sum += relative * relative;
+  }
+  return sum;
+}
+
+// Samples of equal size averaged, sorted by size.
+std::vector<MessageSample> average_by_size(std::span<const MessageSample> samples) {
+  std::map<std::int64_t, std::pair<double, int>> sums;
+  for (const MessageSample& sample : samples) {
+    if (sample.bytes <= 0) {
+      throw Error("message fit", "sample size " + std::to_string(sample.bytes) + " B is not positive");
+    }
+    if (!(sample.seconds > 0) || !std::isfinite(sample.seconds)) {
+      throw Error("message fit", "sample at " + std::to_string(sample.bytes) +
+                                     " B has non-positive time " + std::to_string(sample.seconds));
+    }
+    auto& [sum, count] = sums[sample.bytes];
+    sum += sample.seconds, ++count;
+  }
+  std::vector<MessageSample> points;
+  for (const auto& [bytes, sum_count] : sums) {
+    points.push_back({bytes, sum_count.first / sum_count.second});
+  }
+  return points;
+}
+
+// Best split of `points` into exactly `segments` runs (minimum summed squared
+// relative error), by dynamic programming; returns the run ends (inclusive).
+std::vector<std::size_t> best_split(std::span<const MessageSample> points, int segments,
+                                    int min_points) {
+  const std::size_t n = points.size();
+  const double infinity = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> cost(n, std::vector<double>(n, infinity));
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + min_points - 1; j < n; ++j) {
+      cost[i][j] = squared_relative_error(points, i, j, fit_line(points, i, j));
+    }
+  }
+  // best[k][j]: k+1 runs covering points 0..j; from[k][j]: start of the last run.
+  std::vector<std::vector<double>> best(segments, std::vector<double>(n, infinity));
+  std::vector<std::vector<std::size_t>> from(segments, std::vector<std::size_t>(n, 0));
+  for (std::size_t j = 0; j < n; ++j) best[0][j] = cost[0][j];
+  for (int k = 1; k < segments; ++k) {
+    for (std::size_t j = 0; j < n; ++j) {
+      for (std::size_t i = 1; i <= j; ++i) {
+        const double total = best[k - 1][i - 1] + cost[i][j];
+        if (total < best[k][j]) best[k][j] = total, from[k][j] = i;
+      }
+    }
+  }
+  if (!std::isfinite(best[segments - 1][n - 1])) return {};
+  std::vector<std::size_t> ends(segments);
+  std::size_t end = n - 1;
+  for (int k = segments - 1; k >= 0; --k) {
+    ends[k] = end;
+    if (k > 0) end = from[k][end] - 1;
+  }
+  return ends;
+}
+
+MessageModel model_from_split(std::span<const MessageSample> points,
+                              const std::vector<std::size_t>& ends) {
+  MessageModel model;
+  std::size_t first = 0;
+  for (std::size_t end : ends) {
+    const Line line = fit_line(points, first, end);
+    model.segments.push_back({points[end].bytes, line.alpha, line.beta});
+    first = end + 1;
+  }
+  return model;
+}
+
+double max_error(const std::vector<MessageFitError>& errors) {
+  double worst = 0;
+  for (const MessageFitError& error : errors) worst = std::max(worst, error.relative_error);
+  return worst;
+}
+
+}  // namespace
+
+std::vector<MessageFitError> message_model_errors(const MessageModel& model,
+                                                  std::span<const MessageSample> samples) {
+  std::vector<MessageFitError> errors;
+  for (const MessageSample& sample : samples) {
+    const double predicted = model.seconds(sample.bytes);
+    errors.push_back({sample.bytes, sample.seconds, predicted,
+                      std::abs(predicted - sample.seconds) / sample.seconds});
+  }
+  std::sort(errors.begin(), errors.end(),
+            [](const auto& x, const auto& y) { return x.bytes < y.bytes; });
+  return errors;
+}
+
+MessageFit fit_message_model(std::span<const MessageSample> samples,
+                             const MessageFitOptions& options) {
+  const std::vector<MessageSample> points = average_by_size(samples);
+  const int min_points = std::max(1, options.min_points_per_segment);
+  if (points.size() < static_cast<std::size_t>(std::max(2, min_points))) {
+    throw Error("message fit", "need at least " + std::to_string(std::max(2, min_points)) +
+                                   " distinct message sizes, got " + std::to_string(points.size()));
+  }
+  MessageFit chosen;
+  bool have_choice = false;
+  for (int segments = 1; segments <= std::max(1, options.max_segments); ++segments) {
+    const auto ends = best_split(points, segments, min_points);
+    if (ends.empty()) break;  // not enough points for this many runs
+    MessageFit fit;
+    fit.model = model_from_split(points, ends);
+    fit.errors = message_model_errors(fit.model, points);
+    fit.max_relative_error = max_error(fit.errors);
+    // More segments only when they lower the worst error (the loop stops at the target).
+    if (!have_choice || fit.max_relative_error < chosen.max_relative_error) {
+      chosen = std::move(fit), have_choice = true;
+    }
+    if (chosen.max_relative_error <= options.target_max_relative_error) break;
+  }
+  return chosen;
+}
+
+}  // namespace plait::costmodels

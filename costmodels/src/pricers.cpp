@@ -1,0 +1,143 @@
+// Op pricers: the analytic roofline on a device sheet, and a measured profile.
+#include <mutex>
+
+#include "plait/costmodels/profile.hpp"
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+bool is_free(const schedule::Op& op) {
+  return schedule::is_communication(op.kind) || op.kind == schedule::OpKind::record_norm;
+}
+
+// Seconds per cost key for one shape, computed once per shape: the simulator
+// prices millions of ops of a handful of shapes.
+class ShapeCache {
+ public:
+  template <class Compute>
+  double seconds(const schedule::ModelDesc& model, std::string_view key, Compute&& compute) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [shape, table] : entries_) {
+      if (same_shape(shape, model) && shape.kind == model.kind) return lookup(table, key, model);
+    }
+    entries_.emplace_back(model, compute(model));
+    return lookup(entries_.back().second, key, model);
+  }
+
+ private:
+  static double lookup(const std::map<std::string, double, std::less<>>& table,
+                       std::string_view key, const schedule::ModelDesc& model) {
+    const auto found = table.find(key);
+    if (found == table.end()) {
+      throw Error("cost model", "no price for cost key \"" + std::string(key) + "\" at shape " +
+                                    shape_name(model));
+    }
+    return found->second;
+  }
+
+  mutable std::mutex mutex_;
+  mutable std::vector<std::pair<schedule::ModelDesc, std::map<std::string, double, std::less<>>>>
+      entries_;
+};
+
+// Roofline seconds at full efficiency, per key: the transformer model, or the
+// Program's own work table for the reference models.
+std::map<std::string, double, std::less<>> roofline_table(const schedule::Program& program,
+                                                          const DeviceSheet& device) {
+  std::map<std::string, double, std::less<>> table;
+  if (program.model.kind == "transformer") {
+    for (const auto& [key, work] : transformer_work(program.model)) {
+      table[key] = roofline_seconds(work, device, program.model.dtype);
+    }
+  } else {
+    for (const auto& [key, work] : program.work) {
+      table[key] = roofline_seconds(work, device, "fp32");
+    }
+  }
+  return table;
+}
+
+class AnalyticPricer final : public OpPricer {
+ public:
+  explicit AnalyticPricer(DeviceSheet device) : device_(std::move(device)) {
+    if (!(device_.efficiency > 0)) {
+      throw Error("device sheet \"" + device_.name + "\"", "efficiency must be positive");
+    }
+  }
+
+  double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
+    if (is_free(op)) return 0;
+    return cache_.seconds(program.model, schedule::cost_key(op), [&](const auto&) {
+      auto table = roofline_table(program, device_);
+      for (auto& [key, seconds] : table) seconds /= device_.efficiency;
+      return table;
+    });
+  }
+
+ private:
+  DeviceSheet device_;
+  ShapeCache cache_;
+};
+
+class ProfilePricer final : public OpPricer {
+ public:
+  ProfilePricer(Profile profile, Contention contention)
+      : profile_(std::move(profile)), contention_(contention) {}
+
+  double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
+    if (is_free(op)) return 0;
+    return cache_.seconds(program.model, schedule::cost_key(op),
+                          [&](const auto& model) { return table(program, model); });
+  }
+
+ private:
+  // Measured where the profile has the key at this shape; otherwise the fitted
+  // roofline (per-key overhead and efficiency, else the device's efficiency).
+  std::map<std::string, double, std::less<>> table(const schedule::Program& program,
+                                                   const schedule::ModelDesc& model) const {
+    auto table = roofline_table(program, profile_.device);
+    const bool contended = contention_ == Contention::contended;
+    for (auto& [key, seconds] : table) {
+      const auto fit = profile_.fits.find(key);
+      if (const OpMeasurement* measured = profile_.find(key, model)) {
+        if (contended && measured->contended) {
+          seconds = measured->contended->mean_s;
+          continue;
+        }
+        seconds = measured->alone.mean_s;
+      } else if (fit != profile_.fits.end()) {
+        seconds = fit->second.seconds(seconds);
+      } else {
+        seconds /= profile_.device.efficiency;
+      }
+      if (contended && fit != profile_.fits.end()) seconds *= fit->second.contention_factor;
+    }
+    return table;
+  }
+
+  Profile profile_;
+  Contention contention_;
+  ShapeCache cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device) {
+  return std::make_unique<AnalyticPricer>(device);
+}
+
+std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile) {
+  return make_profile_pricer(profile, Contention::alone);
+}
+
+std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile, Contention contention) {
+  if (!(profile.device.peak_flops_fp32 > 0) || !(profile.device.memory_bandwidth > 0) ||
+      !(profile.device.efficiency > 0)) {
+    throw Error("profile", "device figures must be positive to price unmeasured shapes");
+  }
+  return std::make_unique<ProfilePricer>(profile, contention);
+}
+
+}  // namespace plait::costmodels

@@ -1,0 +1,159 @@
+// Profile lookups, shape names and the fits that turn measurements into a model.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "detail/line_fit.hpp"
+#include "plait/costmodels/profile.hpp"
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+
+bool operator==(const MessageSegment& x, const MessageSegment& y) {
+  return x.max_bytes == y.max_bytes && x.latency_s == y.latency_s &&
+         x.seconds_per_byte == y.seconds_per_byte;
+}
+bool operator==(const MessageModel& x, const MessageModel& y) { return x.segments == y.segments; }
+bool operator==(const DeviceSheet& x, const DeviceSheet& y) {
+  return x.name == y.name && x.peak_flops_fp32 == y.peak_flops_fp32 &&
+         x.peak_flops_bf16 == y.peak_flops_bf16 && x.memory_bandwidth == y.memory_bandwidth &&
+         x.efficiency == y.efficiency;
+}
+bool operator==(const KeyFit& x, const KeyFit& y) {
+  return x.efficiency == y.efficiency && x.overhead_s == y.overhead_s &&
+         x.contention_factor == y.contention_factor;
+}
+bool operator==(const NetworkProfile& x, const NetworkProfile& y) {
+  return x.ranks == y.ranks && x.pingpong == y.pingpong && x.allreduce == y.allreduce &&
+         x.model == y.model;
+}
+bool operator==(const Profile& x, const Profile& y) {
+  return x.machine == y.machine && x.device == y.device && x.ops == y.ops && x.fits == y.fits &&
+         x.network == y.network;
+}
+
+bool same_shape(const schedule::ModelDesc& x, const schedule::ModelDesc& y) {
+  return x.d_model == y.d_model && x.heads == y.heads && x.seq == y.seq && x.batch == y.batch &&
+         x.mlp_ratio == y.mlp_ratio && x.dtype == y.dtype && x.causal == y.causal;
+}
+
+const OpMeasurement* Profile::find(std::string_view key, const schedule::ModelDesc& model) const {
+  for (const OpMeasurement& op : ops) {
+    if (op.key == key && same_shape(op.shape, model)) return &op;
+  }
+  return nullptr;
+}
+
+std::string shape_name(const schedule::ModelDesc& shape) {
+  return "d" + std::to_string(shape.d_model) + ".h" + std::to_string(shape.heads) + ".s" +
+         std::to_string(shape.seq) + ".b" + std::to_string(shape.batch) + ".r" +
+         std::to_string(shape.mlp_ratio) + "." + shape.dtype + (shape.causal ? ".causal" : ".full");
+}
+
+schedule::ModelDesc parse_shape_name(std::string_view name) {
+  const auto bad = [&](const std::string& why) {
+    return Error("shape \"" + std::string(name) + "\"",
+                 why + " (expected e.g. d256.h4.s128.b8.r4.fp32.causal)");
+  };
+  std::vector<std::string_view> fields;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = name.find('.', start);
+    fields.push_back(name.substr(start, dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  if (fields.size() != 7) throw bad("expected 7 dot-separated fields");
+  schedule::ModelDesc shape;
+  const char letters[] = {'d', 'h', 's', 'b', 'r'};
+  std::int32_t* targets[] = {&shape.d_model, &shape.heads, &shape.seq, &shape.batch,
+                             &shape.mlp_ratio};
+  for (int i = 0; i < 5; ++i) {
+    const std::string_view field = fields[i];
+    if (field.empty() || field[0] != letters[i]) {
+      throw bad(std::string("field ") + std::to_string(i + 1) + " must start with '" +
+                letters[i] + "'");
+    }
+    const char* end = field.data() + field.size();
+    const auto [ptr, ec] = std::from_chars(field.data() + 1, end, *targets[i]);
+    if (ec != std::errc() || ptr != end || *targets[i] <= 0) {
+      throw bad("bad number in \"" + std::string(field) + "\"");
+    }
+  }
+  shape.dtype = std::string(fields[5]);
+  if (shape.dtype != "fp32" && shape.dtype != "bf16" && shape.dtype != "fp16") {
+    throw bad("dtype must be fp32, bf16 or fp16");
+  }
+  if (fields[6] != "causal" && fields[6] != "full") throw bad("mask must be causal or full");
+  shape.causal = fields[6] == "causal";
+  if (shape.d_model % shape.heads != 0) throw bad("d_model must be divisible by heads");
+  return shape;
+}
+
+KeyFit fit_key(std::span<const RooflineSample> samples) {
+  if (samples.empty()) throw Error("efficiency fit", "no samples");
+  std::vector<std::pair<double, double>> points;
+  for (const RooflineSample& sample : samples) {
+    if (!(sample.measured_s > 0) || !(sample.roofline_s > 0)) {
+      throw Error("efficiency fit", "times must be positive");
+    }
+    points.emplace_back(sample.roofline_s, sample.measured_s);
+  }
+  const detail::Line line = detail::fit_relative_line(points);
+  KeyFit fit;
+  fit.overhead_s = line.alpha;
+  // beta = 0 means time does not grow with work: treat the work term as free.
+  fit.efficiency = line.beta > 0 ? 1.0 / line.beta : 1e6;
+  return fit;
+}
+
+namespace {
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+bool is_block_key(std::string_view key) {
+  namespace keys = schedule::cost_keys;
+  return key == keys::block_forward || key == keys::block_adjoint || key == keys::block_gradient;
+}
+
+}  // namespace
+
+void fit_profile(Profile& profile) {
+  std::map<std::string, std::vector<RooflineSample>> samples;
+  std::map<std::string, std::vector<double>> contention;
+  std::vector<std::pair<double, double>> block_points;
+  for (const OpMeasurement& op : profile.ops) {
+    const auto work = transformer_work(op.shape);
+    const auto found = work.find(op.key);
+    if (found == work.end() || !(op.alone.mean_s > 0)) continue;
+    const double roofline = roofline_seconds(found->second, profile.device, op.shape.dtype);
+    samples[op.key].push_back({roofline, op.alone.mean_s});
+    if (op.contended && op.contended->mean_s > 0) {
+      contention[op.key].push_back(op.contended->mean_s / op.alone.mean_s);
+    }
+    if (is_block_key(op.key)) block_points.emplace_back(roofline, op.alone.mean_s);
+  }
+  profile.fits.clear();
+  for (const auto& [key, key_samples] : samples) {
+    KeyFit fit = fit_key(key_samples);
+    if (contention.contains(key)) fit.contention_factor = median(contention[key]);
+    profile.fits[key] = fit;
+  }
+  if (!block_points.empty()) {
+    // Device efficiency without overhead: what a sheet-only model should assume.
+    // Least squares of (roofline / efficiency - measured) / measured, through the
+    // origin: with q = roofline / measured, efficiency = sum q^2 / sum q.
+    double sum_q = 0, sum_qq = 0;
+    for (const auto& [roofline, measured] : block_points) {
+      const double q = roofline / measured;
+      sum_q += q, sum_qq += q * q;
+    }
+    profile.device.efficiency = sum_qq / sum_q;
+  }
+}
+
+}  // namespace plait::costmodels

@@ -1,0 +1,312 @@
+// Profile JSON. Format "plait.profile", version 1:
+//
+// {
+//   "format": "plait.profile", "version": 1,
+//   "units": {"time": "s", "size": "B"},          // checked: anything else is refused
+//   "machine": {"cpu_model", "cores", "threads", "torch_version", "device", "date"},
+//   "device": {"name", "peak_flops_fp32", "peak_flops_bf16", "memory_bandwidth", "efficiency"},
+//   "ops": [{"key": "block.fwd",
+//            "shape": {"d_model", "heads", "seq", "batch", "mlp_ratio", "dtype", "causal"},
+//            "alone": {"mean_s", "stddev_s", "repetitions"},
+//            "contended": {...} }],                // optional
+//   "fits": {"block.fwd": {"efficiency", "overhead_s", "contention_factor"}, ...},
+//   "network": {"ranks", "pingpong": [{"bytes", "mean_s", "stddev_s", "repetitions"}],
+//               "allreduce": [...],
+//               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}  // optional
+// }
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "detail/json_reader.hpp"
+#include "plait/costmodels/profile.hpp"
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+
+using nlohmann::json;
+using Pointer = json::json_pointer;
+namespace keys = schedule::cost_keys;
+
+namespace {
+
+const std::set<std::string_view> compute_keys = {
+    keys::block_forward, keys::block_adjoint, keys::block_gradient, keys::vec_zero,
+    keys::vec_copy,      keys::vec_sub,       keys::vec_norm,       keys::input,
+    keys::loss};
+
+json timing_json(const Timing& timing) {
+  return {{"mean_s", timing.mean_s}, {"stddev_s", timing.stddev_s},
+          {"repetitions", timing.repetitions}};
+}
+
+json shape_json(const schedule::ModelDesc& shape) {
+  return {{"d_model", shape.d_model}, {"heads", shape.heads}, {"seq", shape.seq},
+          {"batch", shape.batch},     {"mlp_ratio", shape.mlp_ratio}, {"dtype", shape.dtype},
+          {"causal", shape.causal}};
+}
+
+json messages_json(const std::vector<MessageMeasurement>& messages) {
+  json out = json::array();
+  for (const MessageMeasurement& message : messages) {
+    json entry = timing_json(message.time);
+    entry["bytes"] = message.bytes;
+    out.push_back(entry);
+  }
+  return out;
+}
+
+// Reading, with every problem gathered by the reader.
+struct ProfileReader {
+  detail::JsonReader& in;
+
+  Timing timing(const json& parent, const Pointer& at, std::string_view key) {
+    Timing timing;
+    const json* object = in.object(parent, at, key);
+    if (!object) return timing;
+    const Pointer here = at / std::string(key);
+    timing.mean_s = in.seconds(*object, here, "mean_s");
+    timing.stddev_s = in.seconds(*object, here, "stddev_s");
+    timing.repetitions = static_cast<int>(in.integer(*object, here, "repetitions", 1));
+    return timing;
+  }
+
+  schedule::ModelDesc shape(const json& parent, const Pointer& at) {
+    schedule::ModelDesc shape;
+    const json* object = in.object(parent, at, "shape");
+    if (!object) return shape;
+    const Pointer here = at / "shape";
+    shape.d_model = static_cast<int>(in.integer(*object, here, "d_model", 1));
+    shape.heads = static_cast<int>(in.integer(*object, here, "heads", 1));
+    shape.seq = static_cast<int>(in.integer(*object, here, "seq", 1));
+    shape.batch = static_cast<int>(in.integer(*object, here, "batch", 1));
+    shape.mlp_ratio = static_cast<int>(in.integer(*object, here, "mlp_ratio", 1));
+    shape.dtype = in.string(*object, here, "dtype");
+    shape.causal = in.boolean(*object, here, "causal");
+    if (object->contains("dtype") && shape.dtype != "fp32" && shape.dtype != "bf16" &&
+        shape.dtype != "fp16") {
+      in.problem(here / "dtype", "expected fp32, bf16 or fp16, got \"" + shape.dtype + "\"");
+    }
+    return shape;
+  }
+
+  std::vector<MessageMeasurement> messages(const json& parent, const Pointer& at,
+                                           std::string_view key) {
+    std::vector<MessageMeasurement> messages;
+    const json* list = in.array(parent, at, key);
+    if (!list) return messages;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const Pointer here = at / std::string(key) / i;
+      MessageMeasurement message;
+      message.bytes = in.integer((*list)[i], here, "bytes", 1);
+      message.time.mean_s = in.seconds((*list)[i], here, "mean_s");
+      message.time.stddev_s = in.seconds((*list)[i], here, "stddev_s");
+      message.time.repetitions = static_cast<int>(in.integer((*list)[i], here, "repetitions", 1));
+      messages.push_back(message);
+    }
+    return messages;
+  }
+
+  void units(const json& root) {
+    const json* units = in.object(root, Pointer(), "units");
+    if (!units) return;
+    const std::string time = in.string(*units, Pointer("/units"), "time");
+    const std::string size = in.string(*units, Pointer("/units"), "size");
+    if (units->contains("time") && time != "s") {
+      in.problem(Pointer("/units/time"), "wrong unit \"" + time + "\", expected \"s\"");
+    }
+    if (units->contains("size") && size != "B") {
+      in.problem(Pointer("/units/size"), "wrong unit \"" + size + "\", expected \"B\"");
+    }
+  }
+
+  MachineInfo machine(const json& root) {
+    MachineInfo machine;
+    const json* object = in.object(root, Pointer(), "machine");
+    if (!object) return machine;
+    const Pointer here("/machine");
+    machine.cpu_model = in.string(*object, here, "cpu_model");
+    machine.cores = static_cast<int>(in.integer(*object, here, "cores", 1));
+    machine.threads = static_cast<int>(in.integer(*object, here, "threads", 1));
+    machine.torch_version = in.string(*object, here, "torch_version");
+    machine.device = in.string(*object, here, "device");
+    machine.date = in.string(*object, here, "date");
+    return machine;
+  }
+
+  DeviceSheet device(const json& root) {
+    DeviceSheet device;
+    const json* object = in.object(root, Pointer(), "device");
+    if (!object) return device;
+    const Pointer here("/device");
+    device.name = in.string(*object, here, "name");
+    device.peak_flops_fp32 = in.number(*object, here, "peak_flops_fp32", 1.0, "FLOP/s");
+    device.peak_flops_bf16 = in.number(*object, here, "peak_flops_bf16", 0.0, "FLOP/s");
+    device.memory_bandwidth = in.number(*object, here, "memory_bandwidth", 1.0, "bandwidth");
+    device.efficiency = in.number(*object, here, "efficiency", 1e-6, "efficiency");
+    return device;
+  }
+
+  std::vector<OpMeasurement> ops(const json& root) {
+    std::vector<OpMeasurement> ops;
+    const json* list = in.array(root, Pointer(), "ops");
+    if (!list) return ops;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const json& entry = (*list)[i];
+      const Pointer here = Pointer("/ops") / i;
+      OpMeasurement op;
+      op.key = in.string(entry, here, "key");
+      if (entry.contains("key") && !compute_keys.contains(op.key)) {
+        in.problem(here / "key", "unknown compute cost key \"" + op.key + "\"");
+      }
+      op.shape = shape(entry, here);
+      op.alone = timing(entry, here, "alone");
+      if (entry.is_object() && entry.contains("contended")) {
+        op.contended = timing(entry, here, "contended");
+      }
+      ops.push_back(std::move(op));
+    }
+    return ops;
+  }
+
+  std::map<std::string, KeyFit> fits(const json& root) {
+    std::map<std::string, KeyFit> fits;
+    const json* object = in.object(root, Pointer(), "fits");
+    if (!object) return fits;
+    for (const auto& [key, value] : object->items()) {
+      const Pointer here = Pointer("/fits") / key;
+      if (!compute_keys.contains(key)) in.problem(here, "unknown compute cost key \"" + key + "\"");
+      KeyFit fit;
+      fit.efficiency = in.number(value, here, "efficiency", 1e-6, "efficiency");
+      fit.overhead_s = in.seconds(value, here, "overhead_s");
+      fit.contention_factor = in.number(value, here, "contention_factor", 1e-6, "factor");
+      fits[key] = fit;
+    }
+    return fits;
+  }
+
+  std::optional<NetworkProfile> network(const json& root) {
+    const json* object = in.object(root, Pointer(), "network", /*optional=*/true);
+    if (!object) return std::nullopt;
+    const Pointer here("/network");
+    NetworkProfile network;
+    network.ranks = static_cast<int>(in.integer(*object, here, "ranks", 2));
+    network.pingpong = messages(*object, here, "pingpong");
+    network.allreduce = messages(*object, here, "allreduce");
+    const json* segments = in.array(*object, here, "segments");
+    if (segments && segments->empty()) in.problem(here / "segments", "no segments");
+    for (std::size_t i = 0; segments && i < segments->size(); ++i) {
+      const Pointer at = here / "segments" / i;
+      MessageSegment segment;
+      segment.max_bytes = in.integer((*segments)[i], at, "max_bytes", 0);
+      segment.latency_s = in.seconds((*segments)[i], at, "latency_s");
+      segment.seconds_per_byte = in.seconds((*segments)[i], at, "seconds_per_byte");
+      if (!network.model.segments.empty() &&
+          segment.max_bytes <= network.model.segments.back().max_bytes) {
+        in.problem(at / "max_bytes", "segments must be sorted by increasing max_bytes");
+      }
+      network.model.segments.push_back(segment);
+    }
+    return network;
+  }
+};
+
+}  // namespace
+
+void to_json(json& out, const Profile& profile) {
+  out = {{"format", "plait.profile"},
+         {"version", Profile::format_version},
+         {"units", {{"time", "s"}, {"size", "B"}}}};
+  const MachineInfo& machine = profile.machine;
+  out["machine"] = {{"cpu_model", machine.cpu_model}, {"cores", machine.cores},
+                    {"threads", machine.threads},     {"torch_version", machine.torch_version},
+                    {"device", machine.device},       {"date", machine.date}};
+  const DeviceSheet& device = profile.device;
+  out["device"] = {{"name", device.name},
+                   {"peak_flops_fp32", device.peak_flops_fp32},
+                   {"peak_flops_bf16", device.peak_flops_bf16},
+                   {"memory_bandwidth", device.memory_bandwidth},
+                   {"efficiency", device.efficiency}};
+  json ops = json::array();
+  for (const OpMeasurement& op : profile.ops) {
+    json entry = {{"key", op.key}, {"shape", shape_json(op.shape)}, {"alone", timing_json(op.alone)}};
+    if (op.contended) entry["contended"] = timing_json(*op.contended);
+    ops.push_back(std::move(entry));
+  }
+  out["ops"] = std::move(ops);
+  json fits = json::object();
+  for (const auto& [key, fit] : profile.fits) {
+    fits[key] = {{"efficiency", fit.efficiency}, {"overhead_s", fit.overhead_s},
+                 {"contention_factor", fit.contention_factor}};
+  }
+  out["fits"] = std::move(fits);
+  if (profile.network) {
+    const NetworkProfile& network = *profile.network;
+    json segments = json::array();
+    for (const MessageSegment& segment : network.model.segments) {
+      segments.push_back({{"max_bytes", segment.max_bytes}, {"latency_s", segment.latency_s},
+                          {"seconds_per_byte", segment.seconds_per_byte}});
+    }
+    out["network"] = {{"ranks", network.ranks}, {"pingpong", messages_json(network.pingpong)},
+                      {"allreduce", messages_json(network.allreduce)}, {"segments", segments}};
+  }
+}
+
+std::string dump_profile(const Profile& profile) {
+  json out;
+  to_json(out, profile);
+  return out.dump(2) + "\n";
+}
+
+void save_profile(const Profile& profile, const std::string& path) {
+  std::ofstream file(path);
+  if (!file) throw Error(path, "cannot open for writing");
+  file << dump_profile(profile);
+  if (!file) throw Error(path, "write failed");
+}
+
+Profile parse_profile(const std::string& text, const std::string& origin) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw Error(origin, std::string("not valid JSON: ") + error.what());
+  }
+  detail::JsonReader in(origin);
+  if (!root.is_object()) {
+    in.problem(Pointer(), "expected an object");
+    in.throw_if_problems();
+  }
+  const std::string format = in.string(root, Pointer(), "format");
+  if (root.contains("format") && format != "plait.profile") {
+    in.problem(Pointer("/format"), "expected \"plait.profile\", got \"" + format + "\"");
+  }
+  const auto version = in.integer(root, Pointer(), "version", 1);
+  if (root.contains("version") && version != Profile::format_version) {
+    in.problem(Pointer("/version"), "unsupported version " + std::to_string(version) +
+                                        " (this plait reads 1)");
+  }
+  ProfileReader reader{in};
+  reader.units(root);
+  Profile profile;
+  profile.machine = reader.machine(root);
+  profile.device = reader.device(root);
+  profile.ops = reader.ops(root);
+  profile.fits = reader.fits(root);
+  profile.network = reader.network(root);
+  in.throw_if_problems();
+  return profile;
+}
+
+Profile load_profile(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw Error(path, "cannot open profile");
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_profile(text.str(), path);
+}
+
+}  // namespace plait::costmodels

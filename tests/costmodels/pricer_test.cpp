@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
+#include "profile_fixture.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+schedule::Program program_of(const std::string& shape) {
+  schedule::Program program;
+  program.layers = 4;
+  program.model = parse_shape_name(shape);
+  return program;
+}
+
+schedule::Op op_of(schedule::OpKind kind, bool accumulate_grad = false) {
+  schedule::Op op;
+  op.kind = kind;
+  op.accumulate_grad = accumulate_grad;
+  return op;
+}
+
+TEST(AnalyticPricer, PricesTheRooflineOverEfficiency) {
+  DeviceSheet device = device_sheet("h100-sxm");
+  device.efficiency = 0.5;
+  const auto pricer = make_analytic_pricer(device);
+  const auto program = program_of("d1024.h16.s1024.b8.r4.bf16.causal");
+  const auto work = transformer_work(program.model);
+  const double roofline = roofline_seconds(work.at("block.fwd"), device, "bf16");
+  EXPECT_DOUBLE_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::step)), roofline / 0.5);
+  EXPECT_DOUBLE_EQ(
+      pricer->op_seconds(program, op_of(schedule::OpKind::step_adjoint, true)),
+      roofline_seconds(work.at("block.adj_grad"), device, "bf16") / 0.5);
+}
+
+TEST(AnalyticPricer, CommunicationIsFree) {
+  const auto pricer = make_analytic_pricer(device_sheet("a100-80gb"));
+  const auto program = program_of("d256.h4.s128.b8.r4.fp32.causal");
+  EXPECT_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::send)), 0);
+  EXPECT_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::allreduce)), 0);
+  EXPECT_GT(pricer->op_seconds(program, op_of(schedule::OpKind::copy)), 0);
+}
+
+TEST(ProfilePricer, UsesMeasurementsWhereTheProfileHasThem) {
+  const Profile profile = testing::small_profile();
+  const auto program = program_of("d256.h4.s128.b8.r4.fp32.causal");
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, op_of(schedule::OpKind::step)),
+                   0.02);
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile, Contention::contended)
+                       ->op_seconds(program, op_of(schedule::OpKind::step)),
+                   0.021);
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, op_of(schedule::OpKind::copy)),
+                   1e-4);
+}
+
+TEST(ProfilePricer, FallsBackToTheFittedRooflineAtOtherShapes) {
+  const Profile profile = testing::small_profile();
+  const auto program = program_of("d512.h8.s128.b8.r4.fp32.causal");
+  const auto work = transformer_work(program.model);
+  const double forward = roofline_seconds(work.at("block.fwd"), profile.device, "fp32");
+  const auto alone = make_profile_pricer(profile);
+  EXPECT_DOUBLE_EQ(alone->op_seconds(program, op_of(schedule::OpKind::step)),
+                   1e-4 + forward / 0.4);  // the key's fit
+  const double adjoint = roofline_seconds(work.at("block.adj"), profile.device, "fp32");
+  EXPECT_DOUBLE_EQ(alone->op_seconds(program, op_of(schedule::OpKind::step_adjoint)),
+                   adjoint / 0.5);  // no fit for the key: the device's efficiency
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile, Contention::contended)
+                       ->op_seconds(program, op_of(schedule::OpKind::step)),
+                   (1e-4 + forward / 0.4) * 1.05);
+}
+
+TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {
+  Profile profile = testing::small_profile();
+  profile.ops.clear();
+  const KeyFit truth{0.3, 50e-6, 1.04};
+  for (const char* name : {"d128.h2.s64.b4.r4.fp32.causal", "d256.h4.s128.b8.r4.fp32.causal",
+                           "d384.h6.s128.b4.r4.fp32.causal"}) {
+    const auto shape = parse_shape_name(name);
+    const double roofline =
+        roofline_seconds(transformer_work(shape).at("block.fwd"), profile.device, "fp32");
+    const double alone = truth.seconds(roofline);
+    profile.ops.push_back({"block.fwd", shape, {alone, 0, 3}, Timing{alone * 1.04, 0, 3}});
+  }
+  fit_profile(profile);
+  const KeyFit& fit = profile.fits.at("block.fwd");
+  EXPECT_NEAR(fit.efficiency, 0.3, 1e-6);
+  EXPECT_NEAR(fit.overhead_s, 50e-6, 1e-9);
+  EXPECT_NEAR(fit.contention_factor, 1.04, 1e-12);
+  // Without overhead the device efficiency is a little lower than the key's.
+  EXPECT_LT(profile.device.efficiency, 0.3);
+  EXPECT_GT(profile.device.efficiency, 0.2);
+}
+
+}  // namespace
+}  // namespace plait::costmodels

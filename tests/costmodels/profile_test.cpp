@@ -1,0 +1,168 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/schedule/error.hpp"
+#include "profile_fixture.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+using nlohmann::json;
+
+json valid_json() { return json::parse(dump_profile(testing::small_profile())); }
+
+// The message of the error that parsing `document` throws ("" if none).
+std::string parse_error(const json& document) {
+  try {
+    parse_profile(document.dump(), "p.json");
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(Profile, RoundTripsThroughJson) {
+  const Profile profile = testing::small_profile();
+  EXPECT_EQ(parse_profile(dump_profile(profile)), profile);
+}
+
+TEST(Profile, RoundTripsThroughAFile) {
+  const Profile profile = testing::small_profile();
+  const std::string path = ::testing::TempDir() + "profile_round_trip.json";
+  save_profile(profile, path);
+  EXPECT_EQ(load_profile(path), profile);
+  std::remove(path.c_str());
+}
+
+TEST(Profile, NetworkIsOptional) {
+  Profile profile = testing::small_profile();
+  profile.network.reset();
+  EXPECT_EQ(parse_profile(dump_profile(profile)), profile);
+}
+
+TEST(Profile, FindsMeasurementsByKeyAndShape) {
+  const Profile profile = testing::small_profile();
+  auto shape = parse_shape_name("d256.h4.s128.b8.r4.fp32.causal");
+  ASSERT_NE(profile.find("block.fwd", shape), nullptr);
+  EXPECT_EQ(profile.find("block.fwd", shape)->alone.mean_s, 0.02);
+  EXPECT_EQ(profile.find("block.adj", shape), nullptr);
+  shape.batch = 4;
+  EXPECT_EQ(profile.find("block.fwd", shape), nullptr);
+}
+
+TEST(ProfileValidation, MissingKeyIsNamedWithItsPointer) {
+  json document = valid_json();
+  document["ops"][0]["alone"].erase("mean_s");
+  EXPECT_EQ(parse_error(document), "p.json: /ops/0/alone: missing key \"mean_s\"");
+}
+
+TEST(ProfileValidation, NegativeTimeIsRefused) {
+  json document = valid_json();
+  document["ops"][1]["alone"]["mean_s"] = -0.5;
+  EXPECT_EQ(parse_error(document), "p.json: /ops/1/alone/mean_s: negative time (-0.5)");
+}
+
+TEST(ProfileValidation, WrongTimeUnitIsRefused) {
+  json document = valid_json();
+  document["units"]["time"] = "ms";
+  EXPECT_EQ(parse_error(document), "p.json: /units/time: wrong unit \"ms\", expected \"s\"");
+}
+
+TEST(ProfileValidation, MissingUnitsAreRefused) {
+  json document = valid_json();
+  document.erase("units");
+  EXPECT_EQ(parse_error(document), "p.json: /: missing key \"units\"");
+}
+
+TEST(ProfileValidation, WrongFormatAndVersionAreRefused) {
+  json document = valid_json();
+  document["format"] = "plait.program";
+  document["version"] = 7;
+  EXPECT_EQ(parse_error(document),
+            "p.json: 2 problems: /format: expected \"plait.profile\", got \"plait.program\"; "
+            "/version: unsupported version 7 (this plait reads 1)");
+}
+
+TEST(ProfileValidation, UnknownCostKeyIsRefused) {
+  json document = valid_json();
+  document["ops"][0]["key"] = "block.sideways";
+  EXPECT_EQ(parse_error(document),
+            "p.json: /ops/0/key: unknown compute cost key \"block.sideways\"");
+}
+
+TEST(ProfileValidation, BadShapeFieldsAreRefused) {
+  json document = valid_json();
+  document["ops"][0]["shape"]["heads"] = 0;
+  document["ops"][0]["shape"]["dtype"] = "int8";
+  EXPECT_EQ(parse_error(document),
+            "p.json: 2 problems: /ops/0/shape/heads: expected at least 1, got 0; "
+            "/ops/0/shape/dtype: expected fp32, bf16 or fp16, got \"int8\"");
+}
+
+TEST(ProfileValidation, UnsortedNetworkSegmentsAreRefused) {
+  json document = valid_json();
+  document["network"]["segments"][1]["max_bytes"] = 100;
+  EXPECT_EQ(parse_error(document), "p.json: /network/segments/1/max_bytes: segments must be "
+                                   "sorted by increasing max_bytes");
+}
+
+TEST(ProfileValidation, NegativeLatencyAndZeroRepetitionsAreRefused) {
+  json document = valid_json();
+  document["network"]["segments"][0]["latency_s"] = -1e-6;
+  document["network"]["pingpong"][0]["repetitions"] = 0;
+  EXPECT_EQ(parse_error(document),
+            "p.json: 2 problems: /network/pingpong/0/repetitions: expected at least 1, got 0; "
+            "/network/segments/0/latency_s: negative time (-1e-06)");
+}
+
+TEST(ProfileValidation, WrongTypesAreRefused) {
+  json document = valid_json();
+  document["machine"]["cores"] = "two";
+  document["ops"] = json::object();
+  EXPECT_EQ(parse_error(document), "p.json: 2 problems: /machine/cores: expected an integer; "
+                                   "/ops: expected an array");
+}
+
+TEST(ProfileValidation, InvalidJsonAndMissingFilesAreErrors) {
+  try {
+    parse_profile("{\"format\": ", "broken.json");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.where(), "broken.json");
+    EXPECT_EQ(error.why().rfind("not valid JSON", 0), 0u) << error.why();
+  }
+  try {
+    load_profile("/nonexistent/profile.json");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), "/nonexistent/profile.json: cannot open profile");
+  }
+}
+
+TEST(ShapeName, RoundTripsAndRejectsBadText) {
+  const auto shape = parse_shape_name("d384.h6.s64.b4.r2.bf16.full");
+  EXPECT_EQ(shape.d_model, 384);
+  EXPECT_EQ(shape.heads, 6);
+  EXPECT_EQ(shape.seq, 64);
+  EXPECT_EQ(shape.batch, 4);
+  EXPECT_EQ(shape.mlp_ratio, 2);
+  EXPECT_EQ(shape.dtype, "bf16");
+  EXPECT_FALSE(shape.causal);
+  EXPECT_EQ(shape_name(shape), "d384.h6.s64.b4.r2.bf16.full");
+  try {
+    parse_shape_name("d256.h3.s128.b8.r4.fp32.causal");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.why(),
+              "d_model must be divisible by heads (expected e.g. d256.h4.s128.b8.r4.fp32.causal)");
+  }
+  EXPECT_THROW(parse_shape_name("d256.h4.s128"), Error);
+  EXPECT_THROW(parse_shape_name("d256.h4.sx.b8.r4.fp32.causal"), Error);
+}
+
+}  // namespace
+}  // namespace plait::costmodels
