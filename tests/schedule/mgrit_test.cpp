@@ -6,6 +6,7 @@
 
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/reference.hpp"
+#include "plait/schedule/validate.hpp"
 
 namespace plait::schedule {
 namespace {
@@ -171,6 +172,46 @@ TEST(Mgrit, SerialForwardWithMgritAdjoint) {
   EXPECT_LE(report.max_abs_gradient_error_vs_serial, 1e-12);
   EXPECT_TRUE(report.residual_norms.empty());
   EXPECT_FALSE(report.adjoint_residual_norms.empty());
+}
+
+}  // namespace
+}  // namespace plait::schedule
+
+namespace plait::schedule {
+namespace {
+
+// Many random settings: every built Program validates, and iterated to a
+// tight tolerance it reproduces the serial forward result and gradients.
+TEST(Mgrit, RandomSettingsValidateAndConvergeToSerial) {
+  std::uint64_t seed = 12345;
+  const auto next = [&](int bound) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<int>((seed >> 33) % static_cast<std::uint64_t>(bound));
+  };
+  for (int trial = 0; trial < 40; ++trial) {
+    BuildSpec spec;
+    spec.layers = 2 + next(60);
+    spec.ranks = 1 + next(std::min(spec.layers, 9));
+    spec.forward = {.levels = 1 + next(4), .coarsening_factor = 2 + next(3),
+                    .relax = next(2) ? Relax::F : Relax::FCF, .iterations = 60,
+                    .skip_first_down_relax = next(2) == 0};
+    spec.adjoint = {.levels = 1 + next(4), .coarsening_factor = 2 + next(3),
+                    .relax = next(2) ? Relax::F : Relax::FCF, .iterations = 60,
+                    .skip_first_down_relax = next(2) == 0};
+    spec.tolerance = 1e-13;
+    spec.model.kind = "mlp";
+    spec.model.width = 3;
+    const std::string where = "trial " + std::to_string(trial) + ": N=" + std::to_string(spec.layers) +
+                              " P=" + std::to_string(spec.ranks) + " fwd L=" + std::to_string(spec.forward.levels) +
+                              " cf=" + std::to_string(spec.forward.coarsening_factor) +
+                              " adj L=" + std::to_string(spec.adjoint.levels) +
+                              " cf=" + std::to_string(spec.adjoint.coarsening_factor);
+    const Program program = build_mgrit(spec);
+    ASSERT_TRUE(find_problems(program).empty()) << where << ": " << find_problems(program).front().to_string();
+    const auto report = solve_reference(program);
+    EXPECT_LT(report.max_abs_error_vs_serial, 1e-11) << where;
+    EXPECT_LT(report.max_abs_gradient_error_vs_serial, 1e-11) << where;
+  }
 }
 
 }  // namespace
