@@ -18,5 +18,6 @@ void add_schedule_commands(CLI::App& app);   // schedule, inspect, validate, sol
 void add_costmodel_commands(CLI::App& app);  // calibrate
 void add_simulator_commands(CLI::App& app);  // simulate
 void add_executor_commands(CLI::App& app);   // run (starts mpirun plait-exec)
+void add_trace_commands(CLI::App& app);      // compare, export
 
 }  // namespace plait::cli

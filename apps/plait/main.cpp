@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   plait::cli::add_simulator_commands(app);
 #endif
   plait::cli::add_executor_commands(app);
+  plait::cli::add_trace_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
