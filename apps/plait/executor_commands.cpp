@@ -1,0 +1,151 @@
+// `plait run -n P program.json [plait-exec options]`: starts mpirun with the
+// flags this machine needs and the plait-exec that sits next to plait.
+// plait links neither MPI nor LibTorch: this only builds a command line.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "commands.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::cli {
+namespace {
+
+struct RunOptions {
+  int ranks = 0;
+  std::string mpirun = "mpirun";
+  bool dry_run = false;
+};
+
+bool is_executable(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string directory_of_this_binary() {
+  std::vector<char> path(4096);
+  const ssize_t length = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (length <= 0) throw Error("plait run", "cannot find the plait binary (/proc/self/exe)");
+  std::string text(path.data(), std::size_t(length));
+  return text.substr(0, text.find_last_of('/'));
+}
+
+// A name without a slash is looked up on PATH, as execvp would.
+std::string find_on_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return is_executable(name) ? name : "";
+  const char* path = std::getenv("PATH");
+  std::string rest = path ? path : "";
+  while (!rest.empty()) {
+    const auto colon = rest.find(':');
+    const std::string dir = rest.substr(0, colon);
+    if (!dir.empty() && is_executable(dir + "/" + name)) return dir + "/" + name;
+    if (colon == std::string::npos) break;
+    rest = rest.substr(colon + 1);
+  }
+  return "";
+}
+
+// Open MPI gives one slot per physical core; past that it needs --oversubscribe.
+int physical_cores() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, package;
+  while (std::getline(cpuinfo, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (line.rfind("physical id", 0) == 0) package = value;
+    if (line.rfind("core id", 0) == 0) cores.emplace(package, value);
+  }
+  if (!cores.empty()) return int(cores.size());
+  const unsigned threads = std::thread::hardware_concurrency();
+  return threads > 0 ? int(threads) : 1;
+}
+
+std::vector<std::string> launch_command(const RunOptions& options, const std::vector<std::string>& exec_args) {
+  const std::string exec = directory_of_this_binary() + "/plait-exec";
+  if (!is_executable(exec))
+    throw Error("plait run", "no plait-exec next to plait (" + exec + "); build with PLAIT_WITH_TORCH=ON");
+  std::vector<std::string> command;
+  const std::string mpirun = find_on_path(options.mpirun);
+  if (mpirun.empty()) {
+    if (options.ranks != 1) throw Error("plait run", "launcher '" + options.mpirun + "' not found on PATH");
+  } else {
+    command = {mpirun, "-n", std::to_string(options.ranks)};
+    if (::geteuid() == 0) command.push_back("--allow-run-as-root");
+    if (options.ranks > physical_cores()) command.push_back("--oversubscribe");
+  }
+  command.push_back(exec);
+  command.insert(command.end(), exec_args.begin(), exec_args.end());
+  return command;
+}
+
+// Runs the command in the foreground; returns its exit code.
+int run_child(const std::vector<std::string>& command) {
+  std::vector<char*> argv;
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error(std::string("plait run: fork failed: ") + std::strerror(errno));
+  if (child == 0) {
+    ::execv(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) throw std::runtime_error("plait run: waitpid failed");
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string text;
+  for (const auto& word : words) text += (text.empty() ? "" : " ") + word;
+  return text;
+}
+
+}  // namespace
+
+void add_executor_commands(CLI::App& app) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* run = app.add_subcommand(
+      "run", "Run a Program on P MPI ranks: starts `mpirun -n P plait-exec program.json [options]`");
+  run->add_option("-n,--ranks", options->ranks, "MPI ranks (the Program's rank count)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  run->add_option("--mpirun", options->mpirun, "MPI launcher (Open MPI flags)")->capture_default_str();
+  run->add_flag("--dry-run", options->dry_run, "print the command instead of running it");
+  // Everything from the program file on goes to plait-exec untouched.
+  run->prefix_command();
+  run->footer("plait-exec options: program.json [--steps K --warmup W] [--device cpu|cuda] [--threads T]\n"
+              "  [--check-serial] [--trace trace.json] [--json]");
+  run->callback([run, options] {
+    const std::vector<std::string> exec_args = run->remaining();
+    if (exec_args.empty()) throw Error("plait run", "missing the program file");
+    const auto command = launch_command(*options, exec_args);
+    if (options->dry_run) {
+      std::printf("%s\n", join(command).c_str());
+      return;
+    }
+    std::fflush(stdout);
+    const int code = run_child(command);
+    if (code == exit_ok) return;
+    if (code == exit_bad_input) throw Error("plait run", "plait-exec rejected its input (exit 1)");
+    throw std::runtime_error("plait run: " + join(command) + " failed with exit code " + std::to_string(code));
+  });
+}
+
+}  // namespace plait::cli

@@ -1,0 +1,72 @@
+// The executor's driver: what `plait-exec program.json` does on every rank.
+// Times the Program, times the serial baseline, compares them, records a
+// trace. Independent of MPI: it talks to the ranks through a World.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plait/executor/world.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/interpret.hpp"
+
+namespace plait::executor {
+
+struct ExecOptions {
+  int steps = 3;   // timed steps (forward + loss + backward each)
+  int warmup = 1;  // untimed steps before them
+  std::string device = "cpu";
+  int threads = 1;                // intra-op threads per rank
+  bool measure_serial = true;     // time the serial baseline on rank 0
+  bool check_serial = false;      // compare output and gradients with the serial baseline
+  std::string trace_path;         // non-empty: record one more step and write its trace
+  int fail_rank = -1;             // fault injection (tests): this rank throws after warmup
+};
+
+// Results as rank 0 sees them (other ranks hold only their own timings).
+struct ExecReport {
+  int ranks = 1;
+  std::string kind;
+  int layers = 0;
+  std::string device;
+  int steps = 0;
+  double time_per_step_s = 0;
+  std::optional<double> serial_time_per_step_s;
+  std::optional<double> speedup;  // serial / program
+  std::optional<double> max_rel_err_output;
+  std::optional<double> max_rel_err_grad;  // max over blocks of ||g - g_serial|| / ||g_serial||
+  double loss = 0;
+  std::optional<double> serial_loss;
+  schedule::RunResult run;  // residual norms of the last step
+  std::vector<double> output;                    // u at the last point (fp64)
+  std::map<int, std::vector<double>> gradients;  // per block, gathered from the ranks
+};
+
+// Thrown on every rank at once when the ranks agree that the input is bad:
+// rank `reporter` prints it, every rank exits with code 1, nothing hangs.
+class AgreedError : public Error {
+ public:
+  AgreedError(const Error& error, int reporter_rank)
+      : Error(error.where(), error.why()), reporter(reporter_rank) {}
+  int reporter;
+};
+
+// Every rank loads and validates the file; a failure anywhere is an AgreedError.
+schedule::Program load_program_on_all(World& world, const std::string& path);
+// Program ranks vs world size, model and device support, options, trace path.
+void check_run(World& world, const schedule::Program& program, const ExecOptions& options);
+
+// Runs warmup + steps of `program`; collective (every rank of `world` calls it).
+ExecReport execute(World& world, const schedule::Program& program, const ExecOptions& options);
+
+// Relative 2-norm error ||value - reference|| / ||reference|| (absolute if the reference is 0).
+double relative_error(const std::vector<double>& value, const std::vector<double>& reference);
+
+// {"ranks", "time_per_step_s", "serial_time_per_step_s", "speedup",
+//  "max_rel_err_output", "max_rel_err_grad", ...}: one line, null where not measured.
+std::string report_json(const ExecReport& report);
+std::string report_text(const ExecReport& report);
+
+}  // namespace plait::executor

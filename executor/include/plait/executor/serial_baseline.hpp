@@ -1,0 +1,39 @@
+// The serial baseline: an ordinary forward over all blocks, the loss, and an
+// autograd backward, on the same weights, input and loss as the torch backend.
+// It is the denominator of every speedup plait reports. No IR involved.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::executor {
+
+class SerialBaseline {
+ public:
+  // Builds all `layers` blocks (step h = model.tstop / layers).
+  SerialBaseline(const schedule::ModelDesc& model, int layers, const std::string& device = "cpu");
+  ~SerialBaseline();
+  SerialBaseline(const SerialBaseline&) = delete;
+  SerialBaseline& operator=(const SerialBaseline&) = delete;
+
+  // One training step without an update: zero gradients, forward, loss,
+  // backward. Returns the loss (reading it waits for the device).
+  double run_step();
+  // The same step without reading the loss back (no device sync): for timing.
+  void run_step_async();
+  void synchronize();
+
+  int layers() const;
+  // Results of the last step, fp64 host copies, flattened.
+  std::vector<double> output() const;
+  std::vector<double> gradient(int block) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plait::executor

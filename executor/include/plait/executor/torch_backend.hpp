@@ -1,0 +1,74 @@
+// The torch backend of the one interpreter: states are [batch, seq, d_model]
+// tensors, a step is one pre-LN transformer block as a forward-Euler step.
+//
+// Usable alone on one rank without MPI (the costmodels benchmarks drive its
+// ops directly). The header includes neither torch nor MPI (pimpl).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plait/schedule/interpret.hpp"
+
+namespace plait::executor {
+
+// Throws plait::Error when this executor cannot run `model` on `device`
+// (kind is not "transformer", d_model not divisible by heads, unknown dtype,
+// bf16 on cpu, cuda requested but not available, ...).
+void check_runnable(const schedule::ModelDesc& model, const std::string& device);
+
+// Sets the intra-op thread count of this process (at::set_num_threads).
+void set_compute_threads(int threads);
+
+// True when this libtorch build sees a CUDA device.
+bool cuda_available();
+
+class TorchBackend : public schedule::Backend {
+ public:
+  // Parameters of blocks [partition[rank], partition[rank+1]) are created now;
+  // any other block a Program names is created on first use. Weights depend on
+  // (model.seed, block) only, so every rank count builds the same network.
+  TorchBackend(const schedule::Program& program, int rank, const std::string& device = "cpu");
+  ~TorchBackend() override;
+  TorchBackend(const TorchBackend&) = delete;
+  TorchBackend& operator=(const TorchBackend&) = delete;
+
+  // schedule::Backend
+  void compute(const schedule::Op& op) override;
+  double read_register(const schedule::Buffer& reg) override;
+  void write_register(const schedule::Buffer& reg, double value) override;
+  std::span<const std::byte> bytes_of(const schedule::Buffer& buffer) override;
+  void assign_bytes(const schedule::Buffer& buffer, std::span<const std::byte> bytes) override;
+
+  // Waits for queued device work (a no-op on cpu): call before reading a clock.
+  void synchronize();
+
+  // State access for tests and benchmarks (fp64 host copies).
+  bool has_state(const schedule::Buffer& buffer) const;
+  std::vector<double> state(const schedule::Buffer& buffer) const;
+  void set_state(const schedule::Buffer& buffer, const std::vector<double>& values);
+  // Fills `buffer` with seeded N(0, 1) values (benchmarks need valid inputs).
+  void fill_random(const schedule::Buffer& buffer, std::uint64_t seed);
+  std::int64_t state_elements() const;
+
+  // Parameter gradients accumulated by step_adjoint ops with accumulate_grad,
+  // flattened in parameter order; blocks that got none are absent.
+  std::vector<int> gradient_blocks() const;
+  std::vector<double> gradient(int block) const;
+  void zero_gradients();
+  // Flattened parameters of a block (creating them if needed).
+  std::vector<double> parameters(int block);
+
+  // Value of J at the state the last `loss` op read; NaN before any.
+  double last_loss() const;
+  // Drops every state and register (parameters and gradients stay).
+  void clear_states();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plait::executor

@@ -1,0 +1,53 @@
+// The ranks a run spans: who am I, how many are we, and the few collectives
+// the executor's driver needs. MpiWorld (executor_mpi) spans MPI ranks;
+// SelfWorld is one rank with no MPI at all (a GPU box, benchmarks, tests).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plait/schedule/interpret.hpp"
+
+namespace plait::executor {
+
+class World {
+ public:
+  virtual ~World() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual void barrier() = 0;
+  // A Comm for one interpret() run. Destroying it waits for its sends.
+  virtual std::unique_ptr<schedule::Comm> make_comm() = 0;
+  // Rank 0 gets every rank's vector in rank order; other ranks get {}.
+  virtual std::vector<std::vector<double>> gather(const std::vector<double>& mine) = 0;
+  // True on every rank iff `ok` is true on every rank.
+  virtual bool all_ok(bool ok) = 0;
+  // Lowest rank whose `failed` is true, or -1: every rank gets the same answer.
+  virtual int first_failed(bool failed) = 0;
+  // Rank 0's text, on every rank.
+  virtual std::string broadcast(const std::string& text) = 0;
+  // Seconds to subtract from this rank's steady clock to read rank 0's (0 on rank 0).
+  virtual double estimate_clock_offset() = 0;
+  // Ends every rank now (a rank failed); never returns.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+};
+
+class SelfWorld final : public World {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void barrier() override {}
+  std::unique_ptr<schedule::Comm> make_comm() override;
+  std::vector<std::vector<double>> gather(const std::vector<double>& mine) override { return {mine}; }
+  bool all_ok(bool ok) override { return ok; }
+  int first_failed(bool failed) override { return failed ? 0 : -1; }
+  std::string broadcast(const std::string& text) override { return text; }
+  double estimate_clock_offset() override { return 0; }
+  [[noreturn]] void abort(int exit_code) override;
+};
+
+// The steady clock every trace and timing reads, in seconds.
+double now_seconds();
+
+}  // namespace plait::executor

@@ -1,0 +1,56 @@
+// The transformer model as an ODE right-hand side: parameters, the step
+// Phi(u) = u + s*F(u) of one pre-LN block, input, target and loss. Private to
+// executor/ (it includes ATen); the torch backend and the serial baseline
+// share it, so both run exactly the same arithmetic on the same weights.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::executor::detail {
+
+// Index of each tensor in a block's parameter list.
+enum ParameterIndex : int {
+  ln1_weight, ln1_bias, qkv_weight, qkv_bias, out_weight, out_bias,
+  ln2_weight, ln2_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
+  parameter_count
+};
+
+at::ScalarType scalar_type_of(const std::string& dtype);  // throws plait::Error
+at::Device device_of(const std::string& device);           // throws plait::Error
+
+// Shape, dtype and device of everything a model computes.
+struct ModelContext {
+  schedule::ModelDesc model;
+  at::TensorOptions options;  // dtype + device of states and parameters
+  at::Tensor causal_mask;     // [seq, seq] additive mask (0 / -inf), or undefined
+
+  ModelContext(const schedule::ModelDesc& model, const std::string& device);
+  std::vector<int64_t> state_shape() const;
+};
+
+// Parameters of fine block `block`, drawn from (model.seed, block) on the CPU
+// in fp64 and then cast, so every rank count and device gets the same weights.
+std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block);
+
+// Phi(u) = u + s*F(u): Y = X + s*Attn(LN1(X)), X' = Y + s*MLP(LN2(Y)).
+at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& parameters,
+                      const at::Tensor& state, double s);
+
+// The network input and the loss target [batch, seq, d_model], seeded by model.seed.
+at::Tensor make_input(const ModelContext& context);
+at::Tensor make_target(const ModelContext& context);
+
+// J(u) = 0.5 * mean((u - target)^2); its gradient is (u - target) / numel.
+at::Tensor loss_value(const at::Tensor& state, const at::Tensor& target);
+at::Tensor loss_gradient(const at::Tensor& state, const at::Tensor& target);
+
+// Host copy in fp64, flattened (for comparisons and the public API).
+std::vector<double> to_doubles(const at::Tensor& tensor);
+
+}  // namespace plait::executor::detail

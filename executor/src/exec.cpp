@@ -1,0 +1,268 @@
+#include "plait/executor/exec.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/executor/serial_baseline.hpp"
+#include "plait/executor/torch_backend.hpp"
+#include "plait/executor/trace.hpp"
+
+namespace plait::executor {
+
+using schedule::OpKind;
+using schedule::Program;
+
+namespace {
+
+// Agreement step: every rank passes its own error (or none); if any rank has
+// one, every rank throws, and the lowest failing rank is the one that prints.
+void agree(World& world, const std::optional<Error>& mine) {
+  const int reporter = world.first_failed(mine.has_value());
+  if (reporter < 0) return;
+  throw AgreedError(mine ? *mine : Error("rank " + std::to_string(reporter), "failed"), reporter);
+}
+
+// The loss op of a rank, if it has one: its input is the network output.
+const schedule::Op* find_loss_op(const Program& program, int rank) {
+  for (const auto& section : program.rank_programs.at(rank).sections)
+    for (const auto& op : section.ops)
+      if (op.kind == OpKind::loss) return &op;
+  return nullptr;
+}
+
+// [block, count, values...] per block, so a gather carries a map.
+std::vector<double> pack_gradients(const TorchBackend& backend) {
+  std::vector<double> packed;
+  for (int block : backend.gradient_blocks()) {
+    const auto g = backend.gradient(block);
+    packed.push_back(block);
+    packed.push_back(double(g.size()));
+    packed.insert(packed.end(), g.begin(), g.end());
+  }
+  return packed;
+}
+
+void unpack_gradients(const std::vector<double>& packed, std::map<int, std::vector<double>>& into) {
+  for (std::size_t i = 0; i + 1 < packed.size();) {
+    const int block = int(packed[i]);
+    const auto count = std::size_t(packed[i + 1]);
+    std::vector<double> g(packed.begin() + long(i + 2), packed.begin() + long(i + 2 + count));
+    auto& sum = into[block];  // a block split over ranks adds up
+    if (sum.empty()) sum = std::move(g);
+    else
+      for (std::size_t k = 0; k < count; ++k) sum[k] += g[k];
+    i += 2 + count;
+  }
+}
+
+struct StepTimer {
+  World& world;
+  double start = 0;
+  void begin() {
+    world.barrier();
+    start = now_seconds();
+  }
+  double end() {
+    world.barrier();
+    return now_seconds() - start;
+  }
+};
+
+schedule::RunResult run_program_step(World& world, const Program& program, TorchBackend& backend,
+                                     schedule::OpListener* listener) {
+  backend.zero_gradients();
+  schedule::RunResult result;
+  {
+    auto comm = world.make_comm();
+    result = schedule::interpret(program, world.rank(), backend, *comm, listener);
+  }  // the comm waits for its sends here
+  backend.synchronize();
+  return result;
+}
+
+void record_trace(World& world, const Program& program, TorchBackend& backend, const std::string& path) {
+  if (path.empty()) return;  // the same on every rank
+  const double offset = world.estimate_clock_offset();
+  TraceRecorder timed([&backend] { backend.synchronize(); });
+  world.barrier();
+  char origin_text[48];
+  std::snprintf(origin_text, sizeof origin_text, "%.9f", now_seconds());
+  const double origin = std::stod(world.broadcast(origin_text));  // rank 0's clock
+  run_program_step(world, program, backend, &timed);
+  const auto all = world.gather(pack_records(timed.records(), offset, origin));
+  if (world.rank() != 0) return;
+  std::vector<TraceEvent> events;
+  for (int rank = 0; rank < int(all.size()); ++rank) {
+    auto mine = unpack_events(program, rank, all[rank]);
+    events.insert(events.end(), mine.begin(), mine.end());
+  }
+  save_trace(path, events, world.size());
+}
+
+// Rank 0 times the serial baseline (and keeps its results); the others wait.
+void run_serial(World& world, const Program& program, const ExecOptions& options, ExecReport& report) {
+  if (world.rank() == 0) {
+    SerialBaseline serial(program.model, program.layers, options.device);
+    for (int i = 0; i < options.warmup; ++i) serial.run_step_async();
+    serial.synchronize();
+    const double start = now_seconds();
+    for (int i = 0; i < options.steps; ++i) serial.run_step_async();
+    serial.synchronize();
+    report.serial_time_per_step_s = (now_seconds() - start) / options.steps;
+    report.serial_loss = serial.run_step();
+    if (options.check_serial) {
+      report.max_rel_err_output = relative_error(report.output, serial.output());
+      double worst = 0;
+      for (int block = 0; block < program.layers; ++block) {
+        auto found = report.gradients.find(block);
+        if (found == report.gradients.end())
+          throw Error("check-serial", "the Program left block " + std::to_string(block) + " without a gradient");
+        worst = std::max(worst, relative_error(found->second, serial.gradient(block)));
+      }
+      report.max_rel_err_grad = worst;
+    }
+    report.speedup = *report.serial_time_per_step_s / report.time_per_step_s;
+  }
+  world.barrier();
+}
+
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", value);
+  return text;
+}
+
+}  // namespace
+
+Program load_program_on_all(World& world, const std::string& path) {
+  Program program;
+  std::optional<Error> problem;
+  try {
+    program = schedule::load_program(path);
+  } catch (const Error& error) {
+    problem = error;
+  } catch (const std::exception& error) {
+    problem = Error(path, error.what());
+  }
+  agree(world, problem);
+  return program;
+}
+
+void check_run(World& world, const Program& program, const ExecOptions& options) {
+  std::optional<Error> problem;
+  try {
+    if (program.ranks != world.size())
+      throw Error("program", "written for " + std::to_string(program.ranks) + " ranks, but " +
+                                 std::to_string(world.size()) + " were started (mpirun -n " +
+                                 std::to_string(program.ranks) + ")");
+    check_runnable(program.model, options.device);
+    if (options.steps < 1) throw Error("--steps", "must be at least 1");
+    if (options.warmup < 0) throw Error("--warmup", "must not be negative");
+    if (options.threads < 1) throw Error("--threads", "must be at least 1");
+    if (world.rank() == 0 && !options.trace_path.empty()) {
+      std::ofstream probe(options.trace_path, std::ios::app);
+      if (!probe) throw Error(options.trace_path, "cannot open the trace file for writing");
+    }
+  } catch (const Error& error) {
+    problem = error;
+  }
+  agree(world, problem);
+}
+
+ExecReport execute(World& world, const Program& program, const ExecOptions& options) {
+  set_compute_threads(options.threads);
+  ExecReport report;
+  report.ranks = world.size();
+  report.kind = program.kind;
+  report.layers = program.layers;
+  report.device = options.device;
+  report.steps = options.steps;
+
+  TorchBackend backend(program, world.rank(), options.device);
+  for (int i = 0; i < options.warmup; ++i) run_program_step(world, program, backend, nullptr);
+  if (world.rank() == options.fail_rank) throw std::runtime_error("injected fault (--fail-rank)");
+  StepTimer timer{world};
+  timer.begin();
+  for (int i = 0; i < options.steps; ++i) report.run = run_program_step(world, program, backend, nullptr);
+  report.time_per_step_s = timer.end() / options.steps;
+
+  // Results of the last timed step, gathered on rank 0.
+  const schedule::Op* loss_op = find_loss_op(program, world.rank());
+  const auto outputs = world.gather(loss_op ? backend.state(loss_op->a) : std::vector<double>{});
+  const auto losses = world.gather(loss_op ? std::vector<double>{backend.last_loss()} : std::vector<double>{});
+  const auto gradients = world.gather(pack_gradients(backend));
+  for (std::size_t rank = 0; rank < outputs.size(); ++rank) {
+    if (!outputs[rank].empty()) report.output = outputs[rank];
+    if (!losses[rank].empty()) report.loss = losses[rank][0];
+    unpack_gradients(gradients[rank], report.gradients);
+  }
+
+  record_trace(world, program, backend, options.trace_path);
+  if (options.measure_serial || options.check_serial) run_serial(world, program, options, report);
+  return report;
+}
+
+double relative_error(const std::vector<double>& value, const std::vector<double>& reference) {
+  if (value.size() != reference.size())
+    throw Error("compare", "sizes differ: " + std::to_string(value.size()) + " vs " +
+                               std::to_string(reference.size()));
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    diff += (value[i] - reference[i]) * (value[i] - reference[i]);
+    norm += reference[i] * reference[i];
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+std::string report_json(const ExecReport& r) {
+  auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  nlohmann::json out{{"ranks", r.ranks},
+                     {"kind", r.kind},
+                     {"layers", r.layers},
+                     {"device", r.device},
+                     {"steps", r.steps},
+                     {"time_per_step_s", r.time_per_step_s},
+                     {"serial_time_per_step_s", optional(r.serial_time_per_step_s)},
+                     {"speedup", optional(r.speedup)},
+                     {"max_rel_err_output", optional(r.max_rel_err_output)},
+                     {"max_rel_err_grad", optional(r.max_rel_err_grad)},
+                     {"loss", r.loss},
+                     {"serial_loss", optional(r.serial_loss)},
+                     {"forward_iterations", r.run.forward_iterations},
+                     {"adjoint_iterations", r.run.adjoint_iterations},
+                     {"forward_residual_norms", r.run.forward_residual_norms},
+                     {"adjoint_residual_norms", r.run.adjoint_residual_norms}};
+  return out.dump();
+}
+
+std::string report_text(const ExecReport& r) {
+  std::ostringstream out;
+  out << r.kind << ", " << r.layers << " layers, " << r.ranks << " rank(s), " << r.device << ", "
+      << r.steps << " step(s)\n";
+  out << "  time per step        " << format_number(r.time_per_step_s) << " s\n";
+  if (r.serial_time_per_step_s)
+    out << "  serial time per step " << format_number(*r.serial_time_per_step_s) << " s  (speedup "
+        << format_number(*r.speedup) << ")\n";
+  out << "  loss                 " << format_number(r.loss);
+  if (r.serial_loss) out << "  (serial " << format_number(*r.serial_loss) << ")";
+  out << "\n";
+  if (r.max_rel_err_output)
+    out << "  rel. error vs serial output " << format_number(*r.max_rel_err_output) << ", gradients (max over blocks) "
+        << format_number(*r.max_rel_err_grad) << "\n";
+  auto norms = [&](const char* name, const std::vector<double>& values) {
+    if (values.empty()) return;
+    out << "  " << name << " residual norms";
+    for (double v : values) out << ' ' << format_number(v);
+    out << "\n";
+  };
+  norms("forward", r.run.forward_residual_norms);
+  norms("adjoint", r.run.adjoint_residual_norms);
+  return out.str();
+}
+
+}  // namespace plait::executor

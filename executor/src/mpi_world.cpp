@@ -1,0 +1,229 @@
+#include "plait/executor/mpi_world.hpp"
+
+#include <climits>
+#include <cstdlib>
+#include <deque>
+#include <limits>
+
+#include <mpi.h>
+
+#include "plait/schedule/error.hpp"
+
+namespace plait::executor {
+namespace {
+
+// Errors come back as return codes (MPI_ERRORS_RETURN) and become plait::Error.
+void check(int code, const std::string& where) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw Error(where, std::string(text, std::size_t(length)));
+}
+
+std::string op_where(const schedule::Op& op) {
+  return std::string(to_string(op.kind)) + " peer " + std::to_string(op.peer) + " tag " + std::to_string(op.tag);
+}
+
+// Program messages. Sends copy their bytes and return at once (MPI_Isend):
+// the validator checks Programs under the rule that a send never blocks.
+class MpiComm final : public schedule::Comm {
+ public:
+  explicit MpiComm(MPI_Comm comm) : comm_(comm) {}
+  ~MpiComm() override {
+    for (auto& pending : pending_) MPI_Wait(&pending.request, MPI_STATUS_IGNORE);
+  }
+
+  void send(const schedule::Op& op, std::span<const std::byte> bytes) override {
+    if (bytes.size() > std::size_t(INT_MAX)) throw Error(op_where(op), "message over 2 GiB");
+    reap();
+    auto& pending = pending_.emplace_back();
+    pending.data.assign(bytes.begin(), bytes.end());
+    check(MPI_Isend(pending.data.data(), int(pending.data.size()), MPI_BYTE, op.peer, op.tag, comm_,
+                    &pending.request),
+          op_where(op));
+  }
+
+  std::vector<std::byte> recv(const schedule::Op& op) override {
+    if (op.bytes < 0 || op.bytes > INT_MAX) throw Error(op_where(op), "bad message size");
+    std::vector<std::byte> data(std::size_t(op.bytes));
+    MPI_Status status;
+    check(MPI_Recv(data.data(), int(data.size()), MPI_BYTE, op.peer, op.tag, comm_, &status), op_where(op));
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    if (count != op.bytes)
+      throw Error(op_where(op), "got " + std::to_string(count) + " bytes, expected " + std::to_string(op.bytes));
+    return data;
+  }
+
+  double allreduce_sum(const schedule::Op& op, double value) override {
+    double sum = 0;
+    check(MPI_Allreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_), op_where(op));
+    return sum;
+  }
+
+ private:
+  struct Pending {
+    std::vector<std::byte> data;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+
+  // Frees the buffers of sends that completed (in order, which is enough to
+  // keep the queue short: sends complete roughly in order).
+  void reap() {
+    while (!pending_.empty()) {
+      int done = 0;
+      MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE);
+      if (!done) return;
+      pending_.pop_front();
+    }
+  }
+
+  MPI_Comm comm_;
+  std::deque<Pending> pending_;  // deque: elements never move
+};
+
+class MpiWorld final : public World {
+ public:
+  // Takes ownership of `comm` (a dup or split); Program messages use a second
+  // duplicate so they can never match the driver's own messages.
+  explicit MpiWorld(MPI_Comm comm) : control_(comm) {
+    MPI_Comm_set_errhandler(control_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(control_, &rank_);
+    MPI_Comm_size(control_, &size_);
+    MPI_Comm_dup(control_, &data_);
+    MPI_Comm_set_errhandler(data_, MPI_ERRORS_RETURN);
+  }
+  ~MpiWorld() override {
+    MPI_Comm_free(&data_);
+    MPI_Comm_free(&control_);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void barrier() override { check(MPI_Barrier(control_), "barrier"); }
+  std::unique_ptr<schedule::Comm> make_comm() override { return std::make_unique<MpiComm>(data_); }
+
+  std::vector<std::vector<double>> gather(const std::vector<double>& mine) override {
+    const int count = int(mine.size());
+    std::vector<int> counts(rank_ == 0 ? size_ : 0), displacements(counts.size());
+    check(MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, control_), "gather");
+    int total = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      displacements[r] = total;
+      total += counts[r];
+    }
+    std::vector<double> all(static_cast<std::size_t>(total));
+    check(MPI_Gatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), displacements.data(),
+                      MPI_DOUBLE, 0, control_),
+          "gather");
+    std::vector<std::vector<double>> result;
+    for (std::size_t r = 0; r < counts.size(); ++r)
+      result.emplace_back(all.begin() + displacements[r], all.begin() + displacements[r] + counts[r]);
+    return result;
+  }
+
+  bool all_ok(bool ok) override {
+    int mine = ok ? 1 : 0, all = 0;
+    check(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, control_), "all_ok");
+    return all == 1;
+  }
+
+  int first_failed(bool failed) override {
+    int mine = failed ? rank_ : size_, lowest = size_;
+    check(MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, control_), "first_failed");
+    return lowest == size_ ? -1 : lowest;
+  }
+
+  std::string broadcast(const std::string& text) override {
+    int length = int(text.size());
+    check(MPI_Bcast(&length, 1, MPI_INT, 0, control_), "broadcast");
+    std::string result = rank_ == 0 ? text : std::string(std::size_t(length), '\0');
+    check(MPI_Bcast(result.data(), length, MPI_CHAR, 0, control_), "broadcast");
+    return result;
+  }
+
+  // Cristian's method: rank 0 pings each rank a few times and keeps the
+  // sample with the shortest round trip; the offset is the peer's clock minus
+  // the midpoint of that round trip.
+  double estimate_clock_offset() override {
+    constexpr int rounds = 8, tag = 1;
+    double my_offset = 0;
+    for (int peer = 1; peer < size_; ++peer) {
+      if (rank_ == 0) {
+        double best_rtt = std::numeric_limits<double>::infinity(), offset = 0;
+        for (int i = 0; i < rounds; ++i) {
+          const double sent = now_seconds();
+          double peer_time = 0;
+          check(MPI_Send(&sent, 1, MPI_DOUBLE, peer, tag, control_), "clock sync");
+          check(MPI_Recv(&peer_time, 1, MPI_DOUBLE, peer, tag, control_, MPI_STATUS_IGNORE), "clock sync");
+          const double received = now_seconds();
+          if (received - sent < best_rtt) {
+            best_rtt = received - sent;
+            offset = peer_time - 0.5 * (sent + received);
+          }
+        }
+        check(MPI_Send(&offset, 1, MPI_DOUBLE, peer, tag, control_), "clock sync");
+      } else if (rank_ == peer) {
+        for (int i = 0; i < rounds; ++i) {
+          double ping = 0;
+          check(MPI_Recv(&ping, 1, MPI_DOUBLE, 0, tag, control_, MPI_STATUS_IGNORE), "clock sync");
+          const double mine = now_seconds();
+          check(MPI_Send(&mine, 1, MPI_DOUBLE, 0, tag, control_), "clock sync");
+        }
+        check(MPI_Recv(&my_offset, 1, MPI_DOUBLE, 0, tag, control_, MPI_STATUS_IGNORE), "clock sync");
+      }
+    }
+    barrier();
+    return my_offset;
+  }
+
+  [[noreturn]] void abort(int exit_code) override {
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);  // MPI_Abort does not return; this is for the compiler
+  }
+
+ private:
+  MPI_Comm control_;
+  MPI_Comm data_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace
+
+MpiSession::MpiSession(int& argc, char**& argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) return;
+  MPI_Init(&argc, &argv);
+  owns_ = true;
+}
+
+MpiSession::~MpiSession() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (owns_ && !finalized) MPI_Finalize();
+}
+
+std::unique_ptr<World> make_mpi_world() {
+  MPI_Comm comm;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  return std::make_unique<MpiWorld>(comm);
+}
+
+std::unique_ptr<World> make_mpi_subworld(bool member) {
+  int world_rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm comm;
+  MPI_Comm_split(MPI_COMM_WORLD, member ? 0 : MPI_UNDEFINED, world_rank, &comm);
+  if (!member) return nullptr;
+  return std::make_unique<MpiWorld>(comm);
+}
+
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  return 0;
+}
+
+}  // namespace plait::executor

@@ -1,0 +1,33 @@
+#include <chrono>
+#include <cstdlib>
+
+#include "plait/executor/world.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::executor {
+namespace {
+
+// One rank: an allreduce is the identity and a message has nowhere to go.
+class SelfComm final : public schedule::Comm {
+ public:
+  void send(const schedule::Op& op, std::span<const std::byte>) override {
+    throw Error("send to rank " + std::to_string(op.peer), "a single-rank run has no peers");
+  }
+  std::vector<std::byte> recv(const schedule::Op& op) override {
+    throw Error("recv from rank " + std::to_string(op.peer), "a single-rank run has no peers");
+  }
+  double allreduce_sum(const schedule::Op&, double value) override { return value; }
+};
+
+}  // namespace
+
+std::unique_ptr<schedule::Comm> SelfWorld::make_comm() { return std::make_unique<SelfComm>(); }
+
+void SelfWorld::abort(int exit_code) { std::_Exit(exit_code); }
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+}  // namespace plait::executor

@@ -1,0 +1,273 @@
+#include "plait/executor/torch_backend.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/cuda.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "detail/transformer.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::executor {
+
+using schedule::Buffer;
+using schedule::Op;
+using schedule::OpKind;
+using schedule::Space;
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+void set_compute_threads(int threads) {
+  if (threads < 1) throw Error("--threads", "must be at least 1, got " + std::to_string(threads));
+  at::set_num_threads(threads);
+}
+
+void check_runnable(const schedule::ModelDesc& model, const std::string& device) {
+  const std::string where = "model";
+  if (model.kind != "transformer")
+    throw Error(where, "the executor runs kind \"transformer\", not \"" + model.kind + "\"");
+  if (model.d_model < 1 || model.heads < 1 || model.seq < 1 || model.batch < 1 || model.mlp_ratio < 1)
+    throw Error(where, "d_model, heads, seq, batch and mlp_ratio must be positive");
+  if (model.d_model % model.heads != 0)
+    throw Error(where, "d_model " + std::to_string(model.d_model) + " is not divisible by heads " +
+                           std::to_string(model.heads));
+  if (!(model.tstop > 0) || !std::isfinite(model.tstop))
+    throw Error(where, "tstop must be a positive number");
+  detail::scalar_type_of(model.dtype);
+  detail::device_of(device);
+  if (device == "cuda" && !cuda_available())
+    throw Error("--device cuda", "this libtorch sees no CUDA device");
+  if ((model.dtype == "bf16" || model.dtype == "fp16") && device != "cuda")
+    throw Error(where, model.dtype + " runs on --device cuda only");
+}
+
+struct TorchBackend::Impl {
+  detail::ModelContext context;
+  int rank;
+  int layers;
+  double h;
+  bool on_cuda;
+  at::Tensor input, target, zeros;
+  std::map<int, std::vector<at::Tensor>> parameters;
+  std::map<int, std::vector<at::Tensor>> gradients;
+  // States are never modified in place once stored, so copy/input/zero can
+  // share one tensor between buffers.
+  std::map<Buffer, at::Tensor> states;
+  std::map<Buffer, double> registers;
+  at::Tensor last_loss;
+  at::Tensor staging;  // host copy behind bytes_of on cuda
+
+  Impl(const schedule::Program& program, int rank_, const std::string& device)
+      : context(program.model, device),
+        rank(rank_),
+        layers(program.layers),
+        h(program.step_size()),
+        on_cuda(device == "cuda") {
+    at::NoGradGuard no_grad;
+    input = detail::make_input(context);
+    target = detail::make_target(context);
+    zeros = at::zeros(context.state_shape(), context.options);
+    if (rank + 1 < int(program.partition.size()))
+      for (int block = program.partition[rank]; block < program.partition[rank + 1]; ++block)
+        block_parameters(block);
+  }
+
+  std::string where(const Op& op) const {
+    return "rank " + std::to_string(rank) + ", " + std::string(to_string(op.kind)) + " " +
+           to_string(op.dst);
+  }
+
+  std::vector<at::Tensor>& block_parameters(int block) {
+    auto found = parameters.find(block);
+    if (found != parameters.end()) return found->second;
+    if (block < 0 || block >= layers)
+      throw Error("rank " + std::to_string(rank),
+                  "block " + std::to_string(block) + " outside 0.." + std::to_string(layers - 1));
+    at::NoGradGuard no_grad;
+    auto made = detail::make_block_parameters(context, block);
+    for (auto& p : made) p.requires_grad_(true);  // leaves for step_adjoint's vjp
+    return parameters.emplace(block, std::move(made)).first->second;
+  }
+
+  const at::Tensor& state(const Buffer& buffer, const Op* op = nullptr) const {
+    auto found = states.find(buffer);
+    if (found == states.end())
+      throw Error(op ? where(*op) : "rank " + std::to_string(rank),
+                  "buffer " + to_string(buffer) + " is read before it is written");
+    return found->second;
+  }
+
+  void check_step(const Op& op) {
+    if (op.span < 1) throw Error(where(op), "span must be at least 1");
+    block_parameters(op.block);
+  }
+
+  void step(const Op& op) {
+    check_step(op);
+    at::NoGradGuard no_grad;
+    at::Tensor out = detail::block_step(context, parameters.at(op.block), state(op.a, &op), op.span * h);
+    if (!op.b.empty()) out.add_(state(op.b, &op));
+    states[op.dst] = out;
+  }
+
+  // Vector-Jacobian product of Phi at the recomputed step from state c.
+  void step_adjoint(const Op& op) {
+    check_step(op);
+    const std::vector<at::Tensor>& p = parameters.at(op.block);
+    const at::Tensor& adjoint = state(op.a, &op);
+    at::Tensor x = state(op.c, &op).detach().requires_grad_(true);
+    std::vector<at::Tensor> inputs{x};
+    if (op.accumulate_grad) inputs.insert(inputs.end(), p.begin(), p.end());
+    std::vector<at::Tensor> vjp;
+    {
+      at::AutoGradMode enable_grad(true);
+      at::Tensor out = detail::block_step(context, p, x, op.span * h);
+      vjp = torch::autograd::grad({out}, inputs, {adjoint});
+    }
+    at::NoGradGuard no_grad;
+    at::Tensor result = vjp[0];
+    if (!op.b.empty()) result.add_(state(op.b, &op));
+    states[op.dst] = result;
+    if (!op.accumulate_grad) return;
+    auto& accumulated = gradients[op.block];
+    if (accumulated.empty())
+      for (std::size_t i = 1; i < vjp.size(); ++i) accumulated.push_back(vjp[i]);
+    else
+      for (std::size_t i = 1; i < vjp.size(); ++i) accumulated[i - 1].add_(vjp[i]);
+  }
+
+  void compute(const Op& op) {
+    at::NoGradGuard no_grad;
+    switch (op.kind) {
+      case OpKind::input: states[op.dst] = input; return;
+      case OpKind::zero:
+        if (op.dst.space == Space::reg) registers[op.dst] = 0;
+        else states[op.dst] = zeros;
+        return;
+      case OpKind::copy:
+        if (op.dst.space == Space::reg) registers[op.dst] = registers.at(op.a);
+        else states[op.dst] = state(op.a, &op);
+        return;
+      case OpKind::sub: states[op.dst] = state(op.a, &op) - state(op.b, &op); return;
+      case OpKind::norm_sq:
+        registers[op.dst] += state(op.a, &op).to(at::kDouble).pow(2).sum().item<double>();
+        return;
+      case OpKind::step: step(op); return;
+      case OpKind::step_adjoint: step_adjoint(op); return;
+      case OpKind::loss: {
+        const at::Tensor& u = state(op.a, &op);
+        last_loss = detail::loss_value(u, target);
+        states[op.dst] = detail::loss_gradient(u, target);
+        return;
+      }
+      default:
+        throw Error(where(op), "not a compute op");
+    }
+  }
+};
+
+TorchBackend::TorchBackend(const schedule::Program& program, int rank, const std::string& device) {
+  check_runnable(program.model, device);
+  impl_ = std::make_unique<Impl>(program, rank, device);
+}
+
+TorchBackend::~TorchBackend() = default;
+
+void TorchBackend::compute(const Op& op) { impl_->compute(op); }
+
+double TorchBackend::read_register(const Buffer& reg) {
+  auto found = impl_->registers.find(reg);
+  return found == impl_->registers.end() ? 0.0 : found->second;
+}
+
+void TorchBackend::write_register(const Buffer& reg, double value) { impl_->registers[reg] = value; }
+
+std::span<const std::byte> TorchBackend::bytes_of(const Buffer& buffer) {
+  at::Tensor tensor = impl_->state(buffer);
+  if (!tensor.is_contiguous() || tensor.device().is_cuda()) tensor = tensor.to(at::kCPU).contiguous();
+  impl_->staging = tensor;  // keeps the bytes alive until the next bytes_of
+  return {static_cast<const std::byte*>(impl_->staging.data_ptr()), impl_->staging.nbytes()};
+}
+
+void TorchBackend::assign_bytes(const Buffer& buffer, std::span<const std::byte> bytes) {
+  const auto& options = impl_->context.options;
+  at::Tensor host = at::empty(impl_->context.state_shape(), options.device(at::kCPU));
+  if (bytes.size() != host.nbytes())
+    throw Error("rank " + std::to_string(impl_->rank) + ", recv " + to_string(buffer),
+                "message has " + std::to_string(bytes.size()) + " bytes, a state has " +
+                    std::to_string(host.nbytes()));
+  std::memcpy(host.data_ptr(), bytes.data(), bytes.size());
+  impl_->states[buffer] = host.to(options.device());
+}
+
+void TorchBackend::synchronize() {
+  if (impl_->on_cuda) torch::cuda::synchronize();
+}
+
+bool TorchBackend::has_state(const Buffer& buffer) const { return impl_->states.count(buffer) > 0; }
+
+std::vector<double> TorchBackend::state(const Buffer& buffer) const {
+  return detail::to_doubles(impl_->state(buffer));
+}
+
+void TorchBackend::set_state(const Buffer& buffer, const std::vector<double>& values) {
+  if (std::int64_t(values.size()) != state_elements())
+    throw Error("set_state " + to_string(buffer), "expected " + std::to_string(state_elements()) +
+                                                      " values, got " + std::to_string(values.size()));
+  at::Tensor host = at::from_blob(const_cast<double*>(values.data()), impl_->context.state_shape(),
+                                  at::TensorOptions().dtype(at::kDouble));
+  impl_->states[buffer] = host.to(impl_->context.options);  // a copy: from_blob does not own
+}
+
+void TorchBackend::fill_random(const Buffer& buffer, std::uint64_t seed) {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  impl_->states[buffer] =
+      at::randn(impl_->context.state_shape(), generator, at::TensorOptions().dtype(at::kDouble))
+          .to(impl_->context.options);
+}
+
+std::int64_t TorchBackend::state_elements() const {
+  const auto& m = impl_->context.model;
+  return std::int64_t(m.batch) * m.seq * m.d_model;
+}
+
+std::vector<int> TorchBackend::gradient_blocks() const {
+  std::vector<int> blocks;
+  for (const auto& entry : impl_->gradients) blocks.push_back(entry.first);
+  return blocks;
+}
+
+std::vector<double> TorchBackend::gradient(int block) const {
+  auto found = impl_->gradients.find(block);
+  if (found == impl_->gradients.end())
+    throw Error("rank " + std::to_string(impl_->rank), "no gradient for block " + std::to_string(block));
+  std::vector<at::Tensor> flat;
+  for (const auto& g : found->second) flat.push_back(g.reshape({-1}));
+  return detail::to_doubles(at::cat(flat));
+}
+
+void TorchBackend::zero_gradients() { impl_->gradients.clear(); }
+
+std::vector<double> TorchBackend::parameters(int block) {
+  std::vector<at::Tensor> flat;
+  for (const auto& p : impl_->block_parameters(block)) flat.push_back(p.detach().reshape({-1}));
+  return detail::to_doubles(at::cat(flat));
+}
+
+double TorchBackend::last_loss() const {
+  if (!impl_->last_loss.defined()) return std::numeric_limits<double>::quiet_NaN();
+  return impl_->last_loss.item<double>();
+}
+
+void TorchBackend::clear_states() {
+  impl_->states.clear();
+  impl_->registers.clear();
+}
+
+}  // namespace plait::executor

@@ -1,0 +1,137 @@
+#include "detail/transformer.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "plait/schedule/error.hpp"
+
+namespace plait::executor::detail {
+namespace {
+
+// splitmix64: decorrelates (seed, stream) pairs so that neighbouring blocks
+// do not get shifted copies of one random stream.
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
+  std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL + stream + 0x632BE59BD9B4E019ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Random streams: blocks use stream = block; input and target use streams far above.
+constexpr std::uint64_t input_stream = 1ULL << 40;
+constexpr std::uint64_t target_stream = (1ULL << 40) + 1;
+
+at::Tensor seeded_normal(std::uint64_t seed, std::uint64_t stream, at::IntArrayRef shape,
+                         double std_dev, const at::TensorOptions& options) {
+  at::Generator generator = at::detail::createCPUGenerator(mix_seed(seed, stream));
+  at::Tensor values = at::randn(shape, generator, at::TensorOptions().dtype(at::kDouble));
+  return (values * std_dev).to(options);
+}
+
+}  // namespace
+
+at::ScalarType scalar_type_of(const std::string& dtype) {
+  if (dtype == "fp32") return at::kFloat;
+  if (dtype == "fp64") return at::kDouble;
+  if (dtype == "bf16") return at::kBFloat16;
+  if (dtype == "fp16") return at::kHalf;
+  throw Error("model.dtype", "unsupported dtype '" + dtype + "' (expected fp32, fp64, bf16 or fp16)");
+}
+
+at::Device device_of(const std::string& device) {
+  if (device == "cpu") return at::Device(at::kCPU);
+  if (device == "cuda") return at::Device(at::kCUDA, 0);
+  throw Error("--device", "unknown device '" + device + "' (expected cpu or cuda)");
+}
+
+ModelContext::ModelContext(const schedule::ModelDesc& desc, const std::string& device)
+    : model(desc),
+      options(at::TensorOptions().dtype(scalar_type_of(desc.dtype)).device(device_of(device))) {
+  if (model.causal) {
+    const double inf = std::numeric_limits<double>::infinity();
+    causal_mask = at::full({model.seq, model.seq}, -inf, at::TensorOptions().dtype(at::kDouble))
+                      .triu(1)
+                      .to(options);
+  }
+}
+
+std::vector<int64_t> ModelContext::state_shape() const {
+  return {model.batch, model.seq, model.d_model};
+}
+
+std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block) {
+  const auto& m = context.model;
+  const int64_t d = m.d_model, hidden = int64_t(m.mlp_ratio) * m.d_model;
+  // Stream `block` of the seed; each tensor is a slice of one draw so the
+  // weights do not depend on the order in which tensors are created.
+  const std::uint64_t seed = mix_seed(m.seed, std::uint64_t(block));
+  int64_t sub = 0;
+  auto weight = [&](int64_t rows, int64_t cols) {
+    return seeded_normal(seed, sub++, {rows, cols}, 1.0 / std::sqrt(double(cols)), context.options);
+  };
+  auto bias = [&](int64_t size) { return seeded_normal(seed, sub++, {size}, 0.02, context.options); };
+  std::vector<at::Tensor> p(parameter_count);
+  p[ln1_weight] = at::ones({d}, context.options);
+  p[ln1_bias] = at::zeros({d}, context.options);
+  p[qkv_weight] = weight(3 * d, d);
+  p[qkv_bias] = bias(3 * d);
+  p[out_weight] = weight(d, d);
+  p[out_bias] = bias(d);
+  p[ln2_weight] = at::ones({d}, context.options);
+  p[ln2_bias] = at::zeros({d}, context.options);
+  p[fc1_weight] = weight(hidden, d);
+  p[fc1_bias] = bias(hidden);
+  p[fc2_weight] = weight(d, hidden);
+  p[fc2_bias] = bias(d);
+  return p;
+}
+
+at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& p,
+                      const at::Tensor& x, double s) {
+  const auto& m = context.model;
+  const int64_t batch = x.size(0), seq = x.size(1), d = x.size(2);
+  const int64_t heads = m.heads, head_dim = d / heads;
+
+  const at::Tensor normed = at::layer_norm(x, {d}, p[ln1_weight], p[ln1_bias], 1e-5);
+  // [batch, seq, 3, heads, head_dim] -> [3, batch, heads, seq, head_dim]
+  const at::Tensor qkv = at::linear(normed, p[qkv_weight], p[qkv_bias])
+                             .view({batch, seq, 3, heads, head_dim})
+                             .permute({2, 0, 3, 1, 4});
+  const at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(head_dim)));
+  if (context.causal_mask.defined()) scores = scores + context.causal_mask;
+  const at::Tensor attended =
+      at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, d});
+  const at::Tensor y = at::add(x, at::linear(attended, p[out_weight], p[out_bias]), s);
+
+  const at::Tensor normed2 = at::layer_norm(y, {d}, p[ln2_weight], p[ln2_bias], 1e-5);
+  const at::Tensor mlp =
+      at::linear(at::gelu(at::linear(normed2, p[fc1_weight], p[fc1_bias])), p[fc2_weight], p[fc2_bias]);
+  return at::add(y, mlp, s);
+}
+
+at::Tensor make_input(const ModelContext& context) {
+  return seeded_normal(context.model.seed, input_stream, context.state_shape(), 1.0, context.options);
+}
+
+at::Tensor make_target(const ModelContext& context) {
+  return seeded_normal(context.model.seed, target_stream, context.state_shape(), 1.0, context.options);
+}
+
+at::Tensor loss_value(const at::Tensor& state, const at::Tensor& target) {
+  return 0.5 * (state - target).pow(2).mean();
+}
+
+at::Tensor loss_gradient(const at::Tensor& state, const at::Tensor& target) {
+  return (state - target) / double(state.numel());
+}
+
+std::vector<double> to_doubles(const at::Tensor& tensor) {
+  const at::Tensor host = tensor.detach().to(at::kCPU, at::kDouble).contiguous();
+  const double* data = host.data_ptr<double>();
+  return std::vector<double>(data, data + host.numel());
+}
+
+}  // namespace plait::executor::detail

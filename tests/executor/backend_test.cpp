@@ -1,0 +1,204 @@
+// The torch backend on one rank: its step, adjoint and gradients against
+// finite differences and against the serial baseline's autograd.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "plait/executor/serial_baseline.hpp"
+#include "plait/executor/torch_backend.hpp"
+#include "plait/schedule/build.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::executor {
+namespace {
+
+using schedule::Buffer;
+using schedule::Op;
+using schedule::OpKind;
+using schedule::Space;
+
+schedule::ModelDesc small_model(const std::string& dtype = "fp64") {
+  schedule::ModelDesc model;
+  model.d_model = 16;
+  model.heads = 2;
+  model.seq = 4;
+  model.batch = 2;
+  model.mlp_ratio = 2;
+  model.dtype = dtype;
+  model.tstop = 1.0;
+  return model;
+}
+
+// A one-rank Program with no ops: enough to construct a backend.
+schedule::Program empty_program(const schedule::ModelDesc& model, int layers) {
+  schedule::Program program;
+  program.layers = layers;
+  program.ranks = 1;
+  program.model = model;
+  program.partition = {0, layers};
+  program.rank_programs.resize(1);
+  return program;
+}
+
+Buffer u(int point) { return {Space::u, 0, point}; }
+Buffer w(int point) { return {Space::w, 0, point}; }
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+std::vector<double> random_vector(std::size_t size, unsigned seed) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<double> normal;
+  std::vector<double> values(size);
+  for (double& v : values) v = normal(generator);
+  return values;
+}
+
+TEST(TorchBackend, StepAdjointMatchesFiniteDifferencesOfTheStep) {
+  const auto program = empty_program(small_model(), 4);
+  TorchBackend backend(program, 0);
+  const auto n = std::size_t(backend.state_elements());
+  const auto x = random_vector(n, 1), direction = random_vector(n, 2), adjoint = random_vector(n, 3);
+  const double eps = 1e-6;
+  std::vector<double> plus(n), minus(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    plus[i] = x[i] + eps * direction[i];
+    minus[i] = x[i] - eps * direction[i];
+  }
+  backend.set_state(u(0), x);
+  backend.set_state(u(1), plus);
+  backend.set_state(u(2), minus);
+  backend.set_state(w(0), adjoint);
+  // span 2: a coarse step (step size 2h) with block 2's parameters.
+  backend.compute(Op{.kind = OpKind::step, .dst = u(3), .a = u(1), .level = 0, .block = 2, .span = 2});
+  backend.compute(Op{.kind = OpKind::step, .dst = u(4), .a = u(2), .level = 0, .block = 2, .span = 2});
+  backend.compute(Op{.kind = OpKind::step_adjoint, .dst = w(1), .a = w(0), .c = u(0), .block = 2, .span = 2});
+  const auto phi_plus = backend.state(u(3)), phi_minus = backend.state(u(4));
+  double directional = 0;
+  for (std::size_t i = 0; i < n; ++i) directional += adjoint[i] * (phi_plus[i] - phi_minus[i]) / (2 * eps);
+  const double vjp = dot(backend.state(w(1)), direction);
+  EXPECT_NEAR(vjp, directional, 1e-7 * std::max(1.0, std::abs(directional)));
+}
+
+TEST(TorchBackend, StepAddsTheOptionalRightHandSide) {
+  const auto program = empty_program(small_model(), 2);
+  TorchBackend backend(program, 0);
+  backend.fill_random(u(0), 5);
+  backend.fill_random(Buffer{Space::g, 0, 1}, 6);
+  backend.compute(Op{.kind = OpKind::step, .dst = u(1), .a = u(0), .block = 0, .span = 1});
+  backend.compute(Op{.kind = OpKind::step, .dst = u(2), .a = u(0), .b = Buffer{Space::g, 0, 1}, .block = 0, .span = 1});
+  const auto plain = backend.state(u(1)), shifted = backend.state(u(2)), g = backend.state(Buffer{Space::g, 0, 1});
+  for (std::size_t i = 0; i < plain.size(); ++i) ASSERT_NEAR(shifted[i], plain[i] + g[i], 1e-12);
+}
+
+TEST(TorchBackend, SerialProgramMatchesTheAutogradBaseline) {
+  schedule::BuildSpec spec;
+  spec.layers = 4;
+  spec.ranks = 1;
+  spec.model = small_model("fp32");
+  auto program = schedule::build_serial(spec);
+  program.model.dtype = "fp64";  // one rank sends nothing, so message sizes do not matter
+  spec.model.dtype = "fp64";
+  TorchBackend backend(program, 0);
+  SerialBaseline serial(spec.model, spec.layers);
+  serial.run_step();
+  struct NoComm : schedule::Comm {
+    void send(const Op&, std::span<const std::byte>) override { FAIL(); }
+    std::vector<std::byte> recv(const Op&) override { return {}; }
+    double allreduce_sum(const Op&, double v) override { return v; }
+  } comm;
+  schedule::interpret(program, 0, backend, comm);
+  EXPECT_EQ(backend.gradient_blocks(), (std::vector<int>{0, 1, 2, 3}));
+  for (int block = 0; block < spec.layers; ++block) {
+    const auto mine = backend.gradient(block), reference = serial.gradient(block);
+    ASSERT_EQ(mine.size(), reference.size());
+    for (std::size_t i = 0; i < mine.size(); ++i)
+      ASSERT_NEAR(mine[i], reference[i], 1e-10 * (1 + std::abs(reference[i]))) << "block " << block << " #" << i;
+  }
+  const auto output = serial.output();
+  const auto last = backend.state(u(spec.layers));
+  for (std::size_t i = 0; i < output.size(); ++i) ASSERT_NEAR(last[i], output[i], 1e-12);
+}
+
+TEST(TorchBackend, ParametersDependOnSeedAndBlockOnly) {
+  const auto model = small_model("fp32");
+  auto one_rank = empty_program(model, 6);
+  auto two_ranks = one_rank;
+  two_ranks.ranks = 2;
+  two_ranks.partition = {0, 3, 6};
+  two_ranks.rank_programs.resize(2);
+  TorchBackend a(one_rank, 0), b(two_ranks, 1);
+  EXPECT_EQ(a.parameters(4), b.parameters(4));
+  EXPECT_NE(a.parameters(4), a.parameters(5));
+  auto reseeded = one_rank;
+  reseeded.model.seed = 2;
+  TorchBackend c(reseeded, 0);
+  EXPECT_NE(a.parameters(4), c.parameters(4));
+}
+
+TEST(TorchBackend, MessagesRoundTripThroughBytes) {
+  const auto program = empty_program(small_model("fp32"), 2);
+  TorchBackend sender(program, 0), receiver(program, 0);
+  sender.fill_random(u(1), 9);
+  const auto bytes = sender.bytes_of(u(1));
+  EXPECT_EQ(std::int64_t(bytes.size()), schedule::state_bytes(program.model));
+  receiver.assign_bytes(u(1), bytes);
+  EXPECT_EQ(receiver.state(u(1)), sender.state(u(1)));
+  EXPECT_THROW(receiver.assign_bytes(u(2), bytes.subspan(4)), Error);
+}
+
+TEST(TorchBackend, NormAndRegistersAccumulate) {
+  const auto program = empty_program(small_model(), 2);
+  TorchBackend backend(program, 0);
+  backend.fill_random(u(0), 3);
+  const Buffer reg{Space::reg, 0, 0};
+  backend.write_register(reg, 1.5);
+  backend.compute(Op{.kind = OpKind::norm_sq, .dst = reg, .a = u(0)});
+  const auto x = backend.state(u(0));
+  EXPECT_NEAR(backend.read_register(reg), 1.5 + dot(x, x), 1e-9);
+  backend.compute(Op{.kind = OpKind::zero, .dst = reg});
+  EXPECT_EQ(backend.read_register(reg), 0.0);
+}
+
+TEST(TorchBackend, ReadBeforeWriteNamesTheBuffer) {
+  const auto program = empty_program(small_model(), 2);
+  TorchBackend backend(program, 0);
+  try {
+    backend.compute(Op{.kind = OpKind::copy, .dst = u(1), .a = u(0)});
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.why(), "buffer u[0][0] is read before it is written");
+  }
+}
+
+TEST(TorchBackend, RejectsModelsItCannotRun) {
+  auto model = small_model();
+  model.kind = "linear";
+  EXPECT_THROW(check_runnable(model, "cpu"), Error);
+  model = small_model();
+  model.heads = 3;
+  try {
+    check_runnable(model, "cpu");
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.why(), "d_model 16 is not divisible by heads 3");
+  }
+  EXPECT_THROW(check_runnable(small_model("fp8"), "cpu"), Error);
+  EXPECT_THROW(check_runnable(small_model("bf16"), "cpu"), Error);
+  EXPECT_THROW(check_runnable(small_model(), "tpu"), Error);
+  if (!cuda_available()) {
+    try {
+      check_runnable(small_model(), "cuda");
+      FAIL() << "no error";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.why(), "this libtorch sees no CUDA device");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace plait::executor

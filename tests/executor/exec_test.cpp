@@ -1,0 +1,137 @@
+// The driver on one rank (SelfWorld, no MPI): MGRIT vs the serial baseline,
+// the report and the trace.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/executor/exec.hpp"
+#include "plait/schedule/build.hpp"
+
+namespace plait::executor {
+namespace {
+
+schedule::BuildSpec small_spec(int layers, int iterations_forward, int iterations_adjoint) {
+  schedule::BuildSpec spec;
+  spec.layers = layers;
+  spec.ranks = 1;
+  spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_forward};
+  spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_adjoint};
+  spec.model.d_model = 32;
+  spec.model.heads = 4;
+  spec.model.seq = 8;
+  spec.model.batch = 2;
+  spec.model.mlp_ratio = 2;
+  spec.model.dtype = "fp32";
+  return spec;
+}
+
+ExecOptions check_options() {
+  ExecOptions options;
+  options.steps = 1;
+  options.warmup = 0;
+  options.check_serial = true;
+  return options;
+}
+
+TEST(Exec, ConvergedMgritOnOneRankEqualsSerial) {
+  // Two-level F-relaxation MGRIT is exact after N/cf iterations.
+  const auto program = schedule::build_mgrit(small_spec(8, 5, 5));
+  SelfWorld world;
+  const auto report = execute(world, program, check_options());
+  ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+  EXPECT_LT(*report.max_rel_err_output, 1e-5);
+  EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+  EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
+  EXPECT_EQ(report.gradients.size(), 8u);
+  EXPECT_EQ(report.run.forward_iterations, 5);
+  ASSERT_FALSE(report.run.forward_residual_norms.empty());
+  for (std::size_t i = 1; i < report.run.forward_residual_norms.size(); ++i)
+    EXPECT_LT(report.run.forward_residual_norms[i], 0.5 * report.run.forward_residual_norms[i - 1]);
+}
+
+TEST(Exec, TrainingSettingsReportTheirErrors) {
+  const auto program = schedule::build_mgrit(small_spec(16, 2, 1));
+  SelfWorld world;
+  const auto report = execute(world, program, check_options());
+  ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+  // Inexact but sane: two iterations do not reach serial, nor are they far off.
+  EXPECT_GT(*report.max_rel_err_output, 1e-7);
+  EXPECT_LT(*report.max_rel_err_output, 1.0);
+  EXPECT_GT(*report.max_rel_err_grad, 1e-6);
+  EXPECT_TRUE(std::isfinite(*report.max_rel_err_grad));
+  const auto json = nlohmann::json::parse(report_json(report));
+  for (const char* key : {"ranks", "time_per_step_s", "serial_time_per_step_s", "speedup",
+                          "max_rel_err_output", "max_rel_err_grad"})
+    EXPECT_TRUE(json.contains(key)) << key;
+  EXPECT_EQ(json["ranks"], 1);
+  EXPECT_GT(json["speedup"].get<double>(), 0);
+}
+
+TEST(Exec, ErrorsAreNullWithoutCheckSerial) {
+  const auto program = schedule::build_mgrit(small_spec(4, 1, 1));
+  SelfWorld world;
+  ExecOptions options;
+  options.steps = 1;
+  options.warmup = 0;
+  options.measure_serial = false;
+  const auto json = nlohmann::json::parse(report_json(execute(world, program, options)));
+  EXPECT_TRUE(json["max_rel_err_output"].is_null());
+  EXPECT_TRUE(json["serial_time_per_step_s"].is_null());
+  EXPECT_GT(json["time_per_step_s"].get<double>(), 0);
+}
+
+TEST(Exec, TraceHasOneEventPerExecutedOp) {
+  const auto program = schedule::build_mgrit(small_spec(4, 2, 1));
+  const std::string path = ::testing::TempDir() + "exec_trace_test.json";
+  SelfWorld world;
+  ExecOptions options;
+  options.steps = 1;
+  options.warmup = 0;
+  options.measure_serial = false;
+  options.trace_path = path;
+  execute(world, program, options);
+  std::ifstream file(path);
+  const auto trace = nlohmann::json::parse(file);
+  EXPECT_EQ(trace["format"], "plait.trace");
+  EXPECT_EQ(trace["version"], 1);
+  std::size_t executed = 0;
+  for (const auto& section : program.rank_programs[0].sections) executed += section.ops.size() * section.repeat;
+  ASSERT_EQ(trace["events"].size(), executed);
+  double previous_end = -1;
+  int steps = 0;
+  for (const auto& event : trace["events"]) {
+    EXPECT_LE(event["start"].get<double>(), event["end"].get<double>());
+    EXPECT_GE(event["start"].get<double>(), previous_end);  // one rank: ops run one after another
+    previous_end = event["end"].get<double>();
+    if (event["key"] == "block.fwd") ++steps;
+  }
+  EXPECT_GT(steps, 0);
+  std::remove(path.c_str());
+}
+
+TEST(Exec, RejectsAProgramForMoreRanks) {
+  auto spec = small_spec(4, 1, 1);
+  spec.ranks = 2;
+  const auto program = schedule::build_mgrit(spec);
+  SelfWorld world;
+  try {
+    check_run(world, program, ExecOptions{});
+    FAIL() << "no error";
+  } catch (const AgreedError& error) {
+    EXPECT_EQ(error.reporter, 0);
+    EXPECT_EQ(error.why(), "written for 2 ranks, but 1 were started (mpirun -n 2)");
+  }
+}
+
+TEST(Exec, RelativeErrorIsNormwise) {
+  EXPECT_DOUBLE_EQ(relative_error({3, 4}, {3, 4}), 0.0);
+  EXPECT_DOUBLE_EQ(relative_error({3, 5}, {3, 4}), 0.2);
+  EXPECT_DOUBLE_EQ(relative_error({1, 0}, {0, 0}), 1.0);
+}
+
+}  // namespace
+}  // namespace plait::executor

@@ -1,0 +1,141 @@
+// MGRIT on real MPI ranks (run by ctest through mpiexec with 2 or 3 ranks):
+// converged MGRIT equals the serial baseline, P = 1 and P = world size agree,
+// training settings report their errors, and the trace aligns the ranks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/executor/exec.hpp"
+#include "plait/executor/mpi_world.hpp"
+#include "plait/schedule/build.hpp"
+
+namespace plait::executor {
+namespace {
+
+World* world = nullptr;
+
+schedule::BuildSpec small_spec(int ranks, int layers, int iterations_forward, int iterations_adjoint) {
+  schedule::BuildSpec spec;
+  spec.layers = layers;
+  spec.ranks = ranks;
+  spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_forward};
+  spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_adjoint};
+  spec.model.d_model = 32;
+  spec.model.heads = 4;
+  spec.model.seq = 8;
+  spec.model.batch = 2;
+  spec.model.mlp_ratio = 2;
+  spec.model.dtype = "fp32";
+  return spec;
+}
+
+ExecOptions check_options() {
+  ExecOptions options;
+  options.steps = 1;
+  options.warmup = 0;
+  options.check_serial = true;
+  return options;
+}
+
+TEST(MpiExec, ConvergedMgritEqualsSerial) {
+  const auto program = schedule::build_mgrit(small_spec(world->size(), 12, 7, 7));
+  const auto report = execute(*world, program, check_options());
+  if (world->rank() != 0) return;  // results live on rank 0
+  ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+  EXPECT_LT(*report.max_rel_err_output, 1e-5);
+  EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+  EXPECT_EQ(report.gradients.size(), 12u);
+  EXPECT_EQ(report.ranks, world->size());
+}
+
+TEST(MpiExec, OneRankAndAllRanksGiveTheSameResults) {
+  const auto spec = small_spec(world->size(), 12, 2, 1);  // training settings: inexact on purpose
+  const auto all = execute(*world, schedule::build_mgrit(spec), check_options());
+  auto single_spec = spec;
+  single_spec.ranks = 1;
+  ExecReport single;
+  if (auto alone = make_mpi_subworld(world->rank() == 0)) {
+    single = execute(*alone, schedule::build_mgrit(single_spec), check_options());
+  }
+  if (world->rank() != 0) return;
+  EXPECT_LT(relative_error(all.output, single.output), 1e-6);
+  ASSERT_EQ(all.gradients.size(), single.gradients.size());
+  for (const auto& [block, gradient] : single.gradients)
+    EXPECT_LT(relative_error(all.gradients.at(block), gradient), 1e-5) << "block " << block;
+  ASSERT_EQ(all.run.forward_residual_norms.size(), single.run.forward_residual_norms.size());
+  for (std::size_t i = 0; i < all.run.forward_residual_norms.size(); ++i)
+    EXPECT_NEAR(all.run.forward_residual_norms[i], single.run.forward_residual_norms[i],
+                1e-4 * single.run.forward_residual_norms[i]);
+  // The training settings are inexact, and the report says by how much.
+  ASSERT_TRUE(all.max_rel_err_output && all.max_rel_err_grad);
+  EXPECT_GT(*all.max_rel_err_grad, 1e-6);
+  EXPECT_NEAR(*all.max_rel_err_grad, *single.max_rel_err_grad, 1e-3 * *single.max_rel_err_grad);
+}
+
+TEST(MpiExec, TraceHasEveryRankOnOneClock) {
+  const std::string path = ::testing::TempDir() + "mpi_trace_test.json";
+  ExecOptions options;
+  options.steps = 1;
+  options.warmup = 0;
+  options.measure_serial = false;
+  options.trace_path = path;
+  const auto program = schedule::build_mgrit(small_spec(world->size(), 12, 2, 1));
+  execute(*world, program, options);
+  if (world->rank() != 0) return;
+  std::ifstream file(path);
+  const auto trace = nlohmann::json::parse(file);
+  std::map<int, int> per_rank;
+  // A message's recv cannot end before its send started (FIFO per peer and tag).
+  std::map<std::tuple<int, int, int>, std::vector<double>> send_starts;
+  std::map<std::tuple<int, int, int>, int> recvs_seen;
+  for (const auto& e : trace["events"]) ++per_rank[e["rank"].get<int>()];
+  for (const auto& e : trace["events"])
+    if (e["kind"] == "send")
+      send_starts[{e["rank"].get<int>(), e["peer"].get<int>(), e["point"].get<int>()}].push_back(e["start"]);
+  int checked = 0;
+  for (const auto& e : trace["events"]) {
+    if (e["kind"] != "recv") continue;
+    const std::tuple<int, int, int> key{e["peer"].get<int>(), e["rank"].get<int>(), e["point"].get<int>()};
+    const auto& starts = send_starts[key];
+    const int n = recvs_seen[key]++;
+    ASSERT_LT(n, int(starts.size()));
+    EXPECT_GE(e["end"].get<double>() + 1e-4, starts[n]);  // 0.1 ms: clock alignment tolerance
+    ++checked;
+  }
+  EXPECT_EQ(int(per_rank.size()), world->size());
+  if (world->size() > 1) EXPECT_GT(checked, 0);
+  std::remove(path.c_str());
+}
+
+TEST(MpiExec, ProgramForOtherRankCountIsRejectedOnEveryRank) {
+  const auto program = schedule::build_mgrit(small_spec(world->size() + 1, 12, 1, 1));
+  try {
+    check_run(*world, program, ExecOptions{});
+    FAIL() << "no error";
+  } catch (const AgreedError& error) {
+    EXPECT_EQ(error.reporter, 0);
+  }
+}
+
+}  // namespace
+}  // namespace plait::executor
+
+int main(int argc, char** argv) {
+  plait::executor::MpiSession session(argc, argv);
+  auto world = plait::executor::make_mpi_world();
+  plait::executor::world = world.get();
+  ::testing::InitGoogleTest(&argc, argv);
+  if (world->rank() != 0) {  // one rank reports; the exit code still counts every rank
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int failed = RUN_ALL_TESTS();
+  const bool all_passed = world->all_ok(failed == 0);
+  world.reset();
+  return all_passed ? 0 : 1;
+}
