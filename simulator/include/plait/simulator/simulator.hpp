@@ -1,0 +1,144 @@
+// The simulator: every rank of a Program runs the one interpreter
+// (schedule::interpret) as a SimGrid actor on its device, with a cost backend
+// that charges each compute op its price and a comm whose messages cross the
+// platform's links. No SimGrid in this header.
+//
+// SimGrid allows one simulation per process: `simulate` may be called once;
+// a sweep runs one process per point.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "plait/costmodels/costmodels.hpp"
+#include "plait/schedule/program.hpp"
+#include "plait/simulator/platform.hpp"
+
+namespace plait::simulator {
+
+enum class AllreduceAlgorithm { ring, recursive_doubling };
+std::string_view to_string(AllreduceAlgorithm algorithm);
+AllreduceAlgorithm parse_allreduce_algorithm(std::string_view text);  // throws plait::Error
+
+// One op as it ran on a rank, in simulated seconds.
+struct OpEvent {
+  int rank = 0;
+  int section = 0;
+  int repetition = 0;
+  int op = 0;  // index within the section
+  const schedule::Op* op_ref = nullptr;
+  std::string_view cost_key;
+  int level = 0;
+  int point = -1;
+  double start = 0;
+  double end = 0;
+  std::int64_t bytes = 0;
+  int peer = -1;
+  double waiting_s = 0;  // part of [start, end] spent before the awaited messages were sent
+};
+
+// Listeners see every op after it ran (trace writers, accounting, progress).
+class EventListener {
+ public:
+  virtual ~EventListener() = default;
+  virtual void on_op(const OpEvent& event) = 0;
+  virtual void on_finish(double /*makespan_s*/) {}
+};
+
+// Prices a device's ops; called once per distinct device of the platform.
+using PricerFactory =
+    std::function<std::shared_ptr<const costmodels::OpPricer>(const DeviceSpec& device)>;
+// The default: the device's profile when it names one (or `profile_override`
+// for every device when not empty), else the analytic model on its sheet.
+PricerFactory default_pricers(const std::string& profile_override = "");
+
+struct SimulateOptions {
+  std::string network_model = "CM02";
+  bool cross_traffic = false;
+  AllreduceAlgorithm allreduce = AllreduceAlgorithm::ring;
+  // Messages up to this size are eager: their data flows as soon as they are
+  // sent. Larger ones are rendezvous, as in MPI and NCCL: the sender does not
+  // block, but the data flows once the receive is posted. < 0: all eager.
+  std::int64_t eager_limit_bytes = 65536;
+  std::vector<std::string> simgrid_config;  // extra "name:value" settings
+  std::vector<EventListener*> listeners;    // not owned
+};
+
+struct RankReport {
+  int rank = 0;
+  std::string host;
+  double busy_s = 0;           // compute ops
+  double communication_s = 0;  // messages in flight while the rank waited for them
+  double idle_s = 0;           // waiting for a peer to send, and after finishing
+};
+
+// A stretch of the critical path on one rank (ops run back to back), reached
+// from the previous stretch by a message.
+struct PathSegment {
+  int rank = 0;
+  double start = 0;
+  double end = 0;
+  double compute_s = 0;
+  int ops = 0;
+};
+
+struct CriticalPath {
+  double length_s = 0;
+  double compute_s = 0;
+  double communication_s = 0;  // messages (send to arrival) on the path
+  int messages = 0;
+  std::int64_t block_steps = 0;          // block.fwd/adj/adj_grad ops on the path
+  double dry_run_block_steps = 0;        // schedule::critical_path_steps (unit step cost)
+  std::vector<PathSegment> segments;     // in time order
+};
+
+struct Prediction {
+  std::string platform;
+  int ranks = 0;
+  double predicted_time_s = 0;
+  double serial_predicted_time_s = 0;  // build_serial of the same model on rank 0's device
+  double speedup = 0;
+  std::vector<RankReport> rank_reports;
+  CriticalPath critical_path;
+  std::int64_t ops = 0;       // ops run, all ranks, repetitions included
+  std::int64_t messages = 0;  // point-to-point messages, collectives expanded
+  double wall_s = 0;          // host seconds the simulation took
+};
+
+// Simulates `program` (fixed iteration counts: tolerance 0) on `platform`.
+// Throws plait::Error for bad input, and for a run that cannot finish: a
+// deadlock names the waiting ranks and their ops.
+Prediction simulate(const schedule::Program& program, const PlatformSpec& platform,
+                    const PricerFactory& pricers, const SimulateOptions& options = {});
+
+// Seconds `program` takes on one device priced by `pricer`, without SimGrid:
+// only for one-rank programs (no messages). The speedup's denominator.
+double single_device_seconds(const schedule::Program& program,
+                             const costmodels::OpPricer& pricer);
+
+// {"predicted_time_s", "serial_predicted_time_s", "speedup", "ranks": [...],
+//  "critical_path": {...}, ...}
+void to_json(nlohmann::json& out, const Prediction& prediction);
+
+// Writes {"format": "plait.trace", "version": 1, "events": [{rank, section, op,
+// cost_key, level, point, start, end, bytes, peer}]} when the run finishes.
+class TraceWriter : public EventListener {
+ public:
+  explicit TraceWriter(std::string path);
+  ~TraceWriter() override;
+  void on_op(const OpEvent& event) override;
+  void on_finish(double makespan_s) override;
+
+ private:
+  struct Row;
+  std::string path_;
+  std::vector<Row> rows_;
+};
+
+}  // namespace plait::simulator

@@ -1,0 +1,107 @@
+#include "collectives.hpp"
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "plait/schedule/error.hpp"
+
+namespace plait::simulator {
+
+std::string_view to_string(AllreduceAlgorithm algorithm) {
+  return algorithm == AllreduceAlgorithm::ring ? "ring" : "recursive-doubling";
+}
+
+AllreduceAlgorithm parse_allreduce_algorithm(std::string_view text) {
+  if (text == "ring") return AllreduceAlgorithm::ring;
+  if (text == "recursive-doubling") return AllreduceAlgorithm::recursive_doubling;
+  throw Error("allreduce", "unknown algorithm \"" + std::string(text) +
+                               "\" (expected ring or recursive-doubling)");
+}
+
+namespace detail {
+namespace {
+
+int largest_power_of_two_at_most(int n) {
+  int p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
+// Recursive doubling's view of the ranks: `extra` = ranks - power; ranks below
+// 2 * extra pair up (even folds into odd), the others shift down by extra.
+struct Doubling {
+  int power = 1;
+  int extra = 0;
+  int new_rank(int rank) const {
+    if (rank < 2 * extra) return rank % 2 == 1 ? rank / 2 : -1;
+    return rank - extra;
+  }
+  int old_rank(int new_rank) const { return new_rank < extra ? 2 * new_rank + 1 : new_rank + extra; }
+};
+
+Doubling doubling_of(int ranks) {
+  const int power = largest_power_of_two_at_most(ranks);
+  return {power, ranks - power};
+}
+
+double recursive_doubling(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value) {
+  const Doubling d = doubling_of(ranks);
+  double sum = value;
+  if (rank < 2 * d.extra && rank % 2 == 0) {  // folded in: hand over, wait for the result
+    port.post(rank + 1, bytes, sum);
+    return port.receive(rank + 1, bytes);
+  }
+  if (rank < 2 * d.extra) sum += port.receive(rank - 1, bytes);
+  const int me = d.new_rank(rank);
+  for (int mask = 1; mask < d.power; mask <<= 1) {
+    const int partner = d.old_rank(me ^ mask);
+    port.post(partner, bytes, sum);
+    sum += port.receive(partner, bytes);
+  }
+  if (rank < 2 * d.extra) port.post(rank - 1, bytes, sum);
+  return sum;
+}
+
+double ring(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value) {
+  const int next = (rank + 1) % ranks;
+  const int previous = (rank + ranks - 1) % ranks;
+  const std::int64_t chunk = std::max<std::int64_t>(1, (bytes + ranks - 1) / ranks);
+  // Reduce-scatter: P-1 steps; the scalar's partial values travel round, so
+  // after them every rank holds the sum. All-gather: P-1 more steps.
+  double sum = value;
+  double carried = value;
+  for (int step = 0; step < ranks - 1; ++step) {
+    port.post(next, chunk, carried);
+    carried = port.receive(previous, chunk);
+    sum += carried;
+  }
+  for (int step = 0; step < ranks - 1; ++step) {
+    port.post(next, chunk, sum);
+    port.receive(previous, chunk);
+  }
+  return sum;
+}
+
+}  // namespace
+
+double allreduce(MessagePort& port, AllreduceAlgorithm algorithm, int rank, int ranks, std::int64_t bytes,
+                 double value) {
+  if (ranks <= 1) return value;
+  return algorithm == AllreduceAlgorithm::ring ? ring(port, rank, ranks, bytes, value)
+                                               : recursive_doubling(port, rank, ranks, bytes, value);
+}
+
+std::vector<int> allreduce_sources(AllreduceAlgorithm algorithm, int rank, int ranks) {
+  if (ranks <= 1) return {};
+  if (algorithm == AllreduceAlgorithm::ring) return {(rank + ranks - 1) % ranks};
+  const Doubling d = doubling_of(ranks);
+  std::set<int> sources;
+  if (rank < 2 * d.extra) sources.insert(rank % 2 == 0 ? rank + 1 : rank - 1);
+  if (const int me = d.new_rank(rank); me >= 0)
+    for (int mask = 1; mask < d.power; mask <<= 1) sources.insert(d.old_rank(me ^ mask));
+  return {sources.begin(), sources.end()};
+}
+
+}  // namespace detail
+}  // namespace plait::simulator

@@ -1,0 +1,30 @@
+// Collectives expanded into the point-to-point messages of real algorithms.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "plait/simulator/simulator.hpp"
+
+namespace plait::simulator::detail {
+
+// Where a collective's messages go. post never blocks; receive blocks until
+// the next message from `peer` of `bytes` arrives and returns its value.
+class MessagePort {
+ public:
+  virtual ~MessagePort() = default;
+  virtual void post(int peer, std::int64_t bytes, double value) = 0;
+  virtual double receive(int peer, std::int64_t bytes) = 0;
+};
+
+// Sum of `value` over `ranks` ranks, every rank calling with its own value.
+// ring: 2(P-1) steps of bytes/P to the next rank (reduce-scatter, all-gather);
+// recursive doubling: log2(P) pairwise exchanges of `bytes`, ranks beyond the
+// largest power of two folded in before and served after (as MPICH does).
+double allreduce(MessagePort& port, AllreduceAlgorithm algorithm, int rank, int ranks,
+                 std::int64_t bytes, double value);
+
+// The ranks `rank` receives from in `allreduce` (to set up its mailboxes).
+std::vector<int> allreduce_sources(AllreduceAlgorithm algorithm, int rank, int ranks);
+
+}  // namespace plait::simulator::detail

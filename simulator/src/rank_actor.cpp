@@ -1,0 +1,178 @@
+#include "rank_actor.hpp"
+
+#include <cmath>
+
+#include <simgrid/s4u/Actor.hpp>
+#include <simgrid/s4u/Comm.hpp>
+#include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Mailbox.hpp>
+
+#include "collectives.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::simulator::detail {
+namespace {
+
+namespace sg4 = simgrid::s4u;
+
+// What travels in a simulated message (its simulated size is the op's bytes).
+struct MessagePayload {
+  std::int32_t src = 0;
+  std::int64_t send_activity = 0;
+  double sent_at = 0;
+  double value = 0;
+};
+
+bool is_block_step(std::string_view key) { return key.starts_with("block."); }
+
+int point_of(const schedule::Op& op) {
+  if (op.kind == schedule::OpKind::send) return op.a.point;
+  if (!op.dst.empty()) return op.dst.point;
+  return op.a.empty() ? -1 : op.a.point;
+}
+
+// The collective channel of a SimGridComm, as collectives see it.
+class CollectivePort final : public MessagePort {
+ public:
+  explicit CollectivePort(SimGridComm& comm) : comm_(comm) {}
+  void post(int peer, std::int64_t bytes, double value) override {
+    comm_.post(Channel::collective, peer, bytes, value);
+  }
+  double receive(int peer, std::int64_t bytes) override { return comm_.receive(Channel::collective, peer, bytes); }
+
+ private:
+  SimGridComm& comm_;
+};
+
+}  // namespace
+
+double SimGridClock::now() const { return sg4::Engine::get_clock(); }
+
+void SimGridClock::spend(double seconds) {
+  if (seconds > 0) sg4::this_actor::sleep_for(seconds);
+}
+
+CostBackend::CostBackend(const schedule::Program& program, const costmodels::OpPricer& pricer, Clock& clock,
+                         RankState* state)
+    : program_(program), pricer_(pricer), clock_(clock), state_(state) {}
+
+void CostBackend::compute(const schedule::Op& op) {
+  const double seconds = pricer_.op_seconds(program_, op);
+  if (!std::isfinite(seconds) || seconds < 0)
+    throw Error("cost model", "op " + std::string(schedule::to_string(op.kind)) + " (" +
+                                  std::string(schedule::cost_key(op)) + ") priced at " +
+                                  std::to_string(seconds) + " s");
+  const double start = clock_.now();
+  clock_.spend(seconds);
+  if (state_ == nullptr) return;
+  Activity activity;
+  activity.kind = Activity::Kind::compute;
+  activity.block_step = is_block_step(schedule::cost_key(op));
+  activity.section = state_->current.section;
+  activity.op = state_->current.index;
+  activity.start = start;
+  activity.end = clock_.now();
+  state_->timeline.push_back(activity);
+}
+
+sg4::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst) {
+  const char prefix = channel == Channel::point_to_point ? (rendezvous ? 'P' : 'p') : (rendezvous ? 'C' : 'c');
+  return sg4::Mailbox::by_name(prefix + std::to_string(src) + ">" + std::to_string(dst));
+}
+
+SimGridComm::SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes)
+    : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes) {}
+
+sg4::Mailbox* SimGridComm::cached(Channel channel, bool rendezvous, int src, int dst) {
+  const std::int64_t key = (static_cast<std::int64_t>(channel) << 62) | (static_cast<std::int64_t>(rendezvous) << 61) |
+                           (static_cast<std::int64_t>(src) << 31) | static_cast<std::int64_t>(dst);
+  auto [it, inserted] = mailboxes_.try_emplace(key, nullptr);
+  if (inserted) it->second = mailbox_of(channel, rendezvous, src, dst);
+  return it->second;
+}
+
+void SimGridComm::post(Channel channel, int peer, std::int64_t bytes, double value) {
+  if (peer < 0 || peer >= ranks_ || peer == state_.rank)
+    throw Error("rank " + std::to_string(state_.rank), "send to invalid peer " + std::to_string(peer));
+  const double now = sg4::Engine::get_clock();
+  auto* payload = new MessagePayload{state_.rank, static_cast<std::int64_t>(state_.timeline.size()), now, value};
+  Activity activity;
+  activity.kind = Activity::Kind::send;
+  activity.section = state_.current.section;
+  activity.op = state_.current.index;
+  activity.peer = peer;
+  activity.start = activity.end = now;
+  state_.timeline.push_back(activity);
+  ++state_.messages_sent;
+  cached(channel, is_rendezvous(bytes), state_.rank, peer)
+      ->put_init(payload, static_cast<std::uint64_t>(std::max<std::int64_t>(bytes, 0)))
+      ->detach([](void* data) { delete static_cast<MessagePayload*>(data); });
+}
+
+double SimGridComm::receive(Channel channel, int peer, std::int64_t bytes) {
+  if (peer < 0 || peer >= ranks_ || peer == state_.rank)
+    throw Error("rank " + std::to_string(state_.rank), "recv from invalid peer " + std::to_string(peer));
+  const double start = sg4::Engine::get_clock();
+  state_.waiting_for = (channel == Channel::collective ? "allreduce message from rank " : "recv from rank ") +
+                       std::to_string(peer);
+  const bool rendezvous = is_rendezvous(bytes);
+  std::unique_ptr<MessagePayload> payload(cached(channel, rendezvous, peer, state_.rank)->get<MessagePayload>());
+  state_.waiting_for.clear();
+  Activity activity;
+  activity.kind = Activity::Kind::recv;
+  activity.section = state_.current.section;
+  activity.op = state_.current.index;
+  activity.peer = peer;
+  activity.rendezvous = rendezvous;
+  activity.peer_activity = payload->send_activity;
+  activity.start = start;
+  activity.end = sg4::Engine::get_clock();
+  activity.sent_at = payload->sent_at;
+  state_.timeline.push_back(activity);
+  state_.op_waiting_s += std::max(0.0, std::min(activity.end, payload->sent_at) - start);
+  return payload->value;
+}
+
+void SimGridComm::send(const schedule::Op& op, std::span<const std::byte>) {
+  post(Channel::point_to_point, op.peer, op.bytes, 0);
+}
+
+std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
+  receive(Channel::point_to_point, op.peer, op.bytes);
+  return {};
+}
+
+double SimGridComm::allreduce_sum(const schedule::Op& op, double value) {
+  CollectivePort port(*this);
+  const std::int64_t bytes = op.bytes > 0 ? op.bytes : static_cast<std::int64_t>(sizeof(double));
+  return allreduce(port, algorithm_, state_.rank, ranks_, bytes, value);
+}
+
+void RankOpListener::before(const schedule::OpRef& ref) {
+  state_.current = ref;
+  state_.op_waiting_s = 0;
+  start_ = sg4::Engine::get_clock();
+}
+
+void RankOpListener::after(const schedule::OpRef& ref) {
+  ++state_.ops;
+  if (listeners_.empty()) return;
+  const schedule::Op& op = *ref.op;
+  OpEvent event;
+  event.rank = ref.rank;
+  event.section = ref.section;
+  event.repetition = ref.repetition;
+  event.op = ref.index;
+  event.op_ref = ref.op;
+  event.cost_key = schedule::cost_key(op);
+  event.level = op.level;
+  event.point = point_of(op);
+  event.start = start_;
+  event.end = sg4::Engine::get_clock();
+  event.bytes = schedule::is_communication(op.kind) ? op.bytes : 0;
+  event.peer = op.peer;
+  event.waiting_s = state_.op_waiting_s;
+  for (EventListener* listener : listeners_) listener->on_op(event);
+}
+
+}  // namespace plait::simulator::detail

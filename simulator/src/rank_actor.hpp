@@ -1,0 +1,136 @@
+// What one simulated rank runs: the one interpreter with the cost backend and
+// a SimGrid comm, recording a timeline of compute and message activities.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "plait/schedule/interpret.hpp"
+#include "plait/simulator/simulator.hpp"
+
+namespace simgrid::s4u {
+class Mailbox;
+}
+
+namespace plait::simulator::detail {
+
+// One entry of a rank's timeline: a compute op, a message sent, or a message
+// received (including those inside a collective).
+struct Activity {
+  enum class Kind : std::uint8_t { compute, send, recv };
+  Kind kind = Kind::compute;
+  bool block_step = false;  // compute: a block.* op
+  std::int32_t section = 0;
+  std::int32_t op = 0;
+  std::int32_t peer = -1;            // send/recv
+  bool rendezvous = false;           // recv: data flowed only once it was posted
+  std::int64_t peer_activity = -1;   // recv: the matching send in the peer's timeline
+  double start = 0;
+  double end = 0;
+  double sent_at = 0;  // recv: when the peer sent it
+};
+
+struct RankState {
+  int rank = 0;
+  std::vector<Activity> timeline;
+  schedule::OpRef current;   // op in progress
+  std::string waiting_for;   // set while blocked on a message
+  double op_waiting_s = 0;   // of the current op: time before awaited messages were sent
+  bool finished = false;
+  double finished_at = 0;
+  std::string error;
+  std::int64_t ops = 0;
+  std::int64_t messages_sent = 0;
+};
+
+// Simulated time: SimGrid's clock inside actors, or a plain sum for one-rank
+// programs priced outside any simulation.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual double now() const = 0;
+  virtual void spend(double seconds) = 0;
+};
+
+class SimGridClock final : public Clock {
+ public:
+  double now() const override;
+  void spend(double seconds) override;
+};
+
+class SumClock final : public Clock {
+ public:
+  double now() const override { return seconds_; }
+  void spend(double seconds) override { seconds_ += seconds; }
+
+ private:
+  double seconds_ = 0;
+};
+
+// The cost backend: each compute op advances time by its price; registers
+// hold 0 and buffers no bytes (the cost backend has no data).
+class CostBackend final : public schedule::Backend {
+ public:
+  CostBackend(const schedule::Program& program, const costmodels::OpPricer& pricer, Clock& clock,
+              RankState* state);
+  void compute(const schedule::Op& op) override;
+  double read_register(const schedule::Buffer&) override { return 0; }
+  void write_register(const schedule::Buffer&, double) override {}
+  std::span<const std::byte> bytes_of(const schedule::Buffer&) override { return {}; }
+  void assign_bytes(const schedule::Buffer&, std::span<const std::byte>) override {}
+
+ private:
+  const schedule::Program& program_;
+  const costmodels::OpPricer& pricer_;
+  Clock& clock_;
+  RankState* state_;
+};
+
+enum class Channel : std::uint8_t { point_to_point, collective };
+
+// The mailbox carrying messages from `src` to `dst` on `channel`: one per
+// ordered pair and protocol, so messages between two ranks match in order.
+simgrid::s4u::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst);
+
+// Messages over SimGrid mailboxes. Sends are detached (never block). Eager
+// mailboxes have the receiving actor as permanent receiver, so data flows at
+// once; rendezvous ones start the transfer when the receive is posted.
+class SimGridComm final : public schedule::Comm {
+ public:
+  SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes);
+  void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
+  std::vector<std::byte> recv(const schedule::Op& op) override;
+  double allreduce_sum(const schedule::Op& op, double value) override;
+
+  void post(Channel channel, int peer, std::int64_t bytes, double value);
+  double receive(Channel channel, int peer, std::int64_t bytes);
+
+ private:
+  bool is_rendezvous(std::int64_t bytes) const { return eager_limit_bytes_ >= 0 && bytes > eager_limit_bytes_; }
+  simgrid::s4u::Mailbox* cached(Channel channel, bool rendezvous, int src, int dst);
+  RankState& state_;
+  int ranks_;
+  AllreduceAlgorithm algorithm_;
+  std::int64_t eager_limit_bytes_;
+  std::unordered_map<std::int64_t, simgrid::s4u::Mailbox*> mailboxes_;
+};
+
+// Bridges the interpreter's op callbacks to the simulator's event listeners.
+class RankOpListener final : public schedule::OpListener {
+ public:
+  RankOpListener(RankState& state, const std::vector<EventListener*>& listeners)
+      : state_(state), listeners_(listeners) {}
+  void before(const schedule::OpRef& ref) override;
+  void after(const schedule::OpRef& ref) override;
+
+ private:
+  RankState& state_;
+  const std::vector<EventListener*>& listeners_;
+  double start_ = 0;
+};
+
+}  // namespace plait::simulator::detail

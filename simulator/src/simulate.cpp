@@ -1,0 +1,239 @@
+// simulate(): one SimGrid engine, one actor per rank running the interpreter.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include <simgrid/s4u/Actor.hpp>
+#include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Mailbox.hpp>
+
+#include "collectives.hpp"
+#include "critical_path.hpp"
+#include "listeners.hpp"
+#include "plait/schedule/build.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/validate.hpp"
+#include "platform_build.hpp"
+#include "rank_actor.hpp"
+
+namespace plait::simulator {
+namespace {
+
+namespace sg4 = simgrid::s4u;
+
+std::atomic<bool> engine_started{false};
+
+// SimGrid's command-line style configuration; the strings outlive the engine.
+std::vector<std::string>& engine_arguments(const SimulateOptions& options) {
+  static std::vector<std::string> arguments;
+  arguments = {"plait-simulate",
+               "--cfg=network/model:" + options.network_model,
+               std::string("--cfg=network/crosstraffic:") + (options.cross_traffic ? "1" : "0"),
+               "--cfg=contexts/stack-size:512",
+               "--log=root.thres:warning",
+               // SimGrid reports deadlocks itself; plait reports them as errors.
+               "--log=ker_engine.app:file:/dev/null"};
+  for (const std::string& setting : options.simgrid_config) {
+    if (setting.find(':') == std::string::npos)
+      throw Error("simgrid config", "\"" + setting + "\" is not of the form name:value");
+    arguments.push_back("--cfg=" + setting);
+  }
+  return arguments;
+}
+
+schedule::Program serial_counterpart(const schedule::Program& program) {
+  schedule::BuildSpec spec;
+  spec.layers = program.layers;
+  spec.ranks = 1;
+  spec.forward = program.forward;
+  spec.adjoint = program.adjoint;
+  spec.model = program.model;
+  return schedule::build_serial(spec);
+}
+
+// The ranks a rank receives from.
+std::set<int> point_to_point_sources(const schedule::RankProgram& rank_program) {
+  std::set<int> sources;
+  for (const schedule::Section& section : rank_program.sections)
+    for (const schedule::Op& op : section.ops)
+      if (op.kind == schedule::OpKind::recv) sources.insert(op.peer);
+  return sources;
+}
+
+bool uses_allreduce(const schedule::Program& program) {
+  for (const schedule::RankProgram& rank_program : program.rank_programs)
+    for (const schedule::Section& section : rank_program.sections)
+      for (const schedule::Op& op : section.ops)
+        if (op.kind == schedule::OpKind::allreduce) return true;
+  return false;
+}
+
+std::string describe_waiting(const schedule::Program& program, const detail::RankState& state) {
+  std::string text = "rank " + std::to_string(state.rank);
+  if (state.current.op == nullptr) return text + " before its first op";
+  const auto& sections = program.rank_programs[static_cast<std::size_t>(state.rank)].sections;
+  text += " in section '" + sections[static_cast<std::size_t>(state.current.section)].name + "'";
+  if (state.current.repetition > 0) text += " (repetition " + std::to_string(state.current.repetition) + ")";
+  text += " op " + std::to_string(state.current.index) + " (" +
+          std::string(schedule::to_string(state.current.op->kind)) + ")";
+  if (!state.waiting_for.empty()) text += " waits for " + state.waiting_for;
+  return text;
+}
+
+[[noreturn]] void report_unfinished(const schedule::Program& program, const std::vector<detail::RankState>& states,
+                                    double at) {
+  for (const detail::RankState& state : states)
+    if (!state.error.empty()) throw Error("simulation: rank " + std::to_string(state.rank), state.error);
+  std::string waiting;
+  int count = 0;
+  for (const detail::RankState& state : states) {
+    if (state.finished) continue;
+    if (++count <= 8) waiting += (waiting.empty() ? "" : "; ") + describe_waiting(program, state);
+  }
+  if (count > 8) waiting += "; and " + std::to_string(count - 8) + " more";
+  throw Error("simulation", "deadlock at t=" + std::to_string(at) + " s: " + std::to_string(count) +
+                                " rank(s) cannot go on: " + waiting);
+}
+
+}  // namespace
+
+double single_device_seconds(const schedule::Program& program, const costmodels::OpPricer& pricer) {
+  if (program.ranks != 1)
+    throw Error("single device", "a " + std::to_string(program.ranks) + "-rank program needs the simulator");
+  if (program.tolerance > 0)
+    throw Error("single device", "tolerance mode cannot be priced: iteration counts depend on residuals");
+  struct NoMessages final : schedule::Comm {
+    void send(const schedule::Op&, std::span<const std::byte>) override {
+      throw Error("single device", "a one-rank program sends a message");
+    }
+    std::vector<std::byte> recv(const schedule::Op&) override {
+      throw Error("single device", "a one-rank program receives a message");
+    }
+    double allreduce_sum(const schedule::Op&, double value) override { return value; }
+  } comm;
+  detail::SumClock clock;
+  detail::CostBackend backend(program, pricer, clock, nullptr);
+  schedule::interpret(program, 0, backend, comm);
+  return clock.now();
+}
+
+Prediction simulate(const schedule::Program& program, const PlatformSpec& platform, const PricerFactory& pricers,
+                    const SimulateOptions& options) {
+  if (program.tolerance > 0)
+    throw Error("program", "tolerance mode (tolerance " + std::to_string(program.tolerance) +
+                               ") repeats until a residual is small, which a cost model cannot know: "
+                               "simulate a program with fixed iteration counts (tolerance 0)");
+  if (program.ranks < 1 || static_cast<int>(program.rank_programs.size()) != program.ranks)
+    throw Error("program", "has " + std::to_string(program.rank_programs.size()) + " rank programs for " +
+                               std::to_string(program.ranks) + " ranks");
+  std::vector<int> device_of_rank;
+  if (platform.simgrid_xml.empty()) device_of_rank = place_ranks(platform, program.ranks);
+  std::vector<std::string>& arguments = engine_arguments(options);
+  if (engine_started.exchange(true))
+    throw Error("simulator", "SimGrid allows one simulation per process; run another process for the next one");
+
+  const auto wall_start = std::chrono::steady_clock::now();
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  int argc = static_cast<int>(argv.size());
+  sg4::Engine engine(&argc, argv.data());
+  const detail::BuiltPlatform built = detail::build_platform(engine, platform);
+  if (!platform.simgrid_xml.empty()) {
+    if (program.ranks > static_cast<int>(built.devices.size()))
+      throw Error(platform.origin, "the program has " + std::to_string(program.ranks) +
+                                       " ranks but the platform has " + std::to_string(built.devices.size()) +
+                                       " hosts (one rank per host)");
+    for (int r = 0; r < program.ranks; ++r) device_of_rank.push_back(r);
+  }
+
+  // One pricer per distinct device.
+  std::map<DeviceSpec, std::shared_ptr<const costmodels::OpPricer>> pricer_of;
+  std::vector<const costmodels::OpPricer*> rank_pricer;
+  for (int device : device_of_rank) {
+    const DeviceSpec& spec = built.device_specs[static_cast<std::size_t>(device)];
+    auto& pricer = pricer_of[spec];
+    if (!pricer) {
+      try {
+        pricer = pricers(spec);
+      } catch (const Error& error) {
+        throw error.within(platform.origin + ": device " + std::to_string(device));
+      }
+      if (!pricer) throw Error(platform.origin, "no pricer for device " + std::to_string(device));
+    }
+    rank_pricer.push_back(pricer.get());
+  }
+
+  Prediction prediction;
+  prediction.platform = platform.name;
+  prediction.ranks = program.ranks;
+  try {
+    prediction.serial_predicted_time_s = single_device_seconds(serial_counterpart(program), *rank_pricer[0]);
+  } catch (const Error& error) {
+    throw error.within("serial counterpart on rank 0's device");
+  }
+
+  const int ranks = program.ranks;
+  detail::RankAccounting accounting(ranks);
+  std::vector<EventListener*> listeners = options.listeners;
+  listeners.push_back(&accounting);
+  std::vector<detail::RankState> states(static_cast<std::size_t>(ranks));
+  std::vector<sg4::ActorPtr> actors;
+  for (int r = 0; r < ranks; ++r) {
+    states[static_cast<std::size_t>(r)].rank = r;
+    sg4::Host* host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])];
+    actors.push_back(sg4::Actor::create(
+        "rank" + std::to_string(r), host,
+        [&program, &options, &listeners, r, ranks, state = &states[static_cast<std::size_t>(r)],
+         pricer = rank_pricer[static_cast<std::size_t>(r)]]() {
+          detail::SimGridClock clock;
+          detail::CostBackend backend(program, *pricer, clock, state);
+          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes);
+          detail::RankOpListener listener(*state, listeners);
+          try {
+            schedule::interpret(program, r, backend, comm, &listener);
+            state->finished = true;
+            state->finished_at = sg4::Engine::get_clock();
+          } catch (const std::exception& error) {  // SimGrid's kill is not a std::exception
+            state->error = error.what();
+          }
+        }));
+  }
+  // Eager mailboxes get their receiving actor as permanent receiver before
+  // anyone sends: their messages then flow at send time.
+  const bool collectives = uses_allreduce(program);
+  for (int r = 0; r < ranks; ++r) {
+    const sg4::ActorPtr& actor = actors[static_cast<std::size_t>(r)];
+    for (int source : point_to_point_sources(program.rank_programs[static_cast<std::size_t>(r)]))
+      if (source >= 0 && source < ranks && source != r)
+        detail::mailbox_of(detail::Channel::point_to_point, false, source, r)->set_receiver(actor);
+    if (collectives)
+      for (int source : detail::allreduce_sources(options.allreduce, r, ranks))
+        detail::mailbox_of(detail::Channel::collective, false, source, r)->set_receiver(actor);
+  }
+
+  engine.run();
+
+  for (const detail::RankState& state : states)
+    if (!state.finished) report_unfinished(program, states, sg4::Engine::get_clock());
+  double makespan = 0;
+  for (const detail::RankState& state : states) {
+    makespan = std::max(makespan, state.finished_at);
+    prediction.ops += state.ops;
+    prediction.messages += state.messages_sent;
+  }
+  for (EventListener* listener : listeners) listener->on_finish(makespan);
+
+  prediction.predicted_time_s = makespan;
+  prediction.speedup = makespan > 0 ? prediction.serial_predicted_time_s / makespan : 0;
+  prediction.rank_reports = accounting.reports();
+  for (int r = 0; r < ranks; ++r)
+    prediction.rank_reports[static_cast<std::size_t>(r)].host =
+        built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])]->get_name();
+  prediction.critical_path = detail::trace_critical_path(states);
+  prediction.critical_path.dry_run_block_steps = schedule::critical_path_steps(program);
+  prediction.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return prediction;
+}
+
+}  // namespace plait::simulator
