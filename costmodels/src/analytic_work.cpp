@@ -1,8 +1,8 @@
 // FLOPs and bytes of the executor's ops, part by part (see analytic.hpp).
 //
 // Notation: B batch, S sequence, d width, H heads, r MLP ratio, n = B*S tokens,
-// e bytes per element. One block step is dst = u + h * F(u) with F a pre-LN block:
-//   x1 = u + Attn(LN1(u)),  F(u) = x1 - u + MLP(LN2(x1)).
+// e bytes per element. One block step of size s, as executor/src/transformer.cpp runs it:
+//   y = u + s * Attn(LN1(u)),  dst = y + s * MLP(LN2(y)).
 // GEMMs: QKV 6nd^2, output projection 2nd^2, MLP 4rnd^2 (multiply-add = 2 FLOPs);
 // attention QK^T and AV 2*B*S^2*d each, computed in full with an additive mask
 // (the causal mask does not halve the work in an eager implementation).
@@ -67,12 +67,14 @@ std::vector<WorkPart> forward_parts(const Shape& s) {
   return {
       elementwise("ln1", nd, 8, 1, s.e),
       gemm("qkv", s.n, s.d, 3 * s.d, s.e),
-      elementwise("qkv.bias+split", 3 * nd, 1, 1, s.e),
+      // q, k, v are permuted views: matmul copies them contiguous.
+      elementwise("qkv.contiguous", 3 * nd, 0, 1, s.e),
       gemm("scores", s.S, dh, s.S, s.e, s.B * s.H),
-      elementwise("mask+scale", scores, 2, 2, s.e),
+      elementwise("scale", scores, 1, 1, s.e),
+      elementwise("mask", scores, 1, 2, s.e),  // additive causal mask
       elementwise("softmax", scores, 5, 1, s.e),
       gemm("attn.v", s.S, s.S, dh, s.e, s.B * s.H),
-      elementwise("heads.merge", nd, 0, 1, s.e),
+      elementwise("heads.merge", nd, 0, 1, s.e),  // transpose + reshape copies
       gemm("out.proj", s.n, s.d, s.d, s.e),
       elementwise("residual1", nd, 2, 2, s.e),
       elementwise("ln2", nd, 8, 1, s.e),
@@ -80,7 +82,6 @@ std::vector<WorkPart> forward_parts(const Shape& s) {
       elementwise("gelu", hidden, 14, 1, s.e),
       gemm("mlp.down", s.n, s.r * s.d, s.d, s.e),
       elementwise("residual2", nd, 2, 2, s.e),
-      elementwise("step.axpy", nd, 2, 2, s.e),
   };
 }
 
@@ -126,13 +127,22 @@ std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model)
   table[std::string(keys::block_forward)] = std::move(forward);
   table[std::string(keys::block_adjoint)] = std::move(adjoint);
   table[std::string(keys::block_gradient)] = std::move(gradient);
-  table[std::string(keys::vec_zero)] = {{elementwise("zero", state, 0, 0, s.e)}};
-  table[std::string(keys::vec_copy)] = {{elementwise("copy", state, 0, 1, s.e)}};
+  // zero, copy and input alias an existing tensor (ops never write in place):
+  // no memory traffic, only the per-op overhead a profile fits.
+  table[std::string(keys::vec_zero)] = {};
+  table[std::string(keys::vec_copy)] = {};
+  table[std::string(keys::input)] = {};
   table[std::string(keys::vec_sub)] = {{elementwise("sub", state, 1, 2, s.e)}};
-  table[std::string(keys::vec_norm)] = {{{"norm", 2 * state, state * s.e}}};
-  table[std::string(keys::input)] = {{elementwise("input", state, 0, 1, s.e)}};
-  // Loss seed: the gradient of a mean-squared loss, (u - target) * 2/N.
-  table[std::string(keys::loss)] = {{elementwise("loss.grad", state, 3, 2, s.e)}};
+  // ||a||^2 in double: convert (e -> 8 bytes), square, sum.
+  table[std::string(keys::vec_norm)] = {{{"to.double", 0, state * (s.e + 8)},
+                                         elementwise("square", state, 1, 1, 8),
+                                         {"sum", state, state * 8}}};
+  // Mean-squared loss 0.5 * mean((u - t)^2) and its gradient (u - t) / N.
+  table[std::string(keys::loss)] = {{elementwise("loss.diff", state, 1, 2, s.e),
+                                     elementwise("loss.square", state, 1, 1, s.e),
+                                     {"loss.mean", state, state * s.e},
+                                     elementwise("grad.diff", state, 1, 2, s.e),
+                                     elementwise("grad.scale", state, 1, 1, s.e)}};
   return table;
 }
 

@@ -43,12 +43,12 @@ CheckReport check_profile_model(const Profile& profile,
     const auto work = transformer_work(op.shape);
     const auto found = work.find(op.key);
     const auto fit = profile.fits.find(op.key);
-    if (found == work.end() || !(op.alone.mean_s > 0)) continue;
+    if (found == work.end() || !(op.alone.median_s > 0)) continue;
     const double roofline = roofline_seconds(found->second, profile.device, op.shape.dtype);
     const double predicted = fit != profile.fits.end() ? fit->second.seconds(roofline)
                                                        : roofline / profile.device.efficiency;
-    const double error = std::abs(predicted - op.alone.mean_s) / op.alone.mean_s;
-    report.rows.push_back({op.key, op.shape, op.alone.mean_s, predicted, error});
+    const double error = std::abs(predicted - op.alone.median_s) / op.alone.median_s;
+    report.rows.push_back({op.key, op.shape, op.alone.median_s, predicted, error});
     errors.push_back(error);
   }
   if (errors.empty()) throw Error("calibration check", "no held-out measurements to check");

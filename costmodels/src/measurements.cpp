@@ -50,6 +50,10 @@ Timing timing_of(const std::vector<double>& values) {
   timing.repetitions = static_cast<int>(values.size());
   for (double value : values) timing.mean_s += value;
   timing.mean_s /= static_cast<double>(values.size());
+  std::vector<double> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  timing.median_s = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   double squares = 0;
   for (double value : values) squares += (value - timing.mean_s) * (value - timing.mean_s);
   if (values.size() > 1) timing.stddev_s = std::sqrt(squares / double(values.size() - 1));
@@ -145,6 +149,7 @@ void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurem
                             a.repetitions * (a.mean_s - pooled.mean_s) * (a.mean_s - pooled.mean_s) +
                             b.repetitions * (b.mean_s - pooled.mean_s) * (b.mean_s - pooled.mean_s);
       pooled.stddev_s = std::sqrt(spread / pooled.repetitions);
+      pooled.median_s = 0.5 * (a.median_s + b.median_s);  // the runs' raw times are gone
       op.contended = pooled;
     } else if (x || y) {
       op.contended = (x ? x : y)->alone;
@@ -173,6 +178,7 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
       MessageMeasurement message;
       message.bytes = in.integer(entry, here, "bytes", 1);
       message.time.mean_s = in.number(entry, here, "mean_s", 1e-15, "time");
+      message.time.median_s = in.number(entry, here, "median_s", 1e-15, "time");
       message.time.stddev_s = in.seconds(entry, here, "stddev_s");
       message.time.repetitions = static_cast<int>(in.integer(entry, here, "repetitions", 1));
       target.push_back(message);
@@ -181,7 +187,7 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
   in.throw_if_problems();
   std::vector<MessageSample> samples;
   for (const MessageMeasurement& message : network.pingpong) {
-    samples.push_back({message.bytes, message.time.mean_s});
+    samples.push_back({message.bytes, message.time.median_s});
   }
   try {
     network.model = fit_message_model(samples).model;

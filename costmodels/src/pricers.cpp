@@ -103,10 +103,10 @@ class ProfilePricer final : public OpPricer {
       const auto fit = profile_.fits.find(key);
       if (const OpMeasurement* measured = profile_.find(key, model)) {
         if (contended && measured->contended) {
-          seconds = measured->contended->mean_s;
+          seconds = measured->contended->median_s;
           continue;
         }
-        seconds = measured->alone.mean_s;
+        seconds = measured->alone.median_s;
       } else if (fit != profile_.fits.end()) {
         seconds = fit->second.seconds(seconds);
       } else {

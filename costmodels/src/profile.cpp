@@ -94,8 +94,8 @@ KeyFit fit_key(std::span<const RooflineSample> samples) {
   if (samples.empty()) throw Error("efficiency fit", "no samples");
   std::vector<std::pair<double, double>> points;
   for (const RooflineSample& sample : samples) {
-    if (!(sample.measured_s > 0) || !(sample.roofline_s > 0)) {
-      throw Error("efficiency fit", "times must be positive");
+    if (!(sample.measured_s > 0) || !(sample.roofline_s >= 0)) {
+      throw Error("efficiency fit", "measured times must be positive, roofline times not negative");
     }
     points.emplace_back(sample.roofline_s, sample.measured_s);
   }
@@ -129,13 +129,13 @@ void fit_profile(Profile& profile) {
   for (const OpMeasurement& op : profile.ops) {
     const auto work = transformer_work(op.shape);
     const auto found = work.find(op.key);
-    if (found == work.end() || !(op.alone.mean_s > 0)) continue;
+    if (found == work.end() || !(op.alone.median_s > 0)) continue;
     const double roofline = roofline_seconds(found->second, profile.device, op.shape.dtype);
-    samples[op.key].push_back({roofline, op.alone.mean_s});
-    if (op.contended && op.contended->mean_s > 0) {
-      contention[op.key].push_back(op.contended->mean_s / op.alone.mean_s);
+    samples[op.key].push_back({roofline, op.alone.median_s});
+    if (op.contended && op.contended->median_s > 0) {
+      contention[op.key].push_back(op.contended->median_s / op.alone.median_s);
     }
-    if (is_block_key(op.key)) block_points.emplace_back(roofline, op.alone.mean_s);
+    if (is_block_key(op.key)) block_points.emplace_back(roofline, op.alone.median_s);
   }
   profile.fits.clear();
   for (const auto& [key, key_samples] : samples) {

@@ -83,16 +83,17 @@ TEST(TransformerWork, AdjointRecomputesAndGradientAddsWeightGemms) {
   EXPECT_NEAR(gradient - adjoint, weight_gemms, 0.01 * weight_gemms);
 }
 
-TEST(TransformerWork, VectorOpsMoveWholeStates) {
+TEST(TransformerWork, VectorOpsMoveWholeStatesAndCopiesAlias) {
   auto model = shape(256, 4, 128, 8);
-  const double state_bytes = 8.0 * 128 * 256 * 4;
+  const double elements = 8.0 * 128 * 256, state_bytes = elements * 4;
   auto work = transformer_work(model);
-  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_copy)).total().bytes, 2 * state_bytes);
   EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_sub)).total().bytes, 3 * state_bytes);
-  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_zero)).total().bytes, state_bytes);
+  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_norm)).total().bytes, elements * (4 + 8 + 16 + 8));
+  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_copy)).total().bytes, 0);
+  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_zero)).total().flops, 0);
   model.dtype = "bf16";
   work = transformer_work(model);
-  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_copy)).total().bytes, state_bytes);
+  EXPECT_DOUBLE_EQ(work.at(std::string(keys::vec_sub)).total().bytes, 3 * elements * 2);
 }
 
 TEST(TransformerWork, RejectsOtherModelsAndBadSizes) {
@@ -116,6 +117,14 @@ TEST(KeyFit, RecoversOverheadAndEfficiency) {
   EXPECT_NEAR(fit.overhead_s, 20e-6, 1e-9);
   EXPECT_NEAR(fit.efficiency, 0.6, 1e-6);
   EXPECT_DOUBLE_EQ(fit.seconds(1e-3), fit.overhead_s + 1e-3 / fit.efficiency);
+}
+
+TEST(KeyFit, WorkFreeOpsCostTheirMeanTime) {
+  const std::vector<RooflineSample> samples = {{0, 1e-6}, {0, 3e-6}};
+  const KeyFit fit = fit_key(samples);
+  // Least squares on relative error: sum(1/t) / sum(1/t^2) = 1.2 us.
+  EXPECT_NEAR(fit.overhead_s, 1.2e-6, 1e-12);
+  EXPECT_DOUBLE_EQ(fit.seconds(0), fit.overhead_s);
 }
 
 TEST(KeyFit, OneSampleFitsThroughTheOrigin) {

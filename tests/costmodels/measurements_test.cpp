@@ -40,6 +40,7 @@ TEST(BenchmarkResults, AveragesRepetitionsAndConvertsUnits) {
   EXPECT_EQ(results.ops[0].key, "block.fwd");
   EXPECT_EQ(results.ops[0].shape.d_model, 256);
   EXPECT_DOUBLE_EQ(results.ops[0].alone.mean_s, 0.011);
+  EXPECT_DOUBLE_EQ(results.ops[0].alone.median_s, 0.011);
   EXPECT_NEAR(results.ops[0].alone.stddev_s, 0.0014142135623730952, 1e-12);
   EXPECT_EQ(results.ops[0].alone.repetitions, 2);
   EXPECT_EQ(results.peak_flops, 1.2e11);
@@ -64,12 +65,13 @@ TEST(BenchmarkResults, RejectsUnknownTimeUnitsAndBadNames) {
 
 TEST(BenchmarkResults, ContendedTimingsPoolBothRuns) {
   const auto shape = parse_shape_name("d128.h2.s64.b4.r4.fp32.causal");
-  std::vector<OpMeasurement> ops = {{"block.fwd", shape, {1.0, 0.0, 2}, std::nullopt}};
-  const std::vector<OpMeasurement> first = {{"block.fwd", shape, {1.1, 0.0, 2}, std::nullopt}};
-  const std::vector<OpMeasurement> second = {{"block.fwd", shape, {1.3, 0.0, 2}, std::nullopt}};
+  std::vector<OpMeasurement> ops = {{"block.fwd", shape, {1.0, 1.0, 0.0, 2}, std::nullopt}};
+  const std::vector<OpMeasurement> first = {{"block.fwd", shape, {1.1, 1.1, 0.0, 2}, std::nullopt}};
+  const std::vector<OpMeasurement> second = {{"block.fwd", shape, {1.3, 1.3, 0.0, 2}, std::nullopt}};
   add_contended(ops, first, second);
   ASSERT_TRUE(ops[0].contended.has_value());
   EXPECT_DOUBLE_EQ(ops[0].contended->mean_s, 1.2);
+  EXPECT_DOUBLE_EQ(ops[0].contended->median_s, 1.2);
   EXPECT_NEAR(ops[0].contended->stddev_s, 0.1, 1e-12);
   EXPECT_EQ(ops[0].contended->repetitions, 4);
 }
@@ -80,22 +82,23 @@ TEST(PingpongResults, FitsTheMessageModel) {
   for (std::int64_t bytes = 8; bytes <= (1 << 20); bytes *= 4) {
     const double seconds = bytes <= 512 ? 0.4e-6 + bytes * 1e-10 : 3.5e-6 + bytes / 7e9;
     document["pingpong"].push_back(
-        {{"bytes", bytes}, {"mean_s", seconds}, {"stddev_s", 0}, {"repetitions", 5}});
+        {{"bytes", bytes}, {"mean_s", seconds}, {"median_s", seconds}, {"stddev_s", 0},
+         {"repetitions", 5}});
   }
   document["allreduce"].push_back(
-      {{"bytes", 8}, {"mean_s", 1e-6}, {"stddev_s", 0}, {"repetitions", 5}});
+      {{"bytes", 8}, {"mean_s", 1e-6}, {"median_s", 1e-6}, {"stddev_s", 0}, {"repetitions", 5}});
   const NetworkProfile network = read_pingpong_results(document.dump(), "pp.json");
   EXPECT_EQ(network.pingpong.size(), 9u);
   ASSERT_EQ(network.model.segments.size(), 2u);
   EXPECT_EQ(network.model.segments[0].max_bytes, 512);
   EXPECT_NEAR(network.model.seconds(1 << 20), 3.5e-6 + (1 << 20) / 7e9, 1e-9);
 
-  document["pingpong"][2]["mean_s"] = -1;
+  document["pingpong"][2]["median_s"] = -1;
   try {
     read_pingpong_results(document.dump(), "pp.json");
     FAIL() << "expected an error";
   } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()), "pp.json: /pingpong/2/mean_s: negative time (-1)");
+    EXPECT_EQ(std::string(error.what()), "pp.json: /pingpong/2/median_s: negative time (-1)");
   }
 }
 
@@ -111,7 +114,8 @@ TEST(CalibrationCheck, ReportsMedianAndMaxRelativeError) {
     const auto shape = parse_shape_name(name);
     const double predicted =
         roofline_seconds(transformer_work(shape).at("block.fwd"), profile.device, "fp32") / 0.5;
-    held_out.push_back({"block.fwd", shape, {predicted / (1 + errors[i++]), 0, 1}, std::nullopt});
+    const double measured = predicted / (1 + errors[i++]);
+    held_out.push_back({"block.fwd", shape, {measured, measured, 0, 1}, std::nullopt});
   }
   const CheckReport report = check_profile_model(profile, held_out);
   ASSERT_EQ(report.rows.size(), 3u);

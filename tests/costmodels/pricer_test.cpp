@@ -39,7 +39,8 @@ TEST(AnalyticPricer, CommunicationIsFree) {
   const auto program = program_of("d256.h4.s128.b8.r4.fp32.causal");
   EXPECT_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::send)), 0);
   EXPECT_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::allreduce)), 0);
-  EXPECT_GT(pricer->op_seconds(program, op_of(schedule::OpKind::copy)), 0);
+  EXPECT_GT(pricer->op_seconds(program, op_of(schedule::OpKind::sub)), 0);
+  EXPECT_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::copy)), 0);  // aliases
 }
 
 TEST(ProfilePricer, UsesMeasurementsWhereTheProfileHasThem) {
@@ -80,7 +81,7 @@ TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {
     const double roofline =
         roofline_seconds(transformer_work(shape).at("block.fwd"), profile.device, "fp32");
     const double alone = truth.seconds(roofline);
-    profile.ops.push_back({"block.fwd", shape, {alone, 0, 3}, Timing{alone * 1.04, 0, 3}});
+    profile.ops.push_back({"block.fwd", shape, {alone, alone, 0, 3}, Timing{alone * 1.04, alone * 1.04, 0, 3}});
   }
   fit_profile(profile);
   const KeyFit& fit = profile.fits.at("block.fwd");

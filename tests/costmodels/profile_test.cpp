@@ -48,7 +48,7 @@ TEST(Profile, FindsMeasurementsByKeyAndShape) {
   const Profile profile = testing::small_profile();
   auto shape = parse_shape_name("d256.h4.s128.b8.r4.fp32.causal");
   ASSERT_NE(profile.find("block.fwd", shape), nullptr);
-  EXPECT_EQ(profile.find("block.fwd", shape)->alone.mean_s, 0.02);
+  EXPECT_EQ(profile.find("block.fwd", shape)->alone.median_s, 0.02);
   EXPECT_EQ(profile.find("block.adj", shape), nullptr);
   shape.batch = 4;
   EXPECT_EQ(profile.find("block.fwd", shape), nullptr);
@@ -62,8 +62,8 @@ TEST(ProfileValidation, MissingKeyIsNamedWithItsPointer) {
 
 TEST(ProfileValidation, NegativeTimeIsRefused) {
   json document = valid_json();
-  document["ops"][1]["alone"]["mean_s"] = -0.5;
-  EXPECT_EQ(parse_error(document), "p.json: /ops/1/alone/mean_s: negative time (-0.5)");
+  document["ops"][1]["alone"]["median_s"] = -0.5;
+  EXPECT_EQ(parse_error(document), "p.json: /ops/1/alone/median_s: negative time (-0.5)");
 }
 
 TEST(ProfileValidation, WrongTimeUnitIsRefused) {

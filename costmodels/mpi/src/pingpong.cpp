@@ -12,7 +12,7 @@ namespace plait::costmodels {
 namespace {
 
 struct Stats {
-  double mean = 0, stddev = 0;
+  double mean = 0, median = 0, stddev = 0;
 };
 
 Stats stats_of(const std::vector<double>& values) {
@@ -21,13 +21,17 @@ Stats stats_of(const std::vector<double>& values) {
   stats.mean /= static_cast<double>(values.size());
   double squares = 0;
   for (double value : values) squares += (value - stats.mean) * (value - stats.mean);
+  std::vector<double> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  stats.median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   if (values.size() > 1) stats.stddev = std::sqrt(squares / double(values.size() - 1));
   return stats;
 }
 
 nlohmann::json entry(std::int64_t bytes, const std::vector<double>& seconds) {
   const Stats stats = stats_of(seconds);
-  return {{"bytes", bytes}, {"mean_s", stats.mean}, {"stddev_s", stats.stddev},
+  return {{"bytes", bytes}, {"mean_s", stats.mean}, {"median_s", stats.median}, {"stddev_s", stats.stddev},
           {"repetitions", static_cast<int>(seconds.size())}};
 }
 

@@ -59,7 +59,8 @@ struct RooflineSample {
 };
 
 // Least squares on relative error; overhead >= 0, 0 < efficiency.
-// One sample gives a fit through the origin. Throws plait::Error on no samples.
+// One sample gives a fit through the origin; ops without work (roofline 0, e.g.
+// aliasing copies) get their mean time as overhead. Throws plait::Error on no samples.
 KeyFit fit_key(std::span<const RooflineSample> samples);
 
 }  // namespace plait::costmodels

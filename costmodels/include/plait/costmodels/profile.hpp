@@ -19,8 +19,11 @@
 
 namespace plait::costmodels {
 
+// Repeated timing of one thing. Models are fitted to and priced by the median:
+// on a shared machine a preempted repetition shifts the mean, not the median.
 struct Timing {
   double mean_s = 0;
+  double median_s = 0;
   double stddev_s = 0;
   int repetitions = 0;
   friend bool operator==(const Timing&, const Timing&) = default;
