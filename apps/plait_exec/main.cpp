@@ -17,6 +17,9 @@
 #ifdef PLAIT_HAVE_MPI
 #include "plait/executor/mpi_world.hpp"
 #endif
+#ifdef PLAIT_HAVE_PINGPONG
+#include "plait/costmodels/pingpong.hpp"
+#endif
 
 namespace {
 
@@ -59,6 +62,9 @@ int run_program(plait::executor::World& world, const std::string& path,
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef PLAIT_HAVE_PINGPONG
+  if (argc > 1 && std::string(argv[1]) == "pingpong") return plait::costmodels::run_pingpong_main(argc, argv);
+#endif
   CLI::App app{"plait-exec: run a plait Program on LibTorch tensors and MPI ranks"};
   std::string program_path;
   plait::executor::ExecOptions options;
