@@ -20,6 +20,7 @@
 
 #include "commands.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/program.hpp"
 
 namespace plait::cli {
 namespace {
@@ -111,6 +112,22 @@ int run_child(const std::vector<std::string>& command) {
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+// The Program's rank count, from the first argument that is not an option
+// or an option's value (plait-exec's options with a value are listed here).
+int program_ranks(const std::vector<std::string>& exec_args) {
+  static const std::set<std::string> with_value = {"--steps", "--warmup", "--device", "--threads",
+                                                   "--trace", "--fail-rank"};
+  for (std::size_t i = 0; i < exec_args.size(); ++i) {
+    if (with_value.count(exec_args[i])) {
+      ++i;
+      continue;
+    }
+    if (exec_args[i].rfind("-", 0) == 0) continue;
+    return schedule::load_program(exec_args[i]).ranks;
+  }
+  throw Error("plait run", "missing the program file");
+}
+
 std::string join(const std::vector<std::string>& words) {
   std::string text;
   for (const auto& word : words) text += (text.empty() ? "" : " ") + word;
@@ -123,8 +140,7 @@ void add_executor_commands(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* run = app.add_subcommand(
       "run", "Run a Program on P MPI ranks: starts `mpirun -n P plait-exec program.json [options]`");
-  run->add_option("-n,--ranks", options->ranks, "MPI ranks (the Program's rank count)")
-      ->required()
+  run->add_option("-n,--ranks", options->ranks, "MPI ranks (default: the Program's rank count)")
       ->check(CLI::PositiveNumber);
   run->add_option("--mpirun", options->mpirun, "MPI launcher (Open MPI flags)")->capture_default_str();
   run->add_flag("--dry-run", options->dry_run, "print the command instead of running it");
@@ -135,6 +151,7 @@ void add_executor_commands(CLI::App& app) {
   run->callback([run, options] {
     const std::vector<std::string> exec_args = run->remaining();
     if (exec_args.empty()) throw Error("plait run", "missing the program file");
+    if (options->ranks == 0) options->ranks = program_ranks(exec_args);
     const auto command = launch_command(*options, exec_args);
     if (options->dry_run) {
       std::printf("%s\n", join(command).c_str());

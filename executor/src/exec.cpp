@@ -128,7 +128,7 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
     }
     report.speedup = *report.serial_time_per_step_s / report.time_per_step_s;
   }
-  world.barrier();
+  world.quiet_barrier();
 }
 
 std::string format_number(double value) {

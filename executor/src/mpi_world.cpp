@@ -1,9 +1,11 @@
 #include "plait/executor/mpi_world.hpp"
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <deque>
 #include <limits>
+#include <thread>
 
 #include <mpi.h>
 
@@ -102,6 +104,15 @@ class MpiWorld final : public World {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void barrier() override { check(MPI_Barrier(control_), "barrier"); }
+  void quiet_barrier() override {
+    MPI_Request request;
+    check(MPI_Ibarrier(control_, &request), "barrier");
+    for (int done = 0;;) {
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "barrier");
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
   std::unique_ptr<schedule::Comm> make_comm() override { return std::make_unique<MpiComm>(data_); }
 
   std::vector<std::vector<double>> gather(const std::vector<double>& mine) override {

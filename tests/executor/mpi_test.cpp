@@ -108,7 +108,9 @@ TEST(MpiExec, TraceHasEveryRankOnOneClock) {
     ++checked;
   }
   EXPECT_EQ(int(per_rank.size()), world->size());
-  if (world->size() > 1) EXPECT_GT(checked, 0);
+  if (world->size() > 1) {
+    EXPECT_GT(checked, 0);
+  }
   std::remove(path.c_str());
 }
 

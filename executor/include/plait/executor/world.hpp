@@ -17,6 +17,9 @@ class World {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual void barrier() = 0;
+  // A barrier whose waiting ranks sleep instead of spinning, so that a rank
+  // timing something alone (the serial baseline) keeps its core.
+  virtual void quiet_barrier() = 0;
   // A Comm for one interpret() run. Destroying it waits for its sends.
   virtual std::unique_ptr<schedule::Comm> make_comm() = 0;
   // Rank 0 gets every rank's vector in rank order; other ranks get {}.
@@ -38,6 +41,7 @@ class SelfWorld final : public World {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   void barrier() override {}
+  void quiet_barrier() override {}
   std::unique_ptr<schedule::Comm> make_comm() override;
   std::vector<std::vector<double>> gather(const std::vector<double>& mine) override { return {mine}; }
   bool all_ok(bool ok) override { return ok; }
