@@ -73,6 +73,28 @@ case "$case_name" in
     expect 0 "$plait" solve --layers 32 --levels 2 --cf 4 --iters 3
     grep -q "^max |error| vs serial" out.txt || fail "solve table: $(cat out.txt)"
     ;;
+  compare_and_export)
+    write_trace() {  # write_trace FILE SOURCE SCALE
+      cat > "$1" <<JSON
+{"format": "plait.trace", "version": 1, "source": "$2", "ranks": 2, "events": [
+ {"rank": 0, "section": 0, "repetition": 0, "op": 0, "cost_key": "block.fwd", "level": 0, "point": 1,
+  "start": 0, "end": $3, "bytes": 0, "peer": -1},
+ {"rank": 1, "section": 0, "repetition": 0, "op": 0, "cost_key": "block.fwd", "level": 0, "point": 2,
+  "start": $3, "end": 2, "bytes": 0, "peer": -1}]}
+JSON
+    }
+    write_trace measured.json measured 1.0
+    write_trace predicted.json predicted 1.5
+    expect 0 "$plait" compare measured.json predicted.json
+    grep -q "^block.fwd .* +0.0%" out.txt || fail "compare table: $(cat out.txt)"
+    expect 0 "$plait" compare --json measured.json predicted.json
+    grep -q '"relative_error": 0' out.txt || fail "compare json: $(cat out.txt)"
+    expect 0 "$plait" export measured.json -o perfetto.json
+    grep -q '"traceEvents"' perfetto.json || fail "perfetto export"
+    sed 's/"end": 2,/"end": "late",/' measured.json > bad.json
+    expect 1 "$plait" compare bad.json predicted.json
+    grep -qx 'plait: bad.json: /events/1/end: expected a number, got string' err.txt || fail "message: $(cat err.txt)"
+    ;;
   *) fail "unknown case" ;;
 esac
 echo "ok [$case_name]"
