@@ -41,6 +41,8 @@ void register_device_probes(const std::string& device_name) {
     const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
     const at::Tensor source = at::randn({floats}, options);
     at::Tensor target = at::empty({floats}, options);
+    target.copy_(source);  // first touch: page faults are not bandwidth
+    synchronize(device);
     for (auto _ : state) {
       target.copy_(source);
       synchronize(device);

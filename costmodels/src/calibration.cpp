@@ -1,6 +1,7 @@
 // The calibration driver: measuring processes, then the fit (see calibration.hpp).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -61,9 +62,12 @@ class Calibration {
 
   CalibrationResult run() {
     CalibrationResult result;
-    std::vector<schedule::ModelDesc> measured = options_.shapes;
-    if (options_.check) {
-      measured.insert(measured.end(), options_.check_shapes.begin(), options_.check_shapes.end());
+    // Fitted and held-out shapes interleaved: a drift in machine load hits both alike.
+    std::vector<schedule::ModelDesc> measured;
+    const auto& held = options_.check ? options_.check_shapes : std::vector<schedule::ModelDesc>{};
+    for (std::size_t i = 0; i < std::max(options_.shapes.size(), held.size()); ++i) {
+      if (i < options_.shapes.size()) measured.push_back(options_.shapes[i]);
+      if (i < held.size()) measured.push_back(held[i]);
     }
     if (measured.empty()) throw Error("calibrate", "no shapes to measure");
 
@@ -71,7 +75,7 @@ class Calibration {
     std::optional<BenchResults> second_alone;
     std::optional<std::pair<BenchResults, BenchResults>> contended;
     if (!options_.bench_json.empty()) {
-      alone = read_benchmark_results(read_text(options_.bench_json), options_.bench_json);
+      alone = read_benchmark_results(read_text(options_.bench_json), options_.bench_json, clock());
     } else {
       alone = run_bench(measured, "alone", 1).front();
       if (options_.contended) {
@@ -129,6 +133,8 @@ class Calibration {
     return false;
   }
 
+  BenchClock clock() const { return calibration_clock(options_.device, options_.threads); }
+
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
   void report(const std::string& stage, int done, int total) const {
@@ -169,7 +175,8 @@ class Calibration {
     for (int copy = 0; copy < copies; ++copy) {
       children[copy]->wait_successfully("plait-bench (" + stage + ")");
       const std::string& path = outputs[copy].path;
-      results.push_back(read_benchmark_results(read_text(path), "plait-bench output " + path));
+      results.push_back(
+          read_benchmark_results(read_text(path), "plait-bench output " + path, clock()));
     }
     return results;
   }

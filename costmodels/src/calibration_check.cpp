@@ -59,6 +59,10 @@ CheckReport check_profile_model(const Profile& profile,
   return report;
 }
 
+BenchClock calibration_clock(const std::string& device, int threads) {
+  return device == "cpu" && threads == 1 ? BenchClock::cpu : BenchClock::wall;
+}
+
 std::string sibling_executable(const std::string& name) {
   const auto path = std::filesystem::path(detail::executable_directory()) / name;
   return std::filesystem::exists(path) ? path.string() : name;
@@ -83,6 +87,7 @@ MachineInfo describe_machine(const std::string& device, int threads,
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   machine.date = date;
+  machine.clock = std::string(to_string(calibration_clock(device, threads)));
   return machine;
 }
 

@@ -1,6 +1,7 @@
 // Parsing plait-bench (Google Benchmark) and ping-pong JSON into profile parts.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -60,11 +61,15 @@ Timing timing_of(const std::vector<double>& values) {
   return timing;
 }
 
-double mean(const std::vector<double>& values) { return timing_of(values).mean_s; }
 
 }  // namespace
 
-BenchResults read_benchmark_results(const std::string& text, const std::string& origin) {
+std::string_view to_string(BenchClock clock) {
+  return clock == BenchClock::cpu ? "cpu_time" : "real_time";
+}
+
+BenchResults read_benchmark_results(const std::string& text, const std::string& origin,
+                                    BenchClock clock) {
   const json root = parse_json(text, origin);
   detail::JsonReader in(origin);
   BenchResults results;
@@ -74,14 +79,21 @@ BenchResults read_benchmark_results(const std::string& text, const std::string& 
       context && context->is_object() && context->contains("torch_version")) {
     results.torch_version = context->value("torch_version", "");
   }
-  std::map<std::string, std::vector<double>> times, flop_rates, byte_rates;
+  std::map<std::string, std::vector<double>> times;
   std::vector<std::string> order;
   for (std::size_t i = 0; i < list->size(); ++i) {
     const json& entry = (*list)[i];
     const Pointer here = Pointer("/benchmarks") / i;
     if (entry.value("run_type", "iteration") != "iteration") continue;  // aggregates
-    const std::string name = entry.contains("run_name") ? in.string(entry, here, "run_name")
-                                                        : in.string(entry, here, "name");
+    std::string name = entry.contains("run_name") ? in.string(entry, here, "run_name")
+                                                  : in.string(entry, here, "name");
+    // Google Benchmark appends "/real_time" to benchmarks that use real time.
+    const std::string real_time_suffix = "/real_time";
+    if (name.size() > real_time_suffix.size() &&
+        name.compare(name.size() - real_time_suffix.size(), real_time_suffix.size(),
+                     real_time_suffix) == 0) {
+      name.resize(name.size() - real_time_suffix.size());
+    }
     if (entry.value("error_occurred", false)) {
       results.failures.push_back({name, entry.value("error_message", "")});
       continue;
@@ -91,23 +103,27 @@ BenchResults read_benchmark_results(const std::string& text, const std::string& 
     if (scale == 0 && entry.contains("time_unit")) {
       in.problem(here / "time_unit", "wrong unit \"" + unit + "\" (ns, us, ms or s)");
     }
-    const double real_time = in.seconds(entry, here, "real_time");
+    const double time = in.seconds(entry, here, std::string(to_string(clock)));
     if (!times.contains(name)) order.push_back(name);
-    times[name].push_back(real_time * scale);
-    if (entry.contains("flop_rate")) flop_rates[name].push_back(in.number(entry, here, "flop_rate", 0.0));
-    if (entry.contains("bytes_per_second")) {
-      byte_rates[name].push_back(in.number(entry, here, "bytes_per_second", 0.0));
-    }
+    times[name].push_back(time * scale);
   }
   in.throw_if_problems();
   std::vector<double> peaks, bandwidths;
   for (const std::string& name : order) {
     const std::size_t slash = name.find('/');
     const std::string key = name.substr(0, slash);
-    if (key == gemm_probe) {
-      peaks.push_back(mean(flop_rates[name]));
-    } else if (key == stream_probe) {
-      bandwidths.push_back(mean(byte_rates[name]));
+    if (key == gemm_probe || key == stream_probe) {
+      // The work is in the name (n: matrix size; mib: copied MiB), so rates
+      // follow the chosen clock: 2n^3 FLOPs per GEMM, a copy reads and writes.
+      const std::string size = name.substr(std::min(name.size(), slash + 1));
+      const bool gemm = key == gemm_probe;
+      const std::string prefix = gemm ? "n" : "mib";
+      double amount = 0;
+      if (size.rfind(prefix, 0) == 0) amount = std::atof(size.c_str() + prefix.size());
+      if (!(amount > 0)) throw Error(origin, "probe \"" + name + "\" has no size (" + prefix + "N)");
+      const double seconds = timing_of(times[name]).median_s;
+      if (gemm) peaks.push_back(2 * amount * amount * amount / seconds);
+      else bandwidths.push_back(2 * amount * 1024 * 1024 / seconds);
     } else if (slash == std::string::npos) {
       throw Error(origin, "benchmark \"" + name + "\" is not named <cost key>/<shape>");
     } else {

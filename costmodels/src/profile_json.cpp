@@ -3,7 +3,8 @@
 // {
 //   "format": "plait.profile", "version": 1,
 //   "units": {"time": "s", "size": "B"},          // checked: anything else is refused
-//   "machine": {"cpu_model", "cores", "threads", "torch_version", "device", "date"},
+//   "machine": {"cpu_model", "cores", "threads", "torch_version", "device", "date",
+//               "clock": "real_time" | "cpu_time"},   // which time the op timings are
 //   "device": {"name", "peak_flops_fp32", "peak_flops_bf16", "memory_bandwidth", "efficiency"},
 //   "ops": [{"key": "block.fwd",
 //            "shape": {"d_model", "heads", "seq", "batch", "mlp_ratio", "dtype", "causal"},
@@ -136,6 +137,10 @@ struct ProfileReader {
     machine.torch_version = in.string(*object, here, "torch_version");
     machine.device = in.string(*object, here, "device");
     machine.date = in.string(*object, here, "date");
+    machine.clock = in.string(*object, here, "clock");
+    if (object->contains("clock") && machine.clock != "real_time" && machine.clock != "cpu_time") {
+      in.problem(here / "clock", "expected \"real_time\" or \"cpu_time\", got \"" + machine.clock + "\"");
+    }
     return machine;
   }
 
@@ -225,7 +230,8 @@ void to_json(json& out, const Profile& profile) {
   const MachineInfo& machine = profile.machine;
   out["machine"] = {{"cpu_model", machine.cpu_model}, {"cores", machine.cores},
                     {"threads", machine.threads},     {"torch_version", machine.torch_version},
-                    {"device", machine.device},       {"date", machine.date}};
+                    {"device", machine.device},       {"date", machine.date},
+                    {"clock", machine.clock}};
   const DeviceSheet& device = profile.device;
   out["device"] = {{"name", device.name},
                    {"peak_flops_fp32", device.peak_flops_fp32},

@@ -20,16 +20,12 @@ TEST(BenchmarkResults, AveragesRepetitionsAndConvertsUnits) {
   const std::string name = "block.fwd/d256.h4.s128.b8.r4.fp32.causal";
   json document = {{"context", {{"torch_version", "1.13.1"}}}, {"benchmarks", json::array()}};
   document["benchmarks"].push_back(iteration(name, 10, "ms"));
-  document["benchmarks"].push_back(iteration(name, 12000, "us"));
+  document["benchmarks"].push_back(iteration(name + "/real_time", 12000, "us"));
   document["benchmarks"].push_back({{"name", name + "_mean"}, {"run_name", name},
                                     {"run_type", "aggregate"}, {"real_time", 99},
                                     {"time_unit", "ms"}});
-  json gemm = iteration("device.gemm/n512", 1, "ms");
-  gemm["flop_rate"] = 1.2e11;
-  document["benchmarks"].push_back(gemm);
-  json stream = iteration("device.stream/mib64", 5, "ms");
-  stream["bytes_per_second"] = 2e10;
-  document["benchmarks"].push_back(stream);
+  document["benchmarks"].push_back(iteration("device.gemm/n1000", 20, "ms"));
+  document["benchmarks"].push_back(iteration("device.stream/mib64/real_time", 4, "ms"));
   json failed = iteration("block.adj/d256.h4.s128.b8.r4.fp32.causal", 0, "ms");
   failed["error_occurred"] = true;
   failed["error_message"] = "out of memory";
@@ -43,11 +39,21 @@ TEST(BenchmarkResults, AveragesRepetitionsAndConvertsUnits) {
   EXPECT_DOUBLE_EQ(results.ops[0].alone.median_s, 0.011);
   EXPECT_NEAR(results.ops[0].alone.stddev_s, 0.0014142135623730952, 1e-12);
   EXPECT_EQ(results.ops[0].alone.repetitions, 2);
-  EXPECT_EQ(results.peak_flops, 1.2e11);
-  EXPECT_EQ(results.memory_bandwidth, 2e10);
+  EXPECT_DOUBLE_EQ(*results.peak_flops, 2e9 / 20e-3);
+  EXPECT_DOUBLE_EQ(*results.memory_bandwidth, 2 * 64 * 1048576 / 4e-3);
   EXPECT_EQ(results.torch_version, "1.13.1");
   ASSERT_EQ(results.failures.size(), 1u);
   EXPECT_EQ(results.failures[0].message, "out of memory");
+}
+
+TEST(BenchmarkResults, ReadsCpuTimeWhenAsked) {
+  json entry = iteration("vec.sub/d128.h2.s64.b4.r4.fp32.causal", 30, "us");
+  entry["cpu_time"] = 20;  // the other 10 us went to other processes
+  const json document = {{"benchmarks", {entry}}};
+  EXPECT_DOUBLE_EQ(read_benchmark_results(document.dump(), "b.json").ops[0].alone.median_s, 30e-6);
+  EXPECT_DOUBLE_EQ(
+      read_benchmark_results(document.dump(), "b.json", BenchClock::cpu).ops[0].alone.median_s,
+      20e-6);
 }
 
 TEST(BenchmarkResults, RejectsUnknownTimeUnitsAndBadNames) {

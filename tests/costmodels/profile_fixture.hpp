@@ -7,7 +7,7 @@ namespace plait::costmodels::testing {
 
 inline Profile small_profile() {
   Profile profile;
-  profile.machine = {"AMD EPYC", 2, 1, "1.13.1", "cpu", "2026-11-23T12:00:00Z"};
+  profile.machine = {"AMD EPYC", 2, 1, "1.13.1", "cpu", "2026-11-23T12:00:00Z", "cpu_time"};
   profile.device = {"local-cpu", 150e9, 300e9, 20e9, 0.5};
   const schedule::ModelDesc shape = parse_shape_name("d256.h4.s128.b8.r4.fp32.causal");
   profile.ops.push_back({"block.fwd", shape, {0.0205, 0.02, 0.001, 3}, Timing{0.0215, 0.021, 0.002, 6}});

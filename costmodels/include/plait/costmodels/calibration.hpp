@@ -78,6 +78,9 @@ CheckReport check_profile_model(const Profile& profile,
 // else `name` itself (looked up on PATH when started).
 std::string sibling_executable(const std::string& name);
 
+// cpu for one-thread CPU runs (see BenchClock), wall otherwise.
+BenchClock calibration_clock(const std::string& device, int threads);
+
 // Machine facts for the profile: CPU model and cores from /proc/cpuinfo, UTC date.
 MachineInfo describe_machine(const std::string& device, int threads,
                              const std::string& torch_version);

@@ -13,8 +13,8 @@
 namespace plait::costmodels {
 
 // Benchmark names: "<cost key>/<shape name>", e.g. "block.fwd/d256.h4.s128.b8.r4.fp32.causal";
-// device probes: "device.gemm/n<size>" (counter "flop_rate", FLOP/s) and
-// "device.stream/mib<size>" (counter "bytes_per_second").
+// device probes: "device.gemm/n<N>" (an N x N fp32 GEMM: 2N^3 FLOPs) and
+// "device.stream/mib<M>" (a copy of M MiB: 2M MiB moved); rates from their times.
 std::string benchmark_name(std::string_view key, const schedule::ModelDesc& shape);
 // The compute cost keys plait-bench measures at every shape.
 std::vector<std::string_view> benchmarked_keys();
@@ -34,9 +34,16 @@ struct BenchResults {
   std::string torch_version;              // context "torch_version", if present
 };
 
-// Parses Google Benchmark JSON (its "benchmarks" iteration entries; real_time in
-// its time_unit). Throws plait::Error naming `origin` and the JSON pointer.
-BenchResults read_benchmark_results(const std::string& text, const std::string& origin);
+// Which of Google Benchmark's times to read. `cpu` (the benchmark thread's CPU
+// time) is right for one-thread CPU runs on a shared machine: it leaves out the
+// time the OS gave other processes, and equals wall time on an idle machine.
+enum class BenchClock { wall, cpu };
+std::string_view to_string(BenchClock clock);  // "real_time" or "cpu_time"
+
+// Parses Google Benchmark JSON (its "benchmarks" iteration entries, times in
+// their time_unit). Throws plait::Error naming `origin` and the JSON pointer.
+BenchResults read_benchmark_results(const std::string& text, const std::string& origin,
+                                    BenchClock clock = BenchClock::wall);
 
 // Two runs of the same benchmarks at once: `contended` becomes each op's
 // contended timing (matched by key and shape; the mean of both runs' timings).

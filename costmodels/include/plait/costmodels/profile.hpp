@@ -58,6 +58,7 @@ struct MachineInfo {
   std::string torch_version;
   std::string device;  // "cpu" or "cuda:<name>"
   std::string date;    // ISO 8601, UTC
+  std::string clock = "real_time";  // op times: "real_time" (wall) or "cpu_time"
   friend bool operator==(const MachineInfo&, const MachineInfo&) = default;
 };
 
