@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-serial", options.measure_serial, "do not time the serial baseline");
   app.add_option("--trace", options.trace_path, "record one more step and write its trace here");
   app.add_flag("--json", json, "print one JSON line instead of text");
+  app.add_flag("!--recompute", options.keep_step_graphs,
+               "adjoint steps recompute their forward step instead of keeping its graph (less memory)");
   app.add_option("--fail-rank", options.fail_rank, "fault injection for tests: this rank throws")
       ->group("");  // hidden
   // Subcommands (e.g. pingpong) are added here by their components; a run

@@ -184,6 +184,7 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   report.steps = options.steps;
 
   TorchBackend backend(program, world.rank(), options.device);
+  backend.set_keep_step_graphs(options.keep_step_graphs);
   for (int i = 0; i < options.warmup; ++i) run_program_step(world, program, backend, nullptr);
   if (world.rank() == options.fail_rank) throw std::runtime_error("injected fault (--fail-rank)");
   StepTimer timer{world};

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -48,6 +49,15 @@ void check_runnable(const schedule::ModelDesc& model, const std::string& device)
 }
 
 struct TorchBackend::Impl {
+  // The autograd graph of a forward step from a state buffer, kept so that a
+  // later step_adjoint at the same state tensor runs only the backward pass.
+  struct StepGraph {
+    at::Tensor input;   // the state tensor the step read (identity check)
+    at::Tensor leaf;    // its detached copy that requires grad
+    at::Tensor output;  // Phi(leaf), with the graph
+  };
+  using GraphKey = std::tuple<Buffer, int, int>;  // state buffer, block, span
+
   detail::ModelContext context;
   int rank;
   int layers;
@@ -62,6 +72,8 @@ struct TorchBackend::Impl {
   std::map<Buffer, double> registers;
   at::Tensor last_loss;
   at::Tensor staging;  // host copy behind bytes_of on cuda
+  bool keep_graphs = true;
+  std::map<GraphKey, StepGraph> graphs;
 
   Impl(const schedule::Program& program, int rank_, const std::string& device)
       : context(program.model, device),
@@ -108,32 +120,52 @@ struct TorchBackend::Impl {
     block_parameters(op.block);
   }
 
-  void step(const Op& op) {
-    check_step(op);
-    at::NoGradGuard no_grad;
-    at::Tensor out = detail::block_step(context, parameters.at(op.block), state(op.a, &op), op.span * h);
-    if (!op.b.empty()) out.add_(state(op.b, &op));
-    states[op.dst] = out;
+
+
+  StepGraph record_step(const Buffer& buffer, const at::Tensor& input, const Op& op) {
+    at::AutoGradMode enable_grad(true);
+    at::Tensor leaf = input.detach().requires_grad_(true);
+    at::Tensor output = detail::block_step(context, parameters.at(op.block), leaf, op.span * h);
+    StepGraph graph{input, leaf, output};
+    // Only u states are the c of adjoint steps; other buffers would pile up graphs.
+    if (keep_graphs && buffer.space == Space::u) graphs[GraphKey{buffer, op.block, op.span}] = graph;
+    return graph;
   }
 
-  // Vector-Jacobian product of Phi at the recomputed step from state c.
+  void step(const Op& op) {
+    check_step(op);
+    const at::Tensor& input = state(op.a, &op);
+    at::Tensor out;
+    if (keep_graphs && op.a.space == Space::u) {
+      out = record_step(op.a, input, op).output.detach();
+    } else {
+      at::NoGradGuard no_grad;
+      out = detail::block_step(context, parameters.at(op.block), input, op.span * h);
+    }
+    at::NoGradGuard no_grad;
+    states[op.dst] = op.b.empty() ? out : out + state(op.b, &op);
+  }
+
+  // Vector-Jacobian product of Phi at state c: on the graph its forward step
+  // kept if c is still that tensor, else on a recomputed step.
   void step_adjoint(const Op& op) {
     check_step(op);
     const std::vector<at::Tensor>& p = parameters.at(op.block);
     const at::Tensor& adjoint = state(op.a, &op);
-    at::Tensor x = state(op.c, &op).detach().requires_grad_(true);
-    std::vector<at::Tensor> inputs{x};
+    const at::Tensor& c = state(op.c, &op);
+    auto found = graphs.find(GraphKey{op.c, op.block, op.span});
+    const StepGraph graph = found != graphs.end() && found->second.input.is_same(c)
+                                ? found->second
+                                : record_step(op.c, c, op);
+    std::vector<at::Tensor> inputs{graph.leaf};
     if (op.accumulate_grad) inputs.insert(inputs.end(), p.begin(), p.end());
     std::vector<at::Tensor> vjp;
     {
       at::AutoGradMode enable_grad(true);
-      at::Tensor out = detail::block_step(context, p, x, op.span * h);
-      vjp = torch::autograd::grad({out}, inputs, {adjoint});
+      vjp = torch::autograd::grad({graph.output}, inputs, {adjoint}, /*retain_graph=*/keep_graphs);
     }
     at::NoGradGuard no_grad;
-    at::Tensor result = vjp[0];
-    if (!op.b.empty()) result.add_(state(op.b, &op));
-    states[op.dst] = result;
+    states[op.dst] = op.b.empty() ? vjp[0] : vjp[0] + state(op.b, &op);
     if (!op.accumulate_grad) return;
     auto& accumulated = gradients[op.block];
     if (accumulated.empty())
@@ -265,7 +297,13 @@ double TorchBackend::last_loss() const {
   return impl_->last_loss.item<double>();
 }
 
+void TorchBackend::set_keep_step_graphs(bool keep) {
+  impl_->keep_graphs = keep;
+  if (!keep) impl_->graphs.clear();
+}
+
 void TorchBackend::clear_states() {
+  impl_->graphs.clear();
   impl_->states.clear();
   impl_->registers.clear();
 }

@@ -22,6 +22,7 @@ struct ExecOptions {
   bool measure_serial = true;     // time the serial baseline on rank 0
   bool check_serial = false;      // compare output and gradients with the serial baseline
   std::string trace_path;         // non-empty: record one more step and write its trace
+  bool keep_step_graphs = true;   // false: adjoint steps recompute their forward (less memory)
   int fail_rank = -1;             // fault injection (tests): this rank throws after warmup
 };
 

@@ -61,6 +61,12 @@ class TorchBackend : public schedule::Backend {
   // Flattened parameters of a block (creating them if needed).
   std::vector<double> parameters(int block);
 
+  // On (the default): a forward step from a u state keeps its autograd graph
+  // until that state is stepped again, and step_adjoint at the same state
+  // tensor reuses it (backward only). Off: step_adjoint recomputes the step,
+  // which saves the activations' memory.
+  void set_keep_step_graphs(bool keep);
+
   // Value of J at the state the last `loss` op read; NaN before any.
   double last_loss() const;
   // Drops every state and register (parameters and gradients stay).
