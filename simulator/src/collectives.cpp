@@ -9,14 +9,20 @@
 namespace plait::simulator {
 
 std::string_view to_string(AllreduceAlgorithm algorithm) {
-  return algorithm == AllreduceAlgorithm::ring ? "ring" : "recursive-doubling";
+  switch (algorithm) {
+    case AllreduceAlgorithm::automatic: return "auto";
+    case AllreduceAlgorithm::ring: return "ring";
+    case AllreduceAlgorithm::recursive_doubling: return "recursive-doubling";
+  }
+  return "";
 }
 
 AllreduceAlgorithm parse_allreduce_algorithm(std::string_view text) {
+  if (text == "auto") return AllreduceAlgorithm::automatic;
   if (text == "ring") return AllreduceAlgorithm::ring;
   if (text == "recursive-doubling") return AllreduceAlgorithm::recursive_doubling;
   throw Error("allreduce", "unknown algorithm \"" + std::string(text) +
-                               "\" (expected ring or recursive-doubling)");
+                               "\" (expected auto, ring or recursive-doubling)");
 }
 
 namespace detail {
@@ -92,11 +98,16 @@ double allreduce(MessagePort& port, AllreduceAlgorithm algorithm, int rank, int 
                                                : recursive_doubling(port, rank, ranks, bytes, value);
 }
 
-std::vector<int> allreduce_sources(AllreduceAlgorithm algorithm, int rank, int ranks) {
+AllreduceAlgorithm resolve(AllreduceAlgorithm algorithm, std::int64_t bytes, std::int64_t eager_limit_bytes) {
+  if (algorithm != AllreduceAlgorithm::automatic) return algorithm;
+  return eager_limit_bytes < 0 || bytes <= eager_limit_bytes ? AllreduceAlgorithm::recursive_doubling
+                                                             : AllreduceAlgorithm::ring;
+}
+
+std::vector<int> allreduce_sources(int rank, int ranks) {
   if (ranks <= 1) return {};
-  if (algorithm == AllreduceAlgorithm::ring) return {(rank + ranks - 1) % ranks};
   const Doubling d = doubling_of(ranks);
-  std::set<int> sources;
+  std::set<int> sources{(rank + ranks - 1) % ranks};
   if (rank < 2 * d.extra) sources.insert(rank % 2 == 0 ? rank + 1 : rank - 1);
   if (const int me = d.new_rank(rank); me >= 0)
     for (int mask = 1; mask < d.power; mask <<= 1) sources.insert(d.old_rank(me ^ mask));

@@ -21,10 +21,14 @@ class MessagePort {
 // ring: 2(P-1) steps of bytes/P to the next rank (reduce-scatter, all-gather);
 // recursive doubling: log2(P) pairwise exchanges of `bytes`, ranks beyond the
 // largest power of two folded in before and served after (as MPICH does).
+// `algorithm` is ring or recursive_doubling (see resolve).
 double allreduce(MessagePort& port, AllreduceAlgorithm algorithm, int rank, int ranks,
                  std::int64_t bytes, double value);
 
-// The ranks `rank` receives from in `allreduce` (to set up its mailboxes).
-std::vector<int> allreduce_sources(AllreduceAlgorithm algorithm, int rank, int ranks);
+// The algorithm `automatic` stands for at this size.
+AllreduceAlgorithm resolve(AllreduceAlgorithm algorithm, std::int64_t bytes, std::int64_t eager_limit_bytes);
+
+// The ranks `rank` receives from in `allreduce` with either algorithm.
+std::vector<int> allreduce_sources(int rank, int ranks);
 
 }  // namespace plait::simulator::detail

@@ -1,10 +1,6 @@
 #include "listeners.hpp"
 
-#include <fstream>
-
-#include <nlohmann/json.hpp>
-
-#include "plait/schedule/error.hpp"
+#include "plait/traces/trace.hpp"
 
 namespace plait::simulator {
 
@@ -32,36 +28,19 @@ void RankAccounting::on_finish(double makespan_s) {
 
 }  // namespace detail
 
-struct TraceWriter::Row {
-  int rank, section, op, level, point, peer;
-  std::string_view cost_key;
-  double start, end;
-  std::int64_t bytes;
-};
-
-TraceWriter::TraceWriter(std::string path) : path_(std::move(path)) {}
+TraceWriter::TraceWriter(std::string path) : path_(std::move(path)), trace_(std::make_unique<traces::Trace>()) {
+  trace_->source = "predicted";
+}
 TraceWriter::~TraceWriter() = default;
 
+void TraceWriter::on_start(int ranks) { trace_->ranks = ranks; }
+
 void TraceWriter::on_op(const OpEvent& event) {
-  rows_.push_back(Row{event.rank, event.section, event.op, event.level, event.point, event.peer, event.cost_key,
-                      event.start, event.end, event.bytes});
+  trace_->events.push_back(traces::Event{event.rank, event.section, event.repetition, event.op,
+                                         std::string(event.cost_key), event.level, event.point, event.start,
+                                         event.end, event.bytes, event.peer});
 }
 
-void TraceWriter::on_finish(double /*makespan_s*/) {
-  std::ofstream file(path_);
-  if (!file) throw Error(path_, "cannot write trace file");
-  // Streamed by hand: a trace of a large run has millions of events.
-  file << "{\"format\":\"plait.trace\",\"version\":1,\"source\":\"simulator\",\"events\":[\n";
-  file.precision(17);
-  for (std::size_t i = 0; i < rows_.size(); ++i) {
-    const Row& row = rows_[i];
-    file << (i == 0 ? "" : ",\n") << "{\"rank\":" << row.rank << ",\"section\":" << row.section
-         << ",\"op\":" << row.op << ",\"cost_key\":" << nlohmann::json(std::string(row.cost_key)).dump()
-         << ",\"level\":" << row.level << ",\"point\":" << row.point << ",\"start\":" << row.start
-         << ",\"end\":" << row.end << ",\"bytes\":" << row.bytes << ",\"peer\":" << row.peer << "}";
-  }
-  file << "\n]}\n";
-  if (!file) throw Error(path_, "failed writing trace file");
-}
+void TraceWriter::on_finish(double /*makespan_s*/) { traces::save_trace(*trace_, path_); }
 
 }  // namespace plait::simulator

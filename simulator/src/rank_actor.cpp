@@ -145,7 +145,7 @@ std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
 double SimGridComm::allreduce_sum(const schedule::Op& op, double value) {
   CollectivePort port(*this);
   const std::int64_t bytes = op.bytes > 0 ? op.bytes : static_cast<std::int64_t>(sizeof(double));
-  return allreduce(port, algorithm_, state_.rank, ranks_, bytes, value);
+  return allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), state_.rank, ranks_, bytes, value);
 }
 
 void RankOpListener::before(const schedule::OpRef& ref) {

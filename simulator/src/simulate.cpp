@@ -177,6 +177,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   detail::RankAccounting accounting(ranks);
   std::vector<EventListener*> listeners = options.listeners;
   listeners.push_back(&accounting);
+  for (EventListener* listener : listeners) listener->on_start(ranks);
   std::vector<detail::RankState> states(static_cast<std::size_t>(ranks));
   std::vector<sg4::ActorPtr> actors;
   for (int r = 0; r < ranks; ++r) {
@@ -208,7 +209,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
       if (source >= 0 && source < ranks && source != r)
         detail::mailbox_of(detail::Channel::point_to_point, false, source, r)->set_receiver(actor);
     if (collectives)
-      for (int source : detail::allreduce_sources(options.allreduce, r, ranks))
+      for (int source : detail::allreduce_sources(r, ranks))
         detail::mailbox_of(detail::Channel::collective, false, source, r)->set_receiver(actor);
   }
 

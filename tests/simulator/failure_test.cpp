@@ -87,7 +87,7 @@ TEST(SimulatorFailure, ASecondSimulationInOneProcessIsRefused) {
 
 TEST(SimulatorFailure, UnknownAllreduceAlgorithmIsRefused) {
   EXPECT_EQ(error_of([] { parse_allreduce_algorithm("tree"); }),
-            "allreduce: unknown algorithm \"tree\" (expected ring or recursive-doubling)");
+            "allreduce: unknown algorithm \"tree\" (expected auto, ring or recursive-doubling)");
   EXPECT_EQ(parse_allreduce_algorithm("recursive-doubling"), AllreduceAlgorithm::recursive_doubling);
 }
 

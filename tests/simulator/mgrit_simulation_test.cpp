@@ -2,9 +2,12 @@
 // run and with the single-device pricing used for the speedup.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/validate.hpp"
 #include "plait/simulator/simulator.hpp"
+#include "plait/traces/trace.hpp"
 #include "support.hpp"
 
 namespace plait::simulator {
@@ -64,6 +67,22 @@ TEST(SimulatorMgrit, RankSharesAddUpToThePredictedTime) {
   EXPECT_NEAR(prediction.critical_path.length_s, prediction.predicted_time_s, 1e-12);
   EXPECT_NEAR(prediction.critical_path.compute_s + prediction.critical_path.communication_s,
               prediction.predicted_time_s, 1e-9);
+}
+
+TEST(SimulatorMgrit, PredictedTraceLoadsAsAPlaitTrace) {
+  const schedule::Program program = schedule::build_mgrit(mgrit_spec(32, 4));
+  const auto path = std::filesystem::temp_directory_path() / "plait-predicted-trace-test.json";
+  TraceWriter writer(path.string());
+  SimulateOptions options;
+  options.listeners.push_back(&writer);
+  const Prediction prediction = simulate(program, cluster(1, 4, link(1e-6, 1e10)),
+                                         constant_pricers({{"block.fwd", 1e-3}, {"block.adj", 2e-3}}, 1e-5), options);
+  const traces::Trace trace = traces::load_trace(path.string());
+  EXPECT_EQ(trace.source, "predicted");
+  EXPECT_EQ(trace.ranks, 4);
+  EXPECT_EQ(static_cast<std::int64_t>(trace.events.size()), prediction.ops);
+  EXPECT_NEAR(trace.makespan(), prediction.predicted_time_s, 1e-12);
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -20,9 +20,15 @@
 #include "plait/schedule/program.hpp"
 #include "plait/simulator/platform.hpp"
 
+namespace plait::traces {
+struct Trace;
+}
+
 namespace plait::simulator {
 
-enum class AllreduceAlgorithm { ring, recursive_doubling };
+// automatic: recursive doubling for eager-sized messages (latency bound, as
+// MPI does for small allreduces such as residual norms), ring above.
+enum class AllreduceAlgorithm { automatic, ring, recursive_doubling };
 std::string_view to_string(AllreduceAlgorithm algorithm);
 AllreduceAlgorithm parse_allreduce_algorithm(std::string_view text);  // throws plait::Error
 
@@ -47,6 +53,7 @@ struct OpEvent {
 class EventListener {
  public:
   virtual ~EventListener() = default;
+  virtual void on_start(int /*ranks*/) {}
   virtual void on_op(const OpEvent& event) = 0;
   virtual void on_finish(double /*makespan_s*/) {}
 };
@@ -61,7 +68,7 @@ PricerFactory default_pricers(const std::string& profile_override = "");
 struct SimulateOptions {
   std::string network_model = "CM02";
   bool cross_traffic = false;
-  AllreduceAlgorithm allreduce = AllreduceAlgorithm::ring;
+  AllreduceAlgorithm allreduce = AllreduceAlgorithm::automatic;
   // Messages up to this size are eager: their data flows as soon as they are
   // sent. Larger ones are rendezvous, as in MPI and NCCL: the sender does not
   // block, but the data flows once the receive is posted. < 0: all eager.
@@ -126,19 +133,19 @@ double single_device_seconds(const schedule::Program& program,
 //  "critical_path": {...}, ...}
 void to_json(nlohmann::json& out, const Prediction& prediction);
 
-// Writes {"format": "plait.trace", "version": 1, "events": [{rank, section, op,
-// cost_key, level, point, start, end, bytes, peer}]} when the run finishes.
+// Writes the predicted run as a plait.trace file (plait::traces, source
+// "predicted") when the run finishes.
 class TraceWriter : public EventListener {
  public:
   explicit TraceWriter(std::string path);
   ~TraceWriter() override;
+  void on_start(int ranks) override;
   void on_op(const OpEvent& event) override;
   void on_finish(double makespan_s) override;
 
  private:
-  struct Row;
   std::string path_;
-  std::vector<Row> rows_;
+  std::unique_ptr<traces::Trace> trace_;
 };
 
 }  // namespace plait::simulator
