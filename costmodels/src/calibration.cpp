@@ -117,7 +117,7 @@ class Calibration {
     if (profile.network) {
       std::vector<MessageSample> samples;
       for (const auto& message : profile.network->pingpong) {
-        samples.push_back({message.bytes, message.time.median_s});
+        samples.push_back({message.bytes, message.time.min_s});
       }
       result.network_errors = message_model_errors(profile.network->model, samples);
     }

@@ -55,6 +55,7 @@ Timing timing_of(const std::vector<double>& values) {
   std::sort(sorted.begin(), sorted.end());
   const std::size_t n = sorted.size();
   timing.median_s = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  timing.min_s = sorted.front();
   double squares = 0;
   for (double value : values) squares += (value - timing.mean_s) * (value - timing.mean_s);
   if (values.size() > 1) timing.stddev_s = std::sqrt(squares / double(values.size() - 1));
@@ -166,6 +167,7 @@ void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurem
                             b.repetitions * (b.mean_s - pooled.mean_s) * (b.mean_s - pooled.mean_s);
       pooled.stddev_s = std::sqrt(spread / pooled.repetitions);
       pooled.median_s = 0.5 * (a.median_s + b.median_s);  // the runs' raw times are gone
+      pooled.min_s = std::min(a.min_s, b.min_s);
       op.contended = pooled;
     } else if (x || y) {
       op.contended = (x ? x : y)->alone;
@@ -195,6 +197,7 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
       message.bytes = in.integer(entry, here, "bytes", 1);
       message.time.mean_s = in.number(entry, here, "mean_s", 1e-15, "time");
       message.time.median_s = in.number(entry, here, "median_s", 1e-15, "time");
+      message.time.min_s = in.number(entry, here, "min_s", 1e-15, "time");
       message.time.stddev_s = in.seconds(entry, here, "stddev_s");
       message.time.repetitions = static_cast<int>(in.integer(entry, here, "repetitions", 1));
       target.push_back(message);
@@ -203,7 +206,7 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
   in.throw_if_problems();
   std::vector<MessageSample> samples;
   for (const MessageMeasurement& message : network.pingpong) {
-    samples.push_back({message.bytes, message.time.median_s});
+    samples.push_back({message.bytes, message.time.min_s});
   }
   try {
     network.model = fit_message_model(samples).model;

@@ -8,10 +8,10 @@
 //   "device": {"name", "peak_flops_fp32", "peak_flops_bf16", "memory_bandwidth", "efficiency"},
 //   "ops": [{"key": "block.fwd",
 //            "shape": {"d_model", "heads", "seq", "batch", "mlp_ratio", "dtype", "causal"},
-//            "alone": {"mean_s", "median_s", "stddev_s", "repetitions"},
+//            "alone": {"mean_s", "median_s", "min_s", "stddev_s", "repetitions"},
 //            "contended": {...} }],                // optional
 //   "fits": {"block.fwd": {"efficiency", "overhead_s", "contention_factor"}, ...},
-//   "network": {"ranks", "pingpong": [{"bytes", "mean_s", "median_s", "stddev_s", "repetitions"}],
+//   "network": {"ranks", "pingpong": [{"bytes", <timing as above>}],
 //               "allreduce": [...],
 //               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}  // optional
 // }
@@ -40,7 +40,8 @@ const std::set<std::string_view> compute_keys = {
     keys::loss};
 
 json timing_json(const Timing& timing) {
-  return {{"mean_s", timing.mean_s}, {"median_s", timing.median_s}, {"stddev_s", timing.stddev_s},
+  return {{"mean_s", timing.mean_s},     {"median_s", timing.median_s},
+          {"min_s", timing.min_s},       {"stddev_s", timing.stddev_s},
           {"repetitions", timing.repetitions}};
 }
 
@@ -71,6 +72,7 @@ struct ProfileReader {
     const Pointer here = at / std::string(key);
     timing.mean_s = in.seconds(*object, here, "mean_s");
     timing.median_s = in.seconds(*object, here, "median_s");
+    timing.min_s = in.seconds(*object, here, "min_s");
     timing.stddev_s = in.seconds(*object, here, "stddev_s");
     timing.repetitions = static_cast<int>(in.integer(*object, here, "repetitions", 1));
     return timing;
@@ -106,6 +108,7 @@ struct ProfileReader {
       message.bytes = in.integer((*list)[i], here, "bytes", 1);
       message.time.mean_s = in.seconds((*list)[i], here, "mean_s");
       message.time.median_s = in.seconds((*list)[i], here, "median_s");
+      message.time.min_s = in.seconds((*list)[i], here, "min_s");
       message.time.stddev_s = in.seconds((*list)[i], here, "stddev_s");
       message.time.repetitions = static_cast<int>(in.integer((*list)[i], here, "repetitions", 1));
       messages.push_back(message);

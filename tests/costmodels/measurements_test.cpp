@@ -37,6 +37,7 @@ TEST(BenchmarkResults, AveragesRepetitionsAndConvertsUnits) {
   EXPECT_EQ(results.ops[0].shape.d_model, 256);
   EXPECT_DOUBLE_EQ(results.ops[0].alone.mean_s, 0.011);
   EXPECT_DOUBLE_EQ(results.ops[0].alone.median_s, 0.011);
+  EXPECT_DOUBLE_EQ(results.ops[0].alone.min_s, 0.010);
   EXPECT_NEAR(results.ops[0].alone.stddev_s, 0.0014142135623730952, 1e-12);
   EXPECT_EQ(results.ops[0].alone.repetitions, 2);
   EXPECT_DOUBLE_EQ(*results.peak_flops, 2e9 / 20e-3);
@@ -71,13 +72,14 @@ TEST(BenchmarkResults, RejectsUnknownTimeUnitsAndBadNames) {
 
 TEST(BenchmarkResults, ContendedTimingsPoolBothRuns) {
   const auto shape = parse_shape_name("d128.h2.s64.b4.r4.fp32.causal");
-  std::vector<OpMeasurement> ops = {{"block.fwd", shape, {1.0, 1.0, 0.0, 2}, std::nullopt}};
-  const std::vector<OpMeasurement> first = {{"block.fwd", shape, {1.1, 1.1, 0.0, 2}, std::nullopt}};
-  const std::vector<OpMeasurement> second = {{"block.fwd", shape, {1.3, 1.3, 0.0, 2}, std::nullopt}};
+  std::vector<OpMeasurement> ops = {{"block.fwd", shape, {1.0, 1.0, 0.9, 0.0, 2}, std::nullopt}};
+  const std::vector<OpMeasurement> first = {{"block.fwd", shape, {1.1, 1.1, 1.05, 0.0, 2}, std::nullopt}};
+  const std::vector<OpMeasurement> second = {{"block.fwd", shape, {1.3, 1.3, 1.2, 0.0, 2}, std::nullopt}};
   add_contended(ops, first, second);
   ASSERT_TRUE(ops[0].contended.has_value());
   EXPECT_DOUBLE_EQ(ops[0].contended->mean_s, 1.2);
   EXPECT_DOUBLE_EQ(ops[0].contended->median_s, 1.2);
+  EXPECT_DOUBLE_EQ(ops[0].contended->min_s, 1.05);
   EXPECT_NEAR(ops[0].contended->stddev_s, 0.1, 1e-12);
   EXPECT_EQ(ops[0].contended->repetitions, 4);
 }
@@ -88,11 +90,12 @@ TEST(PingpongResults, FitsTheMessageModel) {
   for (std::int64_t bytes = 8; bytes <= (1 << 20); bytes *= 4) {
     const double seconds = bytes <= 512 ? 0.4e-6 + bytes * 1e-10 : 3.5e-6 + bytes / 7e9;
     document["pingpong"].push_back(
-        {{"bytes", bytes}, {"mean_s", seconds}, {"median_s", seconds}, {"stddev_s", 0},
-         {"repetitions", 5}});
+        {{"bytes", bytes}, {"mean_s", 2 * seconds}, {"median_s", 1.5 * seconds},
+         {"min_s", seconds}, {"stddev_s", 0}, {"repetitions", 5}});
   }
   document["allreduce"].push_back(
-      {{"bytes", 8}, {"mean_s", 1e-6}, {"median_s", 1e-6}, {"stddev_s", 0}, {"repetitions", 5}});
+      {{"bytes", 8}, {"mean_s", 1e-6}, {"median_s", 1e-6}, {"min_s", 1e-6}, {"stddev_s", 0},
+       {"repetitions", 5}});
   const NetworkProfile network = read_pingpong_results(document.dump(), "pp.json");
   EXPECT_EQ(network.pingpong.size(), 9u);
   ASSERT_EQ(network.model.segments.size(), 2u);
@@ -121,7 +124,7 @@ TEST(CalibrationCheck, ReportsMedianAndMaxRelativeError) {
     const double predicted =
         roofline_seconds(transformer_work(shape).at("block.fwd"), profile.device, "fp32") / 0.5;
     const double measured = predicted / (1 + errors[i++]);
-    held_out.push_back({"block.fwd", shape, {measured, measured, 0, 1}, std::nullopt});
+    held_out.push_back({"block.fwd", shape, {measured, measured, measured, 0, 1}, std::nullopt});
   }
   const CheckReport report = check_profile_model(profile, held_out);
   ASSERT_EQ(report.rows.size(), 3u);

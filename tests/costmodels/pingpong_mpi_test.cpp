@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     const auto network = plait::costmodels::read_pingpong_results(result.dump(), "pingpong");
     std::vector<plait::costmodels::MessageSample> samples;
     for (const auto& message : network.pingpong) {
-      samples.push_back({message.bytes, message.time.median_s});
+      samples.push_back({message.bytes, message.time.min_s});
     }
     for (const auto& segment : network.model.segments) {
       std::printf("segment <= %lld B: latency %.3g us, bandwidth %.3g GB/s\n",

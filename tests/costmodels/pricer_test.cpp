@@ -81,7 +81,8 @@ TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {
     const double roofline =
         roofline_seconds(transformer_work(shape).at("block.fwd"), profile.device, "fp32");
     const double alone = truth.seconds(roofline);
-    profile.ops.push_back({"block.fwd", shape, {alone, alone, 0, 3}, Timing{alone * 1.04, alone * 1.04, 0, 3}});
+    profile.ops.push_back({"block.fwd", shape, {alone, alone, alone, 0, 3},
+                           Timing{alone * 1.04, alone * 1.04, alone * 1.04, 0, 3}});
   }
   fit_profile(profile);
   const KeyFit& fit = profile.fits.at("block.fwd");

@@ -10,12 +10,14 @@ inline Profile small_profile() {
   profile.machine = {"AMD EPYC", 2, 1, "1.13.1", "cpu", "2026-11-23T12:00:00Z", "cpu_time"};
   profile.device = {"local-cpu", 150e9, 300e9, 20e9, 0.5};
   const schedule::ModelDesc shape = parse_shape_name("d256.h4.s128.b8.r4.fp32.causal");
-  profile.ops.push_back({"block.fwd", shape, {0.0205, 0.02, 0.001, 3}, Timing{0.0215, 0.021, 0.002, 6}});
-  profile.ops.push_back({"vec.copy", shape, {1.1e-4, 1e-4, 1e-6, 3}, std::nullopt});
+  profile.ops.push_back({"block.fwd", shape, {0.0205, 0.02, 0.019, 0.001, 3},
+                         Timing{0.0215, 0.021, 0.0205, 0.002, 6}});
+  profile.ops.push_back({"vec.copy", shape, {1.1e-4, 1e-4, 0.9e-4, 1e-6, 3}, std::nullopt});
   profile.fits["block.fwd"] = {0.4, 1e-4, 1.05};
   NetworkProfile network;
-  network.pingpong = {{8, {0.41e-6, 0.4e-6, 0.01e-6, 5}}, {4096, {3.9e-6, 3.8e-6, 0.1e-6, 5}}};
-  network.allreduce = {{8, {1.1e-6, 1e-6, 0.1e-6, 5}}};
+  network.pingpong = {{8, {0.41e-6, 0.4e-6, 0.39e-6, 0.01e-6, 5}},
+                      {4096, {3.9e-6, 3.8e-6, 3.7e-6, 0.1e-6, 5}}};
+  network.allreduce = {{8, {1.1e-6, 1e-6, 0.95e-6, 0.1e-6, 5}}};
   network.model.segments = {{512, 0.4e-6, 0}, {1 << 30, 3e-6, 2e-10}};
   profile.network = network;
   return profile;

@@ -12,7 +12,7 @@ namespace plait::costmodels {
 namespace {
 
 struct Stats {
-  double mean = 0, median = 0, stddev = 0;
+  double mean = 0, median = 0, min = 0, stddev = 0;
 };
 
 Stats stats_of(const std::vector<double>& values) {
@@ -25,13 +25,15 @@ Stats stats_of(const std::vector<double>& values) {
   std::sort(sorted.begin(), sorted.end());
   const std::size_t n = sorted.size();
   stats.median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  stats.min = sorted.front();
   if (values.size() > 1) stats.stddev = std::sqrt(squares / double(values.size() - 1));
   return stats;
 }
 
 nlohmann::json entry(std::int64_t bytes, const std::vector<double>& seconds) {
   const Stats stats = stats_of(seconds);
-  return {{"bytes", bytes}, {"mean_s", stats.mean}, {"median_s", stats.median}, {"stddev_s", stats.stddev},
+  return {{"bytes", bytes}, {"mean_s", stats.mean}, {"median_s", stats.median},
+          {"min_s", stats.min}, {"stddev_s", stats.stddev},
           {"repetitions", static_cast<int>(seconds.size())}};
 }
 

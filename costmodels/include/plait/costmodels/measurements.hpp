@@ -51,8 +51,8 @@ void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurem
                    const std::vector<OpMeasurement>& second);
 
 // `plait-exec pingpong` output: {"format": "plait.pingpong", "version": 1, "ranks",
-// "pingpong": [{"bytes", "mean_s", "median_s", "stddev_s", "repetitions"}], "allreduce": [...]};
-// the result's model is fitted (fit_message_model) to the median ping-pong times.
+// "pingpong": [{"bytes", "mean_s", "median_s", "min_s", "stddev_s", "repetitions"}],
+// "allreduce": [...]}; the model is fitted (fit_message_model) to the minimum times.
 NetworkProfile read_pingpong_results(const std::string& text, const std::string& origin);
 
 }  // namespace plait::costmodels

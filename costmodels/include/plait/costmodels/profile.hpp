@@ -19,11 +19,14 @@
 
 namespace plait::costmodels {
 
-// Repeated timing of one thing. Models are fitted to and priced by the median:
-// on a shared machine a preempted repetition shifts the mean, not the median.
+// Repeated timing of one thing. Ops are fitted to and priced by the median: on a
+// shared machine a preempted repetition shifts the mean, not the median. Messages
+// use the minimum: a round trip needs both ranks on a core at once, and the
+// simulated ranks own their cores.
 struct Timing {
   double mean_s = 0;
   double median_s = 0;
+  double min_s = 0;
   double stddev_s = 0;
   int repetitions = 0;
   friend bool operator==(const Timing&, const Timing&) = default;

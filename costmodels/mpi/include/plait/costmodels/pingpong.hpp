@@ -13,8 +13,8 @@ namespace plait::costmodels {
 struct PingpongOptions {
   std::int64_t min_bytes = 8;
   std::int64_t max_bytes = std::int64_t{64} << 20;  // sizes: powers of two in between
-  int repetitions = 9;             // timed batches per size (mean, median, stddev over them)
-  double batch_seconds = 1e-3;     // each batch repeats round trips for about this long
+  int repetitions = 15;            // timed batches per size (mean, median, min, stddev)
+  double batch_seconds = 0.5e-3;   // each batch repeats round trips for about this long
 };
 
 // Collective over `comm` (at least 2 ranks): ranks 0 and 1 ping-pong every size
