@@ -42,7 +42,7 @@ struct ExecReport {
   std::optional<double> serial_loss;
   schedule::RunResult run;  // residual norms of the last step
   std::vector<double> output;                    // u at the last point (fp64)
-  std::map<int, std::vector<double>> gradients;  // per block, gathered from the ranks
+  std::map<int, std::vector<double>> gradients;  // per block, gathered with check_serial only
 };
 
 // Thrown on every rank at once when the ranks agree that the input is bad:
