@@ -4,6 +4,7 @@
 //
 //   plait-bench [--shapes=d256.h4.s128.b8.r4.fp32.causal,...] [--program=p.json]
 //               [--keys=block.fwd,...] [--device=cpu|cuda] [--threads=1] [--probes]
+//               [--recompute]   (adjoint steps recompute the forward: no kept graphs)
 //               [Google Benchmark flags: --benchmark_out=f.json --benchmark_repetitions=3 ...]
 //
 // Ops are the ones a 1-rank MGRIT Program of the shape contains, run through
@@ -36,6 +37,7 @@ struct BenchArgs {
   std::string device = "cpu";
   int threads = 1;
   bool probes = false;
+  bool recompute = false;  // adjoint steps recompute the forward (no kept graphs)
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -73,6 +75,8 @@ BenchArgs take_own_flags(int& argc, char** argv) {
       args.threads = std::stoi(*value);
     } else if (arg == "--probes") {
       args.probes = true;
+    } else if (arg == "--recompute") {
+      args.recompute = true;
     } else {
       argv[kept++] = argv[i];
     }
@@ -126,19 +130,22 @@ std::map<std::string, sched::Op, std::less<>> ops_by_key(const sched::Program& p
 // One shape's backend and ops, made on first use (listing benchmarks stays cheap).
 class ShapeBench {
  public:
-  ShapeBench(sched::ModelDesc shape, std::string device)
-      : shape_(std::move(shape)), device_(std::move(device)) {}
+  ShapeBench(sched::ModelDesc shape, std::string device, bool recompute)
+      : shape_(std::move(shape)), device_(std::move(device)), recompute_(recompute) {}
 
   TorchBackend& backend() {
     if (!backend_) {
       program_ = bench_program(shape_);
       ops_ = ops_by_key(program_);
       backend_ = std::make_unique<TorchBackend>(program_, 0, device_);
+      backend_->set_keep_step_graphs(!recompute_);
     }
     return *backend_;
   }
 
-  // The op for `key` with every state it reads filled with random values.
+  // The op for `key` with every state it reads filled with random values; an
+  // adjoint's state c is first stepped forward, as in a run, so the backend's
+  // kept graph (its default) serves the adjoint as it does in plait-exec.
   const sched::Op& prepared_op(std::string_view key) {
     TorchBackend& torch = backend();
     const auto found = ops_.find(key);
@@ -151,12 +158,24 @@ class ShapeBench {
         torch.fill_random(*input, seed++);
       }
     }
-    return found->second;
+    const sched::Op& op = found->second;
+    if (op.kind == sched::OpKind::step_adjoint) {
+      sched::Op forward;
+      forward.kind = sched::OpKind::step;
+      forward.dst = sched::Buffer{sched::Space::tmp, 0, 1};
+      forward.a = op.c;
+      forward.level = op.level;
+      forward.block = op.block;
+      forward.span = op.span;
+      torch.compute(forward);
+    }
+    return op;
   }
 
  private:
   sched::ModelDesc shape_;
   std::string device_;
+  bool recompute_;
   sched::Program program_;
   std::map<std::string, sched::Op, std::less<>> ops_;
   std::unique_ptr<TorchBackend> backend_;
@@ -197,7 +216,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<ShapeBench>> benches;
   for (const auto& shape : args.shapes) {
-    benches.push_back(std::make_unique<ShapeBench>(shape, args.device));
+    benches.push_back(std::make_unique<ShapeBench>(shape, args.device, args.recompute));
     ShapeBench* bench = benches.back().get();
     for (const std::string& key : args.keys) {
       benchmark::RegisterBenchmark(cm::benchmark_name(key, shape).c_str(),

@@ -113,13 +113,15 @@ std::vector<WorkPart> parameter_gradient_parts(const Shape& s) {
 
 }  // namespace
 
-std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model) {
+std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model,
+                                               AdjointForward adjoint_forward) {
   const Shape s = shape_of(model);
   const double state = s.n * s.d;
   std::map<std::string, OpWork> table;
 
   OpWork forward{forward_parts(s)};
-  OpWork adjoint = forward;  // the adjoint recomputes the forward at the stored state
+  OpWork adjoint;
+  if (adjoint_forward == AdjointForward::recompute) adjoint = forward;
   for (const WorkPart& part : forward.parts) adjoint.parts.push_back(input_gradient(part));
   OpWork gradient = adjoint;
   for (WorkPart& part : parameter_gradient_parts(s)) gradient.parts.push_back(std::move(part));
