@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("program", program_path, "Program JSON (from `plait schedule`)");
   app.add_option("--steps", options.steps, "timed steps (forward + loss + backward)")->capture_default_str();
   app.add_option("--warmup", options.warmup, "untimed steps before them")->capture_default_str();
-  app.add_option("--device", options.device, "cpu or cuda")->capture_default_str();
+  app.add_option("--device", options.device, "cpu, cuda (GPU = node-local rank mod GPUs) or cuda:N")->capture_default_str();
   app.add_option("--threads", options.threads, "intra-op threads per rank")->capture_default_str();
   app.add_flag("--check-serial", options.check_serial,
                "compare output and gradients with the serial baseline");

@@ -19,7 +19,7 @@ struct SerialBaseline::Impl {
   at::Tensor output, loss;
 
   Impl(const schedule::ModelDesc& model, int layers_, const std::string& device)
-      : context(model, device), layers(layers_), h(model.tstop / layers_), on_cuda(device == "cuda") {
+      : context(model, device), layers(layers_), h(model.tstop / layers_), on_cuda(detail::is_cuda(device)) {
     at::NoGradGuard no_grad;
     input = detail::make_input(context);
     target = detail::make_target(context);

@@ -41,10 +41,12 @@ void check_runnable(const schedule::ModelDesc& model, const std::string& device)
   if (!(model.tstop > 0) || !std::isfinite(model.tstop))
     throw Error(where, "tstop must be a positive number");
   detail::scalar_type_of(model.dtype);
-  detail::device_of(device);
-  if (device == "cuda" && !cuda_available())
-    throw Error("--device cuda", "this libtorch sees no CUDA device");
-  if ((model.dtype == "bf16" || model.dtype == "fp16") && device != "cuda")
+  if (detail::is_cuda(device) && !cuda_available())
+    throw Error("--device " + device, "this libtorch sees no CUDA device");
+  const at::Device chosen = detail::device_of(device);
+  if (chosen.is_cuda() && chosen.index() >= int(torch::cuda::device_count()))
+    throw Error("--device " + device, "there are only " + std::to_string(torch::cuda::device_count()) + " CUDA devices");
+  if ((model.dtype == "bf16" || model.dtype == "fp16") && !chosen.is_cuda())
     throw Error(where, model.dtype + " runs on --device cuda only");
 }
 
@@ -80,7 +82,7 @@ struct TorchBackend::Impl {
         rank(rank_),
         layers(program.layers),
         h(program.step_size()),
-        on_cuda(device == "cuda") {
+        on_cuda(detail::is_cuda(device)) {
     at::NoGradGuard no_grad;
     input = detail::make_input(context);
     target = detail::make_target(context);

@@ -1,9 +1,11 @@
 #include "detail/transformer.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 
 #include "plait/schedule/error.hpp"
 
@@ -40,10 +42,27 @@ at::ScalarType scalar_type_of(const std::string& dtype) {
   throw Error("model.dtype", "unsupported dtype '" + dtype + "' (expected fp32, fp64, bf16 or fp16)");
 }
 
+bool is_cuda(const std::string& device) { return device.rfind("cuda", 0) == 0; }
+
+// The launcher's node-local rank, so that ranks sharing a node use different GPUs.
+int local_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  return 0;
+}
+
 at::Device device_of(const std::string& device) {
   if (device == "cpu") return at::Device(at::kCPU);
-  if (device == "cuda") return at::Device(at::kCUDA, 0);
-  throw Error("--device", "unknown device '" + device + "' (expected cpu or cuda)");
+  if (device == "cuda") {
+    const int count = int(torch::cuda::device_count());
+    return at::Device(at::kCUDA, at::DeviceIndex(count > 0 ? local_rank() % count : 0));
+  }
+  if (is_cuda(device) && device.size() > 5 && device[4] == ':') {
+    const std::string index = device.substr(5);
+    if (index.find_first_not_of("0123456789") == std::string::npos && index.size() < 4)
+      return at::Device(at::kCUDA, at::DeviceIndex(std::stoi(index)));
+  }
+  throw Error("--device", "unknown device '" + device + "' (expected cpu, cuda or cuda:N)");
 }
 
 ModelContext::ModelContext(const schedule::ModelDesc& desc, const std::string& device)

@@ -22,7 +22,9 @@ enum ParameterIndex : int {
 };
 
 at::ScalarType scalar_type_of(const std::string& dtype);  // throws plait::Error
-at::Device device_of(const std::string& device);           // throws plait::Error
+// "cpu", "cuda" (the GPU of this node-local rank: local rank mod GPU count) or "cuda:N".
+at::Device device_of(const std::string& device);  // throws plait::Error
+bool is_cuda(const std::string& device);
 
 // Shape, dtype and device of everything a model computes.
 struct ModelContext {
