@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "plait/costmodels/profile.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/simulator/simulator.hpp"
 
@@ -18,7 +19,7 @@ struct SimulateCommand {
   std::vector<std::string> simgrid_config;
   int nodes = 0;
   std::int64_t eager_limit_bytes = simulator::SimulateOptions{}.eager_limit_bytes;
-  bool json = false, cross_traffic = false;
+  bool json = false, cross_traffic = false, profile_links_off = false;
 };
 
 std::string seconds_text(double seconds) {
@@ -34,6 +35,9 @@ double share(double part, double total) { return total > 0 ? 100 * part / total 
 void print_text(const simulator::Prediction& p, const SimulateCommand& command) {
   std::printf("platform          %s (%d ranks, %s, allreduce %s)\n", p.platform.c_str(), p.ranks,
               command.network_model.c_str(), command.allreduce.c_str());
+  if (!command.profile.empty())
+    std::printf("pricing           profile %s%s\n", command.profile.c_str(),
+                command.profile_links_off ? "" : " (and its message model within nodes, if any)");
   std::printf("predicted step    %s\n", seconds_text(p.predicted_time_s).c_str());
   std::printf("serial, 1 device  %s\n", seconds_text(p.serial_predicted_time_s).c_str());
   std::printf("speedup           %.3fx\n", p.speedup);
@@ -68,6 +72,11 @@ void run_simulate(const SimulateCommand& command) {
   options.allreduce = simulator::parse_allreduce_algorithm(command.allreduce);
   options.simgrid_config = command.simgrid_config;
   options.eager_limit_bytes = command.eager_limit_bytes;
+  if (!command.profile.empty() && !command.profile_links_off) {
+    // The profile's measured message model replaces the intra-node link's alpha-beta.
+    const costmodels::Profile profile = costmodels::load_profile(command.profile);
+    if (profile.network) options.intra_node_messages = profile.network->model;
+  }
   std::unique_ptr<simulator::TraceWriter> trace;
   if (!command.trace.empty()) {
     trace = std::make_unique<simulator::TraceWriter>(command.trace);
@@ -93,6 +102,8 @@ void add_simulator_commands(CLI::App& app) {
       ->required();
   sub->add_option("--profile", command->profile,
                   "measured profile pricing every device (default: the analytic model on each device's sheet)");
+  sub->add_flag("--no-profile-messages", command->profile_links_off,
+                "keep the platform's intra-node link figures even when the profile has a message model");
   sub->add_option("--trace", command->trace, "write the predicted trace (plait.trace JSON) here");
   sub->add_flag("--json", command->json, "print the prediction as JSON");
   sub->add_option("--allreduce", command->allreduce,

@@ -1,12 +1,17 @@
 // simulate(): one SimGrid engine, one actor per rank running the interpreter.
 #include <atomic>
+#include <limits>
+#include <unordered_set>
 #include <chrono>
 #include <map>
 #include <set>
 
 #include <simgrid/s4u/Actor.hpp>
 #include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Link.hpp>
 #include <simgrid/s4u/Mailbox.hpp>
+#include <simgrid/s4u/NetZone.hpp>
+#include <simgrid/kernel/resource/NetworkModelIntf.hpp>
 
 #include "collectives.hpp"
 #include "critical_path.hpp"
@@ -96,6 +101,42 @@ std::string describe_waiting(const schedule::Program& program, const detail::Ran
                                 " rank(s) cannot go on: " + waiting);
 }
 
+const costmodels::MessageSegment& segment_for(const costmodels::MessageModel& model, double bytes) {
+  for (const costmodels::MessageSegment& segment : model.segments)
+    if (bytes <= static_cast<double>(segment.max_bytes)) return segment;
+  return model.segments.back();
+}
+
+// Scales latency and bandwidth of messages that stay within one zone (node)
+// so that alone on their route they take the model's alpha + b * beta.
+void apply_intra_node_model(sg4::Engine& engine, const costmodels::MessageModel& model) {
+  if (model.segments.empty()) throw Error("message model", "has no segments");
+  for (const costmodels::MessageSegment& segment : model.segments)
+    if (segment.latency_s < 0 || segment.seconds_per_byte <= 0)
+      throw Error("message model", "segment up to " + std::to_string(segment.max_bytes) +
+                                       " bytes needs latency >= 0 and seconds per byte > 0");
+  using Links = std::vector<sg4::Link*>;
+  using Zones = std::unordered_set<sg4::NetZone*>;
+  const auto same_zone = [](const sg4::Host* src, const sg4::Host* dst) {
+    return src->get_englobing_zone() == dst->get_englobing_zone();
+  };
+  auto* network = engine.get_netzone_root()->get_network_model();
+  network->set_lat_factor_cb([model, same_zone](double size, const sg4::Host* src, const sg4::Host* dst,
+                                                const Links& links, const Zones&) {
+    double latency = 0;
+    for (const sg4::Link* link : links) latency += link->get_latency();
+    if (!same_zone(src, dst) || latency <= 0) return 1.0;
+    return segment_for(model, size).latency_s / latency;
+  });
+  network->set_bw_factor_cb([model, same_zone](double size, const sg4::Host* src, const sg4::Host* dst,
+                                               const Links& links, const Zones&) {
+    double bandwidth = std::numeric_limits<double>::infinity();
+    for (const sg4::Link* link : links) bandwidth = std::min(bandwidth, link->get_bandwidth());
+    if (!same_zone(src, dst) || links.empty()) return 1.0;
+    return 1.0 / segment_for(model, size).seconds_per_byte / bandwidth;
+  });
+}
+
 }  // namespace
 
 double single_device_seconds(const schedule::Program& program, const costmodels::OpPricer& pricer) {
@@ -139,6 +180,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   int argc = static_cast<int>(argv.size());
   sg4::Engine engine(&argc, argv.data());
   const detail::BuiltPlatform built = detail::build_platform(engine, platform);
+  if (options.intra_node_messages) apply_intra_node_model(engine, *options.intra_node_messages);
   if (!platform.simgrid_xml.empty()) {
     if (program.ranks > static_cast<int>(built.devices.size()))
       throw Error(platform.origin, "the program has " + std::to_string(program.ranks) +

@@ -160,3 +160,30 @@ TEST(SimulatorClosedForm, ConcurrentMessagesShareALink) {
 
 }  // namespace
 }  // namespace plait::simulator
+
+namespace plait::simulator {
+namespace {
+
+using namespace testing;
+using schedule::OpKind;
+
+// Two messages within a node, one per segment of a measured piecewise model.
+TEST(SimulatorClosedForm, IntraNodeMessagesFollowAMeasuredPiecewiseModel) {
+  costmodels::MessageModel model;
+  model.segments = {{4096, 0.4e-6, 1.0 / 2e9}, {1 << 30, 3.8e-6, 1.0 / 6e9}};
+  constexpr std::int64_t small = 512, large = 4'000'000;
+  // rank 0 sends the small one, waits for rank 1's reply, which is large.
+  const auto program = program_of({{message_op(OpKind::send, 1, small, 0), message_op(OpKind::recv, 1, large, 0)},
+                                   {message_op(OpKind::recv, 0, small, 0), message_op(OpKind::send, 0, large, 0)}},
+                                  1);
+  SimulateOptions options;
+  options.intra_node_messages = model;
+  options.eager_limit_bytes = -1;
+  const Prediction prediction =
+      simulate(program, cluster(1, 2, link(1e-6, 10e9)), constant_pricers({}), options);
+  const double expected = (0.4e-6 + small / 2e9) + (3.8e-6 + large / 6e9);
+  EXPECT_NEAR(prediction.predicted_time_s, expected, expected * 1e-9);
+}
+
+}  // namespace
+}  // namespace plait::simulator

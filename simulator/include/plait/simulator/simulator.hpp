@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,10 @@ struct SimulateOptions {
   // sent. Larger ones are rendezvous, as in MPI and NCCL: the sender does not
   // block, but the data flows once the receive is posted. < 0: all eager.
   std::int64_t eager_limit_bytes = 65536;
+  // Measured piecewise alpha-beta (a profile's message model) for messages
+  // between devices of one node: a lone message of b bytes then takes the
+  // model's time instead of the intra-node link's; sharing still applies.
+  std::optional<costmodels::MessageModel> intra_node_messages;
   std::vector<std::string> simgrid_config;  // extra "name:value" settings
   std::vector<EventListener*> listeners;    // not owned
 };
