@@ -104,7 +104,7 @@ TEST(MpiExec, TraceHasEveryRankOnOneClock) {
     const auto& starts = send_starts[key];
     const int n = recvs_seen[key]++;
     ASSERT_LT(n, int(starts.size()));
-    EXPECT_GE(e["end"].get<double>() + 1e-4, starts[n]);  // 0.1 ms: clock alignment tolerance
+    EXPECT_GE(e["end"].get<double>() + 1e-3, starts[n]);  // 1 ms: clock alignment on a loaded CI box
     ++checked;
   }
   EXPECT_EQ(int(per_rank.size()), world->size());
