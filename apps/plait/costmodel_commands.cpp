@@ -123,6 +123,8 @@ void run_calibrate(CalibrateArgs& args) {
     }
   } else if (!args.shapes.empty()) {
     options.shapes = parse_shape_list(args.shapes);
+  } else if (!args.bench_json.empty()) {
+    options.shapes = {};  // every shape the file has (held-out ones excepted with --check)
   } else {
     options.shapes = cm::default_calibration_shapes();
   }

@@ -69,7 +69,9 @@ class Calibration {
       if (i < options_.shapes.size()) measured.push_back(options_.shapes[i]);
       if (i < held.size()) measured.push_back(held[i]);
     }
-    if (measured.empty()) throw Error("calibrate", "no shapes to measure");
+    if (measured.empty() && options_.bench_json.empty()) {
+      throw Error("calibrate", "no shapes to measure");
+    }
 
     BenchResults alone;
     std::optional<BenchResults> second_alone;
@@ -98,10 +100,11 @@ class Calibration {
     if (alone.memory_bandwidth) profile.device.memory_bandwidth = *alone.memory_bandwidth;
     std::vector<OpMeasurement> held_out;
     for (OpMeasurement& op : alone.ops) {
-      if (is_in(op.shape, options_.shapes)) {
-        profile.ops.push_back(std::move(op));
-      } else if (is_in(op.shape, options_.check_shapes)) {
+      const bool held = options_.check && is_in(op.shape, options_.check_shapes);
+      if (held) {
         held_out.push_back(std::move(op));
+      } else if (options_.shapes.empty() || is_in(op.shape, options_.shapes)) {
+        profile.ops.push_back(std::move(op));
       }
     }
     if (profile.ops.empty()) throw Error("calibrate", "no measurements at the fitted shapes");

@@ -22,7 +22,8 @@ struct CalibrationProgress {
 };
 
 struct CalibrationOptions {
-  std::vector<schedule::ModelDesc> shapes;        // measured and fitted
+  std::vector<schedule::ModelDesc> shapes;        // measured and fitted (empty with
+                                                  // bench_json: every shape in it)
   std::vector<schedule::ModelDesc> check_shapes;  // held out: measured only with `check`
   bool check = false;
   bool contended = true;

@@ -21,7 +21,7 @@ struct MessageSample {
 };
 
 struct MessageFitOptions {
-  int max_segments = 4;
+  int max_segments = 6;
   int min_points_per_segment = 2;
   // Keep adding segments until the worst relative error is at most this.
   double target_max_relative_error = 0.05;
