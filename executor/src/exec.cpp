@@ -95,13 +95,7 @@ void record_trace(World& world, const Program& program, TorchBackend& backend, c
   const double origin = std::stod(world.broadcast(origin_text));  // rank 0's clock
   run_program_step(world, program, backend, &timed);
   const auto all = world.gather(pack_records(timed.records(), offset, origin));
-  if (world.rank() != 0) return;
-  std::vector<TraceEvent> events;
-  for (int rank = 0; rank < int(all.size()); ++rank) {
-    auto mine = unpack_events(program, rank, all[rank]);
-    events.insert(events.end(), mine.begin(), mine.end());
-  }
-  save_trace(path, events, world.size());
+  if (world.rank() == 0) traces::save_trace(make_trace(program, all), path);
 }
 
 // Rank 0 times the serial baseline (and keeps its results); the others wait.

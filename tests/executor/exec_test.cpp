@@ -107,7 +107,7 @@ TEST(Exec, TraceHasOneEventPerExecutedOp) {
     EXPECT_LE(event["start"].get<double>(), event["end"].get<double>());
     EXPECT_GE(event["start"].get<double>(), previous_end);  // one rank: ops run one after another
     previous_end = event["end"].get<double>();
-    if (event["key"] == "block.fwd") ++steps;
+    if (event["cost_key"] == "block.fwd") ++steps;
   }
   EXPECT_GT(steps, 0);
   std::remove(path.c_str());

@@ -95,11 +95,11 @@ TEST(MpiExec, TraceHasEveryRankOnOneClock) {
   std::map<std::tuple<int, int, int>, int> recvs_seen;
   for (const auto& e : trace["events"]) ++per_rank[e["rank"].get<int>()];
   for (const auto& e : trace["events"])
-    if (e["kind"] == "send")
+    if (e["cost_key"] == "comm.send")
       send_starts[{e["rank"].get<int>(), e["peer"].get<int>(), e["point"].get<int>()}].push_back(e["start"]);
   int checked = 0;
   for (const auto& e : trace["events"]) {
-    if (e["kind"] != "recv") continue;
+    if (e["cost_key"] != "comm.recv") continue;
     const std::tuple<int, int, int> key{e["peer"].get<int>(), e["rank"].get<int>(), e["point"].get<int>()};
     const auto& starts = send_starts[key];
     const int n = recvs_seen[key]++;
