@@ -34,15 +34,29 @@ Line fit_line(std::span<const MessageSample> points, std::size_t first, std::siz
   return detail::fit_relative_line(xy);
 }
 
-double squared_relative_error(std::span<const MessageSample> points, std::size_t first,
-                              std::size_t last, const Line& line) {
-  double sum = 0;
+// How well a run of points is fitted: worst relative error first, then the sum
+// of squared relative errors (which breaks ties between equally bad splits).
+struct SplitCost {
+  double worst = 0;
+  double squares = 0;
+  friend bool operator<(const SplitCost& x, const SplitCost& y) {
+    return x.worst != y.worst ? x.worst < y.worst : x.squares < y.squares;
+  }
+  SplitCost and_then(const SplitCost& next) const {
+    return {std::max(worst, next.worst), squares + next.squares};
+  }
+};
+
+SplitCost split_cost(std::span<const MessageSample> points, std::size_t first, std::size_t last,
+                     const Line& line) {
+  SplitCost cost;
   for (std::size_t i = first; i <= last; ++i) {
     const double predicted = line.alpha + line.beta * static_cast<double>(points[i].bytes);
-    const double relative = (predicted - points[i].seconds) / points[i].seconds;
-    sum += relative * relative;
+    const double relative = std::abs(predicted - points[i].seconds) / points[i].seconds;
+    cost.worst = std::max(cost.worst, relative);
+    cost.squares += relative * relative;
   }
-  return sum;
+  return cost;
 }
 
 // Samples of equal size averaged, sorted by size.
@@ -66,31 +80,33 @@ std::vector<MessageSample> average_by_size(std::span<const MessageSample> sample
   return points;
 }
 
-// Best split of `points` into exactly `segments` runs (minimum summed squared
-// relative error), by dynamic programming; returns the run ends (inclusive).
+// Best split of `points` into exactly `segments` runs (smallest worst relative
+// error, then smallest squares), by dynamic programming; returns the run ends
+// (inclusive), or nothing when there are too few points.
 std::vector<std::size_t> best_split(std::span<const MessageSample> points, int segments,
                                     int min_points) {
   const std::size_t n = points.size();
   const double infinity = std::numeric_limits<double>::infinity();
-  std::vector<std::vector<double>> cost(n, std::vector<double>(n, infinity));
+  const SplitCost impossible{infinity, infinity};
+  std::vector<std::vector<SplitCost>> cost(n, std::vector<SplitCost>(n, impossible));
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t j = i + min_points - 1; j < n; ++j) {
-      cost[i][j] = squared_relative_error(points, i, j, fit_line(points, i, j));
+      cost[i][j] = split_cost(points, i, j, fit_line(points, i, j));
     }
   }
   // best[k][j]: k+1 runs covering points 0..j; from[k][j]: start of the last run.
-  std::vector<std::vector<double>> best(segments, std::vector<double>(n, infinity));
+  std::vector<std::vector<SplitCost>> best(segments, std::vector<SplitCost>(n, impossible));
   std::vector<std::vector<std::size_t>> from(segments, std::vector<std::size_t>(n, 0));
   for (std::size_t j = 0; j < n; ++j) best[0][j] = cost[0][j];
   for (int k = 1; k < segments; ++k) {
     for (std::size_t j = 0; j < n; ++j) {
       for (std::size_t i = 1; i <= j; ++i) {
-        const double total = best[k - 1][i - 1] + cost[i][j];
+        const SplitCost total = best[k - 1][i - 1].and_then(cost[i][j]);
         if (total < best[k][j]) best[k][j] = total, from[k][j] = i;
       }
     }
   }
-  if (!std::isfinite(best[segments - 1][n - 1])) return {};
+  if (!std::isfinite(best[segments - 1][n - 1].worst)) return {};
   std::vector<std::size_t> ends(segments);
   std::size_t end = n - 1;
   for (int k = segments - 1; k >= 0; --k) {

@@ -2,8 +2,9 @@
 //
 // Real MPI switches protocol with message size (eager, rendezvous, ...), so one
 // straight line t = alpha + beta * bytes does not fit from 8 B to 64 MiB. The
-// fit tries every split of the size-sorted samples into 1..max_segments
-// contiguous runs, fits each run by least squares on relative error, and keeps
+// fit splits the size-sorted samples into 1..max_segments contiguous runs, fits
+// each run by least squares on relative error, picks for each count the split
+// with the smallest worst error (dynamic programming over all splits), and keeps
 // the fewest segments whose worst relative error is within the target.
 #pragma once
 
