@@ -1,5 +1,6 @@
 #include "plait/executor/exec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -104,10 +105,11 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
     SerialBaseline serial(program.model, program.layers, options.device);
     for (int i = 0; i < options.warmup; ++i) serial.run_step_async();
     serial.synchronize();
-    const double start = now_seconds();
+    const double start = now_seconds(), cpu_start = cpu_seconds();
     for (int i = 0; i < options.steps; ++i) serial.run_step_async();
     serial.synchronize();
     report.serial_time_per_step_s = (now_seconds() - start) / options.steps;
+    report.serial_cpu_time_per_step_s = (cpu_seconds() - cpu_start) / options.steps;
     report.serial_loss = serial.run_step();
     if (options.check_serial) {
       report.max_rel_err_output = relative_error(report.output, serial.output());
@@ -183,8 +185,12 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   if (world.rank() == options.fail_rank) throw std::runtime_error("injected fault (--fail-rank)");
   StepTimer timer{world};
   timer.begin();
+  const double cpu_start = cpu_seconds();
   for (int i = 0; i < options.steps; ++i) report.run = run_program_step(world, program, backend, nullptr);
+  const double cpu_used = cpu_seconds() - cpu_start;
   report.time_per_step_s = timer.end() / options.steps;
+  for (const auto& used : world.gather({cpu_used}))
+    report.cpu_time_per_step_s = std::max(report.cpu_time_per_step_s, used.at(0) / options.steps);
 
   // Results of the last timed step, gathered on rank 0.
   const schedule::Op* loss_op = find_loss_op(program, world.rank());
@@ -223,7 +229,9 @@ std::string report_json(const ExecReport& r) {
                      {"device", r.device},
                      {"steps", r.steps},
                      {"time_per_step_s", r.time_per_step_s},
+                     {"cpu_time_per_step_s", r.cpu_time_per_step_s},
                      {"serial_time_per_step_s", optional(r.serial_time_per_step_s)},
+                     {"serial_cpu_time_per_step_s", optional(r.serial_cpu_time_per_step_s)},
                      {"speedup", optional(r.speedup)},
                      {"max_rel_err_output", optional(r.max_rel_err_output)},
                      {"max_rel_err_grad", optional(r.max_rel_err_grad)},
@@ -240,7 +248,8 @@ std::string report_text(const ExecReport& r) {
   std::ostringstream out;
   out << r.kind << ", " << r.layers << " layers, " << r.ranks << " rank(s), " << r.device << ", "
       << r.steps << " step(s)\n";
-  out << "  time per step        " << format_number(r.time_per_step_s) << " s\n";
+  out << "  time per step        " << format_number(r.time_per_step_s) << " s  (cpu "
+      << format_number(r.cpu_time_per_step_s) << " s on the busiest rank)\n";
   if (r.serial_time_per_step_s)
     out << "  serial time per step " << format_number(*r.serial_time_per_step_s) << " s  (speedup "
         << format_number(*r.speedup) << ")\n";

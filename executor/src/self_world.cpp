@@ -1,3 +1,5 @@
+#include <time.h>
+
 #include <chrono>
 #include <cstdlib>
 
@@ -28,6 +30,12 @@ void SelfWorld::abort(int exit_code) { std::_Exit(exit_code); }
 double now_seconds() {
   using clock = std::chrono::steady_clock;
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+double cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return double(now.tv_sec) + 1e-9 * double(now.tv_nsec);
 }
 
 }  // namespace plait::executor

@@ -64,11 +64,12 @@ TEST(Exec, TrainingSettingsReportTheirErrors) {
   EXPECT_GT(*report.max_rel_err_grad, 1e-6);
   EXPECT_TRUE(std::isfinite(*report.max_rel_err_grad));
   const auto json = nlohmann::json::parse(report_json(report));
-  for (const char* key : {"ranks", "time_per_step_s", "serial_time_per_step_s", "speedup",
+  for (const char* key : {"ranks", "time_per_step_s", "cpu_time_per_step_s", "serial_time_per_step_s", "speedup",
                           "max_rel_err_output", "max_rel_err_grad"})
     EXPECT_TRUE(json.contains(key)) << key;
   EXPECT_EQ(json["ranks"], 1);
   EXPECT_GT(json["speedup"].get<double>(), 0);
+  EXPECT_GT(json["cpu_time_per_step_s"].get<double>(), 0);
 }
 
 TEST(Exec, ErrorsAreNullWithoutCheckSerial) {

@@ -34,7 +34,11 @@ struct ExecReport {
   std::string device;
   int steps = 0;
   double time_per_step_s = 0;
+  // CPU time per step of the busiest rank (MPI's busy-waiting counts as busy):
+  // below time_per_step_s when the ranks shared their cores with other work.
+  double cpu_time_per_step_s = 0;
   std::optional<double> serial_time_per_step_s;
+  std::optional<double> serial_cpu_time_per_step_s;
   std::optional<double> speedup;  // serial / program
   std::optional<double> max_rel_err_output;
   std::optional<double> max_rel_err_grad;  // max over blocks of ||g - g_serial|| / ||g_serial||

@@ -53,5 +53,8 @@ class SelfWorld final : public World {
 
 // The steady clock every trace and timing reads, in seconds.
 double now_seconds();
+// CPU seconds this process has used (all threads): on a shared machine the
+// wall time of a rank also counts the time other processes held its core.
+double cpu_seconds();
 
 }  // namespace plait::executor
