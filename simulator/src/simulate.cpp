@@ -30,7 +30,15 @@ namespace sg4 = simgrid::s4u;
 std::atomic<bool> engine_started{false};
 
 // SimGrid's command-line style configuration; the strings outlive the engine.
+// SimGrid exits the process on an unknown network model: check it first.
+void check_network_model(const std::string& model) {
+  static const std::set<std::string> known = {"CM02", "LV08", "Constant", "SMPI", "IB"};
+  if (known.count(model) == 0)
+    throw Error("network model", "unknown model \"" + model + "\" (expected CM02, LV08, Constant, SMPI or IB)");
+}
+
 std::vector<std::string>& engine_arguments(const SimulateOptions& options) {
+  check_network_model(options.network_model);
   static std::vector<std::string> arguments;
   arguments = {"plait-simulate",
                "--cfg=network/model:" + options.network_model,
@@ -42,6 +50,7 @@ std::vector<std::string>& engine_arguments(const SimulateOptions& options) {
   for (const std::string& setting : options.simgrid_config) {
     if (setting.find(':') == std::string::npos)
       throw Error("simgrid config", "\"" + setting + "\" is not of the form name:value");
+    if (setting.starts_with("network/model:")) check_network_model(setting.substr(setting.find(':') + 1));
     arguments.push_back("--cfg=" + setting);
   }
   return arguments;

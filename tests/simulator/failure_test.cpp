@@ -85,6 +85,21 @@ TEST(SimulatorFailure, ASecondSimulationInOneProcessIsRefused) {
   EXPECT_EQ(message, "simulator: SimGrid allows one simulation per process; run another process for the next one");
 }
 
+TEST(SimulatorFailure, UnknownNetworkModelIsRefusedBeforeSimGridSeesIt) {
+  SimulateOptions options;
+  options.network_model = "Foo";
+  EXPECT_EQ(error_of([&] {
+              simulate(pipelined_sweep(2, 1, 8), cluster(1, 2, link(1e-6, 1e9)), constant_pricers({}), options);
+            }),
+            "network model: unknown model \"Foo\" (expected CM02, LV08, Constant, SMPI or IB)");
+  options.network_model = "CM02";
+  options.simgrid_config = {"network/model:ns3"};
+  EXPECT_NE(error_of([&] {
+              simulate(pipelined_sweep(2, 1, 8), cluster(1, 2, link(1e-6, 1e9)), constant_pricers({}), options);
+            }).find("unknown model \"ns3\""),
+            std::string::npos);
+}
+
 TEST(SimulatorFailure, UnknownAllreduceAlgorithmIsRefused) {
   EXPECT_EQ(error_of([] { parse_allreduce_algorithm("tree"); }),
             "allreduce: unknown algorithm \"tree\" (expected auto, ring or recursive-doubling)");
