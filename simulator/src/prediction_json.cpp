@@ -37,6 +37,7 @@ void to_json(nlohmann::json& out, const Prediction& prediction) {
          {"ops", prediction.ops},
          {"messages", prediction.messages},
          {"simulation_wall_s", prediction.wall_s},
+         {"platform_build_wall_s", prediction.platform_wall_s},
          {"ranks", std::move(ranks)},
          {"critical_path",
           {{"length_s", path.length_s},

@@ -188,7 +188,9 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   for (std::string& argument : arguments) argv.push_back(argument.data());
   int argc = static_cast<int>(argv.size());
   sg4::Engine engine(&argc, argv.data());
+  double prediction_platform_wall_s = 0;
   const detail::BuiltPlatform built = detail::build_platform(engine, platform);
+  prediction_platform_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (options.intra_node_messages) apply_intra_node_model(engine, *options.intra_node_messages);
   if (!platform.simgrid_xml.empty()) {
     if (program.ranks > static_cast<int>(built.devices.size()))
@@ -216,6 +218,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   }
 
   Prediction prediction;
+  prediction.platform_wall_s = prediction_platform_wall_s;
   prediction.platform = platform.name;
   prediction.ranks = program.ranks;
   try {

@@ -120,7 +120,8 @@ struct Prediction {
   CriticalPath critical_path;
   std::int64_t ops = 0;       // ops run, all ranks, repetitions included
   std::int64_t messages = 0;  // point-to-point messages, collectives expanded
-  double wall_s = 0;          // host seconds the simulation took
+  double wall_s = 0;           // host seconds the simulation took, all included
+  double platform_wall_s = 0;  // of which building the platform (SimGrid's name checks grow as devices^2)
 };
 
 // Simulates `program` (fixed iteration counts: tolerance 0) on `platform`.
