@@ -1,5 +1,7 @@
 #include "platform_build.hpp"
 
+#include <map>
+
 #include <simgrid/s4u/Link.hpp>
 #include <simgrid/s4u/NetZone.hpp>
 
@@ -40,6 +42,7 @@ NodeZone build_node(const sg4::NetZone* parent, const PlatformSpec& spec, int no
     const std::size_t index = static_cast<std::size_t>(node) * spec.node_devices.size() + d;
     built.devices.at(index) = host;
     built.device_specs.at(index) = spec.node_devices[d];
+    built.node_of_device.at(index) = node;
   }
   out.zone->seal();
   return out;
@@ -80,7 +83,11 @@ BuiltPlatform build_platform(sg4::Engine& engine, const PlatformSpec& spec) {
     } catch (const std::exception& error) {
       throw Error(spec.simgrid_xml, std::string("SimGrid could not load the platform: ") + error.what());
     }
+    std::map<const sg4::NetZone*, int> node_of_zone;  // an XML zone holding hosts is a machine
     for (sg4::Host* host : engine.get_all_hosts()) {
+      const auto [zone, inserted] =
+          node_of_zone.try_emplace(host->get_englobing_zone(), static_cast<int>(node_of_zone.size()));
+      built.node_of_device.push_back(zone->second);
       DeviceSpec device;
       if (const char* sheet = host->get_property("plait_device")) device.sheet = sheet;
       if (const char* profile = host->get_property("plait_profile")) device.profile = profile;
@@ -92,6 +99,7 @@ BuiltPlatform build_platform(sg4::Engine& engine, const PlatformSpec& spec) {
   }
   built.devices.assign(static_cast<std::size_t>(spec.device_count()), nullptr);
   built.device_specs.assign(static_cast<std::size_t>(spec.device_count()), DeviceSpec{});
+  built.node_of_device.assign(static_cast<std::size_t>(spec.device_count()), 0);
   const auto& link = spec.inter_node.link;
   switch (spec.inter_node.topology) {
     case Topology::star:

@@ -14,6 +14,7 @@ namespace plait::simulator::detail {
 struct BuiltPlatform {
   std::vector<simgrid::s4u::Host*> devices;  // by device index
   std::vector<DeviceSpec> device_specs;      // by device index
+  std::vector<int> node_of_device;           // machine each device is in
 };
 
 // Call once, before any actor exists. XML hosts are the devices in SimGrid's

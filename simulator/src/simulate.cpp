@@ -200,29 +200,34 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     for (int r = 0; r < program.ranks; ++r) device_of_rank.push_back(r);
   }
 
-  // One pricer per distinct device.
-  std::map<DeviceSpec, std::shared_ptr<const costmodels::OpPricer>> pricer_of;
-  std::vector<const costmodels::OpPricer*> rank_pricer;
-  for (int device : device_of_rank) {
+  // One pricer per distinct device use; the serial counterpart runs alone on rank 0's device.
+  std::map<int, int> ranks_on_node;
+  for (int device : device_of_rank) ++ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]];
+  std::map<std::pair<DeviceSpec, bool>, std::shared_ptr<const costmodels::OpPricer>> pricer_of;
+  const auto pricer_for = [&](int device, int sharing) {
     const DeviceSpec& spec = built.device_specs[static_cast<std::size_t>(device)];
-    auto& pricer = pricer_of[spec];
+    auto& pricer = pricer_of[{spec, sharing > 1}];
     if (!pricer) {
       try {
-        pricer = pricers(spec);
+        pricer = pricers(DeviceUse{spec, sharing});
       } catch (const Error& error) {
         throw error.within(platform.origin + ": device " + std::to_string(device));
       }
       if (!pricer) throw Error(platform.origin, "no pricer for device " + std::to_string(device));
     }
-    rank_pricer.push_back(pricer.get());
-  }
+    return pricer.get();
+  };
+  std::vector<const costmodels::OpPricer*> rank_pricer;
+  for (int device : device_of_rank)
+    rank_pricer.push_back(pricer_for(device, ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]]));
+  const costmodels::OpPricer* serial_pricer = pricer_for(device_of_rank[0], 1);
 
   Prediction prediction;
   prediction.platform_wall_s = prediction_platform_wall_s;
   prediction.platform = platform.name;
   prediction.ranks = program.ranks;
   try {
-    prediction.serial_predicted_time_s = single_device_seconds(serial_counterpart(program), *rank_pricer[0]);
+    prediction.serial_predicted_time_s = single_device_seconds(serial_counterpart(program), *serial_pricer);
   } catch (const Error& error) {
     throw error.within("serial counterpart on rank 0's device");
   }

@@ -1,6 +1,7 @@
 // Simulated times against closed forms. Each test simulates once (its own process).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "plait/schedule/cost_keys.hpp"
@@ -183,6 +184,33 @@ TEST(SimulatorClosedForm, IntraNodeMessagesFollowAMeasuredPiecewiseModel) {
       simulate(program, cluster(1, 2, link(1e-6, 10e9)), constant_pricers({}), options);
   const double expected = (0.4e-6 + small / 2e9) + (3.8e-6 + large / 6e9);
   EXPECT_NEAR(prediction.predicted_time_s, expected, expected * 1e-9);
+}
+
+}  // namespace
+}  // namespace plait::simulator
+
+namespace plait::simulator {
+namespace {
+
+using namespace testing;
+
+TEST(SimulatorClosedForm, RanksSharingANodeArePricedContendedAndTheSerialRunAlone) {
+  // Pricers: a block step takes 1 ms alone, 1.5 ms with other ranks on the node.
+  std::vector<int> uses;
+  const PricerFactory pricers = [&uses](const DeviceUse& use) -> std::shared_ptr<const costmodels::OpPricer> {
+    uses.push_back(use.ranks_on_node);
+    return std::make_shared<ConstantPricer>(std::map<std::string, double>{
+        {"block.fwd", use.ranks_on_node > 1 ? 1.5e-3 : 1e-3}});
+  };
+  std::vector<schedule::Op> steps;
+  for (int i = 0; i < 10; ++i) steps.push_back(step_op(i));
+  const schedule::Program program = program_of({steps, steps}, 20);
+  const Prediction prediction = simulate(program, cluster(1, 2, link(1e-6, 1e9)), pricers);
+  EXPECT_NEAR(prediction.predicted_time_s, 10 * 1.5e-3, 1e-12);
+  // build_serial of 20 layers: 20 forward block steps priced alone (other keys cost 0 here).
+  EXPECT_NEAR(prediction.serial_predicted_time_s, 20 * 1e-3, 1e-12);
+  std::sort(uses.begin(), uses.end());
+  EXPECT_EQ(uses, (std::vector<int>{1, 2}));
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ TEST(SimulatorMgrit, SerialProgramOnOneRankMatchesSingleDevicePricing) {
   const auto pricers = constant_pricers(
       {{"block.fwd", 2e-3}, {"block.adj", 3e-3}, {"block.adj_grad", 5e-3}, {"loss", 1e-3}}, 1e-5);
   const Prediction prediction = simulate(serial, cluster(1, 1, link(1e-6, 1e9)), pricers);
-  const double single = single_device_seconds(serial, *pricers(DeviceSpec{}));
+  const double single = single_device_seconds(serial, *pricers(DeviceUse{}));
   EXPECT_NEAR(prediction.predicted_time_s, single, single * 1e-9);
   EXPECT_NEAR(prediction.serial_predicted_time_s, single, single * 1e-12);
   EXPECT_NEAR(prediction.speedup, 1.0, 1e-9);

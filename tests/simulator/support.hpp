@@ -36,7 +36,7 @@ class ConstantPricer final : public costmodels::OpPricer {
 
 inline PricerFactory constant_pricers(std::map<std::string, double> seconds_by_key, double otherwise = 0) {
   auto pricer = std::make_shared<ConstantPricer>(std::move(seconds_by_key), otherwise);
-  return [pricer](const DeviceSpec&) { return pricer; };
+  return [pricer](const DeviceUse&) { return pricer; };
 }
 
 inline LinkSpec link(double latency_s, double bandwidth_bytes_per_s) {

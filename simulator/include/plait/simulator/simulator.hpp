@@ -59,11 +59,19 @@ class EventListener {
   virtual void on_finish(double /*makespan_s*/) {}
 };
 
-// Prices a device's ops; called once per distinct device of the platform.
+// A device as the ranks use it: ranks_on_node > 1 means other ranks run on
+// the same machine at the same time (measured profiles price that contention).
+struct DeviceUse {
+  DeviceSpec device;
+  int ranks_on_node = 1;
+};
+
+// Prices a device's ops; called once per distinct use of a device.
 using PricerFactory =
-    std::function<std::shared_ptr<const costmodels::OpPricer>(const DeviceSpec& device)>;
+    std::function<std::shared_ptr<const costmodels::OpPricer>(const DeviceUse& use)>;
 // The default: the device's profile when it names one (or `profile_override`
-// for every device when not empty), else the analytic model on its sheet.
+// for every device when not empty), contended when the node runs other ranks;
+// else the analytic model on its sheet.
 PricerFactory default_pricers(const std::string& profile_override = "");
 
 struct SimulateOptions {
