@@ -158,7 +158,7 @@ MessageFit fit_message_model(std::span<const MessageSample> samples,
                                    " distinct message sizes, got " + std::to_string(points.size()));
   }
   MessageFit chosen;
-  bool have_choice = false;
+  SplitCost chosen_cost{std::numeric_limits<double>::infinity(), 0};
   for (int segments = 1; segments <= std::max(1, options.max_segments); ++segments) {
     const auto ends = best_split(points, segments, min_points);
     if (ends.empty()) break;  // not enough points for this many runs
@@ -166,10 +166,13 @@ MessageFit fit_message_model(std::span<const MessageSample> samples,
     fit.model = model_from_split(points, ends);
     fit.errors = message_model_errors(fit.model, points);
     fit.max_relative_error = max_error(fit.errors);
-    // More segments only when they lower the worst error (the loop stops at the target).
-    if (!have_choice || fit.max_relative_error < chosen.max_relative_error) {
-      chosen = std::move(fit), have_choice = true;
+    SplitCost cost{fit.max_relative_error, 0};
+    for (const MessageFitError& error : fit.errors) {
+      cost.squares += error.relative_error * error.relative_error;
     }
+    // More segments only when they fit better: a lower worst error, or (when one
+    // size no split can fix decides the worst) lower errors elsewhere.
+    if (cost < chosen_cost) chosen = std::move(fit), chosen_cost = cost;
     if (chosen.max_relative_error <= options.target_max_relative_error) break;
   }
   return chosen;

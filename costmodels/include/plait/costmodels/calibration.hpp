@@ -35,8 +35,8 @@ struct CalibrationOptions {
   std::string pingpong_json;  // non-empty: read these ping-pong results instead of running
   std::string device = "cpu";
   int threads = 1;
-  int repetitions = 3;
-  double min_time_s = 0.05;  // Google Benchmark --benchmark_min_time per repetition
+  int repetitions = 5;
+  double min_time_s = 0.03;  // Google Benchmark --benchmark_min_time per repetition
   std::function<void(const CalibrationProgress&)> on_progress;
 };
 
