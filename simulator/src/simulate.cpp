@@ -146,6 +146,37 @@ void apply_intra_node_model(sg4::Engine& engine, const costmodels::MessageModel&
   });
 }
 
+// One pricer per distinct device use; the serial counterpart runs alone on rank 0's device.
+struct RankPricers {
+  std::map<std::pair<DeviceSpec, bool>, std::shared_ptr<const costmodels::OpPricer>> owned;
+  std::vector<const costmodels::OpPricer*> rank;
+  const costmodels::OpPricer* serial = nullptr;
+};
+
+RankPricers assign_pricers(const PlatformSpec& platform, const detail::BuiltPlatform& built,
+                           const std::vector<int>& device_of_rank, const PricerFactory& pricers) {
+  RankPricers out;
+  std::map<int, int> ranks_on_node;
+  for (int device : device_of_rank) ++ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]];
+  const auto pricer_for = [&](int device, int sharing) {
+    const DeviceSpec& spec = built.device_specs[static_cast<std::size_t>(device)];
+    auto& pricer = out.owned[{spec, sharing > 1}];
+    if (!pricer) {
+      try {
+        pricer = pricers(DeviceUse{spec, sharing});
+      } catch (const Error& error) {
+        throw error.within(platform.origin + ": device " + std::to_string(device));
+      }
+      if (!pricer) throw Error(platform.origin, "no pricer for device " + std::to_string(device));
+    }
+    return pricer.get();
+  };
+  for (int device : device_of_rank)
+    out.rank.push_back(pricer_for(device, ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]]));
+  out.serial = pricer_for(device_of_rank[0], 1);
+  return out;
+}
+
 }  // namespace
 
 double single_device_seconds(const schedule::Program& program, const costmodels::OpPricer& pricer) {
@@ -188,9 +219,9 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   for (std::string& argument : arguments) argv.push_back(argument.data());
   int argc = static_cast<int>(argv.size());
   sg4::Engine engine(&argc, argv.data());
-  double prediction_platform_wall_s = 0;
   const detail::BuiltPlatform built = detail::build_platform(engine, platform);
-  prediction_platform_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double platform_wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (options.intra_node_messages) apply_intra_node_model(engine, *options.intra_node_messages);
   if (!platform.simgrid_xml.empty()) {
     if (program.ranks > static_cast<int>(built.devices.size()))
@@ -200,34 +231,15 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     for (int r = 0; r < program.ranks; ++r) device_of_rank.push_back(r);
   }
 
-  // One pricer per distinct device use; the serial counterpart runs alone on rank 0's device.
-  std::map<int, int> ranks_on_node;
-  for (int device : device_of_rank) ++ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]];
-  std::map<std::pair<DeviceSpec, bool>, std::shared_ptr<const costmodels::OpPricer>> pricer_of;
-  const auto pricer_for = [&](int device, int sharing) {
-    const DeviceSpec& spec = built.device_specs[static_cast<std::size_t>(device)];
-    auto& pricer = pricer_of[{spec, sharing > 1}];
-    if (!pricer) {
-      try {
-        pricer = pricers(DeviceUse{spec, sharing});
-      } catch (const Error& error) {
-        throw error.within(platform.origin + ": device " + std::to_string(device));
-      }
-      if (!pricer) throw Error(platform.origin, "no pricer for device " + std::to_string(device));
-    }
-    return pricer.get();
-  };
-  std::vector<const costmodels::OpPricer*> rank_pricer;
-  for (int device : device_of_rank)
-    rank_pricer.push_back(pricer_for(device, ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]]));
-  const costmodels::OpPricer* serial_pricer = pricer_for(device_of_rank[0], 1);
+  const RankPricers priced = assign_pricers(platform, built, device_of_rank, pricers);
+  const std::vector<const costmodels::OpPricer*>& rank_pricer = priced.rank;
 
   Prediction prediction;
-  prediction.platform_wall_s = prediction_platform_wall_s;
+  prediction.platform_wall_s = platform_wall_s;
   prediction.platform = platform.name;
   prediction.ranks = program.ranks;
   try {
-    prediction.serial_predicted_time_s = single_device_seconds(serial_counterpart(program), *serial_pricer);
+    prediction.serial_predicted_time_s = single_device_seconds(serial_counterpart(program), *priced.serial);
   } catch (const Error& error) {
     throw error.within("serial counterpart on rank 0's device");
   }
