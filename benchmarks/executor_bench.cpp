@@ -111,16 +111,19 @@ void BM_BlockStepForward(benchmark::State& state) {
 }
 BENCHMARK(BM_BlockStepForward)->Unit(benchmark::kMillisecond);
 
+// Arg 1: the backend keeps the forward graph of the state (backward only, the
+// executor's default); arg 0: every adjoint recomputes its forward step.
 void BM_BlockStepAdjointWithGradient(benchmark::State& state) {
   at::set_num_threads(1);
   plait::executor::TorchBackend backend(bench_program(), 0);
+  backend.set_keep_step_graphs(state.range(0) == 1);
   backend.fill_random(Buffer{Space::u, 0, 0}, 1);
   backend.fill_random(Buffer{Space::w, 0, 1}, 2);
   const Op adjoint{.kind = OpKind::step_adjoint, .dst = Buffer{Space::w, 0, 0}, .a = Buffer{Space::w, 0, 1},
                    .c = Buffer{Space::u, 0, 0}, .block = 0, .span = 1, .accumulate_grad = true};
   for (auto _ : state) backend.compute(adjoint);
 }
-BENCHMARK(BM_BlockStepAdjointWithGradient)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BlockStepAdjointWithGradient)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
 
 // The interpreter's loop per op (null backend), as a fraction of a block step.
 void BM_InterpreterPerOp(benchmark::State& state) {

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
                "adjoint steps recompute their forward step instead of keeping its graph (less memory)");
   app.add_option("--fail-rank", options.fail_rank, "fault injection for tests: this rank throws")
       ->group("");  // hidden
+  app.add_flag("--fail-signal", options.fail_by_signal, "with --fail-rank: the rank dies by SIGKILL")->group("");
   // Subcommands (e.g. pingpong) are added here by their components; a run
   // without one needs the program file.
   app.require_subcommand(0, 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -182,7 +183,10 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   TorchBackend backend(program, world.rank(), options.device);
   backend.set_keep_step_graphs(options.keep_step_graphs);
   for (int i = 0; i < options.warmup; ++i) run_program_step(world, program, backend, nullptr);
-  if (world.rank() == options.fail_rank) throw std::runtime_error("injected fault (--fail-rank)");
+  if (world.rank() == options.fail_rank) {
+    if (options.fail_by_signal) std::raise(SIGKILL);  // dies without a word, as a crashed rank would
+    throw std::runtime_error("injected fault (--fail-rank)");
+  }
   StepTimer timer{world};
   timer.begin();
   const double cpu_start = cpu_seconds();

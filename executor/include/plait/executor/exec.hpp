@@ -23,6 +23,7 @@ struct ExecOptions {
   bool check_serial = false;      // compare output and gradients with the serial baseline
   std::string trace_path;         // non-empty: record one more step and write its trace
   bool keep_step_graphs = true;   // false: adjoint steps recompute their forward (less memory)
+  bool fail_by_signal = false;    // fault injection: fail_rank dies by SIGKILL instead of throwing
   int fail_rank = -1;             // fault injection (tests): this rank throws after warmup
 };
 
