@@ -158,9 +158,10 @@ void run_calibrate(CalibrateArgs& args) {
     print_text(result, args.output);
   }
   if (result.check && result.check->median_relative_error > args.max_median_error) {
-    throw Error("calibrate --check", "median relative error " +
-                                         std::to_string(result.check->median_relative_error) +
-                                         " exceeds " + std::to_string(args.max_median_error));
+    char why[128];
+    std::snprintf(why, sizeof why, "median relative error %.1f%% exceeds %.1f%%",
+                  result.check->median_relative_error * 100, args.max_median_error * 100);
+    throw Error("calibrate --check", why);
   }
 }
 
