@@ -191,6 +191,10 @@ void add_costmodel_commands(CLI::App& app) {
                         "Read plait-exec pingpong output instead of running it")
       ->check(CLI::ExistingFile);
   calibrate->add_flag("--no-contended", args->no_contended, "Skip the contended measurement");
+  calibrate->add_option("--contended-processes", args->options.contended_processes,
+                        "plait-bench copies run at once for contention (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   calibrate->add_flag("--no-network", args->no_network, "Skip the MPI ping-pong");
   calibrate->add_option("--repetitions", args->options.repetitions, "Repetitions per benchmark")
       ->capture_default_str()

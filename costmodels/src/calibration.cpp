@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "detail/child_process.hpp"
 #include "plait/costmodels/calibration.hpp"
@@ -81,8 +82,13 @@ class Calibration {
     } else {
       alone = run_bench(measured, "alone", 1).front();
       if (options_.contended) {
-        auto pair = run_bench(measured, "contended", 2);
-        contended.emplace(std::move(pair[0]), std::move(pair[1]));
+        // Every core busy with the same work; the first two copies' timings are kept.
+        const int cores = static_cast<int>(std::thread::hardware_concurrency());
+        const int copies = std::max(2, options_.contended_processes > 0
+                                           ? options_.contended_processes
+                                           : cores);
+        auto runs = run_bench(measured, "contended", copies);
+        contended.emplace(std::move(runs[0]), std::move(runs[1]));
       }
     }
     result.failures = alone.failures;

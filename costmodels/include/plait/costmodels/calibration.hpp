@@ -27,6 +27,7 @@ struct CalibrationOptions {
   std::vector<schedule::ModelDesc> check_shapes;  // held out: measured only with `check`
   bool check = false;
   bool contended = true;
+  int contended_processes = 0;  // plait-bench copies at once; 0: one per core (at least 2)
   bool network = true;
   std::string bench_binary;  // plait-bench
   std::string exec_binary;   // plait-exec (pingpong subcommand)
