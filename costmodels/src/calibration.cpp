@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -56,12 +57,39 @@ bool is_repetition_line(const std::string& line) {
   return true;
 }
 
+// `program` as given if it names a path, else found on PATH; throws `missing` if absent.
+void require_executable(const std::string& program, const std::string& missing) {
+  if (program.find('/') != std::string::npos) {
+    if (access(program.c_str(), X_OK) == 0) return;
+    throw Error("calibrate", missing);
+  }
+  const char* path = std::getenv("PATH");
+  std::stringstream directories(path ? path : "");
+  for (std::string directory; std::getline(directories, directory, ':');) {
+    if (!directory.empty() && access((directory + "/" + program).c_str(), X_OK) == 0) return;
+  }
+  throw Error("calibrate", missing);
+}
+
 class Calibration {
  public:
   explicit Calibration(const CalibrationOptions& options)
       : options_(options), start_(Clock::now()) {}
 
   CalibrationResult run() {
+    // Missing binaries are reported before minutes of measuring, not after.
+    if (options_.bench_json.empty()) {
+      require_executable(options_.bench_binary,
+                         "plait-bench not found next to plait or on PATH (it is built with "
+                         "PLAIT_WITH_TORCH=ON); --bench-json reads saved results instead");
+    }
+    if (options_.pingpong_json.empty() && options_.network) {
+      require_executable(options_.exec_binary,
+                         "plait-exec not found next to plait or on PATH (it is built with "
+                         "PLAIT_WITH_TORCH=ON and PLAIT_WITH_MPI=ON); use --pingpong-json or "
+                         "--no-network");
+      require_executable(options_.mpirun, options_.mpirun + " not found on PATH");
+    }
     CalibrationResult result;
     // Fitted and held-out shapes interleaved: a drift in machine load hits both alike.
     std::vector<schedule::ModelDesc> measured;
@@ -153,7 +181,6 @@ class Calibration {
   // `copies` plait-bench processes at once over `shapes`; progress from the first.
   std::vector<BenchResults> run_bench(const std::vector<schedule::ModelDesc>& shapes,
                                       const std::string& stage, int copies) {
-    if (options_.bench_binary.empty()) throw Error("calibrate", "no plait-bench binary given");
     const int total = (static_cast<int>(shapes.size() * benchmarked_keys().size()) + 2) *
                       options_.repetitions;
     std::vector<TemporaryFile> outputs;
@@ -191,7 +218,6 @@ class Calibration {
   }
 
   NetworkProfile run_pingpong() {
-    if (options_.exec_binary.empty()) throw Error("calibrate", "no plait-exec binary given");
     TemporaryFile output{temporary_path("pingpong")};
     std::vector<std::string> argv = {options_.mpirun, "-n", "2"};
     if (geteuid() == 0) {
