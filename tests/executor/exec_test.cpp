@@ -10,36 +10,17 @@
 
 #include "plait/executor/exec.hpp"
 #include "plait/schedule/build.hpp"
+#include "small_programs.hpp"
 
 namespace plait::executor {
 namespace {
 
-schedule::BuildSpec small_spec(int layers, int iterations_forward, int iterations_adjoint) {
-  schedule::BuildSpec spec;
-  spec.layers = layers;
-  spec.ranks = 1;
-  spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_forward};
-  spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_adjoint};
-  spec.model.d_model = 32;
-  spec.model.heads = 4;
-  spec.model.seq = 8;
-  spec.model.batch = 2;
-  spec.model.mlp_ratio = 2;
-  spec.model.dtype = "fp32";
-  return spec;
-}
-
-ExecOptions check_options() {
-  ExecOptions options;
-  options.steps = 1;
-  options.warmup = 0;
-  options.check_serial = true;
-  return options;
-}
+using test_support::check_options;
+using test_support::small_spec;
 
 TEST(Exec, ConvergedMgritOnOneRankEqualsSerial) {
   // Two-level F-relaxation MGRIT is exact after N/cf iterations.
-  const auto program = schedule::build_mgrit(small_spec(8, 5, 5));
+  const auto program = schedule::build_mgrit(small_spec(1, 8, 5, 5));
   SelfWorld world;
   const auto report = execute(world, program, check_options());
   ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
@@ -54,7 +35,7 @@ TEST(Exec, ConvergedMgritOnOneRankEqualsSerial) {
 }
 
 TEST(Exec, TrainingSettingsReportTheirErrors) {
-  const auto program = schedule::build_mgrit(small_spec(16, 2, 1));
+  const auto program = schedule::build_mgrit(small_spec(1, 16, 2, 1));
   SelfWorld world;
   const auto report = execute(world, program, check_options());
   ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
@@ -73,7 +54,7 @@ TEST(Exec, TrainingSettingsReportTheirErrors) {
 }
 
 TEST(Exec, ErrorsAreNullWithoutCheckSerial) {
-  const auto program = schedule::build_mgrit(small_spec(4, 1, 1));
+  const auto program = schedule::build_mgrit(small_spec(1, 4, 1, 1));
   SelfWorld world;
   ExecOptions options;
   options.steps = 1;
@@ -86,7 +67,7 @@ TEST(Exec, ErrorsAreNullWithoutCheckSerial) {
 }
 
 TEST(Exec, TraceHasOneEventPerExecutedOp) {
-  const auto program = schedule::build_mgrit(small_spec(4, 2, 1));
+  const auto program = schedule::build_mgrit(small_spec(1, 4, 2, 1));
   const std::string path = ::testing::TempDir() + "exec_trace_test.json";
   SelfWorld world;
   ExecOptions options;
@@ -115,7 +96,7 @@ TEST(Exec, TraceHasOneEventPerExecutedOp) {
 }
 
 TEST(Exec, RejectsAProgramForMoreRanks) {
-  auto spec = small_spec(4, 1, 1);
+  auto spec = small_spec(1, 4, 1, 1);
   spec.ranks = 2;
   const auto program = schedule::build_mgrit(spec);
   SelfWorld world;

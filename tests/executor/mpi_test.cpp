@@ -13,34 +13,15 @@
 #include "plait/executor/exec.hpp"
 #include "plait/executor/mpi_world.hpp"
 #include "plait/schedule/build.hpp"
+#include "small_programs.hpp"
 
 namespace plait::executor {
 namespace {
 
+using test_support::check_options;
+using test_support::small_spec;
+
 World* world = nullptr;
-
-schedule::BuildSpec small_spec(int ranks, int layers, int iterations_forward, int iterations_adjoint) {
-  schedule::BuildSpec spec;
-  spec.layers = layers;
-  spec.ranks = ranks;
-  spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_forward};
-  spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = iterations_adjoint};
-  spec.model.d_model = 32;
-  spec.model.heads = 4;
-  spec.model.seq = 8;
-  spec.model.batch = 2;
-  spec.model.mlp_ratio = 2;
-  spec.model.dtype = "fp32";
-  return spec;
-}
-
-ExecOptions check_options() {
-  ExecOptions options;
-  options.steps = 1;
-  options.warmup = 0;
-  options.check_serial = true;
-  return options;
-}
 
 TEST(MpiExec, ConvergedMgritEqualsSerial) {
   const auto program = schedule::build_mgrit(small_spec(world->size(), 12, 7, 7));
