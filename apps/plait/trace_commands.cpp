@@ -1,12 +1,11 @@
 // plait compare | export
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 #include "plait/traces/trace.hpp"
 
 namespace plait::cli {
@@ -38,10 +37,7 @@ void add_trace_commands(CLI::App& app) {
   export_command->add_option("trace", export_options->trace, "plait trace")->required();
   export_command->add_option("-o,--output", export_options->output, "Perfetto JSON to write")->required();
   export_command->callback([export_options] {
-    const auto trace = traces::load_trace(export_options->trace);
-    std::ofstream out(export_options->output);
-    if (!out) throw Error(export_options->output, "cannot open for writing");
-    out << traces::dump_perfetto(trace);
+    write_text_file(export_options->output, traces::dump_perfetto(traces::load_trace(export_options->trace)));
   });
 }
 

@@ -12,19 +12,12 @@
 #include "detail/child_process.hpp"
 #include "plait/costmodels/calibration.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 
 namespace plait::costmodels {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string read_text(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw Error(path, "cannot open");
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 std::string temporary_path(const std::string& stem) {
   return (std::filesystem::temp_directory_path() /
@@ -106,7 +99,7 @@ class Calibration {
     std::optional<BenchResults> second_alone;
     std::optional<std::pair<BenchResults, BenchResults>> contended;
     if (!options_.bench_json.empty()) {
-      alone = read_benchmark_results(read_text(options_.bench_json), options_.bench_json, clock());
+      alone = read_benchmark_results(read_text_file(options_.bench_json), options_.bench_json, clock());
     } else {
       alone = run_bench(measured, "alone", 1).front();
       if (options_.contended) {
@@ -146,7 +139,7 @@ class Calibration {
     if (options_.check) result.check = check_profile_model(profile, held_out);
 
     if (!options_.pingpong_json.empty()) {
-      profile.network = read_pingpong_results(read_text(options_.pingpong_json),
+      profile.network = read_pingpong_results(read_text_file(options_.pingpong_json),
                                               options_.pingpong_json);
     } else if (options_.network) {
       profile.network = run_pingpong();
@@ -212,7 +205,7 @@ class Calibration {
       children[copy]->wait_successfully("plait-bench (" + stage + ")");
       const std::string& path = outputs[copy].path;
       results.push_back(
-          read_benchmark_results(read_text(path), "plait-bench output " + path, clock()));
+          read_benchmark_results(read_text_file(path), "plait-bench output " + path, clock()));
     }
     return results;
   }
@@ -229,7 +222,7 @@ class Calibration {
     detail::ChildProcess child(argv, /*capture_stdout=*/false);
     child.wait_successfully("mpirun plait-exec pingpong");
     report("pingpong", 1, 1);
-    return read_pingpong_results(read_text(output.path), "plait-exec pingpong output");
+    return read_pingpong_results(read_text_file(output.path), "plait-exec pingpong output");
   }
 
   const CalibrationOptions& options_;

@@ -25,6 +25,7 @@
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 
 namespace plait::costmodels {
 
@@ -272,12 +273,7 @@ std::string dump_profile(const Profile& profile) {
   return out.dump(2) + "\n";
 }
 
-void save_profile(const Profile& profile, const std::string& path) {
-  std::ofstream file(path);
-  if (!file) throw Error(path, "cannot open for writing");
-  file << dump_profile(profile);
-  if (!file) throw Error(path, "write failed");
-}
+void save_profile(const Profile& profile, const std::string& path) { write_text_file(path, dump_profile(profile)); }
 
 Profile parse_profile(const std::string& text, const std::string& origin) {
   json root;
@@ -312,12 +308,6 @@ Profile parse_profile(const std::string& text, const std::string& origin) {
   return profile;
 }
 
-Profile load_profile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw Error(path, "cannot open profile");
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_profile(text.str(), path);
-}
+Profile load_profile(const std::string& path) { return parse_profile(read_text_file(path), path); }
 
 }  // namespace plait::costmodels

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 #include "plait/schedule/program.hpp"
 #include "plait/schedule/validate.hpp"
 
@@ -282,10 +283,7 @@ std::string dump_program(const Program& program) {
 }
 
 void save_program(const Program& program, const std::string& path) {
-  std::ofstream out(path);
-  if (!out) throw Error(path, "cannot open for writing");
-  out << dump_program(program) << '\n';
-  if (!out) throw Error(path, "write failed");
+  write_text_file(path, dump_program(program) + '\n');
 }
 
 Program parse_program(const std::string& text, const std::string& origin) {
@@ -307,12 +305,6 @@ Program parse_program(const std::string& text, const std::string& origin) {
   return program;
 }
 
-Program load_program(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_program(text.str(), path);
-}
+Program load_program(const std::string& path) { return parse_program(read_text_file(path), path); }
 
 }  // namespace plait::schedule

@@ -139,7 +139,7 @@ TEST(ProfileValidation, InvalidJsonAndMissingFilesAreErrors) {
     load_profile("/nonexistent/profile.json");
     FAIL() << "expected an error";
   } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()), "/nonexistent/profile.json: cannot open profile");
+    EXPECT_EQ(std::string(error.what()), "/nonexistent/profile.json: cannot open");
   }
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 #include "plait/traces/trace.hpp"
 
 namespace plait::traces {
@@ -65,12 +66,7 @@ std::string dump_trace(const Trace& trace) {
   return out;
 }
 
-void save_trace(const Trace& trace, const std::string& path) {
-  std::ofstream out(path);
-  if (!out) throw Error(path, "cannot open for writing");
-  out << dump_trace(trace);
-  if (!out) throw Error(path, "write failed");
-}
+void save_trace(const Trace& trace, const std::string& path) { write_text_file(path, dump_trace(trace)); }
 
 Trace parse_trace(const std::string& text, const std::string& origin) {
   json document;
@@ -122,13 +118,7 @@ Trace parse_trace(const std::string& text, const std::string& origin) {
   }
 }
 
-Trace load_trace(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_trace(text.str(), path);
-}
+Trace load_trace(const std::string& path) { return parse_trace(read_text_file(path), path); }
 
 std::string dump_perfetto(const Trace& trace) {
   std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
