@@ -44,6 +44,7 @@ step "compare: predicted vs measured, per cost key"
 
 # A number from a flat JSON file (no jq on a fresh machine).
 value() { grep -o "\"$1\": *[-0-9.e+]*" "$2" | head -1 | sed 's/.*: *//'; }
+fmt() { printf '%.4g' "$1"; }
 predicted_step=$(value predicted_time_s "$out/predicted.json")
 predicted_serial=$(value serial_predicted_time_s "$out/predicted.json")
 predicted_speedup=$(value speedup "$out/predicted.json")
@@ -59,9 +60,9 @@ Program: MGRIT, $layers layers, ${solver[*]}, $ranks ranks; ${shape[*]}.
 
 | | predicted | measured | error |
 | --- | --- | --- | --- |
-| MGRIT step (s) | $predicted_step | $measured_step | $(error "$predicted_step" "$measured_step") |
-| serial step (s) | $predicted_serial | $measured_serial | $(error "$predicted_serial" "$measured_serial") |
-| speedup | $predicted_speedup | $measured_speedup | $(error "$predicted_speedup" "$measured_speedup") |
+| MGRIT step (s) | $(fmt "$predicted_step") | $(fmt "$measured_step") | $(error "$predicted_step" "$measured_step") |
+| serial step (s) | $(fmt "$predicted_serial") | $(fmt "$measured_serial") | $(error "$predicted_serial" "$measured_serial") |
+| speedup | $(fmt "$predicted_speedup") | $(fmt "$measured_speedup") | $(error "$predicted_speedup" "$measured_speedup") |
 
 Per cost key (summed over ranks and ops of the traced step):
 
