@@ -344,10 +344,7 @@ Program build(const BuildSpec& spec, const std::string& kind) {
   check_phase(spec.forward, "forward");
   check_phase(spec.adjoint, "adjoint");
   if (spec.tolerance < 0) throw Error("tolerance", "must be >= 0");
-  if (spec.model.kind == "transformer" && spec.model.d_model % spec.model.heads != 0) {
-    throw Error("model", "d_model " + std::to_string(spec.model.d_model) +
-                             " is not divisible by heads " + std::to_string(spec.model.heads));
-  }
+  check_model(spec.model);
   Program program;
   program.kind = kind;
   program.layers = spec.layers;

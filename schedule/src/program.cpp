@@ -109,6 +109,24 @@ Relax parse_relax(std::string_view text) {
   throw Error("relax", "expected F or FCF, got \"" + std::string(text) + "\"");
 }
 
+void check_model(const ModelDesc& model) {
+  if (model.kind != "transformer" && model.kind != "linear" && model.kind != "mlp") {
+    throw Error("model.kind", "unknown model kind \"" + model.kind + "\" (transformer, linear, mlp)");
+  }
+  if (!(model.tstop > 0)) throw Error("model.tstop", "must be > 0");
+  if (model.kind == "mlp" && model.width < 1) throw Error("model.width", "must be >= 1");
+  if (model.kind != "transformer") return;
+  for (const auto& [name, value] : {std::pair{"d_model", model.d_model}, {"heads", model.heads},
+                                    {"seq", model.seq}, {"batch", model.batch}, {"mlp_ratio", model.mlp_ratio}}) {
+    if (value < 1) throw Error(std::string("model.") + name, "must be >= 1");
+  }
+  if (model.d_model % model.heads != 0) {
+    throw Error("model", "d_model " + std::to_string(model.d_model) + " is not divisible by heads " +
+                             std::to_string(model.heads));
+  }
+  state_bytes(model);  // checks the dtype
+}
+
 std::int64_t state_elements(const ModelDesc& model) {
   if (model.kind == "transformer") {
     return std::int64_t{model.batch} * model.seq * model.d_model;

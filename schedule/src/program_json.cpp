@@ -133,8 +133,10 @@ void from_json(const json& in, ModelDesc& model) {
   model.scheme = field_or(in, "scheme", defaults.scheme, where);
   model.width = field_or(in, "width", defaults.width, where);
   model.seed = field_or(in, "seed", defaults.seed, where);
-  if (model.kind != "transformer" && model.kind != "linear" && model.kind != "mlp") {
-    throw Error(where + "/kind", "unknown model kind \"" + model.kind + "\"");
+  try {
+    check_model(model);
+  } catch (const Error& error) {
+    throw Error(where, error.what());
   }
 }
 

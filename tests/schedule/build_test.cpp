@@ -42,6 +42,11 @@ TEST(Build, RejectsBadSettingsWithReasons) {
   spec.model.d_model = 30;
   spec.model.heads = 4;
   EXPECT_EQ(error_of(spec), "model: d_model 30 is not divisible by heads 4");
+  spec.model.heads = 0;
+  EXPECT_EQ(error_of(spec), "model.heads: must be >= 1");
+  spec = linear_spec(16, 2, 2, 1);
+  spec.model.tstop = 0;
+  EXPECT_EQ(error_of(spec), "model.tstop: must be > 0");
 }
 
 TEST(Build, PartitionIsAlignedToCoarsestIntervals) {

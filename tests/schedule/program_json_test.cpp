@@ -69,6 +69,10 @@ TEST(ProgramJson, WrongTypesNameTheirPlace) {
             "p.json: /rank_programs/0/sections/0/ops/0/dst: buffer \"q[0][0]\": unknown space \"q\"");
 
   document = nlohmann::json::parse(dump_program(sample_program()));
+  document["model"]["heads"] = 0;
+  EXPECT_EQ(error_of(document.dump()), "p.json: /model: model.heads: must be >= 1");
+
+  document = nlohmann::json::parse(dump_program(sample_program()));
   document["rank_programs"][0]["sections"][0]["ops"][0]["op"] = "jump";
   EXPECT_EQ(error_of(document.dump()), "p.json: /rank_programs/0/sections/0/ops/0: unknown op kind \"jump\"");
 }

@@ -125,6 +125,9 @@ struct ModelDesc {
   friend bool operator==(const ModelDesc&, const ModelDesc&) = default;
 };
 
+// Throws plait::Error naming the first bad field (kind, sizes, heads | d_model, dtype).
+void check_model(const ModelDesc& model);
+
 // Elements in one state vector and bytes of one state message.
 std::int64_t state_elements(const ModelDesc& model);
 std::int64_t state_bytes(const ModelDesc& model);
