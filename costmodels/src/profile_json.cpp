@@ -15,9 +15,7 @@
 //               "allreduce": [...],
 //               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}  // optional
 // }
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 

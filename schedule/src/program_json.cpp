@@ -10,8 +10,6 @@
 //      "ops": [{"op": "step", "dst": "u[0][3]", "a": "u[0][2]", "level": 0,
 //               "block": 2, "span": 1, ...}]}]}]}
 // Op fields that are empty/default are left out. Loading validates the result.
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 

@@ -1,9 +1,7 @@
 // Reading, writing and exporting traces.
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 

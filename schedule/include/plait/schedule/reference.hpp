@@ -16,7 +16,6 @@ class ReferenceModel {
 
   int layers() const { return layers_; }
   int state_size() const { return state_size_; }
-  double step_size() const { return h_; }
   std::vector<double> input() const;
 
   // out = Phi_block(u) with step size span*h.
