@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "plait/schedule/files.hpp"
 
 namespace plait::costmodels {
 namespace {
@@ -136,9 +137,7 @@ int run_pingpong_main(int argc, char** argv) {
       if (output.empty()) {
         std::printf("%s\n", result.dump(2).c_str());
       } else {
-        std::ofstream file(output);
-        file << result.dump(2) << "\n";
-        if (!file) throw std::runtime_error(output + ": cannot write");
+        write_text_file(output, result.dump(2) + "\n");
       }
     }
   } catch (const std::exception& error) {

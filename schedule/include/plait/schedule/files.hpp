@@ -7,6 +7,11 @@
 namespace plait {
 
 std::string read_text_file(const std::string& path);
+// Atomic: the text goes to a temporary file beside `path`, which is then
+// renamed onto it, so no reader ever sees a half-written file under `path`.
 void write_text_file(const std::string& path, const std::string& text);
+// Throws plait::Error if a file could not be written at `path` (its directory
+// is missing or read-only), without creating `path`: a check before a long run.
+void check_writable(const std::string& path);
 
 }  // namespace plait
