@@ -19,5 +19,7 @@ void add_costmodel_commands(CLI::App& app);  // calibrate
 void add_simulator_commands(CLI::App& app);  // simulate
 void add_executor_commands(CLI::App& app);   // run (starts mpirun plait-exec)
 void add_trace_commands(CLI::App& app);      // compare, export
+void add_experiment_commands(CLI::App& app); // sweep
+void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
 
 }  // namespace plait::cli

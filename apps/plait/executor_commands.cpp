@@ -28,6 +28,7 @@ namespace {
 struct RunOptions {
   int ranks = 0;
   std::string mpirun = "mpirun";
+  std::string exec;  // "": the plait-exec next to plait
   bool dry_run = false;
 };
 
@@ -77,9 +78,11 @@ int physical_cores() {
 }
 
 std::vector<std::string> launch_command(const RunOptions& options, const std::vector<std::string>& exec_args) {
-  const std::string exec = directory_of_this_binary() + "/plait-exec";
+  const std::string exec = options.exec.empty() ? directory_of_this_binary() + "/plait-exec" : options.exec;
   if (!is_executable(exec))
-    throw Error("plait run", "no plait-exec next to plait (" + exec + "); build with PLAIT_WITH_TORCH=ON");
+    throw Error("plait run", options.exec.empty()
+                                 ? "no plait-exec next to plait (" + exec + "); build with PLAIT_WITH_TORCH=ON"
+                                 : "--exec " + exec + " is not an executable file");
   std::vector<std::string> command;
   const std::string mpirun = find_on_path(options.mpirun);
   if (mpirun.empty()) {
@@ -143,6 +146,7 @@ void add_executor_commands(CLI::App& app) {
   run->add_option("-n,--ranks", options->ranks, "MPI ranks (default: the Program's rank count)")
       ->check(CLI::PositiveNumber);
   run->add_option("--mpirun", options->mpirun, "MPI launcher (Open MPI flags)")->capture_default_str();
+  run->add_option("--exec", options->exec, "the plait-exec to run (default: the one next to plait)");
   run->add_flag("--dry-run", options->dry_run, "print the command instead of running it");
   // Everything from the program file on goes to plait-exec untouched.
   run->prefix_command();

@@ -13,9 +13,11 @@ int main(int argc, char** argv) {
   plait::cli::add_costmodel_commands(app);
 #ifdef PLAIT_HAVE_SIMGRID
   plait::cli::add_simulator_commands(app);
+  plait::cli::add_replay_commands(app);
 #endif
   plait::cli::add_executor_commands(app);
   plait::cli::add_trace_commands(app);
+  plait::cli::add_experiment_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,0 +1,63 @@
+// plait sweep: run (or resume) a sweep spec into a directory.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "plait/experiments/sweep.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::cli {
+namespace {
+
+std::string this_binary() {
+  std::vector<char> path(4096);
+  const ssize_t length = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (length <= 0) throw Error("plait sweep", "cannot find the plait binary (/proc/self/exe)");
+  return std::string(path.data(), std::size_t(length));
+}
+
+std::string percent(const std::optional<double>& value) {
+  if (!value) return "n/a";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f%%", *value * 100);
+  return text;
+}
+
+}  // namespace
+
+void add_experiment_commands(CLI::App& app) {
+  auto options = std::make_shared<experiments::SweepOptions>();
+  auto* sweep = app.add_subcommand(
+      "sweep", "predict (plait simulate) and measure (plait run) a grid of training steps; CSV, plots, report");
+  sweep->add_option("spec", options->spec_path, "sweep spec (plait.sweep JSON), e.g. experiments/local.json")
+      ->required();
+  sweep->add_option("-o,--output", options->output_dir, "directory for results.csv, plots and report.md")
+      ->required();
+  sweep->add_option("-j,--jobs", options->jobs, "plait simulate processes at once (measurements run alone)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  sweep->add_flag("--force", options->force, "replace another spec's results in the directory");
+  sweep->add_option("--tools", options->tools_dir,
+                    "directory holding plait-exec and plait-bench (default: next to plait, then PATH)");
+  sweep->add_option("--mpirun", options->mpirun, "MPI launcher for plait run")->capture_default_str();
+  sweep->add_option("--cores", options->cores, "measure points with at most this many ranks (default: the cores)")
+      ->check(CLI::NonNegativeNumber);
+  sweep->callback([options] {
+    options->plait_binary = this_binary();
+    options->progress = experiments::progress_on_terminal();
+    const experiments::SweepSummary summary = experiments::run_sweep(*options);
+    std::printf("%d points (%d measured, %d failed, %d resumed) in %.0f s\n", summary.points, summary.measured,
+                summary.failed, summary.resumed, summary.wall_s);
+    if (summary.measured > 0)
+      std::printf("step-time error |predicted/measured - 1|: median %s, max %s (noise floor: run spread median %s, max %s)\n",
+                  percent(summary.median_abs_error).c_str(), percent(summary.max_abs_error).c_str(),
+                  percent(summary.median_spread).c_str(), percent(summary.max_spread).c_str());
+    std::printf("report: %s\n", summary.report_path.c_str());
+  });
+}
+
+}  // namespace plait::cli

@@ -1,0 +1,115 @@
+// Sweeps: a grid of MGRIT training steps, each built into a Program, predicted
+// by `plait simulate` (one process per point, points in parallel) and, where
+// its ranks fit this machine, measured by `plait run` (one point at a time).
+// Results go to DIR/results.csv, PNG plots (gnuplot) and DIR/report.md.
+//
+// Spec format "plait.sweep", version 1 (documented in spec.cpp and README.md):
+//   {"format": "plait.sweep", "version": 1, "name": "local",
+//    "calibrate": true,
+//    "base": {"layers": 32, "levels": 2, "cf": 2, "relax": "F", "fwd_iters": 2,
+//             "bwd_iters": 1, "ranks": 1, "model": {"d_model": 64, "heads": 2,
+//             "seq": 32, "batch": 2}, "mask": "causal", "platform": "local"},
+//    "grids": [{"layers": [16, 32, 64], "levels": [2, 3]}, ...],
+//    "measure": {"steps": 5, "warmup": 1, "repeats": 3}}
+// No torch, MPI or SimGrid here: the sweep drives the plait binaries.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace plait::experiments {
+
+// One model shape of the grid (the transformer block the executor runs).
+struct ModelShape {
+  std::int32_t d_model = 64, heads = 2, seq = 32, batch = 2;
+  std::int32_t mlp_ratio = 4;  // fixed
+  std::string dtype = "fp32";  // the spec's "dtype", the same for every point
+  friend bool operator==(const ModelShape&, const ModelShape&) = default;
+};
+
+// One configuration of the grid: the config columns of results.csv.
+struct PointConfig {
+  std::int32_t layers = 32, levels = 2, cf = 2;
+  std::string relax = "F";
+  std::int32_t fwd_iters = 2, bwd_iters = 1, ranks = 1;
+  ModelShape model;
+  std::string mask = "causal";  // causal | none
+  std::string platform = "local";
+  friend bool operator==(const PointConfig&, const PointConfig&) = default;
+};
+
+// A short name of a point, unique within a sweep, usable as a file name.
+std::string point_name(const PointConfig& config);
+
+struct MeasureSpec {
+  int steps = 5;    // timed steps per run
+  int warmup = 1;   // untimed steps before them
+  int repeats = 3;  // runs per point: their spread is measured_min_s..measured_max_s
+};
+
+struct SweepSpec {
+  static constexpr int format_version = 1;
+  std::string name;
+  std::string description;
+  bool calibrate = false;                    // run `plait calibrate` into DIR/profile.json first
+  std::vector<std::string> calibrate_args;   // extra arguments for it
+  std::optional<MeasureSpec> measure;        // absent: prediction only
+  std::vector<PointConfig> points;           // the grid, expanded, in spec order, no duplicates
+};
+
+// Parses and validates a spec, collecting every problem: the plait::Error it
+// throws lists each as "<JSON pointer>: <reason>", one per line after the first.
+SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin = "<string>");
+SweepSpec load_sweep_spec(const std::string& path);
+
+// The outcome of one point (a row of results.csv). Times in seconds.
+struct PointResult {
+  PointConfig config;
+  std::optional<double> predicted_time_s, measured_time_s, measured_min_s, measured_max_s;
+  std::optional<double> predicted_speedup, measured_speedup;
+  std::optional<double> relative_error;  // predicted / measured - 1
+  std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
+  std::string error;                     // why, when failed
+};
+
+// results.csv: a header line, then one row per point (RFC 4180 quoting).
+std::string results_csv_header();
+std::string dump_results_csv(const std::vector<PointResult>& results);
+// Throws plait::Error naming the line for a malformed file.
+std::vector<PointResult> parse_results_csv(const std::string& text, const std::string& origin = "<string>");
+
+struct SweepOptions {
+  std::string spec_path;
+  std::string output_dir;
+  int jobs = 1;                // parallel `plait simulate` processes
+  bool force = false;          // replace another spec's results in output_dir
+  std::string plait_binary;    // the plait CLI the sweep runs for each point
+  std::string tools_dir;       // where plait-exec and plait-bench are ("": next to plait_binary, then PATH)
+  std::string mpirun = "mpirun";
+  int cores = 0;               // measure points with ranks <= cores (0: this machine's cores)
+  bool progress = false;       // rate and ETA on stderr
+};
+
+struct SweepSummary {
+  int points = 0, measured = 0, failed = 0, resumed = 0;
+  std::optional<double> median_abs_error, max_abs_error;      // over measured points
+  std::optional<double> median_spread, max_spread;            // (max - min) / measured, the noise floor
+  double wall_s = 0;
+  std::string report_path;
+};
+
+// Runs (or resumes) a sweep. Bad input (spec, another spec's results in the
+// directory) throws plait::Error; a failing point becomes a row and the sweep goes on.
+SweepSummary run_sweep(const SweepOptions& options);
+
+// Whether progress belongs on stderr: it is a terminal, and not CI (env CI=true).
+bool progress_on_terminal();
+
+// Error summary and noise floor of finished rows (also used by the report).
+SweepSummary summarize_results(const std::vector<PointResult>& results);
+
+}  // namespace plait::experiments

@@ -1,0 +1,33 @@
+// One point of a sweep: its Program, its prediction (a `plait simulate`
+// process) and its measurement (`plait run`, repeated).
+#pragma once
+
+#include <string>
+
+#include "plait/experiments/sweep.hpp"
+#include "plait/schedule/program.hpp"
+
+namespace plait::experiments::detail {
+
+// The binaries a sweep drives and where its files go.
+struct Tools {
+  std::string plait;       // the plait CLI
+  std::string plait_exec;  // passed to `plait run --exec`
+  std::string mpirun = "mpirun";
+  std::string profile;     // "" : analytic pricing
+};
+
+// The MGRIT Program of a point (schedule::build_mgrit); throws plait::Error.
+schedule::Program build_point_program(const PointConfig& config);
+
+// Fills predicted_time_s and predicted_speedup from `plait simulate --json`
+// on point_dir/program.json; throws plait::Error with the child's last words.
+void predict_point(const Tools& tools, const std::string& point_dir, PointResult& result);
+
+// Runs `plait run -n P` measure.repeats times: measured_time_s is the median of
+// the runs' times per step, measured_min_s/max_s their range, measured_speedup
+// the median of their speedups; throws plait::Error when a run fails.
+void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
+                   PointResult& result);
+
+}  // namespace plait::experiments::detail

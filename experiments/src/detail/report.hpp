@@ -1,0 +1,21 @@
+// A sweep's outputs besides results.csv: PNG plots and report.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "plait/experiments/sweep.hpp"
+
+namespace plait::experiments::detail {
+
+// Writes DIR/plots/ (data, gnuplot scripts, PNGs); returns the PNGs drawn,
+// relative to DIR (none when gnuplot is missing or fails: see plots/*.log).
+std::vector<std::string> write_plots(const std::string& output_dir, const std::vector<PointResult>& results);
+
+// report.md: the sweep, its error summary next to the noise floor, the plots
+// and a table of every point. `profile`: the profile that priced it ("" none).
+std::string format_report(const SweepSpec& spec, const std::vector<PointResult>& results,
+                          const SweepSummary& summary, const std::vector<std::string>& plots,
+                          const std::string& profile);
+
+}  // namespace plait::experiments::detail

@@ -1,0 +1,122 @@
+// report.md and the error summary of a sweep.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "detail/report.hpp"
+
+namespace plait::experiments {
+namespace {
+
+double median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+std::string figure(const std::optional<double>& value, const char* format = "%.4g") {
+  if (!value) return "";
+  char text[32];
+  std::snprintf(text, sizeof text, format, *value);
+  return text;
+}
+
+std::string percent(const std::optional<double>& value) {
+  return value ? figure(*value * 100, "%+.1f %%") : std::string();
+}
+
+std::string plain_percent(const std::optional<double>& value) {
+  return value ? figure(*value * 100, "%.1f %%") : std::string("n/a");
+}
+
+std::string table_cell(std::string text) {
+  std::replace(text.begin(), text.end(), '|', '/');
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text.size() > 160 ? text.substr(0, 157) + "..." : text;
+}
+
+}  // namespace
+
+SweepSummary summarize_results(const std::vector<PointResult>& results) {
+  SweepSummary summary;
+  std::vector<double> errors, spreads;
+  for (const PointResult& r : results) {
+    ++summary.points;
+    const bool failed = r.status != "ok" && r.status != "predicted";
+    summary.failed += failed;
+    if (!r.measured_time_s) continue;
+    ++summary.measured;
+    if (r.relative_error) errors.push_back(std::abs(*r.relative_error));
+    if (r.measured_min_s && r.measured_max_s && *r.measured_time_s > 0)
+      spreads.push_back((*r.measured_max_s - *r.measured_min_s) / *r.measured_time_s);
+  }
+  if (!errors.empty()) {
+    summary.median_abs_error = median_of(errors);
+    summary.max_abs_error = *std::max_element(errors.begin(), errors.end());
+  }
+  if (!spreads.empty()) {
+    summary.median_spread = median_of(spreads);
+    summary.max_spread = *std::max_element(spreads.begin(), spreads.end());
+  }
+  return summary;
+}
+
+namespace detail {
+
+std::string format_report(const SweepSpec& spec, const std::vector<PointResult>& results,
+                          const SweepSummary& summary, const std::vector<std::string>& plots,
+                          const std::string& profile) {
+  std::ostringstream out;
+  out << "# Sweep " << spec.name << "\n\n";
+  if (!spec.description.empty()) out << spec.description << "\n\n";
+  out << "- points: " << summary.points << " of " << spec.points.size() << " in the spec; measured "
+      << summary.measured << ", failed " << summary.failed << " (resumed from results.csv: " << summary.resumed
+      << ")\n";
+  out << "- pricing: " << (profile.empty() ? "the analytic roofline on each platform's device sheets"
+                                           : "the profile " + profile + " (plait calibrate on this machine)")
+      << "\n";
+  if (spec.measure)
+    out << "- measurement: `plait run`, " << spec.measure->repeats << " runs of " << spec.measure->steps
+        << " steps (after " << spec.measure->warmup << " warm-up) per point; the measured time is the median run\n";
+  char wall[64];
+  std::snprintf(wall, sizeof wall, "%.0f s", summary.wall_s);
+  out << "- wall time of this invocation: " << wall << "\n\n";
+
+  if (summary.measured > 0) {
+    out << "## Prediction error (step time, predicted / measured - 1)\n\n"
+        << "| | median | max |\n| --- | --- | --- |\n"
+        << "| abs(error) over " << summary.measured << " measured points | " << plain_percent(summary.median_abs_error)
+        << " | " << plain_percent(summary.max_abs_error) << " |\n"
+        << "| noise floor: spread (max - min) / median of the runs | " << plain_percent(summary.median_spread)
+        << " | " << plain_percent(summary.max_spread) << " |\n\n"
+        << "An error below the spread cannot be told from noise on this machine.\n\n";
+  }
+  if (!plots.empty()) {
+    out << "## Plots\n\n";
+    for (const std::string& plot : plots) out << "![" << plot << "](" << plot << ")\n\n";
+  }
+  out << "## Points\n\n"
+      << "| layers | levels | cf | relax | iters | ranks | model | mask | platform | predicted s | measured s "
+         "(min..max) | predicted speedup | measured speedup | error | status |\n"
+      << "| ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n";
+  for (const PointResult& r : results) {
+    const PointConfig& c = r.config;
+    std::string measured = figure(r.measured_time_s);
+    if (r.measured_min_s && r.measured_max_s)
+      measured += " (" + figure(r.measured_min_s) + ".." + figure(r.measured_max_s) + ")";
+    std::string status = r.status;
+    if (!r.error.empty()) status += ": " + table_cell(r.error);
+    out << "| " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
+        << c.bwd_iters << " | " << c.ranks << " | d" << c.model.d_model << " h" << c.model.heads << " s"
+        << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
+        << figure(r.predicted_time_s) << " | " << measured << " | " << figure(r.predicted_speedup, "%.3g")
+        << " | " << figure(r.measured_speedup, "%.3g") << " | " << percent(r.relative_error) << " | " << status
+        << " |\n";
+  }
+  out << "\nAll figures are in `results.csv`; each point's Program, prediction and runs are in `points/`.\n";
+  return out.str();
+}
+
+}  // namespace detail
+}  // namespace plait::experiments

@@ -1,0 +1,258 @@
+// Sweep specs: parsing, validation (every problem collected, each with its
+// JSON pointer) and expansion of the grids into points.
+//
+// Format "plait.sweep", version 1:
+//   format, version          "plait.sweep", 1 (required)
+//   name                     string (required): names the sweep in the report
+//   description              string
+//   calibrate                bool: run `plait calibrate` into DIR/profile.json first;
+//                            every prediction is then priced with that profile
+//   calibrate_args           [string]: extra `plait calibrate` arguments
+//   base                     one value per axis: the defaults of every grid
+//   grids                    [object] (required, non-empty): each maps axes to a value
+//                            or a list of values; a grid is their cartesian product
+//   dtype                    "fp32" | "bf16" | "fp16": of every point
+//   measure                  {"steps" >= 1, "warmup" >= 0, "repeats" >= 1}: measure
+//                            points whose ranks fit this machine; absent: predict only
+// Axes: layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
+// bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
+// heads dividing d_model}, mask "causal" | "none", platform (a shipped
+// platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
+// fp32); blocks have an MLP ratio of 4.
+#include <functional>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/experiments/sweep.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
+
+namespace plait::experiments {
+namespace {
+
+using nlohmann::json;
+
+class Problems {
+ public:
+  void add(const std::string& pointer, const std::string& why) { list_.push_back(pointer + ": " + why); }
+  bool empty() const { return list_.empty(); }
+  std::string joined() const {
+    std::string text;
+    for (const auto& problem : list_) text += (text.empty() ? "" : "; ") + problem;
+    return text;
+  }
+
+ private:
+  std::vector<std::string> list_;
+};
+
+// Reads an integer >= minimum; adds a problem and returns false when it is not.
+bool read_int(const json& value, const std::string& pointer, int minimum, std::int32_t& out, Problems& problems) {
+  if (!value.is_number_integer() || value.get<std::int64_t>() < minimum || value.get<std::int64_t>() > 1 << 30) {
+    problems.add(pointer, "must be an integer >= " + std::to_string(minimum));
+    return false;
+  }
+  out = value.get<std::int32_t>();
+  return true;
+}
+
+bool read_choice(const json& value, const std::string& pointer, const std::set<std::string>& choices,
+                 std::string& out, Problems& problems) {
+  if (!value.is_string() || !choices.count(value.get<std::string>())) {
+    std::string list;
+    for (const auto& choice : choices) list += (list.empty() ? "" : " or ") + ("\"" + choice + "\"");
+    problems.add(pointer, "must be " + list);
+    return false;
+  }
+  out = value.get<std::string>();
+  return true;
+}
+
+void read_model(const json& value, const std::string& pointer, ModelShape& model, Problems& problems) {
+  if (!value.is_object()) return problems.add(pointer, "must be an object {\"d_model\", \"heads\", \"seq\", \"batch\"}");
+  static const std::map<std::string, std::int32_t ModelShape::*> sizes = {
+      {"d_model", &ModelShape::d_model}, {"heads", &ModelShape::heads}, {"seq", &ModelShape::seq},
+      {"batch", &ModelShape::batch}};
+  for (const auto& [key, field] : value.items()) {
+    if (sizes.count(key)) {
+      read_int(field, pointer + "/" + key, 1, model.*sizes.at(key), problems);
+    } else {
+      problems.add(pointer + "/" + key, "unknown model field");
+    }
+  }
+  if (model.d_model % model.heads != 0)
+    problems.add(pointer + "/heads", "must divide d_model (" + std::to_string(model.d_model) + ")");
+}
+
+// Reads one axis value into `config`; the axis name is the pointer's last part.
+using AxisReader = std::function<void(const json&, const std::string&, PointConfig&, Problems&)>;
+
+const std::map<std::string, AxisReader>& axis_readers() {
+  static const std::map<std::string, AxisReader> readers = {
+      {"layers", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.layers, e); }},
+      {"levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.levels, e); }},
+      {"cf", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 2, c.cf, e); }},
+      {"relax", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"F", "FCF"}, c.relax, e); }},
+      {"fwd_iters", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.fwd_iters, e); }},
+      {"bwd_iters", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.bwd_iters, e); }},
+      {"ranks", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.ranks, e); }},
+      {"model", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_model(v, p, c.model, e); }},
+      {"mask", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"causal", "none"}, c.mask, e); }},
+      {"platform",
+       [](const json& v, const std::string& p, PointConfig& c, Problems& e) {
+         if (!v.is_string() || v.get<std::string>().empty()) return e.add(p, "must be a platform name or file");
+         c.platform = v.get<std::string>();
+       }},
+  };
+  return readers;
+}
+
+PointConfig read_base(const json& base, Problems& problems) {
+  PointConfig config;
+  if (!base.is_object()) {
+    problems.add("/base", "must be an object of one value per axis");
+    return config;
+  }
+  for (const auto& [axis, value] : base.items()) {
+    const auto reader = axis_readers().find(axis);
+    if (reader == axis_readers().end()) {
+      problems.add("/base/" + axis, "unknown axis");
+    } else if (value.is_array()) {
+      problems.add("/base/" + axis, "must be one value (lists of values go in grids)");
+    } else {
+      reader->second(value, "/base/" + axis, config, problems);
+    }
+  }
+  return config;
+}
+
+// The cartesian product of one grid, axes in axis_readers() order.
+void expand_grid(const json& grid, const std::string& pointer, const PointConfig& base,
+                 std::vector<PointConfig>& points, Problems& problems) {
+  if (!grid.is_object() || grid.empty()) return problems.add(pointer, "must be a non-empty object of axes");
+  std::vector<PointConfig> expanded = {base};
+  for (const auto& [axis, reader] : axis_readers()) {
+    if (!grid.contains(axis)) continue;
+    const json& values = grid.at(axis);
+    const json list = values.is_array() ? values : json::array({values});
+    if (list.empty()) {
+      problems.add(pointer + "/" + axis, "must list at least one value");
+      continue;
+    }
+    bool valid = true;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      PointConfig scratch = base;
+      Problems local;
+      reader(list[i], pointer + "/" + axis + (values.is_array() ? "/" + std::to_string(i) : ""), scratch, local);
+      if (!local.empty()) {
+        reader(list[i], pointer + "/" + axis + (values.is_array() ? "/" + std::to_string(i) : ""), scratch, problems);
+        valid = false;
+      }
+    }
+    if (!valid) continue;
+    std::vector<PointConfig> next;
+    for (const PointConfig& config : expanded) {
+      for (const json& value : list) {
+        PointConfig point = config;
+        Problems ignored;  // checked above
+        reader(value, pointer, point, ignored);
+        next.push_back(point);
+      }
+    }
+    expanded = std::move(next);
+  }
+  for (const auto& [axis, value] : grid.items())
+    if (!axis_readers().count(axis)) problems.add(pointer + "/" + axis, "unknown axis");
+  for (const PointConfig& point : expanded) {
+    bool seen = false;
+    for (const PointConfig& other : points) seen = seen || other == point;
+    if (!seen) points.push_back(point);
+  }
+}
+
+std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
+  if (!value.is_object()) {
+    problems.add("/measure", "must be an object {\"steps\", \"warmup\", \"repeats\"}");
+    return std::nullopt;
+  }
+  MeasureSpec measure;
+  for (const auto& [key, field] : value.items()) {
+    std::int32_t number = 0;
+    if (key == "steps") {
+      if (read_int(field, "/measure/steps", 1, number, problems)) measure.steps = number;
+    } else if (key == "warmup") {
+      if (read_int(field, "/measure/warmup", 0, number, problems)) measure.warmup = number;
+    } else if (key == "repeats") {
+      if (read_int(field, "/measure/repeats", 1, number, problems)) measure.repeats = number;
+    } else {
+      problems.add("/measure/" + key, "unknown field");
+    }
+  }
+  return measure;
+}
+
+}  // namespace
+
+std::string point_name(const PointConfig& c) {
+  const ModelShape& m = c.model;
+  std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);
+  platform = platform.substr(0, platform.find('.'));
+  return "N" + std::to_string(c.layers) + ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
+         c.relax + ".it" + std::to_string(c.fwd_iters) + "-" + std::to_string(c.bwd_iters) + ".P" +
+         std::to_string(c.ranks) + ".d" + std::to_string(m.d_model) + "h" + std::to_string(m.heads) + "s" +
+         std::to_string(m.seq) + "b" + std::to_string(m.batch) + "." + c.mask + "." + platform;
+}
+
+SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
+  const json in = json::parse(text, nullptr, false);
+  if (in.is_discarded()) throw Error(origin, "not valid JSON");
+  if (!in.is_object()) throw Error(origin, "/: must be a plait.sweep object");
+  Problems problems;
+  SweepSpec spec;
+  if (in.value("format", json()) != "plait.sweep") problems.add("/format", "must be \"plait.sweep\"");
+  if (!in.contains("version") || in.at("version") != SweepSpec::format_version)
+    problems.add("/version", "must be " + std::to_string(SweepSpec::format_version));
+  if (!in.contains("name") || !in.at("name").is_string() || in.at("name").get<std::string>().empty())
+    problems.add("/name", "must be a non-empty string");
+  else
+    spec.name = in.at("name").get<std::string>();
+  static const std::set<std::string> known = {"format", "version", "name", "description", "calibrate",
+                                              "calibrate_args", "base", "grids", "measure", "dtype"};
+  for (const auto& [key, value] : in.items())
+    if (!known.count(key)) problems.add("/" + key, "unknown field");
+  if (in.contains("description")) {
+    if (in.at("description").is_string()) spec.description = in.at("description").get<std::string>();
+    else problems.add("/description", "must be a string");
+  }
+  if (in.contains("calibrate")) {
+    if (in.at("calibrate").is_boolean()) spec.calibrate = in.at("calibrate").get<bool>();
+    else problems.add("/calibrate", "must be true or false");
+  }
+  if (in.contains("calibrate_args")) {
+    const json& args = in.at("calibrate_args");
+    if (!args.is_array()) problems.add("/calibrate_args", "must be a list of strings");
+    for (std::size_t i = 0; args.is_array() && i < args.size(); ++i) {
+      if (args[i].is_string()) spec.calibrate_args.push_back(args[i].get<std::string>());
+      else problems.add("/calibrate_args/" + std::to_string(i), "must be a string");
+    }
+  }
+  std::string dtype = "fp32";
+  if (in.contains("dtype")) read_choice(in.at("dtype"), "/dtype", {"fp32", "bf16", "fp16"}, dtype, problems);
+  if (in.contains("measure")) spec.measure = read_measure(in.at("measure"), problems);
+  const PointConfig base = in.contains("base") ? read_base(in.at("base"), problems) : PointConfig{};
+  if (!in.contains("grids") || !in.at("grids").is_array() || in.at("grids").empty()) {
+    problems.add("/grids", "must be a non-empty list of grids");
+  } else {
+    for (std::size_t i = 0; i < in.at("grids").size(); ++i)
+      expand_grid(in.at("grids")[i], "/grids/" + std::to_string(i), base, spec.points, problems);
+  }
+  if (!problems.empty()) throw Error(origin, problems.joined());
+  for (PointConfig& point : spec.points) point.model.dtype = dtype;
+  return spec;
+}
+
+SweepSpec load_sweep_spec(const std::string& path) { return parse_sweep_spec(read_text_file(path), path); }
+
+}  // namespace plait::experiments

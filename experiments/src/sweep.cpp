@@ -1,0 +1,228 @@
+// run_sweep: calibrate (once), then per point build → predict (in parallel)
+// → measure (one point at a time); results.csv is rewritten after every point,
+// so an interrupted sweep resumes where it stopped.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "detail/child_process.hpp"
+#include "detail/points.hpp"
+#include "detail/progress.hpp"
+#include "detail/report.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
+
+namespace plait::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+
+// DIR/spec.json is a copy of the spec whose results DIR holds.
+void claim_directory(const SweepOptions& options, const std::string& spec_text) {
+  const fs::path dir = options.output_dir;
+  const fs::path copy = dir / "spec.json";
+  if (fs::exists(copy)) {
+    const auto held = nlohmann::json::parse(read_text_file(copy.string()), nullptr, false);
+    const auto wanted = nlohmann::json::parse(spec_text, nullptr, false);
+    if (held != wanted) {
+      if (!options.force)
+        throw Error(options.output_dir, "holds the results of another spec (" + copy.string() +
+                                            "); pass --force to replace them");
+      for (const char* name : {"results.csv", "profile.json", "report.md", "calibrate.log"}) fs::remove(dir / name);
+      fs::remove_all(dir / "points");
+      fs::remove_all(dir / "plots");
+    }
+  }
+  fs::create_directories(dir / "points");
+  write_text_file(copy.string(), spec_text);
+}
+
+std::string calibration_shapes(const SweepSpec& spec) {
+  std::vector<std::string> shapes;
+  for (const PointConfig& point : spec.points) {
+    const ModelShape& m = point.model;
+    const std::string name = "d" + std::to_string(m.d_model) + ".h" + std::to_string(m.heads) + ".s" +
+                             std::to_string(m.seq) + ".b" + std::to_string(m.batch) + ".r" +
+                             std::to_string(m.mlp_ratio) + "." + m.dtype +
+                             (point.mask == "causal" ? ".causal" : ".full");
+    if (std::find(shapes.begin(), shapes.end(), name) == shapes.end()) shapes.push_back(name);
+  }
+  std::string list;
+  for (const auto& shape : shapes) list += (list.empty() ? "" : ",") + shape;
+  return list;
+}
+
+void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::string& profile) {
+  std::vector<std::string> argv = {options.plait_binary, "calibrate", "--shapes", calibration_shapes(spec),
+                                   "-o", profile + ".partial"};
+  argv.insert(argv.end(), spec.calibrate_args.begin(), spec.calibrate_args.end());
+  const std::string log = options.output_dir + "/calibrate.log";
+  if (options.progress) std::fprintf(stderr, "calibrating this machine (%s)\n", log.c_str());
+  const int code = detail::run_process(argv, log, log + ".stderr");
+  if (code != 0)
+    throw std::runtime_error("plait sweep: calibration failed (exit " + std::to_string(code) +
+                             "): " + detail::last_words(log + ".stderr") + " [" + detail::join_command(argv) + "]");
+  fs::rename(profile + ".partial", profile);  // a half-written profile is never resumed from
+}
+
+// Rows of the points done so far, in spec order; saved after every point.
+class ResultTable {
+ public:
+  ResultTable(const SweepSpec& spec, std::string path) : rows_(spec.points.size()), path_(std::move(path)) {
+    if (!fs::exists(path_)) return;
+    for (PointResult& old : parse_results_csv(read_text_file(path_), path_)) {
+      for (std::size_t i = 0; i < spec.points.size(); ++i) {
+        PointConfig key = spec.points[i];
+        key.model.mlp_ratio = old.config.model.mlp_ratio;
+        key.model.dtype = old.config.model.dtype;
+        if (key == old.config && !rows_[i]) {
+          old.config = spec.points[i];
+          rows_[i] = old;
+        }
+      }
+    }
+  }
+  bool has(std::size_t i) const { return rows_[i].has_value(); }
+  void set(std::size_t i, const PointResult& row) {
+    std::lock_guard lock(mutex_);
+    rows_[i] = row;
+    write_text_file(path_ + ".partial", dump_results_csv(done()));
+    fs::rename(path_ + ".partial", path_);
+  }
+  std::vector<PointResult> done() const {
+    std::vector<PointResult> out;
+    for (const auto& row : rows_)
+      if (row) out.push_back(*row);
+    return out;
+  }
+
+ private:
+  std::vector<std::optional<PointResult>> rows_;
+  std::string path_;
+  std::mutex mutex_;
+};
+
+void finish(PointResult& row) {
+  if (row.predicted_time_s && row.measured_time_s && *row.measured_time_s > 0)
+    row.relative_error = *row.predicted_time_s / *row.measured_time_s - 1;
+  if (row.status.empty()) row.status = row.measured_time_s ? "ok" : "predicted";
+}
+
+std::string exec_path(const SweepOptions& options) {
+  const fs::path dir = options.tools_dir.empty() ? fs::path(options.plait_binary).parent_path()
+                                                 : fs::path(options.tools_dir);
+  const fs::path exec = dir / "plait-exec";
+  return fs::exists(exec) ? exec.string() : "";
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string spec_text = read_text_file(options.spec_path);
+  const SweepSpec spec = parse_sweep_spec(spec_text, options.spec_path);
+  if (options.plait_binary.empty()) throw Error("plait sweep", "no plait binary to run");
+  claim_directory(options, spec_text);
+  // plait calibrate finds plait-bench and plait-exec next to plait or on PATH.
+  if (!options.tools_dir.empty()) {
+    const char* path = std::getenv("PATH");
+    ::setenv("PATH", (options.tools_dir + ":" + (path ? path : "")).c_str(), 1);
+  }
+
+  detail::Tools tools;
+  tools.plait = options.plait_binary;
+  tools.plait_exec = exec_path(options);
+  tools.mpirun = options.mpirun;
+  if (spec.calibrate) {
+    tools.profile = options.output_dir + "/profile.json";
+    if (!fs::exists(tools.profile)) calibrate(spec, options, tools.profile);
+  }
+  const int cores = options.cores > 0 ? options.cores : int(std::max(1u, std::thread::hardware_concurrency()));
+
+  ResultTable table(spec, options.output_dir + "/results.csv");
+  std::vector<std::size_t> pending;
+  int resumed = 0;
+  for (std::size_t i = 0; i < spec.points.size(); ++i) {
+    if (table.has(i)) ++resumed;
+    else pending.push_back(i);
+  }
+
+  // Predictions, `jobs` processes at a time; unmeasured points are done here.
+  std::vector<PointResult> rows(spec.points.size());
+  std::vector<std::size_t> to_measure;
+  std::mutex measure_mutex;
+  const auto will_measure = [&](const PointConfig& c) { return spec.measure && c.ranks <= cores; };
+  std::size_t measured_total = 0;
+  for (std::size_t i : pending) measured_total += will_measure(spec.points[i]);
+  detail::Progress progress(options.progress, pending.size() + measured_total);
+  std::atomic<std::size_t> next{0};
+  const auto predict_worker = [&] {
+    for (std::size_t k = next++; k < pending.size(); k = next++) {
+      const std::size_t i = pending[k];
+      PointResult& row = rows[i];
+      row.config = spec.points[i];
+      const std::string dir = options.output_dir + "/points/" + point_name(row.config);
+      try {
+        fs::create_directories(dir);
+        schedule::save_program(detail::build_point_program(row.config), dir + "/program.json");
+      } catch (const std::exception& error) {
+        row.status = "build_failed";
+        row.error = error.what();
+      }
+      if (row.status.empty()) {
+        try {
+          detail::predict_point(tools, dir, row);
+        } catch (const std::exception& error) {
+          row.status = "predict_failed";
+          row.error = error.what();
+        }
+      }
+      if (row.status.empty() && will_measure(row.config)) {
+        std::lock_guard lock(measure_mutex);
+        to_measure.push_back(i);
+      } else {
+        if (will_measure(row.config)) progress.step("skipped");
+        finish(row);
+        table.set(i, row);
+      }
+      progress.step("predicted " + point_name(row.config));
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int j = 0; j < std::max(1, options.jobs); ++j) workers.emplace_back(predict_worker);
+  for (auto& worker : workers) worker.join();
+
+  // Measurements: one point at a time, nothing else running (timing needs the cores).
+  std::sort(to_measure.begin(), to_measure.end());
+  for (std::size_t i : to_measure) {
+    PointResult& row = rows[i];
+    try {
+      detail::measure_point(tools, *spec.measure, options.output_dir + "/points/" + point_name(row.config), row);
+    } catch (const std::exception& error) {
+      row.status = "measure_failed";
+      row.error = error.what();
+    }
+    finish(row);
+    table.set(i, row);
+    progress.step("measured " + point_name(row.config));
+  }
+  progress.done();
+
+  const std::vector<PointResult> results = table.done();
+  SweepSummary summary = summarize_results(results);
+  summary.resumed = resumed;
+  summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  summary.report_path = options.output_dir + "/report.md";
+  const std::vector<std::string> plots = detail::write_plots(options.output_dir, results);
+  write_text_file(summary.report_path, detail::format_report(spec, results, summary, plots, tools.profile));
+  return summary;
+}
+
+}  // namespace plait::experiments

@@ -1,0 +1,98 @@
+// Sweep specs: a valid spec expands into its grid; each bad spec gets its own
+// message, listing every problem with its JSON pointer.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "plait/experiments/sweep.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::experiments {
+namespace {
+
+std::string header() { return R"("format": "plait.sweep", "version": 1, "name": "t")"; }
+
+// The message of the plait::Error that parsing `body` throws.
+std::string error_of(const std::string& body) {
+  try {
+    parse_sweep_spec("{" + body + "}", "spec.json");
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+TEST(SweepSpec, ExpandsEachGridOverTheBaseWithoutDuplicates) {
+  const SweepSpec spec = parse_sweep_spec("{" + header() + R"(,
+    "base": {"layers": 32, "ranks": 2, "model": {"d_model": 64, "heads": 2, "seq": 32, "batch": 2}},
+    "grids": [{"levels": [2, 3], "cf": [2, 4]},
+              {"levels": 2, "cf": 2, "model": [{"d_model": 128}], "mask": ["none"]},
+              {"levels": [2], "cf": [2]}],
+    "dtype": "fp32", "measure": {"steps": 4, "warmup": 1, "repeats": 2}})");
+  ASSERT_EQ(spec.points.size(), 5u);  // the third grid repeats a point of the first
+  EXPECT_EQ(spec.points[0].levels, 2);
+  EXPECT_EQ(spec.points[0].cf, 2);
+  EXPECT_EQ(spec.points[3].cf, 4);
+  EXPECT_EQ(spec.points[0].ranks, 2);
+  EXPECT_EQ(spec.points[4].model.d_model, 128);
+  EXPECT_EQ(spec.points[4].model.heads, 2);  // the rest of the model comes from the base
+  EXPECT_EQ(spec.points[4].mask, "none");
+  ASSERT_TRUE(spec.measure.has_value());
+  EXPECT_EQ(spec.measure->repeats, 2);
+  EXPECT_EQ(point_name(spec.points[0]), "N32.L2.cf2.F.it2-1.P2.d64h2s32b2.causal.local");
+}
+
+TEST(SweepSpec, NotJsonIsOneError) {
+  EXPECT_EQ(error_of("\"format\": "), "spec.json: not valid JSON");
+}
+
+TEST(SweepSpec, WrongFormatAndVersionAreBothReported) {
+  EXPECT_EQ(error_of(R"("format": "plait.program", "version": 2, "name": "t", "grids": [{"layers": 8}])"),
+            "spec.json: /format: must be \"plait.sweep\"; /version: must be 1");
+}
+
+TEST(SweepSpec, MissingNameAndGrids) {
+  EXPECT_EQ(error_of(R"("format": "plait.sweep", "version": 1)"),
+            "spec.json: /name: must be a non-empty string; /grids: must be a non-empty list of grids");
+}
+
+TEST(SweepSpec, EveryBadAxisValueIsNamedByItsPointer) {
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"cf": [2, 1], "relax": ["F", "FC"], "layers": 0}])"),
+            "spec.json: /grids/0/cf/1: must be an integer >= 2; /grids/0/layers: must be an integer >= 1; "
+            "/grids/0/relax/1: must be \"F\" or \"FCF\"");
+}
+
+TEST(SweepSpec, UnknownAxesAndFieldsAreReported) {
+  EXPECT_EQ(error_of(header() + R"(, "grid": [], "grids": [{"depth": [8]}], "measure": {"step": 3})"),
+            "spec.json: /grid: unknown field; /measure/step: unknown field; /grids/0/depth: unknown axis");
+}
+
+TEST(SweepSpec, ModelHeadsMustDivideWidth) {
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"model": [{"d_model": 64, "heads": 3, "seq": 8, "batch": 1}]}])"),
+            "spec.json: /grids/0/model/0/heads: must divide d_model (64)");
+}
+
+TEST(SweepSpec, BaseTakesOneValuePerAxis) {
+  EXPECT_EQ(error_of(header() + R"(, "base": {"levels": [2, 3], "mask": "diagonal"}, "grids": [{"cf": 2}])"),
+            "spec.json: /base/levels: must be one value (lists of values go in grids); "
+            "/base/mask: must be \"causal\" or \"none\"");
+}
+
+TEST(SweepSpec, MeasureSettingsHaveLowerBounds) {
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"cf": 2}], "measure": {"steps": 0, "warmup": -1, "repeats": 1.5})"),
+            "spec.json: /measure/repeats: must be an integer >= 1; /measure/steps: must be an integer >= 1; "
+            "/measure/warmup: must be an integer >= 0");
+}
+
+TEST(SweepSpec, CalibrateIsABooleanAndItsArgumentsStrings) {
+  EXPECT_EQ(error_of(header() + R"(, "calibrate": "yes", "calibrate_args": ["--no-network", 3], "grids": [{"cf": 2}])"),
+            "spec.json: /calibrate: must be true or false; /calibrate_args/1: must be a string");
+}
+
+TEST(SweepSpec, EmptyAxisListAndEmptyGrid) {
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"ranks": []}, {}])"),
+            "spec.json: /grids/0/ranks: must list at least one value; /grids/1: must be a non-empty object of axes");
+}
+
+}  // namespace
+}  // namespace plait::experiments

@@ -1,0 +1,136 @@
+// The sweep driver with the real plait binary, prediction only (fast): a
+// failing point is a row and the sweep goes on; an interrupted sweep resumes
+// without rerunning its points; another spec's results are not overwritten.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "plait/experiments/sweep.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
+
+namespace plait::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Three good points on 2-rank h100x32, one that cannot be built (more ranks
+// than layers), one on a platform that does not exist.
+const char* spec_text = R"({"format": "plait.sweep", "version": 1, "name": "rows",
+  "base": {"levels": 2, "cf": 2, "ranks": 2, "platform": "h100x32",
+           "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}},
+  "grids": [{"layers": [8, 16, 32]}, {"layers": 4, "ranks": 8}, {"layers": 8, "platform": "no-such-platform"}]})";
+
+class SweepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("sweep-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    write_text_file((dir_ / "spec.json").string(), spec_text);
+  }
+  SweepOptions options(const std::string& spec = "spec.json") const {
+    SweepOptions o;
+    o.spec_path = (dir_ / spec).string();
+    o.output_dir = (dir_ / "out").string();
+    o.plait_binary = PLAIT_BINARY;
+    o.jobs = 2;
+    return o;
+  }
+  std::vector<PointResult> rows() const {
+    const std::string path = (dir_ / "out" / "results.csv").string();
+    return parse_results_csv(read_text_file(path), path);
+  }
+  fs::path dir_;
+};
+
+TEST_F(SweepTest, FailingPointsAreRowsAndTheSweepGoesOn) {
+  const SweepSummary summary = run_sweep(options());
+  EXPECT_EQ(summary.points, 5);
+  EXPECT_EQ(summary.failed, 2);
+  const auto results = rows();
+  ASSERT_EQ(results.size(), 5u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i].status, "predicted") << results[i].error;
+    ASSERT_TRUE(results[i].predicted_time_s.has_value());
+    EXPECT_GT(*results[i].predicted_time_s, 0);
+    EXPECT_FALSE(results[i].measured_time_s.has_value());
+  }
+  EXPECT_EQ(results[3].status, "build_failed");
+  EXPECT_NE(results[3].error.find("rank"), std::string::npos) << results[3].error;
+  EXPECT_EQ(results[4].status, "predict_failed");
+  EXPECT_NE(results[4].error.find("no-such-platform"), std::string::npos) << results[4].error;
+  const std::string report = read_text_file((dir_ / "out" / "report.md").string());
+  EXPECT_NE(report.find("build_failed"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "plots" / "speedup_vs_layers.png"));
+}
+
+TEST_F(SweepTest, InterruptedSweepResumesWithoutRerunningDonePoints) {
+  run_sweep(options());
+  // An interruption after two points: the file holds only their rows. A
+  // marker value shows whether a kept row is recomputed.
+  auto results = rows();
+  results.resize(2);
+  results[0].predicted_time_s = 12345.0;
+  write_text_file((dir_ / "out" / "results.csv").string(), dump_results_csv(results));
+  const SweepSummary summary = run_sweep(options());
+  EXPECT_EQ(summary.resumed, 2);
+  const auto resumed = rows();
+  ASSERT_EQ(resumed.size(), 5u);
+  EXPECT_EQ(*resumed[0].predicted_time_s, 12345.0);
+  ASSERT_TRUE(resumed[2].predicted_time_s.has_value());
+  EXPECT_LT(*resumed[2].predicted_time_s, 12345.0);
+  EXPECT_EQ(resumed[4].status, "predict_failed");
+}
+
+TEST_F(SweepTest, AnotherSpecsResultsNeedForce) {
+  run_sweep(options());
+  std::string other = spec_text;
+  other.replace(other.find("\"rows\""), 6, "\"other\"");
+  write_text_file((dir_ / "other.json").string(), other);
+  try {
+    run_sweep(options("other.json"));
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), (dir_ / "out").string() + ": holds the results of another spec (" +
+                                             (dir_ / "out" / "spec.json").string() + "); pass --force to replace them");
+  }
+  SweepOptions forced = options("other.json");
+  forced.force = true;
+  EXPECT_EQ(run_sweep(forced).resumed, 0);
+}
+
+TEST(ResultsCsv, RoundTripsQuotedErrorsAndEmptyFields) {
+  PointResult row;
+  row.config.layers = 64;
+  row.config.platform = "platforms/a,b.json";
+  row.predicted_time_s = 0.125;
+  row.status = "measure_failed";
+  row.error = "plait run: exit 3: \"rank 1\" died,\nsee log";
+  const auto parsed = parse_results_csv(dump_results_csv({row, row}), "r.csv");
+  ASSERT_EQ(parsed.size(), 2u);
+  EXPECT_EQ(parsed[1].config, row.config);
+  EXPECT_EQ(parsed[1].error, row.error);
+  EXPECT_EQ(*parsed[1].predicted_time_s, 0.125);
+  EXPECT_FALSE(parsed[1].measured_time_s.has_value());
+}
+
+TEST(ResultsCsv, HeaderHasTheDocumentedColumns) {
+  EXPECT_EQ(results_csv_header(),
+            "layers,levels,cf,relax,fwd_iters,bwd_iters,ranks,d_model,heads,seq,batch,mask,platform,"
+            "predicted_time_s,measured_time_s,measured_min_s,measured_max_s,predicted_speedup,measured_speedup,"
+            "relative_error,status,error");
+}
+
+TEST(ResultsCsv, MalformedRowNamesItsLine) {
+  try {
+    parse_results_csv(results_csv_header() + "\n1,2\n", "r.csv");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 22");
+  }
+}
+
+}  // namespace
+}  // namespace plait::experiments
