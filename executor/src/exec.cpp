@@ -4,7 +4,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -13,6 +12,7 @@
 #include "plait/executor/serial_baseline.hpp"
 #include "plait/executor/torch_backend.hpp"
 #include "plait/executor/trace.hpp"
+#include "plait/schedule/files.hpp"
 
 namespace plait::executor {
 
@@ -89,14 +89,16 @@ schedule::RunResult run_program_step(World& world, const Program& program, Torch
 
 void record_trace(World& world, const Program& program, TorchBackend& backend, const std::string& path) {
   if (path.empty()) return;  // the same on every rank
-  const double offset = world.estimate_clock_offset();
+  // Sampled before and after the step, so that drift between the two is corrected.
+  const ClockSample before = world.sample_clock_offset();
   TraceRecorder timed([&backend] { backend.synchronize(); });
   world.barrier();
   char origin_text[48];
   std::snprintf(origin_text, sizeof origin_text, "%.9f", now_seconds());
   const double origin = std::stod(world.broadcast(origin_text));  // rank 0's clock
   run_program_step(world, program, backend, &timed);
-  const auto all = world.gather(pack_records(timed.records(), offset, origin));
+  const ClockSample after = world.sample_clock_offset();
+  const auto all = world.gather(pack_records(timed.records(), ClockMap(before, after), origin));
   if (world.rank() == 0) traces::save_trace(make_trace(program, all), path);
 }
 
@@ -162,8 +164,7 @@ void check_run(World& world, const Program& program, const ExecOptions& options)
     if (options.warmup < 0) throw Error("--warmup", "must not be negative");
     if (options.threads < 1) throw Error("--threads", "must be at least 1");
     if (world.rank() == 0 && !options.trace_path.empty()) {
-      std::ofstream probe(options.trace_path, std::ios::app);
-      if (!probe) throw Error(options.trace_path, "cannot open the trace file for writing");
+      check_writable(options.trace_path);  // before the run, and without leaving an empty trace behind
     }
   } catch (const Error& error) {
     problem = error;
@@ -184,6 +185,8 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   backend.set_keep_step_graphs(options.keep_step_graphs);
   for (int i = 0; i < options.warmup; ++i) run_program_step(world, program, backend, nullptr);
   if (world.rank() == options.fail_rank) {
+    // The moment of the fault, for tests that time how fast the others end.
+    std::fprintf(stderr, "plait-exec: rank %d: injecting a fault (--fail-rank)\n", world.rank());
     if (options.fail_by_signal) std::raise(SIGKILL);  // dies without a word, as a crashed rank would
     throw std::runtime_error("injected fault (--fail-rank)");
   }

@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <thread>
+#include <vector>
 
 #include <mpi.h>
 
@@ -89,7 +90,7 @@ class MpiWorld final : public World {
  public:
   // Takes ownership of `comm` (a dup or split); Program messages use a second
   // duplicate so they can never match the driver's own messages.
-  explicit MpiWorld(MPI_Comm comm) : control_(comm) {
+  MpiWorld(MPI_Comm comm, ClockSync clock_sync) : control_(comm), clock_sync_(clock_sync) {
     MPI_Comm_set_errhandler(control_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(control_, &rank_);
     MPI_Comm_size(control_, &size_);
@@ -154,39 +155,16 @@ class MpiWorld final : public World {
     return result;
   }
 
-  // Cristian's method: rank 0 pings each rank a few times and keeps the
-  // sample with the shortest round trip; the offset is the peer's clock minus
-  // the midpoint of that round trip.
-  double estimate_clock_offset() override {
-    constexpr int rounds = 8, tag = 1;
-    double my_offset = 0;
+  ClockSample sample_clock_offset() override {
+    if (shares_rank0_clock_.empty()) find_shared_clocks();
+    ClockSample mine{now_seconds(), 0, 0};
     for (int peer = 1; peer < size_; ++peer) {
-      if (rank_ == 0) {
-        double best_rtt = std::numeric_limits<double>::infinity(), offset = 0;
-        for (int i = 0; i < rounds; ++i) {
-          const double sent = now_seconds();
-          double peer_time = 0;
-          check(MPI_Send(&sent, 1, MPI_DOUBLE, peer, tag, control_), "clock sync");
-          check(MPI_Recv(&peer_time, 1, MPI_DOUBLE, peer, tag, control_, MPI_STATUS_IGNORE), "clock sync");
-          const double received = now_seconds();
-          if (received - sent < best_rtt) {
-            best_rtt = received - sent;
-            offset = peer_time - 0.5 * (sent + received);
-          }
-        }
-        check(MPI_Send(&offset, 1, MPI_DOUBLE, peer, tag, control_), "clock sync");
-      } else if (rank_ == peer) {
-        for (int i = 0; i < rounds; ++i) {
-          double ping = 0;
-          check(MPI_Recv(&ping, 1, MPI_DOUBLE, 0, tag, control_, MPI_STATUS_IGNORE), "clock sync");
-          const double mine = now_seconds();
-          check(MPI_Send(&mine, 1, MPI_DOUBLE, 0, tag, control_), "clock sync");
-        }
-        check(MPI_Recv(&my_offset, 1, MPI_DOUBLE, 0, tag, control_, MPI_STATUS_IGNORE), "clock sync");
-      }
+      if (shares_rank0_clock_[std::size_t(peer)]) continue;  // offset exactly 0
+      if (rank_ == 0) measure_offset_of(peer);
+      else if (rank_ == peer) mine = receive_offset();
     }
     barrier();
-    return my_offset;
+    return mine;
   }
 
   [[noreturn]] void abort(int exit_code) override {
@@ -195,9 +173,68 @@ class MpiWorld final : public World {
   }
 
  private:
+  static constexpr int clock_tag = 1;
+  // Enough round trips that a few of them run while neither rank is
+  // descheduled, on a loaded machine too; the fastest one is kept.
+  static constexpr int clock_rounds = 64;
+
+  // Ranks on rank 0's node read the same clock: steady_clock is Linux's
+  // CLOCK_MONOTONIC, one per machine. Every rank learns every rank's flag.
+  void find_shared_clocks() {
+    int shares = 1;
+    if (clock_sync_ == ClockSync::on_one_node_shared) {
+      MPI_Comm node;
+      check(MPI_Comm_split_type(control_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "clock sync");
+      int node_leader = rank_;  // the lowest rank of the node, as ranked by the split's key
+      check(MPI_Bcast(&node_leader, 1, MPI_INT, 0, node), "clock sync");
+      MPI_Comm_free(&node);
+      shares = node_leader == 0 ? 1 : 0;
+    } else {
+      shares = rank_ == 0 ? 1 : 0;
+    }
+    std::vector<int> all(std::size_t(size_), 0);
+    check(MPI_Allgather(&shares, 1, MPI_INT, all.data(), 1, MPI_INT, control_), "clock sync");
+    shares_rank0_clock_.assign(all.begin(), all.end());
+  }
+
+  // Cristian's method on rank 0: ping `peer` many times and keep the round
+  // trip that took least; the peer's clock reading then lies within half of
+  // it from the round trip's midpoint. Sends the peer {its reading, offset, rtt / 2}.
+  void measure_offset_of(int peer) {
+    double best_rtt = std::numeric_limits<double>::infinity();
+    ClockSample best;
+    for (int i = 0; i < clock_rounds; ++i) {
+      const double sent = now_seconds();
+      double peer_time = 0;
+      check(MPI_Send(&sent, 1, MPI_DOUBLE, peer, clock_tag, control_), "clock sync");
+      check(MPI_Recv(&peer_time, 1, MPI_DOUBLE, peer, clock_tag, control_, MPI_STATUS_IGNORE), "clock sync");
+      const double received = now_seconds();
+      if (received - sent < best_rtt) {
+        best_rtt = received - sent;
+        best = {peer_time, peer_time - 0.5 * (sent + received), 0.5 * best_rtt};
+      }
+    }
+    const double result[3] = {best.local_time, best.offset, best.uncertainty};
+    check(MPI_Send(result, 3, MPI_DOUBLE, peer, clock_tag, control_), "clock sync");
+  }
+
+  ClockSample receive_offset() {
+    for (int i = 0; i < clock_rounds; ++i) {
+      double ping = 0;
+      check(MPI_Recv(&ping, 1, MPI_DOUBLE, 0, clock_tag, control_, MPI_STATUS_IGNORE), "clock sync");
+      const double mine = now_seconds();
+      check(MPI_Send(&mine, 1, MPI_DOUBLE, 0, clock_tag, control_), "clock sync");
+    }
+    double result[3] = {0, 0, 0};
+    check(MPI_Recv(result, 3, MPI_DOUBLE, 0, clock_tag, control_, MPI_STATUS_IGNORE), "clock sync");
+    return {result[0], result[1], result[2]};
+  }
+
   MPI_Comm control_;
   MPI_Comm data_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  ClockSync clock_sync_;
+  std::vector<char> shares_rank0_clock_;  // per rank; empty until the first sample
 };
 
 }  // namespace
@@ -216,10 +253,10 @@ MpiSession::~MpiSession() {
   if (owns_ && !finalized) MPI_Finalize();
 }
 
-std::unique_ptr<World> make_mpi_world() {
+std::unique_ptr<World> make_mpi_world(ClockSync clock_sync) {
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  return std::make_unique<MpiWorld>(comm);
+  return std::make_unique<MpiWorld>(comm, clock_sync);
 }
 
 std::unique_ptr<World> make_mpi_subworld(bool member) {
@@ -228,7 +265,7 @@ std::unique_ptr<World> make_mpi_subworld(bool member) {
   MPI_Comm comm;
   MPI_Comm_split(MPI_COMM_WORLD, member ? 0 : MPI_UNDEFINED, world_rank, &comm);
   if (!member) return nullptr;
-  return std::make_unique<MpiWorld>(comm);
+  return std::make_unique<MpiWorld>(comm, ClockSync::on_one_node_shared);
 }
 
 int launcher_rank() {

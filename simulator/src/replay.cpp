@@ -20,6 +20,52 @@ struct OpPlace {
   int rank = 0, section = 0, index = 0;
 };
 
+using RankEvents = std::vector<std::vector<const traces::Event*>>;  // per rank, in time order
+
+const schedule::Op& op_of(const schedule::Program& program, const traces::Event& event) {
+  const std::string where = "trace: event of rank " + std::to_string(event.rank) + ", section " +
+                            std::to_string(event.section) + ", op " + std::to_string(event.op);
+  const auto& sections = program.rank_programs.at(static_cast<std::size_t>(event.rank)).sections;
+  if (event.section < 0 || event.section >= int(sections.size())) throw Error(where, "the program has no such section");
+  const auto& ops = sections[static_cast<std::size_t>(event.section)].ops;
+  if (event.op < 0 || event.op >= int(ops.size())) throw Error(where, "the program has no such op");
+  return ops[static_cast<std::size_t>(event.op)];
+}
+
+// The part of each receive and collective spent after its data could be there
+// (the k-th message from a rank to another matches the k-th receive; the k-th
+// collective of every rank is one collective): copying, unpacking, progress.
+std::unordered_map<const traces::Event*, double> local_receive_seconds(const schedule::Program& program,
+                                                                       const RankEvents& by_rank) {
+  std::map<std::pair<int, int>, std::vector<const traces::Event*>> sends, recvs;  // (src, dst)
+  std::vector<std::vector<const traces::Event*>> collectives(by_rank.size());
+  for (std::size_t r = 0; r < by_rank.size(); ++r) {
+    for (const traces::Event* event : by_rank[r]) {
+      const schedule::OpKind kind = op_of(program, *event).kind;
+      if (kind == schedule::OpKind::send) sends[{int(r), event->peer}].push_back(event);
+      if (kind == schedule::OpKind::recv) recvs[{event->peer, int(r)}].push_back(event);
+      if (kind == schedule::OpKind::allreduce) collectives[r].push_back(event);
+    }
+  }
+  std::unordered_map<const traces::Event*, double> local;
+  for (const auto& [pair, received] : recvs) {
+    const auto& sent = sends[pair];
+    for (std::size_t k = 0; k < received.size() && k < sent.size(); ++k)
+      local[received[k]] = received[k]->end - std::max(received[k]->start, sent[k]->end);
+  }
+  for (std::size_t k = 0;; ++k) {
+    double last_arrival = 0;
+    bool complete = !collectives.empty();
+    for (const auto& events : collectives) {
+      complete = complete && k < events.size();
+      if (complete) last_arrival = std::max(last_arrival, events[k]->start);
+    }
+    if (!complete) break;
+    for (const auto& events : collectives) local[events[k]] = events[k]->end - std::max(events[k]->start, last_arrival);
+  }
+  return local;
+}
+
 class TracePricer final : public costmodels::OpPricer {
  public:
   TracePricer(const schedule::Program& program, const traces::Trace& trace, double compute_scale)
@@ -37,19 +83,23 @@ class TracePricer final : public costmodels::OpPricer {
     double origin = 0;
     for (const traces::Event& event : trace.events) {
       origin = &event == &trace.events.front() ? event.start : std::min(origin, event.start);
-      by_rank.at(static_cast<std::size_t>(event.rank)).push_back(&event);
+      if (event.rank < 0 || event.rank >= program.ranks) throw Error("trace", "event of rank " + std::to_string(event.rank));
+      by_rank[static_cast<std::size_t>(event.rank)].push_back(&event);
     }
-    std::map<std::string, std::vector<double>> by_key;
-    for (std::size_t r = 0; r < by_rank.size(); ++r) {
-      auto& events = by_rank[r];
+    for (auto& events : by_rank)
       std::stable_sort(events.begin(), events.end(),
                        [](const traces::Event* a, const traces::Event* b) { return a->start < b->start; });
+    const auto local_part = local_receive_seconds(program, by_rank);
+    std::map<std::string, std::vector<double>> by_key;
+    for (std::size_t r = 0; r < by_rank.size(); ++r) {
       double anchor = origin, waited = 0;
-      for (const traces::Event* event : events) {
+      for (const traces::Event* event : by_rank[r]) {
         const schedule::Op& op = op_of(program, *event);
         const double duration = std::max(0.0, event->end - event->start);
         if (op.kind == schedule::OpKind::recv || op.kind == schedule::OpKind::allreduce) {
-          waited += duration;
+          // Only the wait is left out: the simulator waits itself; the local part stays.
+          const auto local = local_part.find(event);
+          waited += duration - (local == local_part.end() ? 0.0 : std::min(duration, local->second));
           continue;
         }
         if (schedule::is_communication(op.kind)) continue;  // a send: its time goes to the next compute op
@@ -86,17 +136,6 @@ class TracePricer final : public costmodels::OpPricer {
   void reset_counts() const { from_trace_ = without_duration_ = 0; }
 
  private:
-  static const schedule::Op& op_of(const schedule::Program& program, const traces::Event& event) {
-    const std::string where = "trace: event of rank " + std::to_string(event.rank) + ", section " +
-                              std::to_string(event.section) + ", op " + std::to_string(event.op);
-    const auto& sections = program.rank_programs.at(static_cast<std::size_t>(event.rank)).sections;
-    if (event.section < 0 || event.section >= int(sections.size()))
-      throw Error(where, "the program has no such section");
-    const auto& ops = sections[static_cast<std::size_t>(event.section)].ops;
-    if (event.op < 0 || event.op >= int(ops.size())) throw Error(where, "the program has no such op");
-    return ops[static_cast<std::size_t>(event.op)];
-  }
-
   double scale_;
   std::unordered_map<const schedule::Op*, OpPlace> places_;
   std::map<Key, double> durations_;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -71,21 +72,27 @@ TEST(MpiExec, TraceHasEveryRankOnOneClock) {
   std::ifstream file(path);
   const auto trace = nlohmann::json::parse(file);
   std::map<int, int> per_rank;
-  // A message's recv cannot end before its send started (FIFO per peer and tag).
+  // A message's recv cannot end before its send started. Messages pair up as
+  // MPI matches them: in order per sender, receiver and tag.
+  auto op_of = [&](const nlohmann::json& e) -> const schedule::Op& {
+    return program.rank_programs.at(e["rank"].get<std::size_t>())
+        .sections.at(e["section"].get<std::size_t>())
+        .ops.at(e["op"].get<std::size_t>());
+  };
   std::map<std::tuple<int, int, int>, std::vector<double>> send_starts;
   std::map<std::tuple<int, int, int>, int> recvs_seen;
   for (const auto& e : trace["events"]) ++per_rank[e["rank"].get<int>()];
   for (const auto& e : trace["events"])
     if (e["cost_key"] == "comm.send")
-      send_starts[{e["rank"].get<int>(), e["peer"].get<int>(), e["point"].get<int>()}].push_back(e["start"]);
+      send_starts[{e["rank"].get<int>(), e["peer"].get<int>(), op_of(e).tag}].push_back(e["start"]);
   int checked = 0;
   for (const auto& e : trace["events"]) {
     if (e["cost_key"] != "comm.recv") continue;
-    const std::tuple<int, int, int> key{e["peer"].get<int>(), e["rank"].get<int>(), e["point"].get<int>()};
+    const std::tuple<int, int, int> key{e["peer"].get<int>(), e["rank"].get<int>(), op_of(e).tag};
     const auto& starts = send_starts[key];
     const int n = recvs_seen[key]++;
     ASSERT_LT(n, int(starts.size()));
-    EXPECT_GE(e["end"].get<double>() + 1e-3, starts[n]);  // 1 ms: clock alignment on a loaded CI box
+    EXPECT_GE(e["end"].get<double>(), starts[n]) << "recv on rank " << e["rank"] << " from " << e["peer"];
     ++checked;
   }
   EXPECT_EQ(int(per_rank.size()), world->size());
@@ -93,6 +100,25 @@ TEST(MpiExec, TraceHasEveryRankOnOneClock) {
     EXPECT_GT(checked, 0);
   }
   std::remove(path.c_str());
+}
+
+// ctest starts every rank on this machine, where they all read one clock.
+TEST(MpiClock, RanksOnOneMachineShareRankZerosClock) {
+  const ClockSample sample = world->sample_clock_offset();
+  EXPECT_EQ(sample.offset, 0.0);
+  EXPECT_EQ(sample.uncertainty, 0.0);
+}
+
+// Measured anyway, the offset of a shared clock (truly 0) lies within the
+// uncertainty reported: the peer read its clock between the ping's send and
+// the reply's receipt. The figures are printed, not asserted.
+TEST(MpiClock, AMeasuredOffsetIsWithinItsUncertainty) {
+  auto measured = make_mpi_world(ClockSync::measure_every_rank);
+  const ClockSample sample = measured->sample_clock_offset();
+  EXPECT_LE(std::abs(sample.offset), sample.uncertainty + 1e-9);  // 1 ns: rounding only
+  const auto all = measured->gather({sample.offset, sample.uncertainty});
+  for (std::size_t rank = 1; rank < all.size(); ++rank)
+    std::printf("rank %zu: measured offset %.3g s, uncertainty %.3g s\n", rank, all[rank][0], all[rank][1]);
 }
 
 TEST(MpiExec, ProgramForOtherRankCountIsRejectedOnEveryRank) {

@@ -20,8 +20,17 @@ class MpiSession {
   bool owns_ = false;
 };
 
+// How sample_clock_offset() finds each rank's clock against rank 0's.
+enum class ClockSync {
+  // Ranks on rank 0's node share its clock (offset exactly 0); ranks on other
+  // nodes are measured by round trips.
+  on_one_node_shared,
+  // Every rank is measured, even on rank 0's node (tests of the measurement).
+  measure_every_rank,
+};
+
 // MPI_COMM_WORLD. Needs an MpiSession alive.
-std::unique_ptr<World> make_mpi_world();
+std::unique_ptr<World> make_mpi_world(ClockSync clock_sync = ClockSync::on_one_node_shared);
 
 // Collective over MPI_COMM_WORLD: the ranks passing member = true form a new
 // World (ranked in world order); the others get nullptr. For tests that run

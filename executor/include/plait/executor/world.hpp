@@ -11,6 +11,21 @@
 
 namespace plait::executor {
 
+// The steady clock every trace and timing reads, in seconds.
+double now_seconds();
+// CPU seconds this process has used (all threads): on a shared machine the
+// wall time of a rank also counts the time other processes held its core.
+double cpu_seconds();
+
+// Where this rank's steady clock stands against rank 0's: when this rank's
+// clock read `local_time`, rank 0's read `local_time - offset`, give or take
+// `uncertainty` (half the fastest round trip; 0 where the clock is shared).
+struct ClockSample {
+  double local_time = 0;
+  double offset = 0;
+  double uncertainty = 0;
+};
+
 class World {
  public:
   virtual ~World() = default;
@@ -30,8 +45,8 @@ class World {
   virtual int first_failed(bool failed) = 0;
   // Rank 0's text, on every rank.
   virtual std::string broadcast(const std::string& text) = 0;
-  // Seconds to subtract from this rank's steady clock to read rank 0's (0 on rank 0).
-  virtual double estimate_clock_offset() = 0;
+  // Collective: this rank's clock against rank 0's, now (offset 0 on rank 0).
+  virtual ClockSample sample_clock_offset() = 0;
   // Ends every rank now (a rank failed); never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };
@@ -47,14 +62,8 @@ class SelfWorld final : public World {
   bool all_ok(bool ok) override { return ok; }
   int first_failed(bool failed) override { return failed ? 0 : -1; }
   std::string broadcast(const std::string& text) override { return text; }
-  double estimate_clock_offset() override { return 0; }
+  ClockSample sample_clock_offset() override { return {now_seconds(), 0, 0}; }
   [[noreturn]] void abort(int exit_code) override;
 };
-
-// The steady clock every trace and timing reads, in seconds.
-double now_seconds();
-// CPU seconds this process has used (all threads): on a shared machine the
-// wall time of a rank also counts the time other processes held its core.
-double cpu_seconds();
 
 }  // namespace plait::executor
