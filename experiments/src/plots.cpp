@@ -1,6 +1,7 @@
 // PNG plots of a sweep with gnuplot: predicted and measured speedup vs depth,
 // levels, cf and ranks, and predicted vs measured step time with y = x and
 // +-5 % bands. Data and scripts stay in DIR/plots/ so a plot can be redrawn.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -54,8 +55,12 @@ std::string speedup_script(const std::string& axis, int column, bool log_x, bool
   return script + "\n";
 }
 
-std::string accuracy_script() {
+// Both axes over the same range, so y = x is the diagonal.
+std::string accuracy_script(double low, double high) {
   std::string script = preamble;
+  char range[96];
+  std::snprintf(range, sizeof range, "set xrange [%g:%g]\nset yrange [%g:%g]\n", low, high, low, high);
+  script += range;
   script += "set output 'predicted_vs_measured.png'\n"
             "set xlabel 'measured step time (s; bars: min..max of the runs)'\n"
             "set ylabel 'predicted step time (s)'\n"
@@ -75,10 +80,18 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
   fs::create_directories(dir);
   write_text_file((dir / "points.dat").string(), data_table(results));
   bool any_measured = false;
+  double low = 0, high = 0;
   std::set<int> layers, levels, cfs, ranks;
   for (const PointResult& r : results) {
     if (!r.predicted_time_s) continue;
-    any_measured = any_measured || r.measured_time_s.has_value();
+    if (r.measured_time_s) {
+      for (double value : {*r.predicted_time_s, *r.measured_time_s, r.measured_min_s.value_or(*r.measured_time_s),
+                           r.measured_max_s.value_or(*r.measured_time_s)}) {
+        low = any_measured ? std::min(low, value) : value;
+        high = any_measured ? std::max(high, value) : value;
+        any_measured = true;
+      }
+    }
     layers.insert(r.config.layers);
     levels.insert(r.config.levels);
     cfs.insert(r.config.cf);
@@ -89,7 +102,7 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
   if (levels.size() > 1) scripts.push_back({"speedup_vs_levels.png", speedup_script("levels", 2, false, any_measured)});
   if (cfs.size() > 1) scripts.push_back({"speedup_vs_cf.png", speedup_script("cf", 3, false, any_measured)});
   if (ranks.size() > 1) scripts.push_back({"speedup_vs_ranks.png", speedup_script("ranks", 4, true, any_measured)});
-  if (any_measured) scripts.push_back({"predicted_vs_measured.png", accuracy_script()});
+  if (any_measured) scripts.push_back({"predicted_vs_measured.png", accuracy_script(low / 1.25, high * 1.25)});
 
   std::vector<std::string> drawn;
   for (const auto& [png, script] : scripts) {
