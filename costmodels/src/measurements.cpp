@@ -33,7 +33,7 @@ namespace {
 json parse_json(const std::string& text, const std::string& origin) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {  // parse_error, or out_of_range for a number beyond double
     throw Error(origin, std::string("not valid JSON: ") + error.what());
   }
 }
@@ -78,16 +78,23 @@ BenchResults read_benchmark_results(const std::string& text, const std::string& 
   in.throw_if_problems();
   if (const json* context = root.contains("context") ? &root["context"] : nullptr;
       context && context->is_object() && context->contains("torch_version")) {
-    results.torch_version = context->value("torch_version", "");
+    results.torch_version = in.string(*context, Pointer("/context"), "torch_version");
   }
+  // Optional members (json::value would throw a json::type_error on a wrong type).
+  const auto optional_string = [&](const json& entry, const Pointer& here, const char* key, std::string fallback) {
+    return entry.is_object() && entry.contains(key) ? in.string(entry, here, key) : fallback;
+  };
+  const auto optional_flag = [&](const json& entry, const Pointer& here, const char* key) {
+    return entry.is_object() && entry.contains(key) && in.boolean(entry, here, key);
+  };
   std::map<std::string, std::vector<double>> times;
   std::vector<std::string> order;
   for (std::size_t i = 0; i < list->size(); ++i) {
     const json& entry = (*list)[i];
     const Pointer here = Pointer("/benchmarks") / i;
-    if (entry.value("run_type", "iteration") != "iteration") continue;  // aggregates
-    std::string name = entry.contains("run_name") ? in.string(entry, here, "run_name")
-                                                  : in.string(entry, here, "name");
+    if (optional_string(entry, here, "run_type", "iteration") != "iteration") continue;  // aggregates
+    std::string name = entry.is_object() && entry.contains("run_name") ? in.string(entry, here, "run_name")
+                                                                       : in.string(entry, here, "name");
     // Google Benchmark appends "/real_time" to benchmarks that use real time.
     const std::string real_time_suffix = "/real_time";
     if (name.size() > real_time_suffix.size() &&
@@ -95,8 +102,8 @@ BenchResults read_benchmark_results(const std::string& text, const std::string& 
                      real_time_suffix) == 0) {
       name.resize(name.size() - real_time_suffix.size());
     }
-    if (entry.value("error_occurred", false)) {
-      results.failures.push_back({name, entry.value("error_message", "")});
+    if (optional_flag(entry, here, "error_occurred")) {
+      results.failures.push_back({name, optional_string(entry, here, "error_message", "")});
       continue;
     }
     const std::string unit = in.string(entry, here, "time_unit");
@@ -194,7 +201,7 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
       const Pointer here = Pointer() / std::string(list_name) / i;
       const json& entry = (*list)[i];
       MessageMeasurement message;
-      message.bytes = in.integer(entry, here, "bytes", 1);
+      message.bytes = in.integer(entry, here, "bytes", 1, std::numeric_limits<std::int64_t>::max());
       message.time.mean_s = in.number(entry, here, "mean_s", 1e-15, "time");
       message.time.median_s = in.number(entry, here, "median_s", 1e-15, "time");
       message.time.min_s = in.number(entry, here, "min_s", 1e-15, "time");

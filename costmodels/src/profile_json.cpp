@@ -89,6 +89,10 @@ struct ProfileReader {
     shape.mlp_ratio = static_cast<int>(in.integer(*object, here, "mlp_ratio", 1));
     shape.dtype = in.string(*object, here, "dtype");
     shape.causal = in.boolean(*object, here, "causal");
+    if (shape.heads > 0 && shape.d_model % shape.heads != 0) {
+      in.problem(here / "heads", "d_model " + std::to_string(shape.d_model) + " is not divisible by heads " +
+                                     std::to_string(shape.heads));
+    }
     if (object->contains("dtype") && shape.dtype != "fp32" && shape.dtype != "bf16" &&
         shape.dtype != "fp16") {
       in.problem(here / "dtype", "expected fp32, bf16 or fp16, got \"" + shape.dtype + "\"");
@@ -104,7 +108,7 @@ struct ProfileReader {
     for (std::size_t i = 0; i < list->size(); ++i) {
       const Pointer here = at / std::string(key) / i;
       MessageMeasurement message;
-      message.bytes = in.integer((*list)[i], here, "bytes", 1);
+      message.bytes = in.integer((*list)[i], here, "bytes", 1, std::numeric_limits<std::int64_t>::max());
       message.time.mean_s = in.seconds((*list)[i], here, "mean_s");
       message.time.median_s = in.seconds((*list)[i], here, "median_s");
       message.time.min_s = in.seconds((*list)[i], here, "min_s");
@@ -210,7 +214,7 @@ struct ProfileReader {
     for (std::size_t i = 0; segments && i < segments->size(); ++i) {
       const Pointer at = here / "segments" / i;
       MessageSegment segment;
-      segment.max_bytes = in.integer((*segments)[i], at, "max_bytes", 0);
+      segment.max_bytes = in.integer((*segments)[i], at, "max_bytes", 0, std::numeric_limits<std::int64_t>::max());
       segment.latency_s = in.seconds((*segments)[i], at, "latency_s");
       segment.seconds_per_byte = in.seconds((*segments)[i], at, "seconds_per_byte");
       if (!network.model.segments.empty() &&
@@ -277,7 +281,7 @@ Profile parse_profile(const std::string& text, const std::string& origin) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {  // parse_error, or out_of_range for a number beyond double
     throw Error(origin, std::string("not valid JSON: ") + error.what());
   }
   detail::JsonReader in(origin);

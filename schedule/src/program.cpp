@@ -1,6 +1,7 @@
 // Names, parsing and sizes of the IR's parts.
 #include <array>
 #include <charconv>
+#include <cstdio>
 
 #include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/error.hpp"
@@ -115,10 +116,20 @@ void check_model(const ModelDesc& model) {
   }
   if (!(model.tstop > 0)) throw Error("model.tstop", "must be > 0");
   if (model.kind == "mlp" && model.width < 1) throw Error("model.width", "must be >= 1");
+  if (model.kind == "mlp" && model.width > max_mlp_width) {
+    throw Error("model.width", std::to_string(model.width) + " above the limit of " + std::to_string(max_mlp_width));
+  }
   if (model.kind != "transformer") return;
   for (const auto& [name, value] : {std::pair{"d_model", model.d_model}, {"heads", model.heads},
                                     {"seq", model.seq}, {"batch", model.batch}, {"mlp_ratio", model.mlp_ratio}}) {
     if (value < 1) throw Error(std::string("model.") + name, "must be >= 1");
+  }
+  const double elements = double(model.batch) * model.seq * model.d_model;
+  if (elements > max_state_elements) {
+    char why[160];
+    std::snprintf(why, sizeof why, "a state of batch * seq * d_model = %.2g elements is above the limit of %.2g",
+                  elements, max_state_elements);
+    throw Error("model", why);
   }
   if (model.d_model % model.heads != 0) {
     throw Error("model", "d_model " + std::to_string(model.d_model) + " is not divisible by heads " +

@@ -11,6 +11,9 @@
 //               "block": 2, "span": 1, ...}]}]}]}
 // Op fields that are empty/default are left out. Loading validates the result.
 
+#include <limits>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 #include "plait/schedule/error.hpp"
@@ -24,17 +27,49 @@ namespace {
 using nlohmann::json;
 constexpr const char* format_name = "plait.program";
 
+// An integer field must be a JSON integer within T's range: a float or an
+// out-of-range number is refused, never truncated.
+template <typename T>
+T integer_value(const json& value, const std::string& where) {
+  if (!value.is_number_integer()) {
+    throw Error(where, value.is_number() ? "expected an integer, got " + value.dump()
+                                         : std::string("wrong type (") + value.type_name() + ")");
+  }
+  const bool fits = value.is_number_unsigned() ? std::in_range<T>(value.get<std::uint64_t>())
+                                               : std::in_range<T>(value.get<std::int64_t>());
+  if (!fits) {
+    throw Error(where, value.dump() + " is outside " + std::to_string(std::numeric_limits<T>::min()) + ".." +
+                           std::to_string(std::numeric_limits<T>::max()));
+  }
+  return value.get<T>();
+}
+
 // Reads a required field with a located, one-line error.
 template <typename T>
 T field(const json& object, const char* key, const std::string& where) {
   if (!object.is_object()) throw Error(where, "expected an object");
   const auto it = object.find(key);
   if (it == object.end()) throw Error(where, std::string("missing \"") + key + "\"");
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    throw Error(where + "/" + key, std::string("wrong type (") + it->type_name() + ")");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return integer_value<T>(*it, where + "/" + key);
+  } else {
+    try {
+      return it->get<T>();
+    } catch (const json::exception&) {
+      throw Error(where + "/" + key, std::string("wrong type (") + it->type_name() + ")");
+    }
   }
+}
+
+std::vector<std::int32_t> integer_list(const json& object, const char* key, const std::string& where) {
+  const auto& list = field<json>(object, key, where);
+  if (!list.is_array()) throw Error(where + "/" + key, "expected an array");
+  std::vector<std::int32_t> out;
+  out.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    out.push_back(integer_value<std::int32_t>(list[i], where + "/" + key + "/" + std::to_string(i)));
+  }
+  return out;
 }
 
 template <typename T>
@@ -178,12 +213,14 @@ void from_json(const json& in, Program& program) {
   program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
   program.adjoint = phase_from_json(field<json>(in, "adjoint", ""), "/adjoint");
   program.model = field<json>(in, "model", "").get<ModelDesc>();
-  program.partition = field<std::vector<std::int32_t>>(in, "partition", "");
+  program.partition = integer_list(in, "partition", "");
   program.work.clear();
   const json work = field<json>(in, "work", "");
   for (const auto& [key, value] : work.items()) {
     const std::string where = "/work/" + key;
-    program.work[key] = {field<double>(value, "flops", where), field<double>(value, "bytes", where)};
+    const Work entry{field<double>(value, "flops", where), field<double>(value, "bytes", where)};
+    if (!(entry.flops >= 0 && entry.bytes >= 0)) throw Error(where, "negative work");
+    program.work[key] = entry;
   }
   const auto& ranks = field<json>(in, "rank_programs", "");
   if (!ranks.is_array()) throw Error("/rank_programs", "expected an array");
@@ -294,6 +331,9 @@ Program parse_program(const std::string& text, const std::string& origin) {
     throw Error(origin, "not valid JSON: byte " + std::to_string(error.byte) + ": " +
                             (text.empty() ? std::string("empty input")
                                           : std::string("unexpected or truncated input")));
+  } catch (const json::exception& error) {  // e.g. out_of_range: a number beyond double
+    const std::string what = error.what();
+    throw Error(origin, "not valid JSON: " + what.substr(what.find("] ") + 2));
   }
   Program program;
   try {

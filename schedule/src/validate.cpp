@@ -1,6 +1,7 @@
 // Program validation: structure, read-before-write, message matching, and a
 // dry run of the message order (sends never block, recvs wait, allreduce waits
 // for all) that finds deadlocks and measures the critical path.
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <unordered_map>
@@ -24,23 +25,36 @@ bool is_step(OpKind kind) { return kind == OpKind::step || kind == OpKind::step_
 
 void check_structure(const Program& program, std::vector<Problem>& problems) {
   const int ranks = program.ranks;
+  const auto above_limit = [&](const std::string& what, std::int64_t value, std::int64_t limit) {
+    problems.push_back({-1, "", -1, what + " " + std::to_string(value) + " above the limit of " +
+                                        std::to_string(limit)});
+  };
+  if (program.layers > max_layers) above_limit("layers", program.layers, max_layers);
+  if (ranks > max_ranks) above_limit("ranks", ranks, max_ranks);
   if (ranks < 1) problems.push_back({-1, "", -1, "ranks must be >= 1"});
   if (program.layers < 1) problems.push_back({-1, "", -1, "layers must be >= 1"});
-  if (static_cast<int>(program.rank_programs.size()) != ranks) {
+  if (static_cast<std::int64_t>(program.rank_programs.size()) != ranks) {
     problems.push_back({-1, "", -1, "program says " + std::to_string(ranks) + " ranks but has " +
                                          std::to_string(program.rank_programs.size()) + " rank programs"});
   }
   const auto& partition = program.partition;
-  bool partition_ok = static_cast<int>(partition.size()) == ranks + 1 && !partition.empty() &&
+  bool partition_ok = static_cast<std::int64_t>(partition.size()) == std::int64_t{ranks} + 1 && !partition.empty() &&
                       partition.front() == 0 && partition.back() == program.layers;
   for (std::size_t i = 1; partition_ok && i < partition.size(); ++i) {
     partition_ok = partition[i] > partition[i - 1];
   }
   if (!partition_ok) problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per rank + 1"});
 
+  std::int64_t executed_ops = 0;
   for (int r = 0; r < static_cast<int>(program.rank_programs.size()); ++r) {
     for (const auto& section : program.rank_programs[r].sections) {
       if (section.repeat < 0) problems.push_back({r, section.name, -1, "negative repeat count"});
+      if (section.repeat > max_repeat) {
+        problems.push_back({r, section.name, -1, "repeat " + std::to_string(section.repeat) +
+                                                     " above the limit of " + std::to_string(max_repeat)});
+      }
+      executed_ops += std::int64_t{std::clamp(section.repeat, 0, max_repeat)} *
+                      static_cast<std::int64_t>(section.ops.size());
       for (int i = 0; i < static_cast<int>(section.ops.size()); ++i) {
         const Op& op = section.ops[i];
         const auto bad = [&](const std::string& why) { problems.push_back({r, section.name, i, why}); };
@@ -63,6 +77,7 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
       }
     }
   }
+  if (executed_ops > max_executed_ops) above_limit("ops run (repeats counted)", executed_ops, max_executed_ops);
 }
 
 // Every buffer an op reads must have been written earlier on the same rank
@@ -129,10 +144,12 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
   for (int r = 0; r < ranks; ++r) runnable.push_back(r);
   std::vector<char> queued(ranks, 1);
   std::vector<int> at_allreduce;
+  std::vector<char> in_allreduce(ranks, 0);  // waits there: only the allreduce resumes it
   const auto report = [&](int rank, const std::string& why) {
     if (problems) {
-      const auto& section = program.rank_programs[rank].sections[cursors[rank].section];
-      problems->push_back({rank, section.name, cursors[rank].op, why});
+      const auto& sections = program.rank_programs[rank].sections;
+      const auto at = static_cast<std::size_t>(cursors[rank].section);
+      problems->push_back({rank, at < sections.size() ? sections[at].name : "", cursors[rank].op, why});
     }
   };
 
@@ -144,7 +161,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
     while (const Op* op = current(program, rank, cursor)) {
       if (op->kind == OpKind::send) {
         channel(rank, op->peer).push_back({op->tag, op->bytes, cursor.clock});
-        if (!queued[op->peer]) {
+        if (!queued[op->peer] && !in_allreduce[op->peer]) {
           queued[op->peer] = 1;
           runnable.push_back(op->peer);
         }
@@ -162,6 +179,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
         cursor.clock = std::max(cursor.clock, message.clock);
       } else if (op->kind == OpKind::allreduce) {
         at_allreduce.push_back(rank);
+        in_allreduce[rank] = 1;
         ++cursor.op;
         break;  // resumes once every rank has arrived
       } else if (is_step(op->kind)) {
@@ -174,6 +192,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
       for (int r : at_allreduce) clock = std::max(clock, cursors[r].clock);
       for (int r : at_allreduce) {
         cursors[r].clock = clock;
+        in_allreduce[r] = 0;
         queued[r] = 1;
         runnable.push_back(r);
       }

@@ -22,8 +22,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <numeric>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -46,10 +45,14 @@ struct Reader {
     if (!object.contains(key)) fail(pointer + "/" + key, "missing");
     return object.at(key);
   }
-  long integer(const json& value, const std::string& pointer, long minimum) const {
+  long integer(const json& value, const std::string& pointer, long minimum,
+               long maximum = max_platform_devices) const {
     if (!value.is_number_integer()) fail(pointer, "expected an integer");
+    if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t(maximum))
+      fail(pointer, value.dump() + " above the limit of " + std::to_string(maximum));
     const long number = value.get<long>();
     if (number < minimum) fail(pointer, "must be >= " + std::to_string(minimum));
+    if (number > maximum) fail(pointer, value.dump() + " above the limit of " + std::to_string(maximum));
     return number;
   }
   double positive(const json& value, const std::string& pointer, bool allow_zero) const {
@@ -98,6 +101,11 @@ struct Reader {
     if (!value.is_object()) fail(pointer, "expected a device object");
     DeviceSpec out;
     out.sheet = text(member(value, pointer, "sheet"), pointer + "/sheet");
+    try {
+      costmodels::device_sheet(out.sheet);
+    } catch (const Error& error) {
+      fail(pointer + "/sheet", error.why());
+    }
     if (value.contains("profile")) {
       std::filesystem::path profile = text(value["profile"], pointer + "/profile");
       if (profile.is_relative())
@@ -108,8 +116,11 @@ struct Reader {
   }
 };
 
+// Saturates just above the device limit, so a long list of large factors cannot overflow.
 std::int64_t product(const auto& values) {
-  return std::accumulate(values.begin(), values.end(), std::int64_t{1}, std::multiplies<>());
+  std::int64_t out = 1;
+  for (const auto value : values) out = std::min<std::int64_t>(out * std::int64_t(value), max_platform_devices + 1);
+  return out;
 }
 
 }  // namespace
@@ -131,13 +142,19 @@ PlatformSpec parse_platform(const json& in, const std::string& origin) {
   const json& devices = read.member(node, "/node", "devices");
   if (devices.is_array()) {
     if (devices.empty()) read.fail("/node/devices", "needs at least one device");
+    if (devices.size() > std::size_t{max_node_devices})
+      read.fail("/node/devices", std::to_string(devices.size()) + " devices above the limit of " +
+                                     std::to_string(max_node_devices));
     for (std::size_t i = 0; i < devices.size(); ++i)
       spec.node_devices.push_back(read.device(devices[i], "/node/devices/" + std::to_string(i)));
   } else {
-    const long count = read.integer(devices, "/node/devices", 1);
+    const long count = read.integer(devices, "/node/devices", 1, max_node_devices);
     const DeviceSpec device = read.device(read.member(node, "/node", "device"), "/node/device");
     spec.node_devices.assign(static_cast<std::size_t>(count), device);
   }
+  if (std::int64_t{spec.nodes} * std::int64_t(spec.node_devices.size()) > max_platform_devices)
+    read.fail("/nodes", std::to_string(spec.nodes) + " nodes of " + std::to_string(spec.node_devices.size()) +
+                            " devices are above the limit of " + std::to_string(max_platform_devices) + " devices");
   spec.intra_node = read.link(read.member(node, "/node", "link"), "/node/link");
 
   if (in.contains("inter_node")) {
@@ -213,13 +230,17 @@ PlatformSpec load_platform(const std::string& path) {
   }
   std::ifstream file(path);
   if (!file) throw Error(path, "cannot open platform file");
+  return parse_platform_text(std::string(std::istreambuf_iterator<char>(file), {}), path);
+}
+
+PlatformSpec parse_platform_text(const std::string& text, const std::string& origin) {
   json in;
   try {
-    in = json::parse(file);
-  } catch (const json::parse_error& error) {
-    throw Error(path, std::string("not valid JSON: ") + error.what());
+    in = json::parse(text);
+  } catch (const json::exception& error) {  // parse_error, or out_of_range for a number beyond double
+    throw Error(origin, std::string("not valid JSON: ") + error.what());
   }
-  return parse_platform(in, path);
+  return parse_platform(in, origin);
 }
 
 std::string find_platform(const std::string& name_or_path) {

@@ -2,11 +2,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/schedule/program.hpp"
 #include "plait/traces/trace.hpp"
 
 namespace plait::traces {
@@ -19,7 +21,13 @@ T field(const json& object, const char* key, const std::string& where) {
   if (!object.is_object()) throw Error(where, "expected an object");
   const auto it = object.find(key);
   if (it == object.end()) throw Error(where, std::string("missing \"") + key + "\"");
-  if constexpr (std::is_arithmetic_v<T>) {
+  if constexpr (std::is_integral_v<T>) {
+    // Refused, never truncated: a float, or an integer outside T.
+    if (!it->is_number_integer()) throw Error(where + "/" + key, "expected an integer, got " + it->dump());
+    const bool fits = it->is_number_unsigned() ? std::in_range<T>(it->get<std::uint64_t>())
+                                               : std::in_range<T>(it->get<std::int64_t>());
+    if (!fits) throw Error(where + "/" + key, it->dump() + " is out of range");
+  } else if constexpr (std::is_arithmetic_v<T>) {
     if (!it->is_number()) throw Error(where + "/" + key, std::string("expected a number, got ") + it->type_name());
   } else {
     if (!it->is_string()) throw Error(where + "/" + key, std::string("expected a string, got ") + it->type_name());
@@ -72,6 +80,9 @@ Trace parse_trace(const std::string& text, const std::string& origin) {
     document = json::parse(text);
   } catch (const json::parse_error& error) {
     throw Error(origin, "not valid JSON: byte " + std::to_string(error.byte));
+  } catch (const json::exception& error) {  // e.g. out_of_range: a number beyond double
+    const std::string what = error.what();
+    throw Error(origin, "not valid JSON: " + what.substr(what.find("] ") + 2));
   }
   try {
     if (!document.is_object()) throw Error("", "expected a JSON object");
@@ -85,6 +96,9 @@ Trace parse_trace(const std::string& text, const std::string& origin) {
     trace.source = field<std::string>(document, "source", "");
     trace.ranks = field<int>(document, "ranks", "");
     if (trace.ranks < 1) throw Error("/ranks", "must be >= 1");
+    if (trace.ranks > schedule::max_ranks) {
+      throw Error("/ranks", std::to_string(trace.ranks) + " above the limit of " + std::to_string(schedule::max_ranks));
+    }
     const auto events = document.find("events");
     if (events == document.end() || !events->is_array()) throw Error("/events", "expected an array");
     trace.events.reserve(events->size());

@@ -103,11 +103,18 @@ double JsonReader::seconds(const json& parent, const Pointer& at, std::string_vi
 }
 
 std::int64_t JsonReader::integer(const json& parent, const Pointer& at, std::string_view key,
-                                 std::int64_t minimum) {
+                                 std::int64_t minimum, std::int64_t maximum) {
   const json* value = member(parent, at, key);
   if (!value) return 0;
   if (!value->is_number_integer()) {
     problem(at / std::string(key), "expected an integer");
+    return 0;
+  }
+  const bool too_large = value->is_number_unsigned()
+                             ? value->get<std::uint64_t>() > static_cast<std::uint64_t>(maximum)
+                             : value->get<std::int64_t>() > maximum;
+  if (too_large) {
+    problem(at / std::string(key), value->dump() + " above the limit of " + std::to_string(maximum));
     return 0;
   }
   const auto number = value->get<std::int64_t>();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,8 +38,10 @@ class JsonReader {
                 std::optional<double> minimum = std::nullopt, std::string_view what = "value");
   // Seconds: finite and >= 0 ("negative time").
   double seconds(const json& parent, const Pointer& at, std::string_view key);
+  // An integer in [minimum, maximum] (by default what an int holds): floats and
+  // larger values are problems, never truncated.
   std::int64_t integer(const json& parent, const Pointer& at, std::string_view key,
-                       std::int64_t minimum);
+                       std::int64_t minimum, std::int64_t maximum = std::numeric_limits<int>::max());
 
  private:
   std::string origin_;

@@ -140,6 +140,16 @@ struct Work {
 };
 std::map<std::string, Work> work_table(const ModelDesc& model);
 
+// Limits of what a Program may ask for; validation (and so loading) refuses
+// more, naming the limit: they keep a bad file from asking for unbounded
+// memory or time.
+inline constexpr std::int32_t max_layers = 1 << 24;
+inline constexpr std::int32_t max_ranks = 1 << 24;
+inline constexpr std::int32_t max_repeat = 1000000;           // of one section
+inline constexpr std::int64_t max_executed_ops = 1LL << 31;   // all ranks, repeats counted
+inline constexpr double max_state_elements = 1099511627776.0;  // 2^40: batch * seq * d_model
+inline constexpr std::int32_t max_mlp_width = 1 << 15;        // width^2 weights per block
+
 struct Program {
   static constexpr int format_version = 1;
   std::string kind = "mgrit";  // mgrit | serial

@@ -49,6 +49,10 @@ struct InterNodeSpec {
 
 enum class Placement { block, round_robin, explicit_list };
 
+// Limits a platform file may ask for (parse_platform refuses more, naming them).
+inline constexpr int max_node_devices = 4096;
+inline constexpr int max_platform_devices = 1 << 20;
+
 struct PlatformSpec {
   std::string name;
   std::string origin;  // file it was loaded from
@@ -66,6 +70,8 @@ struct PlatformSpec {
 // Parses and checks a platform; errors are plait::Error naming `origin` and
 // the JSON pointer of the bad value. Link sheet names are resolved here.
 PlatformSpec parse_platform(const nlohmann::json& in, const std::string& origin);
+// The text of a platform file (what load_platform reads from a *.json file).
+PlatformSpec parse_platform_text(const std::string& text, const std::string& origin);
 // A *.json file, or a *.xml SimGrid platform (checked when it is built).
 PlatformSpec load_platform(const std::string& path);
 // `name_or_path`: an existing file, or the name of a shipped platform

@@ -1,0 +1,99 @@
+// Program files: 10,000 mutated and truncated Programs each load or give one
+// located plait::Error (see tests/support/loader_fuzz.hpp).
+#include <gtest/gtest.h>
+
+#include "loader_fuzz.hpp"
+#include "plait/schedule/build.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/validate.hpp"
+
+namespace plait::schedule {
+namespace {
+
+std::string valid_program(const char* kind) {
+  BuildSpec spec;
+  spec.layers = 8;
+  spec.ranks = 2;
+  spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = Relax::FCF, .iterations = 2};
+  spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
+  spec.model.d_model = 16;
+  spec.model.heads = 2;
+  return dump_program(std::string(kind) == "mgrit" ? build_mgrit(spec) : build_serial(spec));
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_program(text, "p.json");
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(ProgramFuzz, MutatedMgritProgramsLoadOrGiveOneLocatedError) {
+  const auto summary = testing::fuzz_loader(valid_program("mgrit"), "p.json", 10000,
+                                            [](const std::string& text) { parse_program(text, "p.json"); });
+  EXPECT_GT(summary.refused, 5000);
+}
+
+TEST(ProgramFuzz, MutatedSerialProgramsLoadOrGiveOneLocatedError) {
+  testing::fuzz_loader(valid_program("serial"), "p.json", 1000,
+                       [](const std::string& text) { parse_program(text, "p.json"); });
+}
+
+// What the fuzzer found, pinned.
+TEST(ProgramFuzz, NumberOverflowIsAnError) {
+  std::string text = valid_program("serial");
+  text.replace(text.find("\"tolerance\":0"), 13, "\"tolerance\":1e999");
+  EXPECT_EQ(error_of(text), "p.json: not valid JSON: number overflow parsing '1e999'");
+}
+
+TEST(ProgramFuzz, IntegersOutsideTheirTypeAreRefused) {
+  std::string text = valid_program("serial");
+  text.replace(text.find("\"layers\":8"), 10, "\"layers\":4294967304");
+  EXPECT_EQ(error_of(text), "p.json: /layers: 4294967304 is outside -2147483648..2147483647");
+  text = valid_program("serial");
+  text.replace(text.find("\"layers\":8"), 10, "\"layers\":12.5");
+  EXPECT_EQ(error_of(text), "p.json: /layers: expected an integer, got 12.5");
+}
+
+TEST(ProgramFuzz, HugeRequestsAreRefusedWithTheirLimit) {
+  std::string text = valid_program("serial");
+  text.replace(text.find("\"layers\":8"), 10, "\"layers\":1000000000");
+  EXPECT_EQ(error_of(text).substr(0, 63), "p.json: layers 1000000000 above the limit of 16777216 (and 1 mo");
+  text = valid_program("serial");
+  text.replace(text.find("\"ranks\":2"), 9, "\"ranks\":1000000000");
+  EXPECT_EQ(error_of(text).substr(0, 60), "p.json: ranks 1000000000 above the limit of 16777216 (and 2 ");
+  text = valid_program("serial");
+  text.replace(text.find("\"repeat\":1"), 10, "\"repeat\":2000000000");
+  EXPECT_NE(error_of(text).find("repeat 2000000000 above the limit of 1000000"), std::string::npos)
+      << error_of(text);
+  text = valid_program("serial");
+  text.replace(text.find("\"d_model\":16"), 12, "\"d_model\":2000000000");
+  text.replace(text.find("\"batch\":8"), 9, "\"batch\":2000000000");
+  EXPECT_EQ(error_of(text), "p.json: /model: model: a state of batch * seq * d_model = 5.1e+20 elements is above "
+                            "the limit of 1.1e+12");
+}
+
+// A rank waiting in an allreduce was resumed by a message sent to it, ran past
+// the allreduce to its end, and the report then read a section past the end.
+TEST(ProgramFuzz, AMessageDoesNotResumeARankWaitingInAnAllreduce) {
+  Program program;
+  program.kind = "serial";
+  program.layers = 2;
+  program.ranks = 2;
+  program.partition = {0, 1, 2};
+  const Buffer reg{Space::reg, 0, 0}, state{Space::u, 0, 0};
+  Section waits{.name = "waits"};
+  waits.ops = {{.kind = OpKind::zero, .dst = reg}, {.kind = OpKind::allreduce, .dst = reg},
+               {.kind = OpKind::recv, .dst = state, .peer = 1}};
+  Section sends{.name = "sends"};
+  sends.ops = {{.kind = OpKind::zero, .dst = state}, {.kind = OpKind::send, .a = state, .peer = 0}};
+  program.rank_programs = {{{waits}}, {{sends}}};
+  const auto problems = find_problems(program);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_EQ(problems.front().to_string(), "rank 0, section waits, op 1: waits forever in allreduce (1 of 2 ranks arrive)");
+}
+
+}  // namespace
+}  // namespace plait::schedule
