@@ -57,7 +57,7 @@ std::string format_vector(const std::vector<double>& values) {
 void add_schedule(CLI::App& app) {
   struct Options {
     BuildSpec spec;
-    std::string kind = "mgrit", relax = "F", backward_relax, output;
+    std::string kind = "mgrit", relax = "F", backward_relax, output, mask = "causal";
     int backward_levels = 0;
   };
   auto options = std::make_shared<Options>();
@@ -80,9 +80,22 @@ void add_schedule(CLI::App& app) {
   command->add_option("--dtype", model.dtype, "fp32, bf16 or fp16")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   command->add_option("--tstop", model.tstop, "ODE end time T (h = T/N)")->capture_default_str();
+  command->add_option("--mask", options->mask, "attention mask: causal (decoders) or none (encoders, ViT)")
+      ->check(CLI::IsMember({"causal", "none"}))->capture_default_str();
+  command->add_option("--init", model.init, "block weights: normal, pytorch or depth-scaled")
+      ->check(CLI::IsMember({"normal", "pytorch", "depth-scaled"}))->capture_default_str();
+  command->add_option("--seed", model.seed, "weight, input and target seed")->capture_default_str();
+  command->add_flag("--final-relax", options->spec.forward.final_relax,
+                    "recompute the fine F-points from the final C-points after the forward solve "
+                    "(more accurate gradients, N - N/cf more steps)");
+  command->add_option("--memory-budget", options->spec.memory_budget_bytes,
+                      "bytes per rank (e.g. 512MiB, 4GiB): keep forward graphs only within it, "
+                      "recompute the rest in the adjoint")
+      ->transform(CLI::AsSizeValue(false));
   command->add_option("-o,--output", options->output, "where to write the Program")->required();
   command->callback([options] {
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
+    options->spec.model.causal = options->mask == "causal";
     const auto program = options->kind == "serial" ? schedule::build_serial(options->spec)
                                                    : schedule::build_mgrit(options->spec);
     schedule::save_program(program, options->output);

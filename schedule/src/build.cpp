@@ -5,12 +5,14 @@
 // deadlock; sweeps send boundary values before computing so ranks overlap.
 #include <algorithm>
 #include <numeric>
+#include <utility>
 #include <stdexcept>
 #include <unordered_map>
 
 #include "detail/grid.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/memory.hpp"
 
 namespace plait::schedule {
 namespace detail {
@@ -109,6 +111,14 @@ class Emitter {
     ghosts_.clear();  // a repeated body must fetch what it reads from others each time
   }
 
+  // Drops the section just begun when nothing was emitted into it.
+  void end_empty_section() {
+    for (auto& rank : program_.rank_programs) {
+      if (!rank.sections.back().ops.empty()) return;
+    }
+    for (auto& rank : program_.rank_programs) rank.sections.pop_back();
+  }
+
   void emit(int rank, const Op& op) {
     program_.rank_programs[rank].sections.back().ops.push_back(op);
     if (op.dst.empty() || op.dst.space == Space::tmp || op.dst.space == Space::reg) return;
@@ -158,9 +168,24 @@ class Emitter {
 const Buffer tmp0{Space::tmp, 0, 0}, tmp1{Space::tmp, 0, 1}, norm_register{Space::reg, 0, 0};
 
 // Emits one phase's solve (init, iterations) on the Emitter.
+// Which forward steps keep their autograd graph for the adjoint: one flag per
+// fine block (the forward step from u[0][block]), and a per-rank allowance
+// from the memory budget (-1: no limit).
+struct KeptGraphs {
+  std::vector<char> by_block;
+  std::vector<std::int64_t> allowance;
+};
+
 class PhaseBuilder {
  public:
-  PhaseBuilder(Emitter& emitter, const Grid& grid) : out_(emitter), grid_(grid) {}
+  PhaseBuilder(Emitter& emitter, const Grid& grid, KeptGraphs& graphs)
+      : out_(emitter), grid_(grid), graphs_(graphs) {}
+
+  // While on, fine forward steps keep their graphs: from F-points only (the
+  // last relaxation, whose C-points the correction changes after it), or from
+  // every point (a final sweep, a serial sweep).
+  enum class Keep { none, from_f_points, from_all_points };
+  void keep_graphs(Keep keep) { keep_ = keep; }
 
   Buffer state(int level, int k) const { return named(grid_.adjoint ? Space::w : Space::u, level, k); }
   Buffer rhs(int level, int k) const { return named(grid_.adjoint ? Space::gw : Space::g, level, k); }
@@ -187,10 +212,28 @@ class PhaseBuilder {
     }
   }
 
-  // Level-0 F- then C-relaxation accumulating parameter gradients: every block once.
+  // The adjoint's last fine relaxation, after its last correction: F- then
+  // C-relaxation accumulating parameter gradients, every block once.
   void emit_gradient_relaxation() {
     sweep(0, targets(0, false), true);
     sweep(0, targets(0, true), true);
+  }
+
+  // The forward's fine F-points hold the last relaxation's values (XBraid's
+  // stored F-points) unless `all_f_points`: then every F-point is recomputed
+  // from the final C-points (no fine relaxation happened, or final_relax).
+  // Otherwise only the F-points after the last C-point, when the output N is
+  // one of them. These steps keep their graphs.
+  bool emit_final_forward(bool all_f_points) {
+    std::vector<int> stale = targets(0, false);
+    if (!all_f_points) {
+      stale.erase(stale.begin(), std::lower_bound(stale.begin(), stale.end(), last_fine_c_point()));
+    }
+    if (stale.empty()) return false;
+    keep_graphs(Keep::from_all_points);
+    sweep(0, stale, false);
+    keep_graphs(Keep::none);
+    return true;
   }
 
   void emit_sweep_all(int level, bool gradient) {
@@ -223,71 +266,132 @@ class PhaseBuilder {
           .span = grid_.span(level, k),
           .accumulate_grad = gradient};
     if (with_rhs && level > 0) op.b = rhs(level, k);
-    if (grid_.adjoint) op.c = Buffer{Space::u, 0, op.block};
+    if (grid_.adjoint) {
+      op.c = Buffer{Space::u, 0, op.block};
+      if (level != 0 || !graphs_.by_block[op.block]) op.graph = GraphUse::recompute;  // coarse: always
+    }
     return op;
   }
 
-  // Updates the targets (ascending point indices of `level`) from their
-  // predecessors. Values the sweep does not change are sent first, so ranks
-  // relax concurrently; a predecessor the sweep itself updates (an interval
-  // spread over ranks, the coarsest level) is sent once its owner computed
-  // it, so that part of the sweep pipelines.
-  void sweep(int level, const std::vector<int>& targets, bool gradient) {
-    std::vector<char> is_target(grid_.size(level), 0);
-    for (int k : targets) is_target[k] = 1;
-    std::vector<std::vector<Op>> by_rank(grid_.rank_order.size());
-    for (int k : targets) {
-      const Op op = step(level, k, state(level, k), state(level, k - 1), true, gradient);
-      const int rank = grid_.owner_of(level, k);
-      if (!is_target[k - 1]) out_.fetch_inputs(rank, op);
-      by_rank[rank].push_back(op);
+  // Marks a fine forward step as keeping its graph, when the mode and the
+  // rank's memory allowance let it.
+  void maybe_keep(int k, Op& op) {
+    if (grid_.adjoint || op.level != 0 || keep_ == Keep::none) return;
+    if (keep_ == Keep::from_f_points && grid_.is_c_point[0][k - 1]) return;
+    auto& allowance = graphs_.allowance[grid_.owner_of(0, k)];
+    if (allowance == 0) return;
+    if (allowance > 0) --allowance;
+    op.graph = GraphUse::keep;
+    graphs_.by_block[op.block] = 1;
+  }
+
+  // Index of the last C-point of the fine level (point 0 is always one).
+  int last_fine_c_point() const {
+    const auto& c_point = grid_.is_c_point[0];
+    return grid_.size(0) - 1 - static_cast<int>(std::find(c_point.rbegin(), c_point.rend(), 1) - c_point.rbegin());
+  }
+
+  // One step of a sweep and the ops that follow it on the same rank (the
+  // residual of a C-point step).
+  struct SweepItem {
+    int rank = 0;
+    std::vector<Op> ops;  // ops.front() is the step
+  };
+
+  // Emits the items (ascending points of `level`). Values the sweep does not
+  // rewrite are sent first, so ranks relax concurrently; a predecessor the
+  // sweep itself rewrites (an interval spread over ranks, the coarsest level)
+  // is sent once its owner computed it, so that part of the sweep pipelines.
+  void emit_sweep(int level, const std::vector<SweepItem>& items) {
+    std::vector<char> rewritten(grid_.size(level), 0);
+    std::vector<std::vector<const SweepItem*>> by_rank(grid_.rank_order.size());
+    for (const SweepItem& item : items) {
+      const Op& step = item.ops.front();
+      const int from = index_of(level, step.a);
+      if (!rewritten[from]) out_.fetch_inputs(item.rank, step);
+      if (step.dst.space == state(level, 0).space) rewritten[index_of(level, step.dst)] = 1;
+      by_rank[item.rank].push_back(&item);
     }
     for (int rank : grid_.rank_order) {
-      for (const Op& op : by_rank[rank]) {
-        out_.fetch_inputs(rank, op);
-        out_.emit(rank, op);
+      for (const SweepItem* item : by_rank[rank]) {
+        for (const Op& op : item->ops) {
+          out_.fetch_inputs(rank, op);
+          out_.emit(rank, op);
+        }
       }
     }
   }
 
-  void relax(int level) {
-    sweep(level, targets(level, false), false);
-    if (grid_.spec.relax == Relax::FCF) {
-      sweep(level, targets(level, true), false);
-      sweep(level, targets(level, false), false);
+  // Index on `level` of a state buffer of that level.
+  int index_of(int level, const Buffer& buffer) const {
+    const int s = grid_.adjoint ? grid_.layers - buffer.point : buffer.point;
+    const auto& points = grid_.points[level];
+    return static_cast<int>(std::lower_bound(points.begin(), points.end(), s) - points.begin());
+  }
+
+  // Updates the targets (ascending point indices of `level`) from their predecessors.
+  void sweep(int level, const std::vector<int>& targets, bool gradient) {
+    std::vector<SweepItem> items;
+    items.reserve(targets.size());
+    for (int k : targets) {
+      Op op = step(level, k, state(level, k), state(level, k - 1), true, gradient);
+      if (level == 0) maybe_keep(k, op);
+      items.push_back({grid_.owner_of(level, k), {std::move(op)}});
     }
+    emit_sweep(level, items);
+  }
+
+  // The last relaxation sweep before a restriction, as XBraid's FRestrict: each
+  // interval's F-points, then the step into its C-point, computed once and
+  // shared by relaxation, residual and restriction (it lands in v, the start of
+  // the FAS right-hand side; the C-point itself keeps its value).
+  void relax_and_restrict_steps(int level) {
+    const int coarse = level + 1;
+    const bool with_norm = level == 0;
+    if (with_norm) {
+      for (int rank : grid_.rank_order) out_.emit(rank, {.kind = OpKind::zero, .dst = norm_register});
+    }
+    std::vector<SweepItem> items;
+    const int tail = level == 0 ? last_fine_c_point() : grid_.size(level);  // the final sweep redoes the tail
+    int m = 0;
+    for (int k = 1; k < grid_.size(level); ++k) {
+      SweepItem item{grid_.owner_of(level, k), {}};
+      const Buffer destination = grid_.is_c_point[level][k] ? restricted(coarse, ++m) : state(level, k);
+      item.ops.push_back(step(level, k, destination, state(level, k - 1), true, false));
+      if (level == 0 && k <= tail) maybe_keep(k, item.ops.front());
+      if (grid_.is_c_point[level][k]) {
+        if (with_norm) {
+          item.ops.push_back({.kind = OpKind::sub, .dst = tmp1, .a = restricted(coarse, m), .b = state(level, k)});
+          item.ops.push_back({.kind = OpKind::norm_sq, .dst = norm_register, .a = tmp1});
+        }
+      }
+      items.push_back(std::move(item));
+    }
+    emit_sweep(level, items);
+  }
+
+  // Relaxation (F or FCF) ending in the shared F-and-C-step sweep.
+  void relax_and_restrict(int level) {
+    if (grid_.spec.relax == Relax::FCF) {
+      const Keep keep = std::exchange(keep_, Keep::none);  // the last sweep rewrites these states
+      sweep(level, targets(level, false), false);
+      sweep(level, targets(level, true), false);
+      keep_ = keep;
+    }
+    relax_and_restrict_steps(level);
   }
 
   // FAS restriction by injection: u_c[m] = u[k], g_c[m] = Phi(u[k-1]) + g[k] -
-  // Phi_c(u_c[m-1]), residual Phi(u[k-1]) + g[k] - u[k]. The fine step runs
-  // where its block is, the coarse step where the coarse block is. With `skip`
-  // (the first down-cycle) the coarse level starts from the injected values
-  // with a zero right-hand side.
-  void restrict_to(int level, bool skip) {
+  // Phi_c(u_c[m-1]) (the fine step is in v already). With `skip` (the first
+  // down-cycle) the coarse level starts from the injected values with a zero
+  // right-hand side.
+  void inject(int level, bool skip) {
     const int coarse = level + 1;
-    const bool with_norm = level == 0 && !skip;
     const auto& fine_index = grid_.fine_index[coarse];
     const auto emit = [&](int rank, const Op& op) {
       out_.fetch_inputs(rank, op);
       out_.emit(rank, op);
     };
-    if (with_norm) {
-      for (int rank : grid_.rank_order) out_.emit(rank, {.kind = OpKind::zero, .dst = norm_register});
-    }
-    if (!skip) {
-      for (int m = 1; m < grid_.size(coarse); ++m) {  // inputs first, so no rank waits inside the loop
-        out_.fetch_inputs(grid_.owner_of(level, fine_index[m]),
-                          step(level, fine_index[m], tmp0, state(level, fine_index[m] - 1), true, false));
-      }
-      for (int m = 1; m < grid_.size(coarse); ++m) {
-        const int k = fine_index[m], rank = grid_.owner_of(level, k);
-        emit(rank, step(level, k, restricted(coarse, m), state(level, k - 1), true, false));
-        if (with_norm) {
-          emit(rank, {.kind = OpKind::sub, .dst = tmp1, .a = restricted(coarse, m), .b = state(level, k)});
-          emit(rank, {.kind = OpKind::norm_sq, .dst = norm_register, .a = tmp1});
-        }
-      }
-    }
     emit(grid_.owner_of(coarse, 0), {.kind = OpKind::copy, .dst = state(coarse, 0), .a = state(level, 0)});
     for (int m = 1; m < grid_.size(coarse); ++m) {
       const int rank = grid_.owner_of(coarse, m);
@@ -318,15 +422,20 @@ class PhaseBuilder {
       return;
     }
     const bool skip = first && grid_.spec.skip_first_down_relax;
-    if (!skip) relax(level);
-    restrict_to(level, skip);
+    if (!skip) relax_and_restrict(level);
+    inject(level, skip);
     cycle(level + 1, first);
     correct_from(level);
-    sweep(level, targets(level, false), false);  // F-relaxation interpolates
+    // F-relaxation interpolates the correction to the F-points. On the fine
+    // level the next relaxation (or the phase's final sweep) recomputes them,
+    // so it is left out there.
+    if (level > 0) sweep(level, targets(level, false), false);
   }
 
   Emitter& out_;
   const Grid& grid_;
+  KeptGraphs& graphs_;
+  Keep keep_ = Keep::none;
 };
 
 void check_phase(const PhaseSpec& phase, const char* name) {
@@ -337,7 +446,8 @@ void check_phase(const PhaseSpec& phase, const char* name) {
   if (phase.levels > 24) throw Error(where + ".levels", "must be <= 24");
 }
 
-Program build(const BuildSpec& spec, const std::string& kind) {
+// `graph_allowance`: per rank, how many forward graphs it may keep (empty: no limit).
+Program build(const BuildSpec& spec, const std::string& kind, std::vector<std::int64_t> graph_allowance = {}) {
   if (spec.layers < 1) throw Error("layers", "must be >= 1");
   if (spec.ranks < 1) throw Error("ranks", "must be >= 1");
   if (spec.layers > (1 << 24)) throw Error("layers", "must be <= 16777216");
@@ -359,28 +469,53 @@ Program build(const BuildSpec& spec, const std::string& kind) {
   const Grid forward = detail::make_grid(spec.layers, spec.forward, false, program.partition);
   const Grid adjoint = detail::make_grid(spec.layers, spec.adjoint, true, program.partition);
   Emitter out(program);
-  PhaseBuilder forward_builder(out, forward);
-  PhaseBuilder adjoint_builder(out, adjoint);
+  KeptGraphs graphs{std::vector<char>(spec.layers, 0), graph_allowance};
+  graphs.allowance.resize(spec.ranks, -1);
+  PhaseBuilder forward_builder(out, forward, graphs);
+  PhaseBuilder adjoint_builder(out, adjoint, graphs);
   const int last = spec.ranks - 1;
 
+  using Keep = PhaseBuilder::Keep;
   const auto emit_phase = [&](PhaseBuilder& builder, const Grid& grid, Phase phase,
                               const std::string& name) {
     const PhaseSpec& settings = grid.spec;
     if (settings.levels == 1) {  // a sequential sweep is exact: one pass
       out.begin_section(name + ".sweep", phase, false, 1);
+      builder.keep_graphs(Keep::from_all_points);
       builder.emit_sweep_all(0, phase == Phase::adjoint);
+      builder.keep_graphs(Keep::none);
       return;
     }
+    // Graphs are kept only in the forward's last relaxation; with a fixed
+    // count the last iteration is its own section so earlier ones keep none.
+    const Keep last = phase == Phase::forward && !settings.final_relax ? Keep::from_f_points : Keep::none;
+    const int iterations = settings.iterations;
     out.begin_section(name + ".first_iteration", phase, true, 1);
+    builder.keep_graphs(iterations == 1 ? last : Keep::none);
     builder.emit_iteration(true);
-    if (settings.iterations > 1) {
-      out.begin_section(name + ".iteration", phase, true, settings.iterations - 1);
+    if (iterations > 1 && spec.tolerance > 0) {  // any repetition may be the last
+      out.begin_section(name + ".iteration", phase, true, iterations - 1);
+      builder.keep_graphs(last);
+      builder.emit_iteration(false);
+    } else if (iterations > 1) {
+      if (iterations > 2) {
+        out.begin_section(name + ".iteration", phase, true, iterations - 2);
+        builder.keep_graphs(Keep::none);
+        builder.emit_iteration(false);
+      }
+      out.begin_section(name + ".last_iteration", phase, true, 1);
+      builder.keep_graphs(last);
       builder.emit_iteration(false);
     }
+    builder.keep_graphs(Keep::none);
     if (phase == Phase::adjoint) {
       out.begin_section(name + ".gradient", phase, false, 1);
       builder.emit_gradient_relaxation();
+      return;
     }
+    out.begin_section(name + ".final", phase, false, 1);
+    const bool fine_level_relaxed = iterations > 1 || !settings.skip_first_down_relax;
+    if (!builder.emit_final_forward(!fine_level_relaxed || settings.final_relax)) out.end_empty_section();
   };
 
   out.begin_section("forward.init", Phase::forward, false, 1);
@@ -398,14 +533,35 @@ Program build(const BuildSpec& spec, const std::string& kind) {
 
 }  // namespace
 
+// Builds once without a limit, then again with each rank's graph allowance.
+Program build_within_budget(const BuildSpec& spec, const std::string& kind) {
+  Program program = build(spec, kind);
+  if (spec.memory_budget_bytes <= 0) return program;
+  const std::int64_t per_graph = graph_bytes(spec.model);
+  if (per_graph == 0) return program;
+  std::vector<std::int64_t> allowance;
+  const auto memory = estimate_memory(program);
+  for (int rank = 0; rank < spec.ranks; ++rank) {
+    const std::int64_t without_graphs = memory[rank].total() - memory[rank].kept_graphs +
+                                        (memory[rank].recompute == 0 ? per_graph : 0);
+    if (without_graphs > spec.memory_budget_bytes) {
+      throw Error("memory budget", "rank " + std::to_string(rank) + " needs " + format_bytes(double(without_graphs)) +
+                                       " even recomputing every graph, over the budget of " +
+                                       format_bytes(double(spec.memory_budget_bytes)));
+    }
+    allowance.push_back((spec.memory_budget_bytes - without_graphs) / per_graph);
+  }
+  return build(spec, kind, allowance);
+}
+
 Program build_serial(const BuildSpec& spec) {
   BuildSpec serial = spec;
   serial.forward = {.levels = 1, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
   serial.adjoint = serial.forward;
   serial.tolerance = 0;
-  return build(serial, "serial");
+  return build_within_budget(serial, "serial");
 }
 
-Program build_mgrit(const BuildSpec& spec) { return build(spec, "mgrit"); }
+Program build_mgrit(const BuildSpec& spec) { return build_within_budget(spec, "mgrit"); }
 
 }  // namespace plait::schedule

@@ -83,6 +83,9 @@ std::string_view cost_key(const Op& op) {
     case OpKind::norm_sq: return cost_keys::vec_norm;
     case OpKind::step: return cost_keys::block_forward;
     case OpKind::step_adjoint:
+      if (op.graph == GraphUse::recompute) {
+        return op.accumulate_grad ? cost_keys::block_gradient_recompute : cost_keys::block_adjoint_recompute;
+      }
       return op.accumulate_grad ? cost_keys::block_gradient : cost_keys::block_adjoint;
     case OpKind::loss: return cost_keys::loss;
     case OpKind::send: return cost_keys::send;
@@ -91,6 +94,15 @@ std::string_view cost_key(const Op& op) {
     case OpKind::record_norm: return cost_keys::record;
   }
   return "";
+}
+
+std::string_view to_string(GraphUse use) {
+  switch (use) {
+    case GraphUse::keep: return "keep";
+    case GraphUse::recompute: return "recompute";
+    case GraphUse::none: break;
+  }
+  return "none";
 }
 
 std::string_view to_string(Phase phase) {
@@ -134,6 +146,9 @@ void check_model(const ModelDesc& model) {
   if (model.d_model % model.heads != 0) {
     throw Error("model", "d_model " + std::to_string(model.d_model) + " is not divisible by heads " +
                              std::to_string(model.heads));
+  }
+  if (model.init != "normal" && model.init != "pytorch" && model.init != "depth-scaled") {
+    throw Error("model.init", "unknown initialisation \"" + model.init + "\" (normal, pytorch, depth-scaled)");
   }
   state_bytes(model);  // checks the dtype
 }
@@ -180,6 +195,9 @@ std::map<std::string, Work> work_table(const ModelDesc& model) {
   table[std::string(cost_keys::block_forward)] = forward;
   table[std::string(cost_keys::block_adjoint)] = {1.1 * forward.flops, 1.1 * forward.bytes};
   table[std::string(cost_keys::block_gradient)] = {2.1 * forward.flops, 2.1 * forward.bytes};
+  // Recomputing adjoints run the forward step first.
+  table[std::string(cost_keys::block_adjoint_recompute)] = {2.1 * forward.flops, 2.1 * forward.bytes};
+  table[std::string(cost_keys::block_gradient_recompute)] = {3.1 * forward.flops, 3.1 * forward.bytes};
   table[std::string(cost_keys::vec_zero)] = {0, 0};
   table[std::string(cost_keys::vec_copy)] = {0, 0};
   table[std::string(cost_keys::vec_sub)] = vector_two;

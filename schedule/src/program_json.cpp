@@ -3,12 +3,14 @@
 // {"format": "plait.program", "version": 1,
 //  "kind": "mgrit" | "serial", "layers": N, "ranks": P, "tolerance": 0,
 //  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
-//              "skip_first_down_relax"}, "adjoint": {...},
+//              "skip_first_down_relax", "final_relax"}, "adjoint": {...},
 //  "model": {"kind": "transformer"|"linear"|"mlp", ...}, "partition": [0, ..., N],
 //  "work": {"block.fwd": {"flops", "bytes"}, ...},
 //  "rank_programs": [{"sections": [{"name", "phase", "iteration", "repeat",
 //      "ops": [{"op": "step", "dst": "u[0][3]", "a": "u[0][2]", "level": 0,
-//               "block": 2, "span": 1, ...}]}]}]}
+//               "block": 2, "span": 1, "graph": "keep", ...}]}]}]}
+// "graph": "keep" on a step records its autograd graph for the adjoint;
+// "recompute" on a step_adjoint recomputes the forward step (see GraphUse).
 // Op fields that are empty/default are left out. Loading validates the result.
 
 #include <limits>
@@ -101,6 +103,13 @@ Op op_from_json(const json& in, const std::string& where) {
   op.block = field_or<std::int32_t>(in, "block", -1, where);
   op.span = field_or<std::int32_t>(in, "span", 0, where);
   op.accumulate_grad = field_or<bool>(in, "grad", false, where);
+  if (in.contains("graph")) {
+    const auto use = field<std::string>(in, "graph", where);
+    if (use == "keep" && op.kind == OpKind::step) op.graph = GraphUse::keep;
+    else if (use == "recompute" && op.kind == OpKind::step_adjoint) op.graph = GraphUse::recompute;
+    else throw Error(where + "/graph", "\"" + use + "\" is not a graph use of " + std::string(to_string(op.kind)) +
+                                           " (step: keep; step_adjoint: recompute)");
+  }
   op.peer = field_or<std::int32_t>(in, "peer", -1, where);
   op.tag = field_or<std::int32_t>(in, "tag", 0, where);
   op.bytes = field_or<std::int64_t>(in, "bytes", 0, where);
@@ -112,7 +121,8 @@ json phase_to_json(const PhaseSpec& phase) {
           {"coarsening_factor", phase.coarsening_factor},
           {"relax", to_string(phase.relax)},
           {"iterations", phase.iterations},
-          {"skip_first_down_relax", phase.skip_first_down_relax}};
+          {"skip_first_down_relax", phase.skip_first_down_relax},
+          {"final_relax", phase.final_relax}};
 }
 
 PhaseSpec phase_from_json(const json& in, const std::string& where) {
@@ -126,6 +136,7 @@ PhaseSpec phase_from_json(const json& in, const std::string& where) {
   }
   phase.iterations = field<std::int32_t>(in, "iterations", where);
   phase.skip_first_down_relax = field_or<bool>(in, "skip_first_down_relax", true, where);
+  phase.final_relax = field_or<bool>(in, "final_relax", false, where);
   return phase;
 }
 
@@ -143,7 +154,7 @@ void to_json(json& out, const ModelDesc& model) {
   if (model.kind == "transformer") {
     out.update({{"d_model", model.d_model}, {"heads", model.heads}, {"seq", model.seq},
                 {"batch", model.batch}, {"mlp_ratio", model.mlp_ratio},
-                {"dtype", model.dtype}, {"causal", model.causal}});
+                {"dtype", model.dtype}, {"causal", model.causal}, {"init", model.init}});
   } else {
     out.update({{"lambda", model.lambda}, {"scheme", model.scheme}, {"width", model.width}});
   }
@@ -162,6 +173,7 @@ void from_json(const json& in, ModelDesc& model) {
   model.mlp_ratio = field_or(in, "mlp_ratio", defaults.mlp_ratio, where);
   model.dtype = field_or(in, "dtype", defaults.dtype, where);
   model.causal = field_or(in, "causal", defaults.causal, where);
+  model.init = field_or(in, "init", defaults.init, where);
   model.lambda = field_or(in, "lambda", defaults.lambda, where);
   model.scheme = field_or(in, "scheme", defaults.scheme, where);
   model.width = field_or(in, "width", defaults.width, where);
@@ -279,6 +291,11 @@ void append_op(std::string& out, const Op& op) {
     number("block", op.block);
     number("span", op.span);
     if (op.accumulate_grad) out += ",\"grad\":true";
+    if (op.graph != GraphUse::none) {
+      out += ",\"graph\":\"";
+      out += to_string(op.graph);
+      out += '"';
+    }
   }
   if (op.kind == OpKind::send || op.kind == OpKind::recv) {
     number("peer", op.peer);

@@ -27,6 +27,8 @@ ProgramSummary summarize(const Program& program) {
     summary.total_block_steps += rank.block_steps;
     summary.ranks.push_back(std::move(rank));
   }
+  const auto memory = estimate_memory(program);
+  for (std::size_t r = 0; r < summary.ranks.size(); ++r) summary.ranks[r].memory = memory[r];
   summary.critical_path_steps = critical_path_steps(program);
   summary.serial_block_steps = 2 * std::int64_t{program.layers};
   return summary;
@@ -64,6 +66,17 @@ std::string format_summary(const Program& program, const ProgramSummary& summary
                   static_cast<long long>(rank.bytes_sent));
     out += line;
   }
+  out += "memory (estimate)   parameters    gradients       states  kept graphs    recompute     messages        total\n";
+  for (std::size_t r = 0; r < summary.ranks.size(); ++r) {
+    const RankMemory& m = summary.ranks[r].memory;
+    std::snprintf(line, sizeof line, "rank %-14zu", r);
+    out += line;
+    for (std::int64_t bytes : {m.parameters, m.gradients, m.states, m.kept_graphs, m.recompute, m.messages, m.total()}) {
+      std::snprintf(line, sizeof line, " %12s", format_bytes(double(bytes)).c_str());
+      out += line;
+    }
+    out += "\n";
+  }
   std::snprintf(line, sizeof line,
                 "critical path: %.0f block steps (serial: %lld); total block steps: %lld\n",
                 summary.critical_path_steps, static_cast<long long>(summary.serial_block_steps),
@@ -78,7 +91,15 @@ void to_json(nlohmann::json& out, const ProgramSummary& summary) {
     ranks.push_back({{"ops_by_cost_key", rank.ops_by_cost_key},
                      {"messages_sent", rank.messages_sent},
                      {"bytes_sent", rank.bytes_sent},
-                     {"block_steps", rank.block_steps}});
+                     {"block_steps", rank.block_steps},
+                     {"memory_bytes", {{"parameters", rank.memory.parameters},
+                                       {"gradients", rank.memory.gradients},
+                                       {"optimizer", rank.memory.optimizer},
+                                       {"states", rank.memory.states},
+                                       {"kept_graphs", rank.memory.kept_graphs},
+                                       {"recompute", rank.memory.recompute},
+                                       {"messages", rank.memory.messages},
+                                       {"total", rank.memory.total()}}}});
   }
   out = {{"ranks", ranks},
          {"critical_path_steps", summary.critical_path_steps},

@@ -3,6 +3,7 @@
 
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/memory.hpp"
 #include "plait/schedule/reference.hpp"
 #include "plait/schedule/summary.hpp"
 
@@ -97,8 +98,10 @@ TEST(Build, RepeatedIterationsAreStoredOnce) {
   const auto it = std::find_if(sections.begin(), sections.end(),
                                [](const Section& s) { return s.name == "forward.iteration"; });
   ASSERT_NE(it, sections.end());
-  EXPECT_EQ(it->repeat, 49);
+  EXPECT_EQ(it->repeat, 48);  // the last iteration is a section of its own: it keeps graphs
   EXPECT_TRUE(it->iteration);
+  EXPECT_EQ(std::next(it)->name, "forward.last_iteration");
+  EXPECT_EQ(std::next(it)->repeat, 1);
   const auto summary = summarize(program);
   EXPECT_GT(summary.total_block_steps, 50 * 64);
 }
@@ -119,6 +122,62 @@ TEST(Build, MessagesCarryStateBytes) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace plait::schedule
+
+namespace plait::schedule {
+namespace {
+
+std::int64_t count_graph_use(const Program& program, GraphUse use) {
+  std::int64_t count = 0;
+  for (const auto& rank : program.rank_programs)
+    for (const auto& section : rank.sections)
+      for (const auto& op : section.ops) count += section.repeat * (op.graph == use);
+  return count;
+}
+
+BuildSpec transformer_spec(int layers, int ranks) {
+  BuildSpec spec;
+  spec.layers = layers;
+  spec.ranks = ranks;
+  spec.forward = {.levels = 2, .coarsening_factor = 4, .relax = Relax::F, .iterations = 2};
+  spec.adjoint = {.levels = 2, .coarsening_factor = 4, .relax = Relax::F, .iterations = 1};
+  spec.model.d_model = 128;
+  spec.model.heads = 4;
+  spec.model.seq = 64;
+  spec.model.batch = 8;
+  return spec;
+}
+
+TEST(MemoryBudget, KeepsGraphsOnlyWithinTheBudget) {
+  auto spec = transformer_spec(32, 2);
+  const auto unlimited = build_mgrit(spec);
+  const auto memory = estimate_memory(unlimited);
+  EXPECT_EQ(count_graph_use(unlimited, GraphUse::keep), 24);  // F-point inputs of the last relaxation
+  EXPECT_EQ(memory[0].kept_graphs, 12 * graph_bytes(spec.model));
+  // Room for 5 graphs beyond what recomputing everything needs, on the larger rank.
+  std::int64_t without_graphs = 0;
+  for (const auto& rank : memory) without_graphs = std::max(without_graphs, rank.total() - rank.kept_graphs);
+  spec.memory_budget_bytes = without_graphs + 5 * graph_bytes(spec.model);
+  const auto budgeted = build_mgrit(spec);
+  const std::int64_t kept = count_graph_use(budgeted, GraphUse::keep);
+  EXPECT_GE(kept, 10);
+  EXPECT_LT(kept, 24);
+  for (const auto& rank : estimate_memory(budgeted)) EXPECT_LE(rank.total(), spec.memory_budget_bytes);
+  // The adjoint recomputes, once per adjoint step there, what the forward no longer keeps.
+  EXPECT_EQ(count_graph_use(budgeted, GraphUse::recompute),
+            count_graph_use(unlimited, GraphUse::recompute) + (24 - kept));
+  spec.memory_budget_bytes = 1 << 20;
+  EXPECT_EQ(error_of(spec), "memory budget: rank 0 needs " + format_bytes(double(memory[0].total() - memory[0].kept_graphs)) +
+                                " even recomputing every graph, over the budget of 1.0 MiB");
+}
+
+TEST(MemoryBudget, SerialKeepsEveryGraph) {
+  const auto serial = build_serial(transformer_spec(16, 1));
+  EXPECT_EQ(count_graph_use(serial, GraphUse::keep), 16);
+  EXPECT_EQ(count_graph_use(serial, GraphUse::recompute), 0);
 }
 
 }  // namespace

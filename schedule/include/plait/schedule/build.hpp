@@ -12,6 +12,10 @@ struct BuildSpec {
   PhaseSpec adjoint{.levels = 2, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
   double tolerance = 0;  // > 0: iterations become a maximum, stop below tolerance
   ModelDesc model;
+  // > 0: each rank keeps forward graphs for the adjoint only while its
+  // estimated memory (memory.hpp) stays within this many bytes; the adjoint
+  // recomputes the rest. Throws plait::Error when a rank does not fit even so.
+  std::int64_t memory_budget_bytes = 0;
 };
 
 // Plain forward sweep, loss, adjoint sweep with gradients (one level each),

@@ -8,6 +8,9 @@ namespace plait::schedule::cost_keys {
 inline constexpr std::string_view block_forward = "block.fwd";
 inline constexpr std::string_view block_adjoint = "block.adj";        // vjp w.r.t. the state
 inline constexpr std::string_view block_gradient = "block.adj_grad";  // vjp w.r.t. state and parameters
+// The same, with the forward step recomputed first (no kept graph at that state).
+inline constexpr std::string_view block_adjoint_recompute = "block.adj_recompute";
+inline constexpr std::string_view block_gradient_recompute = "block.adj_grad_recompute";
 inline constexpr std::string_view vec_zero = "vec.zero";
 inline constexpr std::string_view vec_copy = "vec.copy";
 inline constexpr std::string_view vec_sub = "vec.sub";

@@ -53,6 +53,13 @@ std::string_view to_string(OpKind kind);
 OpKind parse_op_kind(std::string_view text);  // throws plait::Error
 bool is_communication(OpKind kind);
 
+// How a block step uses autograd graphs. A forward step may keep its graph for
+// the adjoint step at the same state (only where the adjoint reads that state);
+// an adjoint step uses that kept graph, or recomputes the forward step first
+// (TorchBraid's way; always so on coarse levels). Backends without graphs ignore it.
+enum class GraphUse : std::uint8_t { none, keep, recompute };
+std::string_view to_string(GraphUse use);
+
 struct Op {
   OpKind kind = OpKind::zero;
   Buffer dst, a, b, c;
@@ -60,6 +67,7 @@ struct Op {
   std::int32_t block = -1;  // fine block whose parameters a step uses
   std::int32_t span = 0;    // fine steps covered: step size is span * h
   bool accumulate_grad = false;
+  GraphUse graph = GraphUse::none;  // step: keep; step_adjoint: recompute (else use the kept graph)
   std::int32_t peer = -1;   // send/recv
   std::int32_t tag = 0;
   std::int64_t bytes = 0;   // message bytes
@@ -103,6 +111,10 @@ struct PhaseSpec {
   Relax relax = Relax::F;
   std::int32_t iterations = 2;
   bool skip_first_down_relax = true;  // XBraid's skip: no relaxation on the first down-cycle
+  // Forward only: recompute every fine F-point from the final C-points after the
+  // last iteration (more accurate gradients, N - N/cf more steps). Off, as in
+  // XBraid with stored F-points, the adjoint reads the last relaxation's F-points.
+  bool final_relax = false;
 
   friend bool operator==(const PhaseSpec&, const PhaseSpec&) = default;
 };
@@ -115,7 +127,12 @@ struct ModelDesc {
   // transformer
   std::int32_t d_model = 256, heads = 4, seq = 128, batch = 8, mlp_ratio = 4;
   std::string dtype = "fp32";
-  bool causal = true;
+  bool causal = true;  // causal attention mask (decoders); false: none (encoders, ViT)
+  // Block weights: "normal" (N(0, 1/fan_in)), "pytorch" (TransformerEncoderLayer's
+  // defaults: xavier in-projection, Linear's U(+-1/sqrt(fan_in)), zero attention
+  // biases) or "depth-scaled" (pytorch, with MLP, value and output projections
+  // scaled by 1/sqrt(log 2N), N the Program's layers; METHOD.md).
+  std::string init = "normal";
   // reference problems
   double lambda = -1.0;
   std::string scheme = "forward-euler";  // linear: forward-euler | backward-euler

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "plait/schedule/memory.hpp"
 #include "plait/schedule/program.hpp"
 
 namespace plait::schedule {
@@ -15,6 +16,7 @@ struct RankSummary {
   std::int64_t messages_sent = 0;
   std::int64_t bytes_sent = 0;
   std::int64_t block_steps = 0;  // forward + adjoint block steps, all levels
+  RankMemory memory;             // estimated (memory.hpp)
 };
 
 struct ProgramSummary {

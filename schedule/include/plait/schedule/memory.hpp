@@ -1,0 +1,40 @@
+// Memory a rank needs to run its part of a Program: an estimate from the
+// model's shape and the ops, the same for every backend. Used by `plait inspect`,
+// `plait simulate` (does it fit the device?) and the builder's memory budget
+// (keep a forward step's graph or recompute it in the adjoint).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::schedule {
+
+struct RankMemory {
+  std::int64_t parameters = 0;   // the rank's blocks' weights
+  std::int64_t gradients = 0;    // their gradients (the same size)
+  std::int64_t optimizer = 0;    // optimizer state, when training (e.g. AdamW: 2x parameters)
+  std::int64_t states = 0;       // every state buffer the rank writes or receives, one state each
+  std::int64_t kept_graphs = 0;  // activations of forward steps kept for the adjoint
+  std::int64_t recompute = 0;    // one recomputing adjoint step's transient graph
+  std::int64_t messages = 0;     // send copies one section can have in flight
+
+  std::int64_t total() const {
+    return parameters + gradients + optimizer + states + kept_graphs + recompute + messages;
+  }
+};
+
+// Parameters of one block (weights and biases of attention, MLP, two LayerNorms).
+std::int64_t block_parameter_count(const ModelDesc& model);
+// Bytes autograd saves for one transformer block step (inputs of every matmul,
+// norm and nonlinearity, the attention probabilities); 0 for the test problems.
+std::int64_t graph_bytes(const ModelDesc& model);
+
+// `optimizer_states_per_parameter`: 0 for a plain step, 2 for AdamW.
+std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter = 0);
+
+std::string format_bytes(double bytes);  // "1.5 GiB"
+
+}  // namespace plait::schedule

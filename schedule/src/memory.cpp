@@ -1,0 +1,85 @@
+// Per-rank memory estimate of a Program.
+#include "plait/schedule/memory.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+namespace plait::schedule {
+namespace {
+
+std::int64_t element_bytes(const ModelDesc& model) {
+  return model.kind == "transformer" ? state_bytes(model) / state_elements(model) : 8;
+}
+
+}  // namespace
+
+std::int64_t block_parameter_count(const ModelDesc& model) {
+  if (model.kind == "mlp") return std::int64_t{model.width} * model.width + model.width;
+  if (model.kind != "transformer") return 1;
+  const std::int64_t d = model.d_model, hidden = std::int64_t{model.mlp_ratio} * d;
+  return 4 * d                 // two LayerNorms
+         + 3 * d * d + 3 * d   // q, k, v
+         + d * d + d           // output projection
+         + hidden * d + hidden + d * hidden + d;  // MLP
+}
+
+std::int64_t graph_bytes(const ModelDesc& model) {
+  if (model.kind != "transformer") return 0;
+  const std::int64_t tokens = std::int64_t{model.batch} * model.seq, d = model.d_model;
+  const std::int64_t hidden = std::int64_t{model.mlp_ratio} * d;
+  // Per token: x, LN1 out, q/k/v, attended, y, LN2 out (8 d) and fc1 out, GELU out (2 hidden);
+  // per head: scores and softmax probabilities (2 seq^2, 3 with the causal mask's sum).
+  const std::int64_t per_token = 8 * d + 2 * hidden;
+  const std::int64_t attention = std::int64_t{model.batch} * model.heads * model.seq * model.seq * (model.causal ? 3 : 2);
+  return (tokens * per_token + attention) * element_bytes(model);
+}
+
+std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter) {
+  const ModelDesc& model = program.model;
+  const std::int64_t parameter_bytes = block_parameter_count(model) * element_bytes(model);
+  const std::int64_t state = state_bytes(model);
+  const std::int64_t graph = graph_bytes(model);
+  std::vector<RankMemory> out(program.ranks);
+  for (int rank = 0; rank < program.ranks; ++rank) {
+    RankMemory& memory = out[rank];
+    const std::int64_t blocks = program.partition.size() > std::size_t(rank + 1)
+                                    ? program.partition[rank + 1] - program.partition[rank]
+                                    : 0;
+    memory.parameters = blocks * parameter_bytes;
+    memory.gradients = memory.parameters;
+    memory.optimizer = optimizer_states_per_parameter * memory.parameters;
+    std::set<Buffer> buffers, kept;
+    bool recomputes = false;
+    std::int64_t most_sends = 0;
+    for (const auto& section : program.rank_programs[rank].sections) {
+      std::int64_t sends = 0;
+      for (const auto& op : section.ops) {
+        if (!op.dst.empty() && op.dst.space != Space::reg) buffers.insert(op.dst);
+        if (op.kind == OpKind::send) sends += 1;
+        if (op.kind == OpKind::step && op.graph == GraphUse::keep) kept.insert(op.a);
+        if (op.kind == OpKind::step_adjoint && op.graph == GraphUse::recompute) recomputes = true;
+      }
+      most_sends = std::max(most_sends, sends);
+    }
+    memory.states = std::int64_t(buffers.size()) * state;
+    memory.kept_graphs = std::int64_t(kept.size()) * graph;
+    memory.recompute = recomputes ? graph : 0;
+    memory.messages = most_sends * state;
+  }
+  return out;
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+  return text;
+}
+
+}  // namespace plait::schedule
