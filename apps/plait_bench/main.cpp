@@ -97,6 +97,7 @@ sched::Program bench_program(const sched::ModelDesc& shape) {
   spec.ranks = 1;
   spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = sched::Relax::F, .iterations = 1};
   spec.adjoint = spec.forward;
+  spec.adjoint.iterations = 2;  // a fine adjoint relaxation: block.adj on kept graphs
   spec.model = shape;
   return sched::build_mgrit(spec);
 }
@@ -144,8 +145,8 @@ class ShapeBench {
   }
 
   // The op for `key` with every state it reads filled with random values; an
-  // adjoint's state c is first stepped forward, as in a run, so the backend's
-  // kept graph (its default) serves the adjoint as it does in plait-exec.
+  // adjoint's state c is first stepped forward keeping its graph, as in a run,
+  // so that block.adj/adj_grad use it and the *_recompute keys redo it.
   const sched::Op& prepared_op(std::string_view key) {
     TorchBackend& torch = backend();
     const auto found = ops_.find(key);
@@ -167,6 +168,7 @@ class ShapeBench {
       forward.level = op.level;
       forward.block = op.block;
       forward.span = op.span;
+      forward.graph = sched::GraphUse::keep;  // used unless op recomputes
       torch.compute(forward);
     }
     return op;

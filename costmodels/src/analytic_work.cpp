@@ -113,19 +113,24 @@ std::vector<WorkPart> parameter_gradient_parts(const Shape& s) {
 
 }  // namespace
 
-std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model,
-                                               AdjointForward adjoint_forward) {
+std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model) {
   const Shape s = shape_of(model);
   const double state = s.n * s.d;
   std::map<std::string, OpWork> table;
 
   OpWork forward{forward_parts(s)};
   OpWork adjoint;
-  if (adjoint_forward == AdjointForward::recompute) adjoint = forward;
   for (const WorkPart& part : forward.parts) adjoint.parts.push_back(input_gradient(part));
   OpWork gradient = adjoint;
   for (WorkPart& part : parameter_gradient_parts(s)) gradient.parts.push_back(std::move(part));
+  const auto recomputing = [&forward](const OpWork& backward) {
+    OpWork out = forward;
+    out.parts.insert(out.parts.end(), backward.parts.begin(), backward.parts.end());
+    return out;
+  };
 
+  table[std::string(keys::block_adjoint_recompute)] = recomputing(adjoint);
+  table[std::string(keys::block_gradient_recompute)] = recomputing(gradient);
   table[std::string(keys::block_forward)] = std::move(forward);
   table[std::string(keys::block_adjoint)] = std::move(adjoint);
   table[std::string(keys::block_gradient)] = std::move(gradient);

@@ -18,16 +18,16 @@ const std::array<DeviceSheet, 4> device_sheets = {{
     // fp32, AVX512_BF16 dot products double that. Bandwidth: what one core streams
     // here (plait-bench device.stream, ~20 GB/s); a profile replaces all three with
     // its measured values (device.gemm, device.stream).
-    {"local-cpu", 166.4e9, 332.8e9, 20e9, 1.0},
+    {"local-cpu", 166.4e9, 332.8e9, 20e9, 1.0, 0},
     // NVIDIA A100 80GB SXM datasheet (2021): FP32 19.5 TFLOP/s, BF16 tensor 312 TFLOP/s,
     // HBM2e 2,039 GB/s.
-    {"a100-80gb", 19.5e12, 312e12, 2039e9, 1.0},
+    {"a100-80gb", 19.5e12, 312e12, 2039e9, 1.0, 80e9},
     // NVIDIA H100 SXM5 datasheet (2023): FP32 67 TFLOP/s, BF16 tensor 989.4 TFLOP/s
-    // dense (1,979 with sparsity), HBM3 3.35 TB/s.
-    {"h100-sxm", 67e12, 989.4e12, 3.35e12, 1.0},
+    // dense (1,979 with sparsity), HBM3 3.35 TB/s, 80 GB.
+    {"h100-sxm", 67e12, 989.4e12, 3.35e12, 1.0, 80e9},
     // NVIDIA H200 SXM datasheet (2024): same GH100 compute as H100 SXM (FP32 67,
     // BF16 989.4 TFLOP/s dense), HBM3e 4.8 TB/s (141 GB).
-    {"h200", 67e12, 989.4e12, 4.8e12, 1.0},
+    {"h200", 67e12, 989.4e12, 4.8e12, 1.0, 141e9},
 }};
 
 const std::array<LinkSheet, 5> link_sheets = {{

@@ -7,12 +7,15 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <sys/resource.h>
+
 #include <nlohmann/json.hpp>
 
 #include "plait/executor/serial_baseline.hpp"
 #include "plait/executor/torch_backend.hpp"
 #include "plait/executor/trace.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/schedule/memory.hpp"
 
 namespace plait::executor {
 
@@ -20,6 +23,13 @@ using schedule::OpKind;
 using schedule::Program;
 
 namespace {
+
+// High-water mark of this process's resident memory (CPU tensors, kept graphs).
+double peak_resident_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
 
 // Agreement step: every rank passes its own error (or none); if any rank has
 // one, every rank throws, and the lowest failing rank is the one that prints.
@@ -211,6 +221,13 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
     unpack_gradients(gradients[rank], report.gradients);
   }
 
+  // Peak resident memory before the serial baseline runs (rank 0 runs it).
+  const auto memory = world.gather({peak_resident_bytes(), double(backend.graph_misses())});
+  for (const auto& rank : memory) {
+    report.peak_memory_bytes.push_back(rank.at(0));
+    report.graph_misses += std::int64_t(rank.at(1));
+  }
+
   record_trace(world, program, backend, options.trace_path);
   if (options.measure_serial || options.check_serial) run_serial(world, program, options, report);
   return report;
@@ -247,7 +264,9 @@ std::string report_json(const ExecReport& r) {
                      {"forward_iterations", r.run.forward_iterations},
                      {"adjoint_iterations", r.run.adjoint_iterations},
                      {"forward_residual_norms", r.run.forward_residual_norms},
-                     {"adjoint_residual_norms", r.run.adjoint_residual_norms}};
+                     {"adjoint_residual_norms", r.run.adjoint_residual_norms},
+                     {"peak_memory_bytes", r.peak_memory_bytes},
+                     {"graph_misses", r.graph_misses}};
   return out.dump();
 }
 
@@ -272,6 +291,11 @@ std::string report_text(const ExecReport& r) {
     for (double v : values) out << ' ' << format_number(v);
     out << "\n";
   };
+  if (!r.peak_memory_bytes.empty()) {
+    out << "  peak resident memory";
+    for (double bytes : r.peak_memory_bytes) out << ' ' << schedule::format_bytes(bytes);
+    out << " (per rank)\n";
+  }
   norms("forward", r.run.forward_residual_norms);
   norms("adjoint", r.run.adjoint_residual_norms);
   return out.str();

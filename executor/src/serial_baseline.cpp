@@ -24,7 +24,7 @@ struct SerialBaseline::Impl {
     input = detail::make_input(context);
     target = detail::make_target(context);
     for (int block = 0; block < layers; ++block) {
-      parameters.push_back(detail::make_block_parameters(context, block));
+      parameters.push_back(detail::make_block_parameters(context, block, layers));
       for (auto& p : parameters.back()) p.requires_grad_(true);
     }
   }

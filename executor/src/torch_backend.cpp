@@ -76,6 +76,7 @@ struct TorchBackend::Impl {
   at::Tensor staging;  // host copy behind bytes_of on cuda
   bool keep_graphs = true;
   std::map<GraphKey, StepGraph> graphs;
+  std::int64_t graph_misses = 0;  // adjoint steps that found no kept graph where the Program expected one
 
   Impl(const schedule::Program& program, int rank_, const std::string& device)
       : context(program.model, device),
@@ -104,7 +105,7 @@ struct TorchBackend::Impl {
       throw Error("rank " + std::to_string(rank),
                   "block " + std::to_string(block) + " outside 0.." + std::to_string(layers - 1));
     at::NoGradGuard no_grad;
-    auto made = detail::make_block_parameters(context, block);
+    auto made = detail::make_block_parameters(context, block, layers);
     for (auto& p : made) p.requires_grad_(true);  // leaves for step_adjoint's vjp
     return parameters.emplace(block, std::move(made)).first->second;
   }
@@ -124,22 +125,23 @@ struct TorchBackend::Impl {
 
 
 
-  StepGraph record_step(const Buffer& buffer, const at::Tensor& input, const Op& op) {
+  StepGraph record_step(const at::Tensor& input, const Op& op) {
     at::AutoGradMode enable_grad(true);
     at::Tensor leaf = input.detach().requires_grad_(true);
     at::Tensor output = detail::block_step(context, parameters.at(op.block), leaf, op.span * h);
-    StepGraph graph{input, leaf, output};
-    // Only u states are the c of adjoint steps; other buffers would pile up graphs.
-    if (keep_graphs && buffer.space == Space::u) graphs[GraphKey{buffer, op.block, op.span}] = graph;
-    return graph;
+    return {input, leaf, output};
   }
 
+  // The Program says which forward steps keep their graph (only those whose
+  // state the adjoint reads); set_keep_step_graphs(false) overrides it.
   void step(const Op& op) {
     check_step(op);
     const at::Tensor& input = state(op.a, &op);
     at::Tensor out;
-    if (keep_graphs && op.a.space == Space::u) {
-      out = record_step(op.a, input, op).output.detach();
+    if (keep_graphs && op.graph == schedule::GraphUse::keep) {
+      const StepGraph graph = record_step(input, op);
+      graphs[GraphKey{op.a, op.block, op.span}] = graph;
+      out = graph.output.detach();
     } else {
       at::NoGradGuard no_grad;
       out = detail::block_step(context, parameters.at(op.block), input, op.span * h);
@@ -149,22 +151,24 @@ struct TorchBackend::Impl {
   }
 
   // Vector-Jacobian product of Phi at state c: on the graph its forward step
-  // kept if c is still that tensor, else on a recomputed step.
+  // kept if c is still that tensor, else (and where the Program says
+  // recompute) on a recomputed step, freed after use.
   void step_adjoint(const Op& op) {
     check_step(op);
     const std::vector<at::Tensor>& p = parameters.at(op.block);
     const at::Tensor& adjoint = state(op.a, &op);
     const at::Tensor& c = state(op.c, &op);
-    auto found = graphs.find(GraphKey{op.c, op.block, op.span});
-    const StepGraph graph = found != graphs.end() && found->second.input.is_same(c)
-                                ? found->second
-                                : record_step(op.c, c, op);
+    const auto found = op.graph == schedule::GraphUse::recompute ? graphs.end()
+                                                                 : graphs.find(GraphKey{op.c, op.block, op.span});
+    const bool kept = found != graphs.end() && found->second.input.is_same(c);
+    if (!kept && keep_graphs && op.graph != schedule::GraphUse::recompute) graph_misses += 1;
+    const StepGraph graph = kept ? found->second : record_step(c, op);
     std::vector<at::Tensor> inputs{graph.leaf};
     if (op.accumulate_grad) inputs.insert(inputs.end(), p.begin(), p.end());
     std::vector<at::Tensor> vjp;
     {
       at::AutoGradMode enable_grad(true);
-      vjp = torch::autograd::grad({graph.output}, inputs, {adjoint}, /*retain_graph=*/keep_graphs);
+      vjp = torch::autograd::grad({graph.output}, inputs, {adjoint}, /*retain_graph=*/kept);
     }
     at::NoGradGuard no_grad;
     states[op.dst] = op.b.empty() ? vjp[0] : vjp[0] + state(op.b, &op);
@@ -303,6 +307,8 @@ void TorchBackend::set_keep_step_graphs(bool keep) {
   impl_->keep_graphs = keep;
   if (!keep) impl_->graphs.clear();
 }
+
+std::int64_t TorchBackend::graph_misses() const { return impl_->graph_misses; }
 
 void TorchBackend::clear_states() {
   impl_->graphs.clear();

@@ -32,6 +32,13 @@ at::Tensor seeded_normal(std::uint64_t seed, std::uint64_t stream, at::IntArrayR
   return (values * std_dev).to(options);
 }
 
+at::Tensor seeded_uniform(std::uint64_t seed, std::uint64_t stream, at::IntArrayRef shape, double bound,
+                          const at::TensorOptions& options) {
+  at::Generator generator = at::detail::createCPUGenerator(mix_seed(seed, stream));
+  at::Tensor values = at::rand(shape, generator, at::TensorOptions().dtype(at::kDouble));
+  return ((values * 2 - 1) * bound).to(options);
+}
+
 }  // namespace
 
 at::ScalarType scalar_type_of(const std::string& dtype) {
@@ -80,30 +87,52 @@ std::vector<int64_t> ModelContext::state_shape() const {
   return {model.batch, model.seq, model.d_model};
 }
 
-std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block) {
+std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block, int layers) {
   const auto& m = context.model;
   const int64_t d = m.d_model, hidden = int64_t(m.mlp_ratio) * m.d_model;
-  // Stream `block` of the seed; each tensor is a slice of one draw so the
+  // Stream `block` of the seed; each tensor has a sub-stream of its own so the
   // weights do not depend on the order in which tensors are created.
   const std::uint64_t seed = mix_seed(m.seed, std::uint64_t(block));
   int64_t sub = 0;
-  auto weight = [&](int64_t rows, int64_t cols) {
-    return seeded_normal(seed, sub++, {rows, cols}, 1.0 / std::sqrt(double(cols)), context.options);
-  };
-  auto bias = [&](int64_t size) { return seeded_normal(seed, sub++, {size}, 0.02, context.options); };
   std::vector<at::Tensor> p(parameter_count);
   p[ln1_weight] = at::ones({d}, context.options);
   p[ln1_bias] = at::zeros({d}, context.options);
-  p[qkv_weight] = weight(3 * d, d);
-  p[qkv_bias] = bias(3 * d);
-  p[out_weight] = weight(d, d);
-  p[out_bias] = bias(d);
   p[ln2_weight] = at::ones({d}, context.options);
   p[ln2_bias] = at::zeros({d}, context.options);
-  p[fc1_weight] = weight(hidden, d);
-  p[fc1_bias] = bias(hidden);
-  p[fc2_weight] = weight(d, hidden);
-  p[fc2_bias] = bias(d);
+  if (m.init == "normal") {
+    auto weight = [&](int64_t rows, int64_t cols) {
+      return seeded_normal(seed, sub++, {rows, cols}, 1.0 / std::sqrt(double(cols)), context.options);
+    };
+    auto bias = [&](int64_t size) { return seeded_normal(seed, sub++, {size}, 0.02, context.options); };
+    p[qkv_weight] = weight(3 * d, d);
+    p[qkv_bias] = bias(3 * d);
+    p[out_weight] = weight(d, d);
+    p[out_bias] = bias(d);
+    p[fc1_weight] = weight(hidden, d);
+    p[fc1_bias] = bias(hidden);
+    p[fc2_weight] = weight(d, hidden);
+    p[fc2_bias] = bias(d);
+    return p;
+  }
+  // PyTorch's TransformerEncoderLayer: MultiheadAttention's xavier-uniform
+  // in-projection and zero biases, nn.Linear's U(+-1/sqrt(fan_in)) elsewhere.
+  auto uniform = [&](at::IntArrayRef shape, double bound) {
+    return seeded_uniform(seed, sub++, shape, bound, context.options);
+  };
+  p[qkv_weight] = uniform({3 * d, d}, std::sqrt(6.0 / double(d + 3 * d)));
+  p[qkv_bias] = at::zeros({3 * d}, context.options);
+  p[out_weight] = uniform({d, d}, 1.0 / std::sqrt(double(d)));
+  p[out_bias] = at::zeros({d}, context.options);
+  p[fc1_weight] = uniform({hidden, d}, 1.0 / std::sqrt(double(d)));
+  p[fc1_bias] = uniform({hidden}, 1.0 / std::sqrt(double(d)));
+  p[fc2_weight] = uniform({d, hidden}, 1.0 / std::sqrt(double(hidden)));
+  p[fc2_bias] = uniform({d}, 1.0 / std::sqrt(double(hidden)));
+  if (m.init == "depth-scaled") {
+    if (layers < 1) throw Error("model.init", "depth-scaled needs the network's depth");
+    const double scale = 1.0 / std::sqrt(std::log(2.0 * layers));
+    p[qkv_weight].narrow(0, 2 * d, d).mul_(scale);  // the value projection
+    for (int index : {int(out_weight), int(fc1_weight), int(fc2_weight)}) p[index].mul_(scale);
+  }
   return p;
 }
 

@@ -84,12 +84,12 @@ TEST(TransformerWork, AdjointBackPropagatesAndGradientAddsWeightGemms) {
 }
 
 TEST(TransformerWork, RecomputingAdjointAddsOneForward) {
-  const auto kept = transformer_work(shape(256, 4, 128, 8));
-  const auto recomputed = transformer_work(shape(256, 4, 128, 8), AdjointForward::recompute);
-  for (const auto key : {keys::block_adjoint, keys::block_gradient}) {
-    EXPECT_DOUBLE_EQ(recomputed.at(std::string(key)).total().flops,
-                     kept.at(std::string(key)).total().flops +
-                         kept.at(std::string(keys::block_forward)).total().flops);
+  const auto work = transformer_work(shape(256, 4, 128, 8));
+  for (const auto [kept, recomputed] : {std::pair{keys::block_adjoint, keys::block_adjoint_recompute},
+                                        std::pair{keys::block_gradient, keys::block_gradient_recompute}}) {
+    EXPECT_DOUBLE_EQ(work.at(std::string(recomputed)).total().flops,
+                     work.at(std::string(kept)).total().flops +
+                         work.at(std::string(keys::block_forward)).total().flops);
   }
 }
 

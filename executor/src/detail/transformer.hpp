@@ -38,7 +38,8 @@ struct ModelContext {
 
 // Parameters of fine block `block`, drawn from (model.seed, block) on the CPU
 // in fp64 and then cast, so every rank count and device gets the same weights.
-std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block);
+// model.init picks the distribution; "depth-scaled" scales by the network's `layers`.
+std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block, int layers);
 
 // Phi(u) = u + s*F(u): Y = X + s*Attn(LN1(X)), X' = Y + s*MLP(LN2(Y)).
 at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& parameters,

@@ -27,17 +27,13 @@ struct OpWork {
   schedule::Work total() const;
 };
 
-// How the executor's adjoint step gets its forward activations: by default a
-// forward step keeps its autograd graph and the adjoint back-propagates through
-// it; with graphs off (TorchBackend::set_keep_step_graphs(false)) it recomputes.
-enum class AdjointForward { kept_graph, recompute };
-
 // Work per cost key of a transformer block of `model` (kind "transformer") as
 // the executor runs it: pre-LN attention + MLP block; block.adj back-propagates
-// to the state only, block.adj_grad to the state and the parameters.
+// to the state only, block.adj_grad to the state and the parameters, both on
+// the graph their forward step kept; the *_recompute keys run that forward
+// step first (no kept graph at that state: coarse levels, C-points).
 // Throws plait::Error for other model kinds or bad sizes.
-std::map<std::string, OpWork> transformer_work(
-    const schedule::ModelDesc& model, AdjointForward adjoint = AdjointForward::kept_graph);
+std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model);
 
 // Bytes of one element of `dtype` (fp32 4, bf16/fp16 2); plait::Error otherwise.
 double dtype_bytes(std::string_view dtype);

@@ -36,6 +36,7 @@ struct DeviceSheet {
   double peak_flops_bf16 = 0;   // FLOP/s
   double memory_bandwidth = 0;  // bytes/s
   double efficiency = 1.0;      // fraction of roofline reached (fitted from a profile)
+  double memory_bytes = 0;      // device memory; 0: this machine's (shared by its devices)
 };
 
 // A link's public figures (link sheets).

@@ -46,6 +46,10 @@ struct ExecReport {
   double loss = 0;
   std::optional<double> serial_loss;
   schedule::RunResult run;  // residual norms of the last step
+  // Per rank: peak resident memory (the process's high-water mark on CPU)
+  // after the Program's steps, before the serial baseline.
+  std::vector<double> peak_memory_bytes;
+  std::int64_t graph_misses = 0;  // adjoint steps whose kept graph was missing (recomputed)
   std::vector<double> output;                    // u at the last point (fp64)
   std::map<int, std::vector<double>> gradients;  // per block, gathered with check_serial only
 };

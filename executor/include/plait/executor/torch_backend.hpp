@@ -61,11 +61,13 @@ class TorchBackend : public schedule::Backend {
   // Flattened parameters of a block (creating them if needed).
   std::vector<double> parameters(int block);
 
-  // On (the default): a forward step from a u state keeps its autograd graph
-  // until that state is stepped again, and step_adjoint at the same state
-  // tensor reuses it (backward only). Off: step_adjoint recomputes the step,
+  // On (the default): a forward step the Program marks "keep" keeps its
+  // autograd graph, and step_adjoint at the same state tensor reuses it
+  // (backward only). Off: every step_adjoint recomputes its forward step,
   // which saves the activations' memory.
   void set_keep_step_graphs(bool keep);
+  // Adjoint steps that expected a kept graph and had to recompute.
+  std::int64_t graph_misses() const;
 
   // Value of J at the state the last `loss` op read; NaN before any.
   double last_loss() const;
