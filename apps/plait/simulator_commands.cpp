@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/simulator/memory_fit.hpp"
 #include "plait/simulator/simulator.hpp"
 
 namespace plait::cli {
@@ -19,7 +20,7 @@ struct SimulateCommand {
   std::vector<std::string> simgrid_config;
   int nodes = 0;
   std::int64_t eager_limit_bytes = simulator::SimulateOptions{}.eager_limit_bytes;
-  bool json = false, cross_traffic = false, profile_links_off = false;
+  bool json = false, cross_traffic = false, profile_links_off = false, ignore_memory = false;
 };
 
 std::string seconds_text(double seconds) {
@@ -66,6 +67,7 @@ void run_simulate(const SimulateCommand& command) {
   const schedule::Program program = schedule::load_program(command.program_path);
   simulator::PlatformSpec platform = simulator::load_platform(simulator::find_platform(command.platform));
   if (command.nodes > 0) platform = simulator::with_nodes(platform, command.nodes);
+  if (!command.ignore_memory) simulator::check_memory_fits(simulator::memory_fit(program, platform));
   simulator::SimulateOptions options;
   options.network_model = command.network_model;
   options.cross_traffic = command.cross_traffic;
@@ -106,6 +108,8 @@ void add_simulator_commands(CLI::App& app) {
                 "keep the platform's intra-node link figures even when the profile has a message model");
   sub->add_option("--trace", command->trace, "write the predicted trace (plait.trace JSON) here");
   sub->add_flag("--json", command->json, "print the prediction as JSON");
+  sub->add_flag("--ignore-memory", command->ignore_memory,
+                "simulate even when a rank's estimated memory exceeds its device's");
   sub->add_option("--allreduce", command->allreduce,
                   "allreduce algorithm (auto: recursive doubling up to the eager limit, ring above)")
       ->check(CLI::IsMember({"auto", "ring", "recursive-doubling"}))
