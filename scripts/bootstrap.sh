@@ -19,6 +19,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+# The sanitizer tree build-asan (AddressSanitizer + UndefinedBehaviorSanitizer, the
+# code that needs no torch) is built too, unless PLAIT_SANITIZE_BUILD=0; ctest's
+# `sanitize` test runs its unit and fuzz tests.
+sanitize_tree=""
+[ "${PLAIT_SANITIZE_BUILD:-1}" = 0 ] || sanitize_tree="$PWD/build-asan"
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLAIT_SANITIZE_TREE="$sanitize_tree" "$@" >/dev/null
 # -j2: a file including <torch/torch.h> needs ~1 GB of RAM to compile.
 cmake --build build -j2
+
+if [ -n "$sanitize_tree" ]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+        -DPLAIT_SANITIZE=ON -DPLAIT_WITH_TORCH=OFF -DPLAIT_WITH_MPI=OFF -DPLAIT_WITH_SIMGRID=ON \
+        -DPLAIT_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-asan -j2
+fi
