@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Times a serial training step over N of PyTorch's own TransformerEncoderLayer
 (norm_first, GELU, no dropout) at a shape, to compare plait's block with it.
 
 A comparison aid only (Debian's python3-torch); plait itself never uses Python.
 Prints one JSON line: {"layers", "median_step_s", "min_step_s", "max_step_s", ...}.
-Usage: scripts/compare-pytorch-block.py --layers 32 --d-model 128 --heads 4 --seq 64 --batch 8 [--mask causal|none]
+Usage (Debian's python3, where python3-torch lives): scripts/compare-pytorch-block.py --layers 32 --d-model 128 --heads 4 --seq 64 --batch 8 [--mask causal|none]
 """
 import argparse
 import json

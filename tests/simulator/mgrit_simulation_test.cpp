@@ -31,7 +31,7 @@ TEST(SimulatorMgrit, UnitStepsOnAFreeNetworkTakeTheDryRunCriticalPath) {
   const double step_s = 1e-3;
   const Prediction prediction =
       simulate(program, cluster(2, 4, link(0, 1e18), link(0, 1e18)),
-               constant_pricers({{"block.fwd", step_s}, {"block.adj", step_s}, {"block.adj_grad", step_s}}));
+               block_pricers(step_s, step_s, step_s));
   const double steps = schedule::critical_path_steps(program);
   EXPECT_NEAR(prediction.predicted_time_s, steps * step_s, 1e-9);
   EXPECT_EQ(prediction.critical_path.dry_run_block_steps, steps);
@@ -41,8 +41,7 @@ TEST(SimulatorMgrit, UnitStepsOnAFreeNetworkTakeTheDryRunCriticalPath) {
 TEST(SimulatorMgrit, SerialProgramOnOneRankMatchesSingleDevicePricing) {
   schedule::BuildSpec spec = mgrit_spec(32, 1);
   const schedule::Program serial = schedule::build_serial(spec);
-  const auto pricers = constant_pricers(
-      {{"block.fwd", 2e-3}, {"block.adj", 3e-3}, {"block.adj_grad", 5e-3}, {"loss", 1e-3}}, 1e-5);
+  const auto pricers = block_pricers(2e-3, 3e-3, 5e-3, 1e-5, {{"loss", 1e-3}});
   const Prediction prediction = simulate(serial, cluster(1, 1, link(1e-6, 1e9)), pricers);
   const double single = single_device_seconds(serial, *pricers(DeviceUse{}));
   EXPECT_NEAR(prediction.predicted_time_s, single, single * 1e-9);
@@ -56,7 +55,7 @@ TEST(SimulatorMgrit, RankSharesAddUpToThePredictedTime) {
   const schedule::Program program = schedule::build_mgrit(mgrit_spec(256, 16));
   const Prediction prediction = simulate(
       program, cluster(2, 8, link(2e-6, 300e9), link(5e-6, 25e9)),
-      constant_pricers({{"block.fwd", 1e-3}, {"block.adj", 2e-3}, {"block.adj_grad", 3e-3}}, 2e-5));
+      block_pricers(1e-3, 2e-3, 3e-3, 2e-5));
   ASSERT_EQ(prediction.rank_reports.size(), 16u);
   for (const RankReport& report : prediction.rank_reports) {
     EXPECT_NEAR(report.busy_s + report.communication_s + report.idle_s, prediction.predicted_time_s, 1e-9)
@@ -76,7 +75,7 @@ TEST(SimulatorMgrit, PredictedTraceLoadsAsAPlaitTrace) {
   SimulateOptions options;
   options.listeners.push_back(&writer);
   const Prediction prediction = simulate(program, cluster(1, 4, link(1e-6, 1e10)),
-                                         constant_pricers({{"block.fwd", 1e-3}, {"block.adj", 2e-3}}, 1e-5), options);
+                                         block_pricers(1e-3, 2e-3, 1e-5, 1e-5), options);
   const traces::Trace trace = traces::load_trace(path.string());
   EXPECT_EQ(trace.source, "predicted");
   EXPECT_EQ(trace.ranks, 4);

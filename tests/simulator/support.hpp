@@ -39,6 +39,18 @@ inline PricerFactory constant_pricers(std::map<std::string, double> seconds_by_k
   return [pricer](const DeviceUse&) { return pricer; };
 }
 
+// Block steps priced by kind: forward, adjoint (state only) and adjoint with
+// parameter gradients, whether they use a kept graph or recompute it.
+inline PricerFactory block_pricers(double forward_s, double adjoint_s, double gradient_s, double otherwise = 0,
+                                   std::map<std::string, double> more = {}) {
+  more.insert({{"block.fwd", forward_s},
+               {"block.adj", adjoint_s},
+               {"block.adj_recompute", adjoint_s},
+               {"block.adj_grad", gradient_s},
+               {"block.adj_grad_recompute", gradient_s}});
+  return constant_pricers(std::move(more), otherwise);
+}
+
 inline LinkSpec link(double latency_s, double bandwidth_bytes_per_s) {
   return LinkSpec{"", latency_s, bandwidth_bytes_per_s};
 }
