@@ -51,6 +51,24 @@ TEST(Exec, TrainingSettingsReportTheirErrors) {
   EXPECT_EQ(json["ranks"], 1);
   EXPECT_GT(json["speedup"].get<double>(), 0);
   EXPECT_GT(json["cpu_time_per_step_s"].get<double>(), 0);
+  // Memory is reported per rank, and every adjoint found the graph the Program kept for it.
+  ASSERT_EQ(json["peak_memory_bytes"].size(), 1u);
+  EXPECT_GT(json["peak_memory_bytes"][0].get<double>(), 1 << 20);
+  EXPECT_EQ(json["graph_misses"], 0);
+}
+
+TEST(Exec, RecomputingEveryAdjointGivesTheSameStep) {
+  // Kept graphs and recomputed ones are the same arithmetic: the Program's
+  // keep/recompute marks only change where activations live.
+  const auto program = schedule::build_mgrit(small_spec(1, 16, 2, 1));
+  SelfWorld world;
+  ExecOptions kept = check_options();
+  ExecOptions recomputed = kept;
+  recomputed.keep_step_graphs = false;
+  const auto with_graphs = execute(world, program, kept);
+  const auto without = execute(world, program, recomputed);
+  EXPECT_NEAR(*with_graphs.max_rel_err_grad, *without.max_rel_err_grad, 1e-6);
+  EXPECT_EQ(with_graphs.output, without.output);
 }
 
 TEST(Exec, ErrorsAreNullWithoutCheckSerial) {
