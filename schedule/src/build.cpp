@@ -450,7 +450,8 @@ void check_phase(const PhaseSpec& phase, const char* name) {
 Program build(const BuildSpec& spec, const std::string& kind, std::vector<std::int64_t> graph_allowance = {}) {
   if (spec.layers < 1) throw Error("layers", "must be >= 1");
   if (spec.ranks < 1) throw Error("ranks", "must be >= 1");
-  if (spec.layers > (1 << 24)) throw Error("layers", "must be <= 16777216");
+  if (spec.layers > max_layers) throw Error("layers", "must be <= " + std::to_string(max_layers));
+  if (spec.ranks > max_ranks) throw Error("ranks", "must be <= " + std::to_string(max_ranks));
   check_phase(spec.forward, "forward");
   check_phase(spec.adjoint, "adjoint");
   if (spec.tolerance < 0) throw Error("tolerance", "must be >= 0");
