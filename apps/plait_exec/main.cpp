@@ -4,15 +4,22 @@
 //   mpirun -n P plait-exec program.json [--steps K --warmup W] [--device cpu|cuda]
 //          [--threads T] [--check-serial] [--trace trace.json] [--json]
 //
+//   mpirun -n P plait-exec train config.json [--out DIR] [--steps N] [--mode serial|mgrit]
+//          [--device cpu|cuda] [--resume] [--force] [--threads T]
+//
 // Further tools are subcommands (`plait-exec pingpong ...` comes from costmodels/).
+// Exit codes: 0 done, 1 bad input (program, config, data, checkpoint, a
+// non-finite loss), 2 usage, 3 a rank failed mid-run.
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "plait/executor/exec.hpp"
+#include "plait/executor/train.hpp"
 #include "plait/schedule/error.hpp"
 #ifdef PLAIT_HAVE_MPI
 #include "plait/executor/mpi_world.hpp"
@@ -59,6 +66,37 @@ int run_program(plait::executor::World& world, const std::string& path,
   return exit_failure;  // not reached: abort ends the process
 }
 
+int run_training(plait::executor::World& world, const std::string& path,
+                 const plait::executor::TrainOverrides& overrides) {
+  using namespace plait::executor;
+  try {
+    plait::training::TrainConfig config;
+    std::optional<plait::Error> problem;
+    try {
+      config = apply_overrides(plait::training::load_train_config(path), overrides);
+    } catch (const plait::Error& error) {
+      problem = error;
+    }
+    const int reporter = world.first_failed(problem.has_value());
+    if (reporter >= 0) throw AgreedError(problem ? *problem : plait::Error(path, "failed"), reporter);
+    const TrainSummary summary = train(world, config, overrides);
+    if (world.rank() == 0) {
+      std::fputs(summary_text(summary).c_str(), stdout);
+      std::printf("results in %s (metrics.jsonl, metrics.csv, summary.json, checkpoint/)\n", config.out.c_str());
+      std::fflush(stdout);
+    }
+    return exit_ok;
+  } catch (const AgreedError& error) {
+    if (world.rank() == error.reporter) std::fprintf(stderr, "plait-exec: %s\n", error.what());
+    return exit_bad_input;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "plait-exec: rank %d: %s\n", world.rank(), error.what());
+    std::fflush(stderr);
+    world.abort(exit_failure);
+  }
+  return exit_failure;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,6 +124,20 @@ int main(int argc, char** argv) {
   app.add_flag("--fail-signal", options.fail_by_signal, "with --fail-rank: the rank dies by SIGKILL")->group("");
   // Subcommands (e.g. pingpong) are added here by their components; a run
   // without one needs the program file.
+  auto* train = app.add_subcommand("train", "layer-parallel training from a config (plait.train JSON)");
+  std::string config_path;
+  plait::executor::TrainOverrides overrides;
+  std::string out, mode, device;
+  int steps = 0;
+  train->add_option("config", config_path, "training config (e.g. experiments/train-char-lm.json)")->required();
+  train->add_option("--out", out, "output directory (overrides the config's out)");
+  train->add_option("--steps", steps, "optimizer steps (overrides the config)");
+  train->add_option("--mode", mode, "serial or mgrit (overrides the config)");
+  train->add_option("--device", device, "cpu, cuda or cuda:N (overrides the config)");
+  train->add_flag("--resume", overrides.resume, "continue from the output directory's checkpoint");
+  train->add_flag("--force", overrides.force, "replace another run's results in the output directory");
+  train->add_option("--threads", overrides.threads, "intra-op threads per rank")->capture_default_str();
+  train->add_option("--inject-nan-at", overrides.inject_nan_at_step, "fault injection for tests")->group("");
   app.require_subcommand(0, 1);
 
   try {
@@ -97,7 +149,12 @@ int main(int argc, char** argv) {
     const int code = app.exit(error);
     return code == 0 ? exit_ok : exit_usage;
   }
-  if (!app.get_subcommands().empty()) return exit_ok;  // the subcommand's callback did the work
+  const bool training = train->parsed();
+  if (!training && !app.get_subcommands().empty()) return exit_ok;  // the subcommand's callback did the work
+  if (!out.empty()) overrides.out = out;
+  if (!mode.empty()) overrides.mode = mode;
+  if (!device.empty()) overrides.device = device;
+  if (train->count("--steps")) overrides.steps = steps;
 
 #ifdef PLAIT_HAVE_MPI
   plait::executor::MpiSession session(argc, argv);
@@ -105,5 +162,6 @@ int main(int argc, char** argv) {
 #else
   const auto world = std::make_unique<plait::executor::SelfWorld>();
 #endif
+  if (training) return run_training(*world, config_path, overrides);
   return run_program(*world, program_path, options, json);
 }

@@ -155,6 +155,12 @@ class MpiWorld final : public World {
     return result;
   }
 
+  std::vector<double> sum_all(const std::vector<double>& mine) override {
+    std::vector<double> sum(mine.size());
+    check(MPI_Allreduce(mine.data(), sum.data(), int(mine.size()), MPI_DOUBLE, MPI_SUM, control_), "sum_all");
+    return sum;
+  }
+
   ClockSample sample_clock_offset() override {
     if (shares_rank0_clock_.empty()) find_shared_clocks();
     ClockSample mine{now_seconds(), 0, 0};

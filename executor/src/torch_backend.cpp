@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "detail/backend_access.hpp"
 #include "detail/transformer.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -76,7 +77,11 @@ struct TorchBackend::Impl {
   at::Tensor staging;  // host copy behind bytes_of on cuda
   bool keep_graphs = true;
   std::map<GraphKey, StepGraph> graphs;
-  std::int64_t graph_misses = 0;  // adjoint steps that found no kept graph where the Program expected one
+  std::int64_t graph_misses = 0;
+  detail::BackendAccess::LossFunction loss_function;  // set by the trainer; else J = 0.5 mean((u - target)^2)
+  double dropout = 0;
+  std::uint64_t dropout_seed = 0;
+  std::map<int, detail::DropoutMasks> masks;  // per block, for dropout_seed  // adjoint steps that found no kept graph where the Program expected one
 
   Impl(const schedule::Program& program, int rank_, const std::string& device)
       : context(program.model, device),
@@ -125,10 +130,17 @@ struct TorchBackend::Impl {
 
 
 
+  const detail::DropoutMasks* masks_of(int block) {
+    if (dropout <= 0) return nullptr;
+    auto found = masks.find(block);
+    if (found == masks.end()) found = masks.emplace(block, detail::make_dropout_masks(context, dropout, dropout_seed, block)).first;
+    return &found->second;
+  }
+
   StepGraph record_step(const at::Tensor& input, const Op& op) {
     at::AutoGradMode enable_grad(true);
     at::Tensor leaf = input.detach().requires_grad_(true);
-    at::Tensor output = detail::block_step(context, parameters.at(op.block), leaf, op.span * h);
+    at::Tensor output = detail::block_step(context, parameters.at(op.block), leaf, op.span * h, masks_of(op.block));
     return {input, leaf, output};
   }
 
@@ -144,7 +156,7 @@ struct TorchBackend::Impl {
       out = graph.output.detach();
     } else {
       at::NoGradGuard no_grad;
-      out = detail::block_step(context, parameters.at(op.block), input, op.span * h);
+      out = detail::block_step(context, parameters.at(op.block), input, op.span * h, masks_of(op.block));
     }
     at::NoGradGuard no_grad;
     states[op.dst] = op.b.empty() ? out : out + state(op.b, &op);
@@ -200,6 +212,10 @@ struct TorchBackend::Impl {
       case OpKind::step_adjoint: step_adjoint(op); return;
       case OpKind::loss: {
         const at::Tensor& u = state(op.a, &op);
+        if (loss_function) {
+          states[op.dst] = loss_function(u);
+          return;
+        }
         last_loss = detail::loss_value(u, target);
         states[op.dst] = detail::loss_gradient(u, target);
         return;
@@ -315,5 +331,39 @@ void TorchBackend::clear_states() {
   impl_->states.clear();
   impl_->registers.clear();
 }
+
+namespace detail {
+
+void BackendAccess::set_input(TorchBackend& backend, const at::Tensor& input) {
+  const auto expected = backend.impl_->context.state_shape();
+  if (input.sizes() != at::IntArrayRef(expected))
+    throw Error("input", "the network input must have the Program's state shape [batch, seq, d_model]");
+  backend.impl_->input = input.detach().to(backend.impl_->context.options);
+}
+
+void BackendAccess::set_loss(TorchBackend& backend, LossFunction loss) { backend.impl_->loss_function = std::move(loss); }
+
+void BackendAccess::set_dropout(TorchBackend& backend, double p, std::uint64_t seed) {
+  auto& impl = *backend.impl_;
+  if (impl.dropout != p || impl.dropout_seed != seed) impl.masks.clear();
+  impl.dropout = p;
+  impl.dropout_seed = seed;
+}
+
+std::vector<at::Tensor>& BackendAccess::parameters(TorchBackend& backend, int block) {
+  return backend.impl_->block_parameters(block);
+}
+
+std::vector<at::Tensor>* BackendAccess::gradients(TorchBackend& backend, int block) {
+  auto found = backend.impl_->gradients.find(block);
+  return found == backend.impl_->gradients.end() ? nullptr : &found->second;
+}
+
+const at::Tensor* BackendAccess::state(const TorchBackend& backend, const schedule::Buffer& buffer) {
+  auto found = backend.impl_->states.find(buffer);
+  return found == backend.impl_->states.end() ? nullptr : &found->second;
+}
+
+}  // namespace detail
 
 }  // namespace plait::executor

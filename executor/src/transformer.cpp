@@ -10,8 +10,6 @@
 #include "plait/schedule/error.hpp"
 
 namespace plait::executor::detail {
-namespace {
-
 // splitmix64: decorrelates (seed, stream) pairs so that neighbouring blocks
 // do not get shifted copies of one random stream.
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
@@ -20,6 +18,8 @@ std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
+
+namespace {
 
 // Random streams: blocks use stream = block; input and target use streams far above.
 constexpr std::uint64_t input_stream = 1ULL << 40;
@@ -136,8 +136,21 @@ std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int b
   return p;
 }
 
+DropoutMasks make_dropout_masks(const ModelContext& context, double p, std::uint64_t seed, int block) {
+  at::Generator generator = at::detail::createCPUGenerator(mix_seed(seed, std::uint64_t(block)));
+  const auto shape = context.state_shape();
+  auto mask = [&] {
+    const at::Tensor keep = at::rand(shape, generator, at::TensorOptions().dtype(at::kFloat)).ge(p);
+    return (keep.to(at::kFloat) * (1.0 / (1.0 - p))).to(context.options);
+  };
+  DropoutMasks masks;
+  masks.attention = mask();
+  masks.mlp = mask();
+  return masks;
+}
+
 at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& p,
-                      const at::Tensor& x, double s) {
+                      const at::Tensor& x, double s, const DropoutMasks* dropout) {
   const auto& m = context.model;
   const int64_t batch = x.size(0), seq = x.size(1), d = x.size(2);
   const int64_t heads = m.heads, head_dim = d / heads;
@@ -152,11 +165,14 @@ at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>
   if (context.causal_mask.defined()) scores = scores + context.causal_mask;
   const at::Tensor attended =
       at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, d});
-  const at::Tensor y = at::add(x, at::linear(attended, p[out_weight], p[out_bias]), s);
+  at::Tensor attention = at::linear(attended, p[out_weight], p[out_bias]);
+  if (dropout) attention = attention * dropout->attention;
+  const at::Tensor y = at::add(x, attention, s);
 
   const at::Tensor normed2 = at::layer_norm(y, {d}, p[ln2_weight], p[ln2_bias], 1e-5);
-  const at::Tensor mlp =
+  at::Tensor mlp =
       at::linear(at::gelu(at::linear(normed2, p[fc1_weight], p[fc1_bias])), p[fc2_weight], p[fc2_bias]);
+  if (dropout) mlp = mlp * dropout->mlp;
   return at::add(y, mlp, s);
 }
 

@@ -41,9 +41,20 @@ struct ModelContext {
 // model.init picks the distribution; "depth-scaled" scales by the network's `layers`.
 std::vector<at::Tensor> make_block_parameters(const ModelContext& context, int block, int layers);
 
+// Dropout masks of one block's two residual branches, already scaled by
+// 1/(1-p). Drawn once per optimizer step, so every MGRIT iteration and level
+// solves the same problem.
+struct DropoutMasks {
+  at::Tensor attention, mlp;  // [batch, seq, d_model]
+};
+DropoutMasks make_dropout_masks(const ModelContext& context, double p, std::uint64_t seed, int block);
+
 // Phi(u) = u + s*F(u): Y = X + s*Attn(LN1(X)), X' = Y + s*MLP(LN2(Y)).
 at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& parameters,
-                      const at::Tensor& state, double s);
+                      const at::Tensor& state, double s, const DropoutMasks* dropout = nullptr);
+
+// splitmix64 of (seed, stream): independent seeds for blocks, batches, masks.
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);
 
 // The network input and the loss target [batch, seq, d_model], seeded by model.seed.
 at::Tensor make_input(const ModelContext& context);

@@ -14,6 +14,10 @@
 
 namespace plait::executor {
 
+namespace detail {
+struct BackendAccess;  // the trainer's hooks (input, loss, dropout, parameters): executor-private
+}
+
 // Throws plait::Error when this executor cannot run `model` on `device`
 // (kind is not "transformer", d_model not divisible by heads, unknown dtype,
 // bf16 on cpu, cuda requested but not available, ...).
@@ -75,6 +79,7 @@ class TorchBackend : public schedule::Backend {
   void clear_states();
 
  private:
+  friend struct detail::BackendAccess;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -45,6 +45,8 @@ class World {
   virtual int first_failed(bool failed) = 0;
   // Rank 0's text, on every rank.
   virtual std::string broadcast(const std::string& text) = 0;
+  // Element-wise sum over ranks, on every rank (equal sizes everywhere).
+  virtual std::vector<double> sum_all(const std::vector<double>& mine) = 0;
   // Collective: this rank's clock against rank 0's, now (offset 0 on rank 0).
   virtual ClockSample sample_clock_offset() = 0;
   // Ends every rank now (a rank failed); never returns.
@@ -62,6 +64,7 @@ class SelfWorld final : public World {
   bool all_ok(bool ok) override { return ok; }
   int first_failed(bool failed) override { return failed ? 0 : -1; }
   std::string broadcast(const std::string& text) override { return text; }
+  std::vector<double> sum_all(const std::vector<double>& mine) override { return mine; }
   ClockSample sample_clock_offset() override { return {now_seconds(), 0, 0}; }
   [[noreturn]] void abort(int exit_code) override;
 };

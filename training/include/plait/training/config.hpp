@@ -1,0 +1,99 @@
+// Training configs: what `plait-exec train config.json` runs. Parsed and
+// validated here (no torch), every problem collected with its JSON pointer.
+//
+// Format "plait.train", version 1 (see README "Training" for every field):
+//   task       "char-lm" | "vit"
+//   data       {"corpus": text file or directory, "dataset": IDX directory,
+//               "validation_fraction"}
+//   model      {"d_model", "heads", "mlp_ratio", "seq", "batch", "ode_layers",
+//               "buffer_before", "buffer_after", "tstop", "init", "dropout", "patch"}
+//   solver     {"mode": "serial" | "mgrit", "forward": phase, "adjoint": phase}
+//              phase = {"levels", "cf", "relax": "F" | "FCF", "iterations"}
+//   optimizer  {"kind": "adamw" | "sgd", "lr", "weight_decay", "beta1", "beta2",
+//               "momentum", "warmup_steps", "min_lr_ratio", "clip_norm"}
+//   detector   {"interval", "threshold", "policy": "switch-to-serial" |
+//               "raise-iterations", "max_iterations"}  (interval 0: off)
+//   steps, seed, eval_interval, eval_batches, checkpoint_interval, log_interval,
+//   device, out, profile
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "plait/schedule/program.hpp"
+
+namespace plait::training {
+
+struct DataConfig {
+  std::string corpus = "/usr/share/games/fortunes";           // char-lm: a text file or a directory
+  std::string dataset = "/usr/share/datasets/fashion-mnist";  // vit: IDX files (gzipped or not)
+  double validation_fraction = 0.05;                          // char-lm: the tail of the corpus
+};
+
+struct ModelConfig {
+  std::int32_t d_model = 128, heads = 4, mlp_ratio = 4;
+  std::int32_t seq = 64;  // char-lm: context length; vit: set from the patches (+1 class token)
+  std::int32_t batch = 16;
+  std::int32_t ode_layers = 16;    // blocks inside the MGRIT domain, h = tstop / ode_layers
+  std::int32_t buffer_before = 2;  // ordinary blocks (h = 1) on the first rank
+  std::int32_t buffer_after = 2;   // ... and on the last rank
+  double tstop = 1.0;
+  std::string init = "depth-scaled";  // normal | pytorch | depth-scaled
+  double dropout = 0.0;               // on both residual branches; masks fixed per optimizer step
+  std::int32_t patch = 7;             // vit: square patch side, dividing 28
+};
+
+struct SolverConfig {
+  std::string mode = "mgrit";  // serial | mgrit
+  schedule::PhaseSpec forward{.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+  schedule::PhaseSpec adjoint{.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 1};
+};
+
+struct OptimizerConfig {
+  std::string kind = "adamw";  // adamw | sgd
+  double lr = 1e-3, weight_decay = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, momentum = 0.9;
+  std::int32_t warmup_steps = 20;
+  double min_lr_ratio = 0.1;  // cosine decay ends at lr * min_lr_ratio
+  double clip_norm = 1.0;     // global gradient norm; 0: no clipping
+};
+
+struct DetectorConfig {
+  std::int32_t interval = 0;  // every K optimizer steps (0: off)
+  double threshold = 1.0;     // convergence factor above which the transition is declared
+  std::string policy = "switch-to-serial";  // switch-to-serial | raise-iterations
+  std::int32_t max_iterations = 8;          // raise-iterations: cap per phase
+};
+
+struct TrainConfig {
+  std::string task = "char-lm";  // char-lm | vit
+  DataConfig data;
+  ModelConfig model;
+  SolverConfig solver;
+  OptimizerConfig optimizer;
+  DetectorConfig detector;
+  std::int32_t steps = 200;
+  std::uint64_t seed = 1;
+  std::int32_t eval_interval = 50;  // validation every N steps (and at the end)
+  std::int32_t eval_batches = 8;    // char-lm: batches per validation; vit: 0 = the whole test set
+  std::int32_t checkpoint_interval = 50;
+  std::int32_t log_interval = 10;
+  std::string device = "cpu";
+  std::string out = "train-out";
+  std::string profile;  // a calibrated profile: metrics carry plait simulate's prediction
+};
+
+inline constexpr int vit_image_side = 28;  // Fashion-MNIST
+inline constexpr int vit_classes = 10;
+
+// Throws plait::Error "<origin>: <pointer>: <why>; <pointer>: <why>..." naming every problem.
+TrainConfig parse_train_config(const std::string& text, const std::string& origin = "<string>");
+TrainConfig load_train_config(const std::string& path);
+// The config as JSON (what a checkpoint and metrics record), parseable again.
+std::string dump_train_config(const TrainConfig& config);
+
+// Blocks of the whole network: buffers + ODE blocks.
+inline int total_blocks(const ModelConfig& model) {
+  return model.buffer_before + model.ode_layers + model.buffer_after;
+}
+
+}  // namespace plait::training

@@ -1,0 +1,258 @@
+#include "plait/training/config.hpp"
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
+
+namespace plait::training {
+namespace {
+
+using nlohmann::json;
+
+class Problems {
+ public:
+  void add(const std::string& pointer, const std::string& why) { list_.push_back(pointer + ": " + why); }
+  std::string joined() const {
+    std::string text;
+    for (const auto& problem : list_) text += (text.empty() ? "" : "; ") + problem;
+    return text;
+  }
+  bool empty() const { return list_.empty(); }
+
+ private:
+  std::vector<std::string> list_;
+};
+
+// One object's fields: each key has a reader; unknown keys are problems.
+using FieldReader = std::function<void(const json&, const std::string&)>;
+
+void read_object(const json& value, const std::string& pointer, const std::map<std::string, FieldReader>& fields,
+                 Problems& problems) {
+  if (!value.is_object()) return problems.add(pointer.empty() ? "/" : pointer, "must be an object");
+  for (const auto& [key, field] : value.items()) {
+    auto reader = fields.find(key);
+    if (reader == fields.end()) problems.add(pointer + "/" + key, "unknown field");
+    else reader->second(field, pointer + "/" + key);
+  }
+}
+
+struct Readers {
+  Problems& problems;
+
+  FieldReader integer(std::int32_t& out, std::int64_t minimum, std::int64_t maximum = 1 << 30) {
+    return [&out, minimum, maximum, this](const json& v, const std::string& p) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < minimum || v.get<std::int64_t>() > maximum)
+        return problems.add(p, "must be an integer in " + std::to_string(minimum) + ".." + std::to_string(maximum));
+      out = v.get<std::int32_t>();
+    };
+  }
+  FieldReader seed(std::uint64_t& out) {
+    return [&out, this](const json& v, const std::string& p) {
+      if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
+        return problems.add(p, "must be a non-negative integer");
+      out = v.get<std::uint64_t>();
+    };
+  }
+  // A finite number in [minimum, maximum] (open at `minimum` when `above`).
+  FieldReader number(double& out, double minimum, double maximum, bool above = false) {
+    return [&out, minimum, maximum, above, this](const json& v, const std::string& p) {
+      const bool ok = v.is_number() && std::isfinite(v.get<double>()) &&
+                      (above ? v.get<double>() > minimum : v.get<double>() >= minimum) && v.get<double>() <= maximum;
+      if (!ok)
+        return problems.add(p, std::string("must be a number ") + (above ? "> " : ">= ") + json(minimum).dump() +
+                                   " and <= " + json(maximum).dump());
+      out = v.get<double>();
+    };
+  }
+  FieldReader choice(std::string& out, std::set<std::string> choices) {
+    return [&out, choices, this](const json& v, const std::string& p) {
+      if (!v.is_string() || !choices.count(v.get<std::string>())) {
+        std::string list;
+        for (const auto& c : choices) list += (list.empty() ? "" : " or ") + ("\"" + c + "\"");
+        return problems.add(p, "must be " + list);
+      }
+      out = v.get<std::string>();
+    };
+  }
+  FieldReader text(std::string& out, bool may_be_empty = false) {
+    return [&out, may_be_empty, this](const json& v, const std::string& p) {
+      if (!v.is_string() || (!may_be_empty && v.get<std::string>().empty()))
+        return problems.add(p, "must be a non-empty string");
+      out = v.get<std::string>();
+    };
+  }
+  FieldReader phase(schedule::PhaseSpec& out) {
+    return [&out, this](const json& v, const std::string& p) {
+      std::string relax = std::string(schedule::to_string(out.relax));
+      read_object(v, p,
+                  {{"levels", integer(out.levels, 1, 24)},
+                   {"cf", integer(out.coarsening_factor, 2, 1 << 20)},
+                   {"relax", choice(relax, {"F", "FCF"})},
+                   {"iterations", integer(out.iterations, 1, 1000)}},
+                  problems);
+      out.relax = schedule::parse_relax(relax);
+    };
+  }
+};
+
+void check_consistency(const TrainConfig& c, Problems& problems) {
+  const auto& m = c.model;
+  if (m.d_model % m.heads != 0) problems.add("/model/heads", "must divide d_model (" + std::to_string(m.d_model) + ")");
+  if (c.task == "vit" && vit_image_side % m.patch != 0)
+    problems.add("/model/patch", "must divide the image side " + std::to_string(vit_image_side));
+  if (c.detector.interval > 0 && c.solver.mode == "serial")
+    problems.add("/detector/interval", "the detector watches MGRIT solves: set solver.mode \"mgrit\" or interval 0");
+  if (c.detector.policy == "raise-iterations" &&
+      (c.detector.max_iterations < c.solver.forward.iterations || c.detector.max_iterations < c.solver.adjoint.iterations))
+    problems.add("/detector/max_iterations", "must be at least the configured iterations");
+  if (c.optimizer.warmup_steps > c.steps) problems.add("/optimizer/warmup_steps", "must not exceed steps");
+  const double tokens = double(m.batch) * m.seq * m.d_model;
+  if (tokens > 1e10) problems.add("/model", "batch * seq * d_model is above 1e10 elements per state");
+}
+
+}  // namespace
+
+TrainConfig parse_train_config(const std::string& text, const std::string& origin) {
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error& error) {
+    throw Error(origin, std::string("not valid JSON: ") + error.what());
+  }
+  TrainConfig c;
+  Problems problems;
+  Readers r{problems};
+  if (!document.is_object()) throw Error(origin, "must be a JSON object {\"format\": \"plait.train\", ...}");
+  if (document.value("format", json()) != "plait.train") problems.add("/format", "must be \"plait.train\"");
+  if (document.value("version", json()) != 1) problems.add("/version", "must be 1");
+  auto& m = c.model;
+  auto& o = c.optimizer;
+  const std::map<std::string, FieldReader> fields = {
+      {"format", [](const json&, const std::string&) {}},
+      {"version", [](const json&, const std::string&) {}},
+      {"description",
+       [&](const json& v, const std::string& p) {
+         if (!v.is_string()) problems.add(p, "must be a string");
+       }},
+      {"task", r.choice(c.task, {"char-lm", "vit"})},
+      {"data",
+       [&](const json& v, const std::string& p) {
+         read_object(v, p,
+                     {{"corpus", r.text(c.data.corpus)},
+                      {"dataset", r.text(c.data.dataset)},
+                      {"validation_fraction", r.number(c.data.validation_fraction, 0, 0.5, true)}},
+                     problems);
+       }},
+      {"model",
+       [&](const json& v, const std::string& p) {
+         read_object(v, p,
+                     {{"d_model", r.integer(m.d_model, 1, 1 << 16)},
+                      {"heads", r.integer(m.heads, 1, 1024)},
+                      {"mlp_ratio", r.integer(m.mlp_ratio, 1, 64)},
+                      {"seq", r.integer(m.seq, 1, 1 << 16)},
+                      {"batch", r.integer(m.batch, 1, 1 << 16)},
+                      {"ode_layers", r.integer(m.ode_layers, 1, 1 << 16)},
+                      {"buffer_before", r.integer(m.buffer_before, 0, 1024)},
+                      {"buffer_after", r.integer(m.buffer_after, 0, 1024)},
+                      {"tstop", r.number(m.tstop, 0, 1e6, true)},
+                      {"init", r.choice(m.init, {"normal", "pytorch", "depth-scaled"})},
+                      {"dropout", r.number(m.dropout, 0, 0.9)},
+                      {"patch", r.integer(m.patch, 1, vit_image_side)}},
+                     problems);
+       }},
+      {"solver",
+       [&](const json& v, const std::string& p) {
+         read_object(v, p,
+                     {{"mode", r.choice(c.solver.mode, {"serial", "mgrit"})},
+                      {"forward", r.phase(c.solver.forward)},
+                      {"adjoint", r.phase(c.solver.adjoint)}},
+                     problems);
+       }},
+      {"optimizer",
+       [&](const json& v, const std::string& p) {
+         read_object(v, p,
+                     {{"kind", r.choice(o.kind, {"adamw", "sgd"})},
+                      {"lr", r.number(o.lr, 0, 10, true)},
+                      {"weight_decay", r.number(o.weight_decay, 0, 10)},
+                      {"beta1", r.number(o.beta1, 0, 0.999999)},
+                      {"beta2", r.number(o.beta2, 0, 0.999999)},
+                      {"eps", r.number(o.eps, 0, 1, true)},
+                      {"momentum", r.number(o.momentum, 0, 0.999999)},
+                      {"warmup_steps", r.integer(o.warmup_steps, 0)},
+                      {"min_lr_ratio", r.number(o.min_lr_ratio, 0, 1)},
+                      {"clip_norm", r.number(o.clip_norm, 0, 1e9)}},
+                     problems);
+       }},
+      {"detector",
+       [&](const json& v, const std::string& p) {
+         read_object(v, p,
+                     {{"interval", r.integer(c.detector.interval, 0)},
+                      {"threshold", r.number(c.detector.threshold, 0, 1e3, true)},
+                      {"policy", r.choice(c.detector.policy, {"switch-to-serial", "raise-iterations"})},
+                      {"max_iterations", r.integer(c.detector.max_iterations, 1, 1000)}},
+                     problems);
+       }},
+      {"steps", r.integer(c.steps, 1, 100000000)},
+      {"seed", r.seed(c.seed)},
+      {"eval_interval", r.integer(c.eval_interval, 1)},
+      {"eval_batches", r.integer(c.eval_batches, 0, 1000000)},
+      {"checkpoint_interval", r.integer(c.checkpoint_interval, 1)},
+      {"log_interval", r.integer(c.log_interval, 1)},
+      {"device", r.text(c.device)},
+      {"out", r.text(c.out)},
+      {"profile", r.text(c.profile, true)},
+  };
+  read_object(document, "", fields, problems);
+  if (c.task == "vit") m.seq = (vit_image_side / m.patch) * (vit_image_side / m.patch) + 1;
+  if (problems.empty()) check_consistency(c, problems);
+  if (!problems.empty()) throw Error(origin, problems.joined());
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& path) { return parse_train_config(read_text_file(path), path); }
+
+std::string dump_train_config(const TrainConfig& c) {
+  auto phase = [](const schedule::PhaseSpec& s) {
+    return json{{"levels", s.levels}, {"cf", s.coarsening_factor}, {"relax", schedule::to_string(s.relax)},
+                {"iterations", s.iterations}};
+  };
+  const auto& m = c.model;
+  const auto& o = c.optimizer;
+  json model{{"d_model", m.d_model},       {"heads", m.heads},         {"mlp_ratio", m.mlp_ratio},
+             {"batch", m.batch},           {"ode_layers", m.ode_layers}, {"buffer_before", m.buffer_before},
+             {"buffer_after", m.buffer_after}, {"tstop", m.tstop},      {"init", m.init},
+             {"dropout", m.dropout},       {"patch", m.patch}};
+  if (c.task == "char-lm") model["seq"] = m.seq;
+  json out{{"format", "plait.train"},
+           {"version", 1},
+           {"task", c.task},
+           {"data", {{"corpus", c.data.corpus}, {"dataset", c.data.dataset},
+                     {"validation_fraction", c.data.validation_fraction}}},
+           {"model", model},
+           {"solver", {{"mode", c.solver.mode}, {"forward", phase(c.solver.forward)}, {"adjoint", phase(c.solver.adjoint)}}},
+           {"optimizer", {{"kind", o.kind}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
+                          {"beta2", o.beta2}, {"eps", o.eps}, {"momentum", o.momentum},
+                          {"warmup_steps", o.warmup_steps}, {"min_lr_ratio", o.min_lr_ratio},
+                          {"clip_norm", o.clip_norm}}},
+           {"detector", {{"interval", c.detector.interval}, {"threshold", c.detector.threshold},
+                         {"policy", c.detector.policy}, {"max_iterations", c.detector.max_iterations}}},
+           {"steps", c.steps},
+           {"seed", c.seed},
+           {"eval_interval", c.eval_interval},
+           {"eval_batches", c.eval_batches},
+           {"checkpoint_interval", c.checkpoint_interval},
+           {"log_interval", c.log_interval},
+           {"device", c.device},
+           {"out", c.out},
+           {"profile", c.profile}};
+  return out.dump(2);
+}
+
+}  // namespace plait::training
