@@ -1,5 +1,6 @@
-// `plait run -n P program.json [plait-exec options]`: starts mpirun with the
-// flags this machine needs and the plait-exec that sits next to plait.
+// `plait run -n P program.json [plait-exec options]` and `plait train -n P
+// config.json [options]`: start mpirun with the flags this machine needs and
+// the plait-exec that sits next to plait.
 // plait links neither MPI nor LibTorch: this only builds a command line.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -137,6 +138,14 @@ std::string join(const std::vector<std::string>& words) {
   return text;
 }
 
+void run_or_fail(const std::vector<std::string>& command, const std::string& who) {
+  std::fflush(stdout);
+  const int code = run_child(command);
+  if (code == exit_ok) return;
+  if (code == exit_bad_input) throw Error(who, "plait-exec rejected its input (exit 1)");
+  throw std::runtime_error(who + ": " + join(command) + " failed with exit code " + std::to_string(code));
+}
+
 }  // namespace
 
 void add_executor_commands(CLI::App& app) {
@@ -161,11 +170,30 @@ void add_executor_commands(CLI::App& app) {
       std::printf("%s\n", join(command).c_str());
       return;
     }
-    std::fflush(stdout);
-    const int code = run_child(command);
-    if (code == exit_ok) return;
-    if (code == exit_bad_input) throw Error("plait run", "plait-exec rejected its input (exit 1)");
-    throw std::runtime_error("plait run: " + join(command) + " failed with exit code " + std::to_string(code));
+    run_or_fail(command, "plait run");
+  });
+
+  auto train_options = std::make_shared<RunOptions>();
+  train_options->ranks = 1;
+  CLI::App* train = app.add_subcommand(
+      "train", "Train layer-parallel on P MPI ranks: starts `mpirun -n P plait-exec train config.json [options]`");
+  train->add_option("-n,--ranks", train_options->ranks, "MPI ranks")->check(CLI::PositiveNumber)->capture_default_str();
+  train->add_option("--mpirun", train_options->mpirun, "MPI launcher (Open MPI flags)")->capture_default_str();
+  train->add_option("--exec", train_options->exec, "the plait-exec to run (default: the one next to plait)");
+  train->add_flag("--dry-run", train_options->dry_run, "print the command instead of running it");
+  train->prefix_command();
+  train->footer("plait-exec train options: config.json [--out DIR] [--steps N] [--mode serial|mgrit]\n"
+                "  [--device cpu|cuda] [--resume] [--force] [--threads T]");
+  train->callback([train, train_options] {
+    std::vector<std::string> exec_args = train->remaining();
+    if (exec_args.empty()) throw Error("plait train", "missing the training config");
+    exec_args.insert(exec_args.begin(), "train");
+    const auto command = launch_command(*train_options, exec_args);
+    if (train_options->dry_run) {
+      std::printf("%s\n", join(command).c_str());
+      return;
+    }
+    run_or_fail(command, "plait train");
   });
 }
 

@@ -123,7 +123,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
   json document;
   try {
     document = json::parse(text);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {  // parse errors, and numbers beyond double (1e999)
     throw Error(origin, std::string("not valid JSON: ") + error.what());
   }
   TrainConfig c;

@@ -559,13 +559,13 @@ TrainSummary Trainer::run() {
                                                                   (out_ / "checkpoint").string()),
                         0);
     }
+    if (event) compare_gradients(serial_gradient, *event);  // before clipping: the solver's own error
     if (config_.optimizer.clip_norm > 0 && grad_norm > config_.optimizer.clip_norm) {
       const double scale = config_.optimizer.clip_norm / (grad_norm + 1e-6);
       for (auto& slot : parameters)
         if (slot.gradient.defined()) slot.gradient.mul_(scale);
     }
     const double lr = detail::learning_rate(config_.optimizer, step, config_.steps);
-    if (event) compare_gradients(serial_gradient, *event);
     optimizer_->step(parameters, lr);
     world_.barrier();
     const double step_time = now_seconds() - step_start;
