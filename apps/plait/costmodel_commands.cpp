@@ -191,6 +191,8 @@ void add_costmodel_commands(CLI::App& app) {
                         "Read plait-exec pingpong output instead of running it")
       ->check(CLI::ExistingFile);
   calibrate->add_flag("--no-contended", args->no_contended, "Skip the contended measurement");
+  calibrate->add_flag("!--no-in-run", args->options.in_run,
+                      "Do not time the ops inside a short 2-rank run of each shape (their contended timing)");
   calibrate->add_option("--contended-processes", args->options.contended_processes,
                         "plait-bench copies run at once for contention (0: one per core)")
       ->capture_default_str()

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "plait/experiments/training_predictions.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/program.hpp"
 
@@ -138,6 +139,44 @@ std::string join(const std::vector<std::string>& words) {
   return text;
 }
 
+// plait train --profile: predicts every solver setting the run may use and
+// hands the predictions to plait-exec, whose metrics then carry them.
+void add_predictions(std::vector<std::string>& exec_args, int ranks, std::string profile, std::string platform) {
+  // --profile and --platform may also come after the config (CLI11 passes them on): take them out.
+  for (std::size_t i = 1; i + 1 < exec_args.size();) {
+    if (exec_args[i] == "--profile" || exec_args[i] == "--platform") {
+      (exec_args[i] == "--profile" ? profile : platform) = exec_args[i + 1];
+      exec_args.erase(exec_args.begin() + long(i), exec_args.begin() + long(i) + 2);
+    } else {
+      ++i;
+    }
+  }
+  static const std::set<std::string> with_value = {"--out", "--steps", "--mode", "--device", "--threads", "--predictions"};
+  std::string config_path, out, mode;
+  for (std::size_t i = 1; i < exec_args.size(); ++i) {
+    if (with_value.count(exec_args[i]) && i + 1 < exec_args.size()) {
+      if (exec_args[i] == "--out") out = exec_args[i + 1];
+      if (exec_args[i] == "--mode") mode = exec_args[i + 1];
+      ++i;
+    } else if (exec_args[i].rfind("-", 0) != 0 && config_path.empty()) {
+      config_path = exec_args[i];
+    }
+  }
+  if (config_path.empty()) throw Error("plait train", "missing the training config");
+  training::TrainConfig config = training::load_train_config(config_path);
+  if (profile.empty()) profile = config.profile;
+  if (profile.empty()) return;
+  if (!out.empty()) config.out = out;
+  if (mode == "serial" || mode == "mgrit") config.solver.mode = mode;
+  const std::string plait = directory_of_this_binary() + "/plait";
+  const auto predictions =
+      experiments::predict_training_settings(config, ranks, {plait, profile, platform}, config.out + "/predictions");
+  training::save_training_predictions(predictions, config.out + "/predictions.json");
+  std::printf("plait train: predicted %zu solver setting(s) with %s on %s: %s/predictions.json\n", predictions.size(),
+              profile.c_str(), platform.c_str(), config.out.c_str());
+  exec_args.insert(exec_args.end(), {"--predictions", config.out + "/predictions.json"});
+}
+
 void run_or_fail(const std::vector<std::string>& command, const std::string& who) {
   std::fflush(stdout);
   const int code = run_child(command);
@@ -181,13 +220,19 @@ void add_executor_commands(CLI::App& app) {
   train->add_option("--mpirun", train_options->mpirun, "MPI launcher (Open MPI flags)")->capture_default_str();
   train->add_option("--exec", train_options->exec, "the plait-exec to run (default: the one next to plait)");
   train->add_flag("--dry-run", train_options->dry_run, "print the command instead of running it");
+  auto profile = std::make_shared<std::string>();
+  auto platform = std::make_shared<std::string>("local");
+  train->add_option("--profile", *profile,
+                    "a calibrated profile: metrics carry plait simulate's step time for each setting (default: the config's)");
+  train->add_option("--platform", *platform, "platform of those predictions")->capture_default_str();
   train->prefix_command();
   train->footer("plait-exec train options: config.json [--out DIR] [--steps N] [--mode serial|mgrit]\n"
                 "  [--device cpu|cuda] [--resume] [--force] [--threads T]");
-  train->callback([train, train_options] {
+  train->callback([train, train_options, profile, platform] {
     std::vector<std::string> exec_args = train->remaining();
     if (exec_args.empty()) throw Error("plait train", "missing the training config");
     exec_args.insert(exec_args.begin(), "train");
+    if (!train_options->dry_run) add_predictions(exec_args, train_options->ranks, *profile, *platform);
     const auto command = launch_command(*train_options, exec_args);
     if (train_options->dry_run) {
       std::printf("%s\n", join(command).c_str());

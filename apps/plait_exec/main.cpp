@@ -5,15 +5,15 @@
 //          [--threads T] [--check-serial] [--trace trace.json] [--json]
 //
 //   mpirun -n P plait-exec train config.json [--out DIR] [--steps N] [--mode serial|mgrit]
-//          [--device cpu|cuda] [--resume] [--force] [--threads T]
+//          [--device cpu|cuda] [--resume] [--force] [--threads T] [--predictions FILE]
 //
 // Further tools are subcommands (`plait-exec pingpong ...` comes from costmodels/).
 // Exit codes: 0 done, 1 bad input (program, config, data, checkpoint, a
 // non-finite loss), 2 usage, 3 a rank failed mid-run.
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -41,17 +41,10 @@ int rank_before_init() {
 }
 
 // The rank's whole run; a throw here means this rank failed mid-run.
-int run_program(plait::executor::World& world, const std::string& path,
-                const plait::executor::ExecOptions& options, bool json) {
-  using namespace plait::executor;
+int guarded(plait::executor::World& world, const std::function<void()>& run) {
+  using plait::executor::AgreedError;
   try {
-    const auto program = load_program_on_all(world, path);
-    check_run(world, program, options);
-    const ExecReport report = execute(world, program, options);
-    if (world.rank() == 0) {
-      std::fputs((json ? report_json(report) + "\n" : report_text(report)).c_str(), stdout);
-      std::fflush(stdout);
-    }
+    run();
     return exit_ok;
   } catch (const AgreedError& error) {
     // Every rank is here (bad input): one prints, all exit cleanly.
@@ -66,35 +59,32 @@ int run_program(plait::executor::World& world, const std::string& path,
   return exit_failure;  // not reached: abort ends the process
 }
 
+int run_program(plait::executor::World& world, const std::string& path,
+                const plait::executor::ExecOptions& options, bool json) {
+  using namespace plait::executor;
+  return guarded(world, [&] {
+    const auto program = load_program_on_all(world, path);
+    check_run(world, program, options);
+    const ExecReport report = execute(world, program, options);
+    if (world.rank() == 0) {
+      std::fputs((json ? report_json(report) + "\n" : report_text(report)).c_str(), stdout);
+      std::fflush(stdout);
+    }
+  });
+}
+
 int run_training(plait::executor::World& world, const std::string& path,
                  const plait::executor::TrainOverrides& overrides) {
   using namespace plait::executor;
-  try {
-    plait::training::TrainConfig config;
-    std::optional<plait::Error> problem;
-    try {
-      config = apply_overrides(plait::training::load_train_config(path), overrides);
-    } catch (const plait::Error& error) {
-      problem = error;
-    }
-    const int reporter = world.first_failed(problem.has_value());
-    if (reporter >= 0) throw AgreedError(problem ? *problem : plait::Error(path, "failed"), reporter);
+  return guarded(world, [&] {
+    const auto config = load_train_config_on_all(world, path, overrides);
     const TrainSummary summary = train(world, config, overrides);
     if (world.rank() == 0) {
       std::fputs(summary_text(summary).c_str(), stdout);
       std::printf("results in %s (metrics.jsonl, metrics.csv, summary.json, checkpoint/)\n", config.out.c_str());
       std::fflush(stdout);
     }
-    return exit_ok;
-  } catch (const AgreedError& error) {
-    if (world.rank() == error.reporter) std::fprintf(stderr, "plait-exec: %s\n", error.what());
-    return exit_bad_input;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "plait-exec: rank %d: %s\n", world.rank(), error.what());
-    std::fflush(stderr);
-    world.abort(exit_failure);
-  }
-  return exit_failure;
+  });
 }
 
 }  // namespace
@@ -137,6 +127,8 @@ int main(int argc, char** argv) {
   train->add_flag("--resume", overrides.resume, "continue from the output directory's checkpoint");
   train->add_flag("--force", overrides.force, "replace another run's results in the output directory");
   train->add_option("--threads", overrides.threads, "intra-op threads per rank")->capture_default_str();
+  train->add_option("--predictions", overrides.predictions_path,
+                    "predicted step times per solver setting (written by plait train --profile)");
   train->add_option("--inject-nan-at", overrides.inject_nan_at_step, "fault injection for tests")->group("");
   app.require_subcommand(0, 1);
 

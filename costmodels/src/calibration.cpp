@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -10,8 +12,10 @@
 
 #include "detail/child_process.hpp"
 #include "plait/costmodels/calibration.hpp"
+#include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/traces/trace.hpp"
 
 namespace plait::costmodels {
 namespace {
@@ -75,7 +79,7 @@ class Calibration {
                          "plait-bench not found next to plait or on PATH (it is built with "
                          "PLAIT_WITH_TORCH=ON); --bench-json reads saved results instead");
     }
-    if (options_.pingpong_json.empty() && options_.network) {
+    if ((options_.pingpong_json.empty() && options_.network) || in_run()) {
       require_executable(options_.exec_binary,
                          "plait-exec not found next to plait or on PATH (it is built with "
                          "PLAIT_WITH_TORCH=ON and PLAIT_WITH_MPI=ON); use --pingpong-json or "
@@ -134,6 +138,7 @@ class Calibration {
       }
     }
     if (profile.ops.empty()) throw Error("calibrate", "no measurements at the fitted shapes");
+    if (in_run()) measure_in_run(profile.ops);
     fit_profile(profile);
     if (options_.check) result.check = check_profile_model(profile, held_out);
 
@@ -209,13 +214,72 @@ class Calibration {
     return results;
   }
 
-  NetworkProfile run_pingpong() {
-    TemporaryFile output{temporary_path("pingpong")};
+  // Only in a full measurement (none of the ops or the network read from files).
+  bool in_run() const {
+    return options_.in_run && options_.network && options_.bench_json.empty() && options_.pingpong_json.empty() &&
+           !options_.shapes.empty();
+  }
+
+  std::vector<std::string> mpirun_two_ranks() const {
     std::vector<std::string> argv = {options_.mpirun, "-n", "2"};
     if (geteuid() == 0) {
       argv.push_back("--allow-run-as-root");
       argv.push_back("--oversubscribe");
     }
+    return argv;
+  }
+
+  // Per fitted shape: one traced step of a 16-layer, 2-level MGRIT Program on
+  // 2 ranks; each compute op's median duration there becomes its contended timing.
+  void measure_in_run(std::vector<OpMeasurement>& ops) {
+    int done = 0;
+    const int total = static_cast<int>(options_.shapes.size());
+    for (const schedule::ModelDesc& shape : options_.shapes) {
+      report("in-run", done++, total);
+      schedule::BuildSpec spec;
+      spec.layers = 16;
+      spec.ranks = 2;
+      spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+      spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 1};
+      spec.model = shape;
+      TemporaryFile program{temporary_path("in-run-program")}, trace{temporary_path("in-run-trace")};
+      schedule::save_program(schedule::build_mgrit(spec), program.path);
+      std::vector<std::string> argv = mpirun_two_ranks();
+      argv.insert(argv.end(), {options_.exec_binary, program.path, "--steps", "2", "--warmup", "1", "--no-serial",
+                               "--device", options_.device, "--threads", std::to_string(options_.threads),
+                               "--trace", trace.path});
+      detail::ChildProcess child(argv, /*capture_stdout=*/false);
+      child.wait_successfully("mpirun plait-exec (in-run timing of " + shape_name(shape) + ")");
+      std::map<std::string, std::vector<double>> durations;
+      for (const traces::Event& event : traces::load_trace(trace.path).events)
+        if (event.peer < 0 && event.bytes == 0) durations[event.cost_key].push_back(event.end - event.start);
+      for (OpMeasurement& op : ops) {
+        auto found = durations.find(op.key);
+        if (!same_shape(op.shape, shape) || found == durations.end() || found->second.size() < 3) continue;
+        op.contended = timing_of(found->second);
+      }
+    }
+    report("in-run", done, total);
+  }
+
+  static Timing timing_of(std::vector<double> seconds) {
+    std::sort(seconds.begin(), seconds.end());
+    Timing timing;
+    timing.repetitions = static_cast<int>(seconds.size());
+    timing.min_s = seconds.front();
+    const std::size_t n = seconds.size();
+    timing.median_s = n % 2 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
+    double sum = 0, squares = 0;
+    for (double s : seconds) sum += s;
+    timing.mean_s = sum / double(n);
+    for (double s : seconds) squares += (s - timing.mean_s) * (s - timing.mean_s);
+    timing.stddev_s = std::sqrt(squares / double(n));
+    return timing;
+  }
+
+  NetworkProfile run_pingpong() {
+    TemporaryFile output{temporary_path("pingpong")};
+    std::vector<std::string> argv = mpirun_two_ranks();
     argv.insert(argv.end(), {options_.exec_binary, "pingpong", "--output", output.path});
     report("pingpong", 0, 1);
     detail::ChildProcess child(argv, /*capture_stdout=*/false);

@@ -20,6 +20,7 @@
 // fat-tree and torus figures are per hop. Errors name the file and JSON pointer.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -243,10 +244,27 @@ PlatformSpec parse_platform_text(const std::string& text, const std::string& ori
   return parse_platform(in, origin);
 }
 
+namespace {
+
+// Where shipped platforms live: $PLAIT_PLATFORMS, else the installed
+// share/plait/platforms beside the running binary's bin/, else the source tree
+// this binary was built from.
+std::filesystem::path platforms_dir() {
+  if (const char* chosen = std::getenv("PLAIT_PLATFORMS")) return chosen;
+  std::error_code error;
+  const auto binary = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const auto installed = binary.parent_path().parent_path() / "share" / "plait" / "platforms";
+    if (std::filesystem::is_directory(installed, error)) return installed;
+  }
+  return PLAIT_PLATFORMS_DIR;
+}
+
+}  // namespace
+
 std::string find_platform(const std::string& name_or_path) {
   if (std::filesystem::exists(name_or_path)) return name_or_path;
-  const std::filesystem::path shipped =
-      std::filesystem::path(PLAIT_PLATFORMS_DIR) / (name_or_path + ".json");
+  const std::filesystem::path shipped = platforms_dir() / (name_or_path + ".json");
   if (name_or_path.find('/') == std::string::npos && std::filesystem::exists(shipped))
     return shipped.string();
   std::string names;
@@ -257,7 +275,7 @@ std::string find_platform(const std::string& name_or_path) {
 std::vector<std::string> shipped_platform_names() {
   std::vector<std::string> names;
   std::error_code ignored;
-  for (const auto& entry : std::filesystem::directory_iterator(PLAIT_PLATFORMS_DIR, ignored))
+  for (const auto& entry : std::filesystem::directory_iterator(platforms_dir(), ignored))
     if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
   std::sort(names.begin(), names.end());
   return names;

@@ -19,6 +19,13 @@ foreach(installed lib/cmake/plait/plaitConfig.cmake lib/cmake/plait/plaitConfigV
     message(FATAL_ERROR "not installed: ${installed}")
   endif()
 endforeach()
+# The installed plait finds shipped platforms in its own share/plait/platforms.
+if(WITH_SIMULATOR)
+  file(COPY_FILE ${prefix}/share/plait/platforms/h100x32.json ${prefix}/share/plait/platforms/installed-only.json)
+  run("installed plait schedule" ${prefix}/bin/plait schedule -N 8 -P 2 --d-model 64 --seq 16 --batch 2 -o ${WORK}/p.json)
+  run("installed plait simulate" ${CMAKE_COMMAND} -E env --unset=PLAIT_PLATFORMS
+      ${prefix}/bin/plait simulate ${WORK}/p.json --platform installed-only --json)
+endif()
 run("consumer configure" ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/consumer -G ${GENERATOR}
     -DCMAKE_PREFIX_PATH=${prefix} -DWITH_SIMULATOR=${WITH_SIMULATOR} -DCMAKE_BUILD_TYPE=Release)
 run("consumer build" ${CMAKE_COMMAND} --build ${WORK}/consumer)

@@ -255,4 +255,72 @@ std::string dump_train_config(const TrainConfig& c) {
   return out.dump(2);
 }
 
+SolverSettings initial_settings(const TrainConfig& config) {
+  SolverSettings settings{config.solver.mode, config.solver.forward, config.solver.adjoint};
+  return settings.mode == "serial" ? serial_settings(settings) : settings;
+}
+
+SolverSettings serial_settings(SolverSettings settings) {
+  settings.mode = "serial";
+  settings.forward.levels = settings.adjoint.levels = 1;
+  return settings;
+}
+
+namespace {
+json phase_json(const schedule::PhaseSpec& s) {
+  return {{"levels", s.levels}, {"cf", s.coarsening_factor}, {"relax", schedule::to_string(s.relax)},
+          {"iterations", s.iterations}};
+}
+}  // namespace
+
+std::string settings_json(const SolverSettings& s) {
+  return json{{"mode", s.mode}, {"forward", phase_json(s.forward)}, {"adjoint", phase_json(s.adjoint)}}.dump();
+}
+
+SolverSettings parse_settings_json(const std::string& text, const std::string& origin) {
+  try {
+    const json j = json::parse(text);
+    auto phase = [](const json& p) {
+      schedule::PhaseSpec out;
+      out.levels = p.at("levels").get<int>();
+      out.coarsening_factor = p.at("cf").get<int>();
+      out.relax = schedule::parse_relax(p.at("relax").get<std::string>());
+      out.iterations = p.at("iterations").get<int>();
+      return out;
+    };
+    return {j.at("mode").get<std::string>(), phase(j.at("forward")), phase(j.at("adjoint"))};
+  } catch (const json::exception& error) {
+    throw Error(origin, std::string("malformed solver settings: ") + error.what());
+  }
+}
+
+schedule::BuildSpec build_spec(const TrainConfig& config, const SolverSettings& settings, int ranks) {
+  const auto& m = config.model;
+  schedule::BuildSpec spec;
+  spec.layers = m.ode_layers;
+  spec.ranks = ranks;
+  spec.forward = settings.forward;
+  spec.adjoint = settings.adjoint;
+  spec.model.d_model = m.d_model;
+  spec.model.heads = m.heads;
+  spec.model.seq = m.seq;
+  spec.model.batch = m.batch;
+  spec.model.mlp_ratio = m.mlp_ratio;
+  spec.model.tstop = m.tstop;
+  spec.model.causal = config.task == "char-lm";
+  spec.model.init = m.init;
+  spec.model.seed = config.seed;
+  return spec;
+}
+
+schedule::Program build_program(const TrainConfig& config, const SolverSettings& settings, int ranks) {
+  const schedule::BuildSpec spec = build_spec(config, settings, ranks);
+  try {
+    return settings.mode == "serial" ? schedule::build_serial(spec) : schedule::build_mgrit(spec);
+  } catch (const Error& error) {
+    throw error.within("solver (" + settings.mode + ", " + std::to_string(spec.layers) + " ODE layers on " +
+                       std::to_string(ranks) + " ranks)");
+  }
+}
+
 }  // namespace plait::training

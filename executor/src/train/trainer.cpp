@@ -29,6 +29,7 @@
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/training/predictions.hpp"
 #include "plait/training/tensor_file.hpp"
 #include "task_model.hpp"
 
@@ -45,29 +46,9 @@ namespace {
 
 constexpr std::uint64_t dropout_stream = 1ULL << 43;
 
-// The solver settings in force (the detector may change them mid-run).
-struct Settings {
-  std::string mode;
-  PhaseSpec forward, adjoint;
-};
+using Settings = training::SolverSettings;
 
-json phase_json(const PhaseSpec& phase) {
-  return {{"levels", phase.levels}, {"cf", phase.coarsening_factor}, {"relax", schedule::to_string(phase.relax)},
-          {"iterations", phase.iterations}};
-}
-
-json settings_json(const Settings& s) {
-  return {{"mode", s.mode}, {"forward", phase_json(s.forward)}, {"adjoint", phase_json(s.adjoint)}};
-}
-
-PhaseSpec phase_from_json(const json& j) {
-  PhaseSpec phase;
-  phase.levels = j.at("levels").get<int>();
-  phase.coarsening_factor = j.at("cf").get<int>();
-  phase.relax = schedule::parse_relax(j.at("relax").get<std::string>());
-  phase.iterations = j.at("iterations").get<int>();
-  return phase;
-}
+json settings_object(const Settings& settings) { return json::parse(training::settings_json(settings)); }
 
 // Probes run twice the iterations, and at least three where skipping the
 // first down-cycle's relaxation leaves the first iteration without a residual:
@@ -128,15 +109,18 @@ class Trainer {
  public:
   Trainer(World& world, const TrainConfig& config, const TrainOverrides& overrides)
       : world_(world), config_(config), overrides_(overrides), out_(config.out) {
-    agreed(world_, [&] { data_ = std::make_unique<detail::TrainingData>(config_); });
-    settings_ = {config_.solver.mode, config_.solver.forward, config_.solver.adjoint};
-    if (settings_.mode == "serial") settings_.forward.levels = settings_.adjoint.levels = 1;
+    agreed(world_, [&] {
+      data_ = std::make_unique<detail::TrainingData>(config_);
+      if (!overrides_.predictions_path.empty())
+        predictions_ = training::load_training_predictions(overrides_.predictions_path);
+    });
+    settings_ = training::initial_settings(config_);
     agreed(world_, [&] {
       const Program& main = program_for(settings_);
       partition_ = main.partition;
       backend_ = std::make_unique<TorchBackend>(main, world_.rank(), config_.device);
       context_ = std::make_unique<detail::ModelContext>(main.model, config_.device);
-      program_for(serial_settings());  // checks the serial Program's split now, not at the first probe
+      program_for(training::serial_settings(settings_));  // checks the serial Program's split now, not at the first probe
     });
     model_ = std::make_unique<detail::TaskModel>(config_, data_->vocab(), first(), last(), *context_);
     optimizer_ = std::make_unique<detail::Optimizer>(config_.optimizer);
@@ -147,46 +131,13 @@ class Trainer {
  private:
   bool first() const { return world_.rank() == 0; }
   bool last() const { return world_.rank() == world_.size() - 1; }
-  Settings serial_settings() const {
-    Settings s = settings_;
-    s.mode = "serial";
-    s.forward.levels = s.adjoint.levels = 1;
-    return s;
-  }
-
-  schedule::ModelDesc model_desc() const {
-    const auto& m = config_.model;
-    schedule::ModelDesc desc;
-    desc.d_model = m.d_model;
-    desc.heads = m.heads;
-    desc.seq = m.seq;
-    desc.batch = m.batch;
-    desc.mlp_ratio = m.mlp_ratio;
-    desc.tstop = m.tstop;
-    desc.causal = config_.task == "char-lm";
-    desc.init = m.init;
-    desc.seed = config_.seed;
-    return desc;
-  }
-
   // Programs by settings, built once. Every Program of a run must split the
   // blocks as the first one did: each rank owns (and updates) its blocks.
   const Program& program_for(const Settings& settings, bool evaluation = false) {
-    const std::string key = settings_json(settings).dump() + (evaluation ? "/eval" : "");
+    const std::string key = training::settings_json(settings) + (evaluation ? "/eval" : "");
     auto found = programs_.find(key);
     if (found != programs_.end()) return found->second;
-    schedule::BuildSpec spec;
-    spec.layers = config_.model.ode_layers;
-    spec.ranks = world_.size();
-    spec.forward = settings.forward;
-    spec.adjoint = settings.adjoint;
-    spec.model = model_desc();
-    Program program;
-    try {
-      program = settings.mode == "serial" ? schedule::build_serial(spec) : schedule::build_mgrit(spec);
-    } catch (const Error& error) {
-      throw error.within("solver (" + std::to_string(spec.layers) + " ODE layers on " + std::to_string(spec.ranks) + " ranks)");
-    }
+    Program program = training::build_program(config_, settings, world_.size());
     if (!partition_.empty() && program.partition != partition_)
       throw Error("solver", "the " + settings.mode + " Program splits the ODE blocks over the ranks differently from "
                   "the first one; choose ode_layers divisible by ranks * cf^(levels-1)");
@@ -227,6 +178,7 @@ class Trainer {
   std::unique_ptr<detail::TaskModel> model_;
   std::unique_ptr<detail::Optimizer> optimizer_;
   std::vector<DetectorEvent> probes_;
+  std::map<std::string, double> predictions_;  // settings_json -> predicted step of the ODE solve
 };
 
 Trainer::Outcome Trainer::run_program(const Program& program, const detail::Batch& batch, bool with_gradients,
@@ -310,7 +262,7 @@ DetectorEvent Trainer::probe(int step, const detail::Batch& batch, std::vector<a
   };
   event.forward_factor = factor(probed.result.forward_residual_norms);
   event.adjoint_factor = factor(probed.result.adjoint_residual_norms);
-  run_program(program_for(serial_settings()), batch, true, step);
+  run_program(program_for(training::serial_settings(settings_)), batch, true, step);
   serial_gradient = gradient_snapshot();
   return event;
 }
@@ -340,7 +292,7 @@ void Trainer::apply_policy(DetectorEvent& event) {
     return;
   }
   if (config_.detector.policy == "switch-to-serial") {
-    settings_ = serial_settings();
+    settings_ = training::serial_settings(settings_);
     detector_active_ = false;
     event.action = "switch-to-serial";
     return;
@@ -357,7 +309,7 @@ void Trainer::apply_policy(DetectorEvent& event) {
 // Mean loss (and accuracy) of the exact model on the evaluation batches: the
 // serial forward, whatever the training mode.
 std::pair<double, double> Trainer::evaluate() {
-  const Program& program = program_for(serial_settings(), true);
+  const Program& program = program_for(training::serial_settings(settings_), true);
   double loss = 0;
   std::int64_t correct = 0, count = 0;
   const auto batches = data_->evaluation_batches();
@@ -402,7 +354,7 @@ void Trainer::save_checkpoint(int step, double elapsed) {
   agreed(world_, [&] {
     if (!first()) return;
     const json state{{"format", "plait.train-state"}, {"version", 1}, {"step", step}, {"ranks", world_.size()},
-                     {"settings", settings_json(settings_)}, {"detector_active", detector_active_},
+                     {"settings", settings_object(settings_)}, {"detector_active", detector_active_},
                      {"elapsed_s", elapsed}, {"config", json::parse(training::dump_train_config(config_))}};
     write_text_file((partial / "state.json").string(), state.dump(2));
     fs::remove_all(old);
@@ -433,10 +385,7 @@ int Trainer::load_checkpoint(double& elapsed) {
           throw Error(state_path, std::string("the checkpoint's \"") + part + "\" differs from this config's");
       step = state.at("step").get<int>();
       elapsed = state.at("elapsed_s").get<double>();
-      const json& settings = state.at("settings");
-      settings_.mode = settings.at("mode").get<std::string>();
-      settings_.forward = phase_from_json(settings.at("forward"));
-      settings_.adjoint = phase_from_json(settings.at("adjoint"));
+      settings_ = training::parse_settings_json(state.at("settings").dump(), state_path);
       detector_active_ = state.at("detector_active").get<bool>();
     } catch (const json::exception& error) {
       throw Error(state_path, std::string("malformed: ") + error.what());
@@ -493,7 +442,7 @@ void Trainer::write_csv() {
   std::ifstream in(out_ / "metrics.jsonl");
   std::ostringstream csv;
   csv << "step,loss,lr,grad_norm,time_s,step_time_s,mode,forward_levels,forward_iterations,adjoint_levels,"
-         "adjoint_iterations,val_loss,val_accuracy\n";
+         "adjoint_iterations,val_loss,val_accuracy,predicted_step_s\n";
   std::string line;
   auto number = [](const json& record, const char* key) {
     return record.contains(key) && record[key].is_number() ? json(record[key]).dump() : std::string();
@@ -505,7 +454,8 @@ void Trainer::write_csv() {
     csv << r["step"] << ',' << number(r, "loss") << ',' << number(r, "lr") << ',' << number(r, "grad_norm") << ','
         << number(r, "time_s") << ',' << number(r, "step_time_s") << ',' << s["mode"].get<std::string>() << ','
         << s["forward"]["levels"] << ',' << s["forward"]["iterations"] << ',' << s["adjoint"]["levels"] << ','
-        << s["adjoint"]["iterations"] << ',' << number(r, "val_loss") << ',' << number(r, "val_accuracy") << '\n';
+        << s["adjoint"]["iterations"] << ',' << number(r, "val_loss") << ',' << number(r, "val_accuracy") << ','
+        << number(r, "predicted_step_s") << '\n';
   }
   write_text_file((out_ / "metrics.csv").string(), csv.str());
 }
@@ -520,8 +470,10 @@ TrainSummary Trainer::run() {
       if (!first()) return;
       std::ifstream in(out_ / "metrics.jsonl");
       std::string kept, line;
-      while (std::getline(in, line))
-        if (json::parse(line).value("step", 0) <= start) kept += line + "\n";
+      while (std::getline(in, line)) {
+        const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);  // a kill may tear the last line
+        if (record.is_object() && record.value("step", 0) <= start) kept += line + "\n";
+      }
       write_text_file((out_ / "metrics.jsonl").string(), kept);
     });
   } else {
@@ -530,7 +482,7 @@ TrainSummary Trainer::run() {
   if (first())
     std::fprintf(stderr, "plait-exec train: %s, %d ODE + %d buffer blocks on %d rank(s), %s; %s\n", config_.task.c_str(),
                  config_.model.ode_layers, config_.model.buffer_before + config_.model.buffer_after, world_.size(),
-                 settings_json(settings_).dump().c_str(), data_->describe().c_str());
+                 training::settings_json(settings_).c_str(), data_->describe().c_str());
   const bool progress = first() && overrides_.show_progress && ::isatty(2) && !std::getenv("CI");
   std::vector<double> step_times;
   const double started = now_seconds();
@@ -573,7 +525,9 @@ TrainSummary Trainer::run() {
 
     json record{{"step", step + 1}, {"loss", outcome.loss}, {"lr", lr}, {"grad_norm", grad_norm},
                 {"step_time_s", step_time}, {"time_s", elapsed_before + now_seconds() - started},
-                {"settings", settings_json(used)}};
+                {"settings", settings_object(used)}};
+    if (auto predicted = predictions_.find(training::settings_json(used)); predicted != predictions_.end())
+      record["predicted_step_s"] = predicted->second;
     if (outcome.count > 0 && config_.task == "vit") record["accuracy"] = double(outcome.correct) / double(outcome.count);
     if (event) {
       apply_policy(*event);
@@ -584,7 +538,7 @@ TrainSummary Trainer::run() {
       if (first() && event->action != "none")
         std::fprintf(stderr, "%splait-exec train: step %d: convergence factor forward %.3g, adjoint %.3g > %.3g: %s (%s)\n",
                      progress ? "\n" : "", step + 1, event->forward_factor, event->adjoint_factor,
-                     config_.detector.threshold, event->action.c_str(), settings_json(settings_).dump().c_str());
+                     config_.detector.threshold, event->action.c_str(), training::settings_json(settings_).c_str());
     }
     const bool evaluating = (step + 1) % config_.eval_interval == 0 || step + 1 == config_.steps;
     if (evaluating) {
@@ -628,7 +582,7 @@ TrainSummary Trainer::run() {
                    {"validation_loss", optional(summary.validation_loss)},
                    {"validation_accuracy", optional(summary.validation_accuracy)},
                    {"median_step_s", summary.median_step_s}, {"wall_s", summary.wall_s},
-                   {"final_settings", settings_json(settings_)}, {"probes", probes}};
+                   {"final_settings", settings_object(settings_)}, {"probes", probes}};
     agreed(world_, [&] { write_text_file((out_ / "summary.json").string(), out.dump(2)); });
   } else {
     agreed(world_, [] {});
@@ -652,6 +606,12 @@ training::TrainConfig apply_overrides(training::TrainConfig config, const TrainO
     config.optimizer.warmup_steps = std::min(config.optimizer.warmup_steps, config.steps);
   }
   if (overrides.threads < 1) throw Error("--threads", "must be at least 1");
+  return config;
+}
+
+TrainConfig load_train_config_on_all(World& world, const std::string& path, const TrainOverrides& overrides) {
+  TrainConfig config;
+  agreed(world, [&] { config = apply_overrides(training::load_train_config(path), overrides); });
   return config;
 }
 

@@ -29,6 +29,11 @@ struct CalibrationOptions {
   bool contended = true;
   int contended_processes = 0;  // plait-bench copies at once; 0: one per core (at least 2)
   bool network = true;
+  // Also time every op inside a short real 2-rank MGRIT run of each fitted shape
+  // (plait-exec --trace) and keep those durations as the ops' `contended`
+  // timings: what ops take beside a co-running rank, its MPI progress polling
+  // and the run's working set, which a benchmark alone does not reproduce.
+  bool in_run = true;
   std::string bench_binary;  // plait-bench
   std::string exec_binary;   // plait-exec (pingpong subcommand)
   std::string mpirun = "mpirun";

@@ -20,6 +20,7 @@ struct TrainOverrides {
   bool force = false;   // replace another run's results in out
   int threads = 1;      // intra-op threads per rank
   bool show_progress = true;  // a progress line on a terminal (never in CI)
+  std::string predictions_path;  // plait train --profile: predicted step times, recorded in the metrics
   int inject_nan_at_step = -1;  // fault injection (tests): this step's loss is NaN
 };
 
@@ -42,6 +43,10 @@ struct TrainSummary {
 
 // Applies the overrides; throws plait::Error on values the config would reject.
 training::TrainConfig apply_overrides(training::TrainConfig config, const TrainOverrides& overrides);
+
+// Collective: every rank loads and validates the config and applies the
+// overrides; a failure anywhere is an AgreedError on every rank.
+training::TrainConfig load_train_config_on_all(World& world, const std::string& path, const TrainOverrides& overrides);
 
 // Collective. Bad input (config, data, checkpoint) is an AgreedError on every rank.
 TrainSummary train(World& world, const training::TrainConfig& config, const TrainOverrides& overrides);

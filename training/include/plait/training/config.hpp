@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 
+#include "plait/schedule/build.hpp"
 #include "plait/schedule/program.hpp"
 
 namespace plait::training {
@@ -90,6 +91,23 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
 TrainConfig load_train_config(const std::string& path);
 // The config as JSON (what a checkpoint and metrics record), parseable again.
 std::string dump_train_config(const TrainConfig& config);
+
+// The solver settings in force (the detector may change them mid-run).
+struct SolverSettings {
+  std::string mode;  // serial | mgrit
+  schedule::PhaseSpec forward, adjoint;
+};
+// The config's own settings (serial mode: one level per phase).
+SolverSettings initial_settings(const TrainConfig& config);
+// The same settings, serial (exact).
+SolverSettings serial_settings(SolverSettings settings);
+// {"mode", "forward": {"levels", "cf", "relax", "iterations"}, "adjoint": {...}} as one JSON line.
+std::string settings_json(const SolverSettings& settings);
+SolverSettings parse_settings_json(const std::string& text, const std::string& origin);
+// What the Program of the ODE blocks is built from, on `ranks` ranks.
+schedule::BuildSpec build_spec(const TrainConfig& config, const SolverSettings& settings, int ranks);
+// build_serial or build_mgrit of build_spec; errors say which solver and split failed.
+schedule::Program build_program(const TrainConfig& config, const SolverSettings& settings, int ranks);
 
 // Blocks of the whole network: buffers + ODE blocks.
 inline int total_blocks(const ModelConfig& model) {

@@ -1,0 +1,16 @@
+// Predicted step times of a training run's solver settings (written by
+// `plait train --profile`, read by plait-exec train for its metrics):
+// {"format": "plait.train-predictions", "version": 1,
+//  "predictions": [{"settings": {...}, "predicted_step_s": s}, ...]}
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace plait::training {
+
+// Keyed by settings_json (config.hpp).
+void save_training_predictions(const std::map<std::string, double>& predictions, const std::string& path);
+std::map<std::string, double> load_training_predictions(const std::string& path);
+
+}  // namespace plait::training
