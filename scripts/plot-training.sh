@@ -24,7 +24,7 @@ plot_against() {  # column of x, its label, output file
     local name
     name=$(basename "$run")
     plots+="'$run/metrics.csv' using $x:2 with lines lw 1.5 lc $index title '$name (training)', "
-    plots+="'$run/metrics.csv' using $x:(\$12 > 0 ? \$12 : 1/0) with linespoints pt 7 dt 2 lc $index title '$name (validation)', "
+    plots+="'$run/metrics.csv' using $x:(valid(12) ? \$12 : 1/0) with points pt 7 ps 1.5 lc $index title '$name (validation)', "
     index=$((index + 1))
   done
   gnuplot <<GNUPLOT
