@@ -26,7 +26,7 @@ std::string serialize_tensor_file(const TensorFile& file) {
   for (int i = 0; i < 8; ++i) bytes.push_back(char((length >> (8 * i)) & 0xff));
   bytes += header_text;
   for (const auto& t : file.tensors)
-    bytes.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+    if (!t.values.empty()) bytes.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
   return bytes;
 }
 
@@ -75,7 +75,7 @@ TensorFile parse_tensor_file(const std::string& bytes, const std::string& origin
     if (total > max_tensor_file_values || offset + count * sizeof(float) > bytes.size())
       throw Error(origin, where + " (" + tensor.name + "): data runs past the end of the file (truncated?)");
     tensor.values.resize(count);
-    std::memcpy(tensor.values.data(), bytes.data() + offset, count * sizeof(float));
+    if (count > 0) std::memcpy(tensor.values.data(), bytes.data() + offset, count * sizeof(float));
     offset += count * sizeof(float);
     file.tensors.push_back(std::move(tensor));
   }
