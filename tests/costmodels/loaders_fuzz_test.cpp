@@ -3,6 +3,7 @@
 // located plait::Error (see tests/support/loader_fuzz.hpp).
 #include <gtest/gtest.h>
 
+#include "error_text.hpp"
 #include "loader_fuzz.hpp"
 #include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
@@ -31,14 +32,7 @@ const char* const bench_output = R"({
   ]
 })";
 
-std::string error_of(const std::function<void()>& load) {
-  try {
-    load();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
-}
+using plait::testing::error_of;
 
 TEST(LoadersFuzz, MutatedProfilesLoadOrGiveOneLocatedError) {
   const auto summary = plait::testing::fuzz_loader(dump_profile(testing::small_profile()), "p.json", 10000,

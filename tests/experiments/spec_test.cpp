@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "error_text.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -14,12 +15,7 @@ std::string header() { return R"("format": "plait.sweep", "version": 1, "name": 
 
 // The message of the plait::Error that parsing `body` throws.
 std::string error_of(const std::string& body) {
-  try {
-    parse_sweep_spec("{" + body + "}", "spec.json");
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
+  return plait::testing::error_of([&] { parse_sweep_spec("{" + body + "}", "spec.json"); });
 }
 
 TEST(SweepSpec, ExpandsEachGridOverTheBaseWithoutDuplicates) {

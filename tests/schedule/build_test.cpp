@@ -1,6 +1,7 @@
 // Builder settings, partitions and the grid for awkward depths.
 #include <gtest/gtest.h>
 
+#include "error_text.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/memory.hpp"
@@ -21,12 +22,7 @@ BuildSpec linear_spec(int layers, int levels, int cf, int ranks) {
 }
 
 std::string error_of(const BuildSpec& spec) {
-  try {
-    build_mgrit(spec);
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
+  return plait::testing::error_of([&] { build_mgrit(spec); });
 }
 
 TEST(Build, RejectsBadSettingsWithReasons) {

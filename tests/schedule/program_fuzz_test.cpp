@@ -2,6 +2,7 @@
 // located plait::Error (see tests/support/loader_fuzz.hpp).
 #include <gtest/gtest.h>
 
+#include "error_text.hpp"
 #include "loader_fuzz.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
@@ -22,12 +23,7 @@ std::string valid_program(const char* kind) {
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_program(text, "p.json");
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
+  return plait::testing::error_of([&] { parse_program(text, "p.json"); });
 }
 
 TEST(ProgramFuzz, MutatedMgritProgramsLoadOrGiveOneLocatedError) {

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "error_text.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -21,12 +22,7 @@ Program sample_program() {
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_program(text, "p.json");
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
+  return plait::testing::error_of([&] { parse_program(text, "p.json"); });
 }
 
 TEST(ProgramJson, RoundTripIsLossless) {

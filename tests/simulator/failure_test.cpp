@@ -1,6 +1,7 @@
 // Runs that cannot finish, and input the simulator refuses, are errors that say why.
 #include <gtest/gtest.h>
 
+#include "error_text.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/simulator/simulator.hpp"
 #include "support.hpp"
@@ -11,14 +12,7 @@ namespace {
 using namespace testing;
 using schedule::OpKind;
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
+using plait::testing::error_of;
 
 TEST(SimulatorFailure, DeadlockNamesTheWaitingRanksAndOps) {
   // Both ranks receive first: neither ever sends.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "error_text.hpp"
 #include "loader_fuzz.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -21,12 +22,7 @@ void load_text(const std::string& text) {
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    load_text(text);
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
+  return plait::testing::error_of([&] { load_text(text); });
 }
 
 const char* const torus_platform = R"({

@@ -2,6 +2,7 @@
 // located plait::Error (see tests/support/loader_fuzz.hpp).
 #include <gtest/gtest.h>
 
+#include "error_text.hpp"
 #include "loader_fuzz.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/traces/trace.hpp"
@@ -24,12 +25,7 @@ std::string valid_trace() {
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_trace(text, "t.json");
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
+  return plait::testing::error_of([&] { parse_trace(text, "t.json"); });
 }
 
 TEST(TraceFuzz, MutatedTracesLoadOrGiveOneLocatedError) {

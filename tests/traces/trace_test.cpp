@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "error_text.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/traces/trace.hpp"
 
@@ -23,12 +24,7 @@ Trace sample(double step_scale) {
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_trace(text, "t.json");
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "no error";
+  return plait::testing::error_of([&] { parse_trace(text, "t.json"); });
 }
 
 TEST(Trace, RoundTripKeepsEveryField) {
