@@ -229,33 +229,44 @@ class Calibration {
     return argv;
   }
 
-  // Per fitted shape: one traced step of a 16-layer, 2-level MGRIT Program on
-  // 2 ranks; each compute op's median duration there becomes its contended timing.
+  // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 2
+  // ranks, in `in_run_repeats` separate runs; each compute op's median duration
+  // per run, then the median over the runs, becomes its contended timing (one
+  // run alone can fall on a slow moment of a shared machine: it once came out
+  // 49 % above the others).
+  static constexpr int in_run_repeats = 3;
+
   void measure_in_run(std::vector<OpMeasurement>& ops) {
     int done = 0;
-    const int total = static_cast<int>(options_.shapes.size());
+    const int total = static_cast<int>(options_.shapes.size()) * in_run_repeats;
     for (const schedule::ModelDesc& shape : options_.shapes) {
-      report("in-run", done++, total);
       schedule::BuildSpec spec;
       spec.layers = 16;
       spec.ranks = 2;
       spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
       spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 1};
       spec.model = shape;
-      TemporaryFile program{temporary_path("in-run-program")}, trace{temporary_path("in-run-trace")};
+      TemporaryFile program{temporary_path("in-run-program")};
       schedule::save_program(schedule::build_mgrit(spec), program.path);
-      std::vector<std::string> argv = mpirun_two_ranks();
-      argv.insert(argv.end(), {options_.exec_binary, program.path, "--steps", "2", "--warmup", "1", "--no-serial",
-                               "--device", options_.device, "--threads", std::to_string(options_.threads),
-                               "--trace", trace.path});
-      detail::ChildProcess child(argv, /*capture_stdout=*/false);
-      child.wait_successfully("mpirun plait-exec (in-run timing of " + shape_name(shape) + ")");
-      std::map<std::string, std::vector<double>> durations;
-      for (const traces::Event& event : traces::load_trace(trace.path).events)
-        if (event.peer < 0 && event.bytes == 0) durations[event.cost_key].push_back(event.end - event.start);
+      std::map<std::string, std::vector<double>> run_medians;  // per cost key, one per run
+      for (int run = 0; run < in_run_repeats; ++run) {
+        report("in-run", done++, total);
+        TemporaryFile trace{temporary_path("in-run-trace")};
+        std::vector<std::string> argv = mpirun_two_ranks();
+        argv.insert(argv.end(), {options_.exec_binary, program.path, "--steps", "2", "--warmup", "1", "--no-serial",
+                                 "--device", options_.device, "--threads", std::to_string(options_.threads),
+                                 "--trace", trace.path});
+        detail::ChildProcess child(argv, /*capture_stdout=*/false);
+        child.wait_successfully("mpirun plait-exec (in-run timing of " + shape_name(shape) + ")");
+        std::map<std::string, std::vector<double>> durations;
+        for (const traces::Event& event : traces::load_trace(trace.path).events)
+          if (event.peer < 0 && event.bytes == 0) durations[event.cost_key].push_back(event.end - event.start);
+        for (const auto& [key, seconds] : durations)
+          if (seconds.size() >= 3) run_medians[key].push_back(timing_of(seconds).median_s);
+      }
       for (OpMeasurement& op : ops) {
-        auto found = durations.find(op.key);
-        if (!same_shape(op.shape, shape) || found == durations.end() || found->second.size() < 3) continue;
+        auto found = run_medians.find(op.key);
+        if (!same_shape(op.shape, shape) || found == run_medians.end()) continue;
         op.contended = timing_of(found->second);
       }
     }
