@@ -20,6 +20,7 @@ struct SimulateCommand {
   std::vector<std::string> simgrid_config;
   int nodes = 0;
   std::int64_t eager_limit_bytes = simulator::SimulateOptions{}.eager_limit_bytes;
+  double compute_scale = 1;
   bool json = false, cross_traffic = false, profile_links_off = false, ignore_memory = false;
 };
 
@@ -85,7 +86,9 @@ void run_simulate(const SimulateCommand& command) {
     options.listeners.push_back(trace.get());
   }
   const simulator::Prediction prediction =
-      simulator::simulate(program, platform, simulator::default_pricers(command.profile), options);
+      simulator::simulate(program, platform,
+                          simulator::scaled_pricers(simulator::default_pricers(command.profile), command.compute_scale),
+                          options);
   if (command.json) {
     std::cout << nlohmann::json(prediction).dump(2) << '\n';
   } else {
@@ -104,6 +107,9 @@ void add_simulator_commands(CLI::App& app) {
       ->required();
   sub->add_option("--profile", command->profile,
                   "measured profile pricing every device (default: the analytic model on each device's sheet)");
+  sub->add_option("--compute-scale", command->compute_scale,
+                  "multiply every compute op's price (0.5: devices twice as fast)")
+      ->capture_default_str();
   sub->add_flag("--no-profile-messages", command->profile_links_off,
                 "keep the platform's intra-node link figures even when the profile has a message model");
   sub->add_option("--trace", command->trace, "write the predicted trace (plait.trace JSON) here");

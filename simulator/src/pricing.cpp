@@ -1,6 +1,7 @@
 // The default pricing of a platform's devices: measured profile, else the
 // analytic roofline model on the device's sheet.
 
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -24,6 +25,32 @@ PricerFactory default_pricers(const std::string& profile_override) {
     }
     if (use.device.sheet.empty()) throw Error("device", "names no device sheet (and no profile was given)");
     return costmodels::make_analytic_pricer(costmodels::device_sheet(use.device.sheet));
+  };
+}
+
+namespace {
+
+class ScaledPricer final : public costmodels::OpPricer {
+ public:
+  ScaledPricer(std::shared_ptr<const costmodels::OpPricer> inner, double scale)
+      : inner_(std::move(inner)), scale_(scale) {}
+  double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
+    return scale_ * inner_->op_seconds(program, op);
+  }
+
+ private:
+  std::shared_ptr<const costmodels::OpPricer> inner_;
+  double scale_;
+};
+
+}  // namespace
+
+PricerFactory scaled_pricers(PricerFactory pricers, double compute_scale) {
+  if (!(compute_scale > 0) || !std::isfinite(compute_scale))
+    throw Error("compute scale", "must be a finite number > 0");
+  if (compute_scale == 1) return pricers;
+  return [pricers = std::move(pricers), compute_scale](const DeviceUse& use) {
+    return std::make_shared<const ScaledPricer>(pricers(use), compute_scale);
   };
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
 #include "plait/simulator/simulator.hpp"
 #include "support.hpp"
 
@@ -31,6 +32,23 @@ TEST(SimulatorClosedForm, SerialChainOfNStepsTakesNTimesStepCost) {
   EXPECT_NEAR(prediction.rank_reports[0].idle_s, 0, 1e-12);
   EXPECT_EQ(prediction.critical_path.block_steps, steps);
   EXPECT_NEAR(prediction.critical_path.compute_s, steps * step_s, 1e-12);
+}
+
+TEST(SimulatorClosedForm, ComputeScaleMultipliesOpsButNotMessages) {
+  // rank 0: 10 steps, then a message to rank 1; scaled 2.5x, the steps take 2.5x.
+  constexpr int steps = 10;
+  constexpr double step_s = 1e-3, latency = 2e-6, bandwidth = 4e9, scale = 2.5;
+  constexpr std::int64_t bytes = 4'000'000;
+  std::vector<schedule::Op> ops;
+  for (int i = 0; i < steps; ++i) ops.push_back(step_op(i));
+  ops.push_back(message_op(OpKind::send, 1, bytes, 0));
+  const auto program = program_of({ops, {message_op(OpKind::recv, 0, bytes, 0)}}, steps);
+  const Prediction prediction = simulate(program, cluster(1, 2, link(latency, bandwidth)),
+                                         scaled_pricers(constant_pricers({{"block.fwd", step_s}}), scale));
+  const double expected = scale * steps * step_s + latency + bytes / bandwidth;
+  EXPECT_NEAR(prediction.predicted_time_s, expected, expected * tolerance);
+  EXPECT_THROW(scaled_pricers(constant_pricers({}), 0), Error);
+  EXPECT_THROW(scaled_pricers(constant_pricers({}), std::nan("")), Error);
 }
 
 TEST(SimulatorClosedForm, MessageWithinANodeTakesLatencyPlusBytesOverBandwidth) {

@@ -73,6 +73,10 @@ using PricerFactory =
 // for every device when not empty), contended when the node runs other ranks;
 // else the analytic model on its sheet.
 PricerFactory default_pricers(const std::string& profile_override = "");
+// `pricers` with every compute op's price multiplied by compute_scale (> 0):
+// 0.5 is a device twice as fast; a sweep passes the machine's measured speed
+// relative to its calibration.
+PricerFactory scaled_pricers(PricerFactory pricers, double compute_scale);
 
 struct SimulateOptions {
   std::string network_model = "CM02";
