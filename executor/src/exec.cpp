@@ -14,6 +14,7 @@
 #include "plait/executor/serial_baseline.hpp"
 #include "plait/executor/torch_backend.hpp"
 #include "plait/executor/trace.hpp"
+#include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/files.hpp"
 #include "plait/schedule/memory.hpp"
 
@@ -140,6 +141,39 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
   world.quiet_barrier();
 }
 
+// The rank's first block.fwd op, run on a random state in scratch buffers,
+// timed repeatedly for at least `probe_seconds`; the median of the
+// repetitions. Every rank starts together, so co-running ranks load the
+// machine as they do in the steps. -1 when the rank has no block.fwd op.
+double time_speed_probe(World& world, const Program& program, TorchBackend& backend) {
+  constexpr double probe_seconds = 0.05;
+  constexpr int min_repetitions = 10, warm_repetitions = 2;
+  std::optional<schedule::Op> probe;
+  for (const auto& section : program.rank_programs.at(world.rank()).sections)
+    for (const auto& op : section.ops)
+      if (!probe && !schedule::is_communication(op.kind) && schedule::cost_key(op) == schedule::cost_keys::block_forward)
+        probe = op;
+  world.barrier();
+  if (!probe) return -1;
+  // Scratch buffers no Program uses, so the steps' states stay as they are.
+  probe->a = schedule::Buffer{schedule::Space::tmp, 0, 1 << 20};
+  probe->dst = schedule::Buffer{schedule::Space::tmp, 0, (1 << 20) + 1};
+  probe->b = schedule::Buffer{};
+  if (!backend.has_state(probe->a)) backend.fill_random(probe->a, 1);
+  for (int i = 0; i < warm_repetitions; ++i) backend.compute(*probe);
+  backend.synchronize();
+  std::vector<double> seconds;
+  const double start = now_seconds();
+  while (seconds.size() < min_repetitions || now_seconds() - start < probe_seconds) {
+    const double begin = now_seconds();
+    backend.compute(*probe);
+    backend.synchronize();
+    seconds.push_back(now_seconds() - begin);
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return seconds[seconds.size() / 2];
+}
+
 std::string format_number(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.6g", value);
@@ -200,12 +234,19 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
     if (options.fail_by_signal) std::raise(SIGKILL);  // dies without a word, as a crashed rank would
     throw std::runtime_error("injected fault (--fail-rank)");
   }
+  // The probe brackets the timed steps: a core can change speed within a run.
+  const double probe_before = options.speed_probe ? time_speed_probe(world, program, backend) : 0;
   StepTimer timer{world};
   timer.begin();
   const double cpu_start = cpu_seconds();
   for (int i = 0; i < options.steps; ++i) report.run = run_program_step(world, program, backend, nullptr);
   const double cpu_used = cpu_seconds() - cpu_start;
   report.time_per_step_s = timer.end() / options.steps;
+  if (options.speed_probe) {
+    const double probe_after = time_speed_probe(world, program, backend);
+    for (const auto& rank : world.gather({(probe_before + probe_after) / 2}))
+      report.speed_probe_s.push_back(rank.at(0));
+  }
   for (const auto& used : world.gather({cpu_used}))
     report.cpu_time_per_step_s = std::max(report.cpu_time_per_step_s, used.at(0) / options.steps);
 
@@ -267,6 +308,7 @@ std::string report_json(const ExecReport& r) {
                      {"adjoint_residual_norms", r.run.adjoint_residual_norms},
                      {"peak_memory_bytes", r.peak_memory_bytes},
                      {"graph_misses", r.graph_misses}};
+  if (!r.speed_probe_s.empty()) out["speed_probe_s"] = r.speed_probe_s;
   return out.dump();
 }
 
