@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "detail/child_process.hpp"
 #include "plait/costmodels/calibration.hpp"
@@ -138,7 +141,7 @@ class Calibration {
       }
     }
     if (profile.ops.empty()) throw Error("calibrate", "no measurements at the fitted shapes");
-    if (in_run()) measure_in_run(profile.ops);
+    if (in_run()) measure_in_run(profile.ops, profile.speed_references);
     fit_profile(profile);
     if (options_.check) result.check = check_profile_model(profile, held_out);
 
@@ -220,8 +223,8 @@ class Calibration {
            !options_.shapes.empty();
   }
 
-  std::vector<std::string> mpirun_two_ranks() const {
-    std::vector<std::string> argv = {options_.mpirun, "-n", "2"};
+  std::vector<std::string> mpirun(int ranks) const {
+    std::vector<std::string> argv = {options_.mpirun, "-n", std::to_string(ranks)};
     if (geteuid() == 0) {
       argv.push_back("--allow-run-as-root");
       argv.push_back("--oversubscribe");
@@ -229,46 +232,106 @@ class Calibration {
     return argv;
   }
 
-  // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 2
-  // ranks, in `in_run_repeats` separate runs; each compute op's median duration
-  // per run, then the median over the runs, becomes its contended timing (one
-  // run alone can fall on a slow moment of a shared machine: it once came out
-  // 49 % above the others).
+  // One traced run of `program` on `ranks` ranks with its speed probe.
+  struct InRun {
+    double probe_s = 0;                      // mean over ranks of plait-exec's speed_probe_s
+    std::map<std::string, double> means;     // per cost key, the mean duration in the traced step
+  };
+
+  InRun run_traced(const std::string& program, int ranks, const std::string& what) {
+    TemporaryFile trace{temporary_path("in-run-trace")};
+    std::vector<std::string> argv = mpirun(ranks);
+    argv.insert(argv.end(), {options_.exec_binary, program, "--steps", "6", "--warmup", "1", "--no-serial",
+                             "--speed-probe", "--json", "--device", options_.device, "--threads",
+                             std::to_string(options_.threads), "--trace", trace.path});
+    detail::ChildProcess child(argv, /*capture_stdout=*/true);
+    std::string last, line;
+    while (child.read_line(line))
+      if (!line.empty()) last = line;
+    child.wait_successfully("mpirun plait-exec (" + what + ")");
+    InRun run;
+    const auto report = nlohmann::json::parse(last, nullptr, false);
+    if (!report.is_object() || !report.contains("speed_probe_s") || !report["speed_probe_s"].is_array())
+      throw Error("calibrate", "plait-exec (" + what + ") printed no speed_probe_s");
+    int probed = 0;
+    for (const auto& probe : report["speed_probe_s"])
+      if (probe.is_number() && probe.get<double>() > 0) run.probe_s += probe.get<double>(), ++probed;
+    if (probed == 0) throw Error("calibrate", "plait-exec (" + what + ") ran no speed probe");
+    run.probe_s /= probed;
+    std::map<std::string, std::vector<double>> durations;
+    double first_start = std::numeric_limits<double>::infinity(), last_end = -first_start;
+    for (const traces::Event& event : traces::load_trace(trace.path).events) {
+      first_start = std::min(first_start, event.start);
+      last_end = std::max(last_end, event.end);
+      if (event.peer < 0 && event.bytes == 0) durations[event.cost_key].push_back(event.end - event.start);
+    }
+    // The traced step gives each op's share; the timed steps (back to back, as
+    // a measurement runs them) the step's length: they run ~4 % longer than one
+    // traced step, and the ops are scaled to match them.
+    const double timed_s = report.contains("time_per_step_s") && report["time_per_step_s"].is_number()
+                               ? report["time_per_step_s"].get<double>()
+                               : 0;
+    const double to_timed = timed_s > 0 && last_end > first_start ? timed_s / (last_end - first_start) : 1;
+    // The mean, not the median: a step costs the sum of its ops, and their
+    // durations have a long right tail (block.fwd: mean 1.14x the median).
+    for (const auto& [key, seconds] : durations)
+      if (seconds.size() >= 3) run.means[key] = timing_of(seconds).mean_s * to_timed;
+    return run;
+  }
+
+  // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 1
+  // rank and on 2 ranks, `in_run_repeats` runs each, interleaved. The mean
+  // duration of each op in a run is what it costs there: an op inside
+  // a run is not the op in a benchmark loop (the working set of many blocks and
+  // kept graphs, a co-running rank, MPI progress polling): these durations are
+  // the ops' alone (1 rank) and contended (2 ranks) timings. This VM's cores
+  // change speed by up to 40 % within a minute, so each run's durations are
+  // scaled by the median speed probe over the runs of its rank count divided by
+  // its own probe, before the median over runs; the median probes are the
+  // shape's speed reference (the speed these timings hold at).
   static constexpr int in_run_repeats = 3;
 
-  void measure_in_run(std::vector<OpMeasurement>& ops) {
+  void measure_in_run(std::vector<OpMeasurement>& ops, std::vector<SpeedReference>& references) {
     int done = 0;
-    const int total = static_cast<int>(options_.shapes.size()) * in_run_repeats;
+    const int total = static_cast<int>(options_.shapes.size()) * in_run_repeats * 2;
     for (const schedule::ModelDesc& shape : options_.shapes) {
-      schedule::BuildSpec spec;
-      spec.layers = 16;
-      spec.ranks = 2;
-      spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
-      spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 1};
-      spec.model = shape;
-      TemporaryFile program{temporary_path("in-run-program")};
-      schedule::save_program(schedule::build_mgrit(spec), program.path);
-      std::map<std::string, std::vector<double>> run_medians;  // per cost key, one per run
+      std::map<int, std::vector<InRun>> runs;  // by rank count
+      std::map<int, TemporaryFile> programs;
+      for (int ranks : {1, 2}) {
+        schedule::BuildSpec spec;
+        spec.layers = 16;
+        spec.ranks = ranks;
+        spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+        // Two adjoint iterations: the fine adjoint relaxation steps on kept graphs (block.adj).
+        spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+        spec.model = shape;
+        programs.emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(ranks))});
+        schedule::save_program(schedule::build_mgrit(spec), programs.at(ranks).path);
+      }
       for (int run = 0; run < in_run_repeats; ++run) {
-        report("in-run", done++, total);
-        TemporaryFile trace{temporary_path("in-run-trace")};
-        std::vector<std::string> argv = mpirun_two_ranks();
-        argv.insert(argv.end(), {options_.exec_binary, program.path, "--steps", "2", "--warmup", "1", "--no-serial",
-                                 "--device", options_.device, "--threads", std::to_string(options_.threads),
-                                 "--trace", trace.path});
-        detail::ChildProcess child(argv, /*capture_stdout=*/false);
-        child.wait_successfully("mpirun plait-exec (in-run timing of " + shape_name(shape) + ")");
-        std::map<std::string, std::vector<double>> durations;
-        for (const traces::Event& event : traces::load_trace(trace.path).events)
-          if (event.peer < 0 && event.bytes == 0) durations[event.cost_key].push_back(event.end - event.start);
-        for (const auto& [key, seconds] : durations)
-          if (seconds.size() >= 3) run_medians[key].push_back(timing_of(seconds).median_s);
+        for (int ranks : {1, 2}) {
+          report("in-run", done++, total);
+          runs[ranks].push_back(run_traced(programs.at(ranks).path, ranks,
+                                           "in-run timing of " + shape_name(shape) + " on " +
+                                               std::to_string(ranks) + " rank(s)"));
+        }
       }
-      for (OpMeasurement& op : ops) {
-        auto found = run_medians.find(op.key);
-        if (!same_shape(op.shape, shape) || found == run_medians.end()) continue;
-        op.contended = timing_of(found->second);
+      SpeedReference reference{shape, 0, 0};
+      for (auto& [ranks, list] : runs) {
+        std::vector<double> probes;
+        for (const InRun& run : list) probes.push_back(run.probe_s);
+        const double speed = timing_of(probes).median_s;
+        (ranks == 1 ? reference.alone_s : reference.contended_s) = speed;
+        std::map<std::string, std::vector<double>> scaled;  // per cost key, one per run
+        for (const InRun& run : list)
+          for (const auto& [key, mean] : run.means) scaled[key].push_back(mean * speed / run.probe_s);
+        for (OpMeasurement& op : ops) {
+          auto found = scaled.find(op.key);
+          if (!same_shape(op.shape, shape) || found == scaled.end()) continue;
+          (ranks == 1 ? op.alone : op.contended.emplace()) = timing_of(found->second);
+        }
       }
+      references.push_back(reference);
     }
     report("in-run", done, total);
   }
@@ -290,7 +353,7 @@ class Calibration {
 
   NetworkProfile run_pingpong() {
     TemporaryFile output{temporary_path("pingpong")};
-    std::vector<std::string> argv = mpirun_two_ranks();
+    std::vector<std::string> argv = mpirun(2);
     argv.insert(argv.end(), {options_.exec_binary, "pingpong", "--output", output.path});
     report("pingpong", 0, 1);
     detail::ChildProcess child(argv, /*capture_stdout=*/false);

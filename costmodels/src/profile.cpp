@@ -28,9 +28,13 @@ bool operator==(const NetworkProfile& x, const NetworkProfile& y) {
   return x.ranks == y.ranks && x.pingpong == y.pingpong && x.allreduce == y.allreduce &&
          x.model == y.model;
 }
+bool operator==(const SpeedReference& x, const SpeedReference& y) {
+  return same_shape(x.shape, y.shape) && x.alone_s == y.alone_s && x.contended_s == y.contended_s;
+}
+
 bool operator==(const Profile& x, const Profile& y) {
   return x.machine == y.machine && x.device == y.device && x.ops == y.ops && x.fits == y.fits &&
-         x.network == y.network;
+         x.network == y.network && x.speed_references == y.speed_references;
 }
 
 bool same_shape(const schedule::ModelDesc& x, const schedule::ModelDesc& y) {
@@ -41,6 +45,13 @@ bool same_shape(const schedule::ModelDesc& x, const schedule::ModelDesc& y) {
 const OpMeasurement* Profile::find(std::string_view key, const schedule::ModelDesc& model) const {
   for (const OpMeasurement& op : ops) {
     if (op.key == key && same_shape(op.shape, model)) return &op;
+  }
+  return nullptr;
+}
+
+const SpeedReference* Profile::find_speed_reference(const schedule::ModelDesc& model) const {
+  for (const SpeedReference& reference : speed_references) {
+    if (same_shape(reference.shape, model)) return &reference;
   }
   return nullptr;
 }

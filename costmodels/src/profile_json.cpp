@@ -13,7 +13,8 @@
 //   "fits": {"block.fwd": {"efficiency", "overhead_s", "contention_factor"}, ...},
 //   "network": {"ranks", "pingpong": [{"bytes", <timing as above>}],
 //               "allreduce": [...],
-//               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}  // optional
+//               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}, // optional
+//   "speed_references": [{"shape": {...}, "alone_s", "contended_s"}]          // optional
 // }
 #include <set>
 
@@ -202,6 +203,23 @@ struct ProfileReader {
     return fits;
   }
 
+  std::vector<SpeedReference> speed_references(const json& root) {
+    std::vector<SpeedReference> references;
+    if (!root.contains("speed_references")) return references;
+    const json* list = in.array(root, Pointer(), "speed_references");
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+      const Pointer here = Pointer("/speed_references") / i;
+      SpeedReference reference;
+      reference.shape = shape((*list)[i], here);
+      reference.alone_s = in.seconds((*list)[i], here, "alone_s");
+      reference.contended_s = in.seconds((*list)[i], here, "contended_s");
+      for (const auto& [value, name] : {std::pair{reference.alone_s, "alone_s"}, {reference.contended_s, "contended_s"}})
+        if ((*list)[i].is_object() && (*list)[i].contains(name) && !(value > 0)) in.problem(here / name, "must be > 0");
+      references.push_back(reference);
+    }
+    return references;
+  }
+
   std::optional<NetworkProfile> network(const json& root) {
     const json* object = in.object(root, Pointer(), "network", /*optional=*/true);
     if (!object) return std::nullopt;
@@ -268,6 +286,14 @@ void to_json(json& out, const Profile& profile) {
     out["network"] = {{"ranks", network.ranks}, {"pingpong", messages_json(network.pingpong)},
                       {"allreduce", messages_json(network.allreduce)}, {"segments", segments}};
   }
+  if (!profile.speed_references.empty()) {
+    json references = json::array();
+    for (const SpeedReference& reference : profile.speed_references)
+      references.push_back({{"shape", shape_json(reference.shape)},
+                            {"alone_s", reference.alone_s},
+                            {"contended_s", reference.contended_s}});
+    out["speed_references"] = std::move(references);
+  }
 }
 
 std::string dump_profile(const Profile& profile) {
@@ -307,6 +333,7 @@ Profile parse_profile(const std::string& text, const std::string& origin) {
   profile.ops = reader.ops(root);
   profile.fits = reader.fits(root);
   profile.network = reader.network(root);
+  profile.speed_references = reader.speed_references(root);
   in.throw_if_problems();
   return profile;
 }

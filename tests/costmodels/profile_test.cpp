@@ -54,6 +54,26 @@ TEST(Profile, FindsMeasurementsByKeyAndShape) {
   EXPECT_EQ(profile.find("block.fwd", shape), nullptr);
 }
 
+TEST(Profile, SpeedReferencesAreOptionalAndFoundByShape) {
+  Profile profile = testing::small_profile();
+  auto shape = parse_shape_name("d256.h4.s128.b8.r4.fp32.causal");
+  ASSERT_NE(profile.find_speed_reference(shape), nullptr);
+  EXPECT_EQ(profile.find_speed_reference(shape)->contended_s, 0.0208);
+  shape.causal = false;
+  EXPECT_EQ(profile.find_speed_reference(shape), nullptr);
+  profile.speed_references.clear();
+  EXPECT_EQ(dump_profile(profile).find("speed_references"), std::string::npos);
+  EXPECT_EQ(parse_profile(dump_profile(profile)), profile);
+}
+
+TEST(ProfileValidation, SpeedReferencesNeedPositiveTimes) {
+  json document = valid_json();
+  document["speed_references"][0]["alone_s"] = 0;
+  document["speed_references"][0].erase("contended_s");
+  EXPECT_EQ(parse_error(document), "p.json: 2 problems: /speed_references/0: missing key \"contended_s\"; "
+                                   "/speed_references/0/alone_s: must be > 0");
+}
+
 TEST(ProfileValidation, MissingKeyIsNamedWithItsPointer) {
   json document = valid_json();
   document["ops"][0]["alone"].erase("mean_s");

@@ -29,10 +29,12 @@ struct CalibrationOptions {
   bool contended = true;
   int contended_processes = 0;  // plait-bench copies at once; 0: one per core (at least 2)
   bool network = true;
-  // Also time every op inside a short real 2-rank MGRIT run of each fitted shape
-  // (plait-exec --trace) and keep those durations as the ops' `contended`
-  // timings: what ops take beside a co-running rank, its MPI progress polling
-  // and the run's working set, which a benchmark alone does not reproduce.
+  // Also time every op inside short real MGRIT runs of each fitted shape on 1
+  // and on 2 ranks (plait-exec --trace --speed-probe) and keep those durations
+  // as the ops' `alone` and `contended` timings: what ops take in a run (its
+  // working set, a co-running rank, MPI progress polling), which a benchmark
+  // loop does not reproduce. The runs' speed probes become the profile's
+  // speed_references.
   bool in_run = true;
   std::string bench_binary;  // plait-bench
   std::string exec_binary;   // plait-exec (pingpong subcommand)

@@ -41,6 +41,16 @@ struct OpMeasurement {
   friend bool operator==(const OpMeasurement&, const OpMeasurement&) = default;
 };
 
+// The speed a shape's in-run timings were measured at: block.fwd repeated in a
+// loop on every rank at once (plait-exec --speed-probe) in the same runs, on 1
+// rank (alone_s) and on 2 ranks (contended_s). A sweep divides the probe of its
+// own runs by these to price a point at the speed the machine had while it ran.
+struct SpeedReference {
+  schedule::ModelDesc shape;
+  double alone_s = 0;
+  double contended_s = 0;
+};
+
 struct MessageMeasurement {
   std::int64_t bytes = 0;
   Timing time;  // one-way time of one message (ping-pong round trip / 2), or one allreduce
@@ -74,9 +84,12 @@ struct Profile {
   std::vector<OpMeasurement> ops;
   std::map<std::string, KeyFit> fits;  // per cost key, from ops (fit_profile)
   std::optional<NetworkProfile> network;
+  std::vector<SpeedReference> speed_references;  // per shape timed in runs (may be empty)
 
   // The measurement of `key` at the shape of `model`, or nullptr.
   const OpMeasurement* find(std::string_view key, const schedule::ModelDesc& model) const;
+  // The speed reference of the shape of `model`, or nullptr.
+  const SpeedReference* find_speed_reference(const schedule::ModelDesc& model) const;
 };
 
 bool operator==(const MessageSegment&, const MessageSegment&);
@@ -84,6 +97,7 @@ bool operator==(const MessageModel&, const MessageModel&);
 bool operator==(const DeviceSheet&, const DeviceSheet&);
 bool operator==(const KeyFit&, const KeyFit&);
 bool operator==(const NetworkProfile&, const NetworkProfile&);
+bool operator==(const SpeedReference&, const SpeedReference&);
 bool operator==(const Profile&, const Profile&);
 
 // Shapes compare on the transformer fields only (d_model, heads, seq, batch,
