@@ -1,11 +1,14 @@
 // Building, predicting and measuring one sweep point.
 #include <algorithm>
+#include <optional>
+#include <sstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "detail/child_process.hpp"
 #include "detail/points.hpp"
+#include "plait/costmodels/profile.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -37,6 +40,17 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+// The mean over ranks of a run's speed probe (plait-exec --speed-probe).
+double probe_seconds(const nlohmann::json& report, const std::string& origin) {
+  double sum = 0;
+  int probed = 0;
+  if (report.contains("speed_probe_s") && report.at("speed_probe_s").is_array())
+    for (const auto& probe : report.at("speed_probe_s"))
+      if (probe.is_number() && probe.get<double>() > 0) sum += probe.get<double>(), ++probed;
+  if (probed == 0) throw Error(origin, "has no speed_probe_s (a plait-exec without --speed-probe?)");
+  return sum / probed;
+}
+
 void run_or_throw(const std::vector<std::string>& argv, const std::string& out, const std::string& err,
                   const std::string& what) {
   const int code = run_process(argv, out, err);
@@ -46,6 +60,19 @@ void run_or_throw(const std::vector<std::string>& argv, const std::string& out, 
 
 }  // namespace
 
+schedule::ModelDesc point_model(const PointConfig& c) {
+  schedule::ModelDesc model;
+  model.kind = "transformer";
+  model.d_model = c.model.d_model;
+  model.heads = c.model.heads;
+  model.seq = c.model.seq;
+  model.batch = c.model.batch;
+  model.mlp_ratio = c.model.mlp_ratio;
+  model.dtype = c.model.dtype;
+  model.causal = c.mask == "causal";
+  return model;
+}
+
 schedule::Program build_point_program(const PointConfig& c) {
   schedule::BuildSpec spec;
   spec.layers = c.layers;
@@ -53,46 +80,80 @@ schedule::Program build_point_program(const PointConfig& c) {
   const schedule::Relax relax = schedule::parse_relax(c.relax);
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
-  spec.model.kind = "transformer";
-  spec.model.d_model = c.model.d_model;
-  spec.model.heads = c.model.heads;
-  spec.model.seq = c.model.seq;
-  spec.model.batch = c.model.batch;
-  spec.model.mlp_ratio = c.model.mlp_ratio;
-  spec.model.dtype = c.model.dtype;
-  spec.model.causal = c.mask == "causal";
+  spec.model = point_model(c);
   return schedule::build_mgrit(spec);
 }
 
-void predict_point(const Tools& tools, const std::string& point_dir, PointResult& result) {
+namespace {
+
+// `plait simulate --json` of the point's Program into point_dir/<name>.json.
+nlohmann::json simulate(const Tools& tools, const std::string& point_dir, const PointConfig& config,
+                        const std::string& name, const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {tools.plait, "simulate", point_dir + "/program.json", "--platform",
-                                   result.config.platform, "--json"};
+                                   config.platform, "--json"};
   if (!tools.profile.empty()) argv.insert(argv.end(), {"--profile", tools.profile});
-  const std::string out = point_dir + "/prediction.json";
-  run_or_throw(argv, out, point_dir + "/prediction.stderr", "plait simulate");
-  const nlohmann::json prediction = read_json_output(out);
-  result.predicted_time_s = number_field(prediction, "predicted_time_s", out);
-  result.predicted_speedup = number_field(prediction, "speedup", out);
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  const std::string out = point_dir + "/" + name + ".json";
+  run_or_throw(argv, out, point_dir + "/" + name + ".stderr", "plait simulate");
+  return read_json_output(out);
+}
+
+}  // namespace
+
+void predict_point(const Tools& tools, const std::string& point_dir, PointResult& result) {
+  const nlohmann::json prediction = simulate(tools, point_dir, result.config, "prediction", {});
+  const std::string origin = point_dir + "/prediction.json";
+  result.predicted_time_s = number_field(prediction, "predicted_time_s", origin);
+  result.predicted_speedup = number_field(prediction, "speedup", origin);
+}
+
+void predict_at_speed(const Tools& tools, const std::string& point_dir, double speed_factor, PointResult& result) {
+  std::ostringstream scale;
+  scale.precision(6);
+  scale << speed_factor;
+  const nlohmann::json prediction =
+      simulate(tools, point_dir, result.config, "prediction-at-speed", {"--compute-scale", scale.str()});
+  const std::string origin = point_dir + "/prediction-at-speed.json";
+  result.predicted_at_calibration_s = result.predicted_time_s;
+  result.predicted_time_s = number_field(prediction, "predicted_time_s", origin);
+  result.predicted_speedup = number_field(prediction, "speedup", origin);
 }
 
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result) {
-  std::vector<double> times, speedups;
+  // The speed reference of the point's shape and rank count, when the point is probed.
+  std::optional<double> reference_s;
+  if (measure.speed_probe && !tools.profile.empty()) {
+    const costmodels::Profile profile = costmodels::load_profile(tools.profile);
+    if (const costmodels::SpeedReference* found = profile.find_speed_reference(point_model(result.config)))
+      reference_s = result.config.ranks == 1 ? found->alone_s : found->contended_s;
+  }
+  std::vector<double> times, speedups, speed_factors;
   for (int run = 0; run < measure.repeats; ++run) {
     std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
     if (!tools.plait_exec.empty()) argv.insert(argv.end(), {"--exec", tools.plait_exec});
     argv.insert(argv.end(), {"-n", std::to_string(result.config.ranks), point_dir + "/program.json", "--steps",
                              std::to_string(measure.steps), "--warmup", std::to_string(measure.warmup), "--json"});
+    if (reference_s) argv.push_back("--speed-probe");
     const std::string out = point_dir + "/measured-" + std::to_string(run) + ".json";
     run_or_throw(argv, out, point_dir + "/measured-" + std::to_string(run) + ".stderr", "plait run");
     const nlohmann::json report = read_json_output(out);
     times.push_back(number_field(report, "time_per_step_s", out));
     if (report.contains("speedup") && report.at("speedup").is_number()) speedups.push_back(report.at("speedup"));
+    if (reference_s) speed_factors.push_back(probe_seconds(report, out) / *reference_s);
   }
   result.measured_time_s = median(times);
   result.measured_min_s = *std::min_element(times.begin(), times.end());
   result.measured_max_s = *std::max_element(times.begin(), times.end());
   if (!speedups.empty()) result.measured_speedup = median(speedups);
+  if (!speed_factors.empty()) {
+    // Each run's time at the calibration's speed is its time / its own factor;
+    // the point's factor relates the median of those to the median time, so
+    // that a slow run is paired with its own slow probe.
+    std::vector<double> at_calibration_speed;
+    for (std::size_t run = 0; run < times.size(); ++run) at_calibration_speed.push_back(times[run] / speed_factors[run]);
+    result.speed_factor = *result.measured_time_s / median(at_calibration_speed);
+  }
 }
 
 }  // namespace plait::experiments::detail

@@ -40,7 +40,7 @@ std::string table_cell(std::string text) {
 
 SweepSummary summarize_results(const std::vector<PointResult>& results) {
   SweepSummary summary;
-  std::vector<double> errors, spreads;
+  std::vector<double> errors, spreads, errors_at_calibration, speed_factors;
   for (const PointResult& r : results) {
     ++summary.points;
     const bool failed = r.status != "ok" && r.status != "predicted";
@@ -50,14 +50,23 @@ SweepSummary summarize_results(const std::vector<PointResult>& results) {
     if (r.relative_error) errors.push_back(std::abs(*r.relative_error));
     if (r.measured_min_s && r.measured_max_s && *r.measured_time_s > 0)
       spreads.push_back((*r.measured_max_s - *r.measured_min_s) / *r.measured_time_s);
+    if (r.predicted_at_calibration_s && r.speed_factor && *r.measured_time_s > 0) {
+      errors_at_calibration.push_back(std::abs(*r.predicted_at_calibration_s / *r.measured_time_s - 1));
+      speed_factors.push_back(*r.speed_factor);
+    }
   }
-  if (!errors.empty()) {
-    summary.median_abs_error = median_of(errors);
-    summary.max_abs_error = *std::max_element(errors.begin(), errors.end());
-  }
-  if (!spreads.empty()) {
-    summary.median_spread = median_of(spreads);
-    summary.max_spread = *std::max_element(spreads.begin(), spreads.end());
+  const auto median_and_max = [](const std::vector<double>& values, std::optional<double>& median,
+                                 std::optional<double>& max) {
+    if (values.empty()) return;
+    median = median_of(values);
+    max = *std::max_element(values.begin(), values.end());
+  };
+  median_and_max(errors, summary.median_abs_error, summary.max_abs_error);
+  median_and_max(spreads, summary.median_spread, summary.max_spread);
+  median_and_max(errors_at_calibration, summary.median_abs_error_at_calibration, summary.max_abs_error_at_calibration);
+  if (!speed_factors.empty()) {
+    summary.min_speed_factor = *std::min_element(speed_factors.begin(), speed_factors.end());
+    summary.max_speed_factor = *std::max_element(speed_factors.begin(), speed_factors.end());
   }
   return summary;
 }
@@ -89,8 +98,20 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
         << "| abs(error) over " << summary.measured << " measured points | " << plain_percent(summary.median_abs_error)
         << " | " << plain_percent(summary.max_abs_error) << " |\n"
         << "| noise floor: spread (max - min) / median of the runs | " << plain_percent(summary.median_spread)
-        << " | " << plain_percent(summary.max_spread) << " |\n\n"
-        << "An error below the spread cannot be told from noise on this machine.\n\n";
+        << " | " << plain_percent(summary.max_spread) << " |\n";
+    if (summary.median_abs_error_at_calibration)
+      out << "| abs(error) at the calibration's speed (no speed probe) | "
+          << plain_percent(summary.median_abs_error_at_calibration) << " | "
+          << plain_percent(summary.max_abs_error_at_calibration) << " |\n";
+    out << "\nAn error below the spread cannot be told from noise on this machine.\n";
+    if (summary.min_speed_factor)
+      out << "This machine's speed drifts (a shared VM's cores change speed by up to 40 % within a minute): every "
+             "run also timed one block.fwd in a loop on each rank before its steps (`plait-exec --speed-probe`); "
+             "over the same probe in the calibration's runs it was "
+          << figure(*summary.min_speed_factor, "%.3f") << "x to " << figure(*summary.max_speed_factor, "%.3f")
+          << "x. Each point is predicted at its runs' speed (compute ops scaled by the median factor, "
+             "`speed_factor` in results.csv).\n";
+    out << "\n";
   }
   if (!plots.empty()) {
     out << "## Plots\n\n";
@@ -98,8 +119,8 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
   }
   out << "## Points\n\n"
       << "| layers | levels | cf | relax | iters | ranks | model | mask | platform | predicted s | measured s "
-         "(min..max) | predicted speedup | measured speedup | error | status |\n"
-      << "| ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n";
+         "(min..max) | predicted speedup | measured speedup | error | speed factor | status |\n"
+      << "| ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
   for (const PointResult& r : results) {
     const PointConfig& c = r.config;
     std::string measured = figure(r.measured_time_s);
@@ -111,7 +132,7 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
         << c.bwd_iters << " | " << c.ranks << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << figure(r.predicted_speedup, "%.3g")
-        << " | " << figure(r.measured_speedup, "%.3g") << " | " << percent(r.relative_error) << " | " << status
+        << " | " << figure(r.measured_speedup, "%.3g") << " | " << percent(r.relative_error) << " | " << figure(r.speed_factor, "%.3f") << " | " << status
         << " |\n";
   }
   out << "\nAll figures are in `results.csv`; each point's Program, prediction and runs are in `points/`.\n";

@@ -1,7 +1,8 @@
 // results.csv: one row per point. Columns: the point's configuration, then
 // predicted_time_s, measured_time_s (empty when not measured), measured_min_s,
 // measured_max_s, predicted_speedup, measured_speedup, relative_error
-// (predicted / measured - 1), status, error. Fields with a comma, quote or
+// (predicted / measured - 1), predicted_at_calibration_s, speed_factor (the
+// machine's speed beside the measurement relative to the calibration), status, error. Fields with a comma, quote or
 // newline are quoted as in RFC 4180; numbers are written with 6 significant digits.
 #include <cstdio>
 #include <sstream>
@@ -16,7 +17,8 @@ const std::vector<std::string>& columns() {
   static const std::vector<std::string> names = {
       "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
       "batch", "mask", "platform", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
-      "predicted_speedup", "measured_speedup", "relative_error", "status", "error"};
+      "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
+      "status", "error"};
   return names;
 }
 
@@ -121,7 +123,7 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         std::to_string(c.model.batch), c.mask, c.platform, number_text(r.predicted_time_s),
         number_text(r.measured_time_s), number_text(r.measured_min_s), number_text(r.measured_max_s),
         number_text(r.predicted_speedup), number_text(r.measured_speedup), number_text(r.relative_error),
-        r.status, r.error};
+        number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), r.status, r.error};
     for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << quoted(fields[i]);
     out << '\n';
   }
@@ -160,8 +162,10 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     r.predicted_speedup = parse_number(f[17], where + ", predicted_speedup");
     r.measured_speedup = parse_number(f[18], where + ", measured_speedup");
     r.relative_error = parse_number(f[19], where + ", relative_error");
-    r.status = f[20];
-    r.error = f[21];
+    r.predicted_at_calibration_s = parse_number(f[20], where + ", predicted_at_calibration_s");
+    r.speed_factor = parse_number(f[21], where + ", speed_factor");
+    r.status = f[22];
+    r.error = f[23];
     results.push_back(r);
   }
   return results;

@@ -12,8 +12,11 @@
 //   grids                    [object] (required, non-empty): each maps axes to a value
 //                            or a list of values; a grid is their cartesian product
 //   dtype                    "fp32" | "bf16" | "fp16": of every point
-//   measure                  {"steps" >= 1, "warmup" >= 0, "repeats" >= 1}: measure
-//                            points whose ranks fit this machine; absent: predict only
+//   measure                  {"steps" >= 1, "warmup" >= 0, "repeats" >= 1,
+//                            "speed_probe" bool (default true)}: measure points
+//                            whose ranks fit this machine; absent: predict only.
+//                            With calibrate, every run times plait-exec's speed probe
+//                            and the point is priced at the speed it measured
 // Axes: layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
 // bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
 // heads dividing d_model}, mask "causal" | "none", platform (a shipped
@@ -186,6 +189,9 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
       if (read_int(field, "/measure/warmup", 0, number, problems)) measure.warmup = number;
     } else if (key == "repeats") {
       if (read_int(field, "/measure/repeats", 1, number, problems)) measure.repeats = number;
+    } else if (key == "speed_probe") {
+      if (field.is_boolean()) measure.speed_probe = field.get<bool>();
+      else problems.add("/measure/speed_probe", "must be true or false");
     } else {
       problems.add("/measure/" + key, "unknown field");
     }

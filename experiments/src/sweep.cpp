@@ -16,6 +16,7 @@
 #include "detail/points.hpp"
 #include "detail/progress.hpp"
 #include "detail/report.hpp"
+#include "plait/costmodels/profile.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
 
@@ -47,11 +48,7 @@ void claim_directory(const SweepOptions& options, const std::string& spec_text) 
 std::string calibration_shapes(const SweepSpec& spec) {
   std::vector<std::string> shapes;
   for (const PointConfig& point : spec.points) {
-    const ModelShape& m = point.model;
-    const std::string name = "d" + std::to_string(m.d_model) + ".h" + std::to_string(m.heads) + ".s" +
-                             std::to_string(m.seq) + ".b" + std::to_string(m.batch) + ".r" +
-                             std::to_string(m.mlp_ratio) + "." + m.dtype +
-                             (point.mask == "causal" ? ".causal" : ".full");
+    const std::string name = costmodels::shape_name(detail::point_model(point));
     if (std::find(shapes.begin(), shapes.end(), name) == shapes.end()) shapes.push_back(name);
   }
   std::string list;
@@ -115,11 +112,12 @@ void finish(PointResult& row) {
   if (row.status.empty()) row.status = row.measured_time_s ? "ok" : "predicted";
 }
 
-std::string exec_path(const SweepOptions& options) {
+// `name` in --tools DIR (else next to plait) when it is there, else "" (found on PATH).
+std::string tool_path(const SweepOptions& options, const std::string& name) {
   const fs::path dir = options.tools_dir.empty() ? fs::path(options.plait_binary).parent_path()
                                                  : fs::path(options.tools_dir);
-  const fs::path exec = dir / "plait-exec";
-  return fs::exists(exec) ? exec.string() : "";
+  const fs::path tool = dir / name;
+  return fs::exists(tool) ? tool.string() : "";
 }
 
 }  // namespace
@@ -138,7 +136,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
 
   detail::Tools tools;
   tools.plait = options.plait_binary;
-  tools.plait_exec = exec_path(options);
+  tools.plait_exec = tool_path(options, "plait-exec");
   tools.mpirun = options.mpirun;
   if (spec.calibrate) {
     tools.profile = options.output_dir + "/profile.json";
@@ -203,8 +201,10 @@ SweepSummary run_sweep(const SweepOptions& options) {
   std::sort(to_measure.begin(), to_measure.end());
   for (std::size_t i : to_measure) {
     PointResult& row = rows[i];
+    const std::string dir = options.output_dir + "/points/" + point_name(row.config);
     try {
-      detail::measure_point(tools, *spec.measure, options.output_dir + "/points/" + point_name(row.config), row);
+      detail::measure_point(tools, *spec.measure, dir, row);
+      if (row.speed_factor) detail::predict_at_speed(tools, dir, *row.speed_factor, row);
     } catch (const std::exception& error) {
       row.status = "measure_failed";
       row.error = error.what();

@@ -23,13 +23,15 @@ if(count LESS 5)
 endif()
 list(POP_FRONT rows header)
 foreach(row IN LISTS rows)
-  # measured, min, max and relative_error present, status ok.
-  if(NOT row MATCHES ",[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,ok,$")
+  # predicted, measured, min, max, both speedups, relative_error, the prediction
+  # at the calibration's speed and the speed factor present, status ok.
+  if(NOT row MATCHES ",[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,[0-9.e+-]+,ok,$")
     message(FATAL_ERROR "row not measured: ${row}")
   endif()
 endforeach()
 file(READ ${WORK}/report.md report)
-if(NOT report MATCHES "noise floor" OR NOT report MATCHES "abs\\(error\\) over [0-9]+ measured points")
+if(NOT report MATCHES "noise floor" OR NOT report MATCHES "abs\\(error\\) over [0-9]+ measured points"
+   OR NOT report MATCHES "at the calibration's speed")
   message(FATAL_ERROR "report.md lacks the error summary:\n${report}")
 endif()
 foreach(png predicted_vs_measured speedup_vs_layers)
@@ -39,4 +41,9 @@ foreach(png predicted_vs_measured speedup_vs_layers)
 endforeach()
 if(NOT EXISTS ${WORK}/profile.json)
   message(FATAL_ERROR "quick.json calibrates: no profile.json")
+endif()
+# The calibration's runs on 1 and 2 ranks left the shape's speed reference.
+file(READ ${WORK}/profile.json profile)
+if(NOT profile MATCHES "\"speed_references\": \\[\n +{\n +\"alone_s\": [0-9]")
+  message(FATAL_ERROR "profile.json has no speed reference")
 endif()

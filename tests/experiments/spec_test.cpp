@@ -35,6 +35,7 @@ TEST(SweepSpec, ExpandsEachGridOverTheBaseWithoutDuplicates) {
   EXPECT_EQ(spec.points[4].mask, "none");
   ASSERT_TRUE(spec.measure.has_value());
   EXPECT_EQ(spec.measure->repeats, 2);
+  EXPECT_TRUE(spec.measure->speed_probe);  // the default
   EXPECT_EQ(point_name(spec.points[0]), "N32.L2.cf2.F.it2-1.P2.d64h2s32b2.causal.local");
 }
 
@@ -75,9 +76,13 @@ TEST(SweepSpec, BaseTakesOneValuePerAxis) {
 }
 
 TEST(SweepSpec, MeasureSettingsHaveLowerBounds) {
-  EXPECT_EQ(error_of(header() + R"(, "grids": [{"cf": 2}], "measure": {"steps": 0, "warmup": -1, "repeats": 1.5})"),
-            "spec.json: /measure/repeats: must be an integer >= 1; /measure/steps: must be an integer >= 1; "
-            "/measure/warmup: must be an integer >= 0");
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"cf": 2}],
+                    "measure": {"steps": 0, "warmup": -1, "repeats": 1.5, "speed_probe": 1})"),
+            "spec.json: /measure/repeats: must be an integer >= 1; /measure/speed_probe: must be true or false; "
+            "/measure/steps: must be an integer >= 1; /measure/warmup: must be an integer >= 0");
+  const SweepSpec unprobed =
+      parse_sweep_spec("{" + header() + R"(, "grids": [{"cf": 2}], "measure": {"speed_probe": false}})", "spec.json");
+  EXPECT_FALSE(unprobed.measure->speed_probe);
 }
 
 TEST(SweepSpec, CalibrateIsABooleanAndItsArgumentsStrings) {

@@ -116,11 +116,35 @@ TEST(ResultsCsv, RoundTripsQuotedErrorsAndEmptyFields) {
   EXPECT_FALSE(parsed[1].measured_time_s.has_value());
 }
 
+TEST(SweepSummary, ErrorsAtTheMeasuredSpeedAndAtTheCalibrations) {
+  // Two points measured while the machine ran 10 % and 30 % slower than at its
+  // calibration, priced at that speed; one without a probe; one not measured.
+  PointResult slower, slowest, unprobed, predicted;
+  slower.measured_time_s = 1.0, slower.predicted_time_s = 1.02, slower.relative_error = 0.02;
+  slower.predicted_at_calibration_s = 0.93, slower.speed_factor = 1.1;
+  slowest.measured_time_s = 2.0, slowest.predicted_time_s = 1.9, slowest.relative_error = -0.05;
+  slowest.predicted_at_calibration_s = 1.5, slowest.speed_factor = 1.3;
+  unprobed.measured_time_s = 1.0, unprobed.predicted_time_s = 1.01, unprobed.relative_error = 0.01;
+  predicted.predicted_time_s = 3.0, predicted.status = "predicted";
+  const SweepSummary summary = summarize_results({slower, slowest, unprobed, predicted});
+  EXPECT_EQ(summary.points, 4);
+  EXPECT_EQ(summary.measured, 3);
+  EXPECT_DOUBLE_EQ(*summary.median_abs_error, 0.02);
+  EXPECT_DOUBLE_EQ(*summary.max_abs_error, 0.05);
+  EXPECT_DOUBLE_EQ(*summary.median_abs_error_at_calibration, (0.07 + 0.25) / 2);
+  EXPECT_DOUBLE_EQ(*summary.max_abs_error_at_calibration, 0.25);
+  EXPECT_DOUBLE_EQ(*summary.min_speed_factor, 1.1);
+  EXPECT_DOUBLE_EQ(*summary.max_speed_factor, 1.3);
+  const auto parsed = parse_results_csv(dump_results_csv({slowest}), "r.csv");
+  EXPECT_EQ(*parsed[0].speed_factor, 1.3);
+  EXPECT_EQ(*parsed[0].predicted_at_calibration_s, 1.5);
+}
+
 TEST(ResultsCsv, HeaderHasTheDocumentedColumns) {
   EXPECT_EQ(results_csv_header(),
             "layers,levels,cf,relax,fwd_iters,bwd_iters,ranks,d_model,heads,seq,batch,mask,platform,"
             "predicted_time_s,measured_time_s,measured_min_s,measured_max_s,predicted_speedup,measured_speedup,"
-            "relative_error,status,error");
+            "relative_error,predicted_at_calibration_s,speed_factor,status,error");
 }
 
 TEST(ResultsCsv, MalformedRowNamesItsLine) {
@@ -128,7 +152,7 @@ TEST(ResultsCsv, MalformedRowNamesItsLine) {
     parse_results_csv(results_csv_header() + "\n1,2\n", "r.csv");
     FAIL() << "expected an error";
   } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 22");
+    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 24");
   }
 }
 

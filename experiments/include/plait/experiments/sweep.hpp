@@ -49,6 +49,9 @@ struct MeasureSpec {
   int steps = 5;    // timed steps per run
   int warmup = 1;   // untimed steps before them
   int repeats = 3;  // runs per point: their spread is measured_min_s..measured_max_s
+  // With a calibrated profile: every run times its speed probe (plait-exec
+  // --speed-probe) and the point is priced at that speed (PointResult::speed_factor).
+  bool speed_probe = true;
 };
 
 struct SweepSpec {
@@ -72,6 +75,11 @@ struct PointResult {
   std::optional<double> predicted_time_s, measured_time_s, measured_min_s, measured_max_s;
   std::optional<double> predicted_speedup, measured_speedup;
   std::optional<double> relative_error;  // predicted / measured - 1
+  // With a calibrated profile and a measurement: the machine's speed in the runs
+  // relative to the calibration (speed probe now / then, median over runs; > 1: slower),
+  // and the prediction at the calibration's speed (predicted_time_s is then the
+  // prediction with every compute op scaled by speed_factor).
+  std::optional<double> predicted_at_calibration_s, speed_factor;
   std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
   std::string error;                     // why, when failed
 };
@@ -98,6 +106,10 @@ struct SweepSummary {
   int points = 0, measured = 0, failed = 0, resumed = 0;
   std::optional<double> median_abs_error, max_abs_error;      // over measured points
   std::optional<double> median_spread, max_spread;            // (max - min) / measured, the noise floor
+  // Over points with a speed probe: the error of predicted_at_calibration_s
+  // (without the machine's drift taken out) and the range of speed_factor.
+  std::optional<double> median_abs_error_at_calibration, max_abs_error_at_calibration;
+  std::optional<double> min_speed_factor, max_speed_factor;
   double wall_s = 0;
   std::string report_path;
 };
