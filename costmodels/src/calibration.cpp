@@ -241,7 +241,7 @@ class Calibration {
   InRun run_traced(const std::string& program, int ranks, const std::string& what) {
     TemporaryFile trace{temporary_path("in-run-trace")};
     std::vector<std::string> argv = mpirun(ranks);
-    argv.insert(argv.end(), {options_.exec_binary, program, "--steps", "6", "--warmup", "1", "--no-serial",
+    argv.insert(argv.end(), {options_.exec_binary, program, "--steps", "10", "--warmup", "1", "--no-serial",
                              "--speed-probe", "--json", "--device", options_.device, "--threads",
                              std::to_string(options_.threads), "--trace", trace.path});
     detail::ChildProcess child(argv, /*capture_stdout=*/true);
@@ -289,7 +289,7 @@ class Calibration {
   // scaled by the median speed probe over the runs of its rank count divided by
   // its own probe, before the median over runs; the median probes are the
   // shape's speed reference (the speed these timings hold at).
-  static constexpr int in_run_repeats = 3;
+  static constexpr int in_run_repeats = 5;
 
   void measure_in_run(std::vector<OpMeasurement>& ops, std::vector<SpeedReference>& references) {
     int done = 0;

@@ -106,10 +106,11 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     out << "\nAn error below the spread cannot be told from noise on this machine.\n";
     if (summary.min_speed_factor)
       out << "This machine's speed drifts (a shared VM's cores change speed by up to 40 % within a minute): every "
-             "run also timed one block.fwd in a loop on each rank before its steps (`plait-exec --speed-probe`); "
+             "run also timed one block.fwd in a loop on each rank before and after its steps (`plait-exec "
+             "--speed-probe`); "
              "over the same probe in the calibration's runs it was "
           << figure(*summary.min_speed_factor, "%.3f") << "x to " << figure(*summary.max_speed_factor, "%.3f")
-          << "x. Each point is predicted at its runs' speed (compute ops scaled by the median factor, "
+          << "x. Each point is predicted at its runs' speed (compute ops scaled by its factor, "
              "`speed_factor` in results.csv).\n";
     out << "\n";
   }
