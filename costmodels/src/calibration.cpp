@@ -234,7 +234,7 @@ class Calibration {
 
   // One traced run of `program` on `ranks` ranks with its speed probe.
   struct InRun {
-    double probe_s = 0;                      // mean over ranks of plait-exec's speed_probe_s
+    double probe_s = 0;                      // read_speed_probe of plait-exec's report
     std::map<std::string, double> means;     // per cost key, the mean duration in the traced step
   };
 
@@ -251,13 +251,7 @@ class Calibration {
     child.wait_successfully("mpirun plait-exec (" + what + ")");
     InRun run;
     const auto report = nlohmann::json::parse(last, nullptr, false);
-    if (!report.is_object() || !report.contains("speed_probe_s") || !report["speed_probe_s"].is_array())
-      throw Error("calibrate", "plait-exec (" + what + ") printed no speed_probe_s");
-    int probed = 0;
-    for (const auto& probe : report["speed_probe_s"])
-      if (probe.is_number() && probe.get<double>() > 0) run.probe_s += probe.get<double>(), ++probed;
-    if (probed == 0) throw Error("calibrate", "plait-exec (" + what + ") ran no speed probe");
-    run.probe_s /= probed;
+    run.probe_s = read_speed_probe(report, "the output of plait-exec (" + what + ")");
     std::map<std::string, std::vector<double>> durations;
     double first_start = std::numeric_limits<double>::infinity(), last_end = -first_start;
     for (const traces::Event& event : traces::load_trace(trace.path).events) {

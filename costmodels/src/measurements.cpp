@@ -224,4 +224,14 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
   return network;
 }
 
+double read_speed_probe(const nlohmann::json& report, const std::string& origin) {
+  double sum = 0;
+  int probed = 0;
+  if (report.is_object() && report.contains("speed_probe_s") && report.at("speed_probe_s").is_array())
+    for (const auto& probe : report.at("speed_probe_s"))
+      if (probe.is_number() && probe.get<double>() > 0) sum += probe.get<double>(), ++probed;
+  if (probed == 0) throw Error(origin, "has no speed_probe_s (a plait-exec run without --speed-probe?)");
+  return sum / probed;
+}
+
 }  // namespace plait::costmodels

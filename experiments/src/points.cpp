@@ -8,6 +8,7 @@
 
 #include "detail/child_process.hpp"
 #include "detail/points.hpp"
+#include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
@@ -38,17 +39,6 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t n = values.size();
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-// The mean over ranks of a run's speed probe (plait-exec --speed-probe).
-double probe_seconds(const nlohmann::json& report, const std::string& origin) {
-  double sum = 0;
-  int probed = 0;
-  if (report.contains("speed_probe_s") && report.at("speed_probe_s").is_array())
-    for (const auto& probe : report.at("speed_probe_s"))
-      if (probe.is_number() && probe.get<double>() > 0) sum += probe.get<double>(), ++probed;
-  if (probed == 0) throw Error(origin, "has no speed_probe_s (a plait-exec without --speed-probe?)");
-  return sum / probed;
 }
 
 void run_or_throw(const std::vector<std::string>& argv, const std::string& out, const std::string& err,
@@ -140,7 +130,7 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
     const nlohmann::json report = read_json_output(out);
     times.push_back(number_field(report, "time_per_step_s", out));
     if (report.contains("speedup") && report.at("speedup").is_number()) speedups.push_back(report.at("speedup"));
-    if (reference_s) speed_factors.push_back(probe_seconds(report, out) / *reference_s);
+    if (reference_s) speed_factors.push_back(costmodels::read_speed_probe(report, out) / *reference_s);
   }
   result.measured_time_s = median(times);
   result.measured_min_s = *std::min_element(times.begin(), times.end());

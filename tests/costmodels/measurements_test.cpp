@@ -16,6 +16,19 @@ json iteration(const std::string& name, double real_time, const std::string& uni
           {"real_time", real_time}, {"cpu_time", real_time}, {"time_unit", unit}};
 }
 
+TEST(SpeedProbe, MeanOfTheRanksThatProbed) {
+  // Rank 2 had no block.fwd op (-1): it does not count.
+  EXPECT_DOUBLE_EQ(read_speed_probe(json::parse(R"({"speed_probe_s": [1e-4, 3e-4, -1]})"), "r.json"), 2e-4);
+  for (const char* text : {R"({"ranks": 2})", R"({"speed_probe_s": [-1, -1]})", R"({"speed_probe_s": 1e-4})"}) {
+    try {
+      read_speed_probe(json::parse(text), "r.json");
+      ADD_FAILURE() << "expected an error for " << text;
+    } catch (const Error& error) {
+      EXPECT_EQ(std::string(error.what()), "r.json: has no speed_probe_s (a plait-exec run without --speed-probe?)");
+    }
+  }
+}
+
 TEST(BenchmarkResults, AveragesRepetitionsAndConvertsUnits) {
   const std::string name = "block.fwd/d256.h4.s128.b8.r4.fp32.causal";
   json document = {{"context", {{"torch_version", "1.13.1"}}}, {"benchmarks", json::array()}};

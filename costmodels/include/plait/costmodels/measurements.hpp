@@ -50,6 +50,11 @@ BenchResults read_benchmark_results(const std::string& text, const std::string& 
 void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurement>& first,
                    const std::vector<OpMeasurement>& second);
 
+// The speed probe of a `plait-exec --speed-probe --json` report: the mean of its
+// ranks' positive "speed_probe_s" (a rank without a block.fwd op reports -1).
+// Throws plait::Error naming `origin` when no rank has one.
+double read_speed_probe(const nlohmann::json& report, const std::string& origin);
+
 // `plait-exec pingpong` output: {"format": "plait.pingpong", "version": 1, "ranks",
 // "pingpong": [{"bytes", "mean_s", "median_s", "min_s", "stddev_s", "repetitions"}],
 // "allreduce": [...]}; the model is fitted (fit_message_model) to the minimum times.
