@@ -21,6 +21,7 @@ struct SimulateCommand {
   int nodes = 0;
   std::int64_t eager_limit_bytes = simulator::SimulateOptions{}.eager_limit_bytes;
   double compute_scale = 1;
+  std::vector<double> rank_compute_scales;
   bool json = false, cross_traffic = false, profile_links_off = false, ignore_memory = false;
 };
 
@@ -75,6 +76,7 @@ void run_simulate(const SimulateCommand& command) {
   options.allreduce = simulator::parse_allreduce_algorithm(command.allreduce);
   options.simgrid_config = command.simgrid_config;
   options.eager_limit_bytes = command.eager_limit_bytes;
+  options.rank_compute_scales = command.rank_compute_scales;
   if (!command.profile.empty() && !command.profile_links_off) {
     // The profile's measured message model replaces the intra-node link's alpha-beta.
     const costmodels::Profile profile = costmodels::load_profile(command.profile);
@@ -110,6 +112,10 @@ void add_simulator_commands(CLI::App& app) {
   sub->add_option("--compute-scale", command->compute_scale,
                   "multiply every compute op's price (0.5: devices twice as fast)")
       ->capture_default_str();
+  sub->add_option("--rank-compute-scale", command->rank_compute_scales,
+                  "one factor per rank, comma-separated, multiplying that rank's compute ops on top of "
+                  "--compute-scale (ranks on cores of different speeds; rank 0's also prices the serial step)")
+      ->delimiter(',');
   sub->add_flag("--no-profile-messages", command->profile_links_off,
                 "keep the platform's intra-node link figures even when the profile has a message model");
   sub->add_option("--trace", command->trace, "write the predicted trace (plait.trace JSON) here");

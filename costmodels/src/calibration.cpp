@@ -234,7 +234,7 @@ class Calibration {
 
   // One traced run of `program` on `ranks` ranks with its speed probe.
   struct InRun {
-    double probe_s = 0;                      // read_speed_probe of plait-exec's report
+    double probe_s = 0;                      // the mean of the ranks' speed probes
     std::map<std::string, double> means;     // per cost key, the mean duration in the traced step
   };
 
@@ -251,13 +251,18 @@ class Calibration {
     child.wait_successfully("mpirun plait-exec (" + what + ")");
     InRun run;
     const auto report = nlohmann::json::parse(last, nullptr, false);
-    run.probe_s = read_speed_probe(report, "the output of plait-exec (" + what + ")");
+    const std::vector<double> probes = read_speed_probes(report, "the output of plait-exec (" + what + ")");
+    run.probe_s = mean_speed_probe(probes);
+    // Each rank's core has its own speed (on this VM up to ~30 % apart):
+    // every op is scaled from its rank's probe to the ranks' mean.
     std::map<std::string, std::vector<double>> durations;
     double first_start = std::numeric_limits<double>::infinity(), last_end = -first_start;
     for (const traces::Event& event : traces::load_trace(trace.path).events) {
       first_start = std::min(first_start, event.start);
       last_end = std::max(last_end, event.end);
-      if (event.peer < 0 && event.bytes == 0) durations[event.cost_key].push_back(event.end - event.start);
+      if (event.peer < 0 && event.bytes == 0 && event.rank >= 0 && event.rank < static_cast<int>(probes.size()))
+        durations[event.cost_key].push_back((event.end - event.start) * run.probe_s /
+                                            probes[static_cast<std::size_t>(event.rank)]);
     }
     // The traced step gives each op's share; the timed steps (back to back, as
     // a measurement runs them) the step's length: they run ~4 % longer than one

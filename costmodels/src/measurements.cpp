@@ -224,14 +224,25 @@ NetworkProfile read_pingpong_results(const std::string& text, const std::string&
   return network;
 }
 
-double read_speed_probe(const nlohmann::json& report, const std::string& origin) {
+std::vector<double> read_speed_probes(const nlohmann::json& report, const std::string& origin) {
+  std::vector<double> probes;
   double sum = 0;
   int probed = 0;
   if (report.is_object() && report.contains("speed_probe_s") && report.at("speed_probe_s").is_array())
-    for (const auto& probe : report.at("speed_probe_s"))
-      if (probe.is_number() && probe.get<double>() > 0) sum += probe.get<double>(), ++probed;
+    for (const auto& probe : report.at("speed_probe_s")) {
+      probes.push_back(probe.is_number() ? probe.get<double>() : -1);
+      if (probes.back() > 0) sum += probes.back(), ++probed;
+    }
   if (probed == 0) throw Error(origin, "has no speed_probe_s (a plait-exec run without --speed-probe?)");
-  return sum / probed;
+  for (double& probe : probes)
+    if (!(probe > 0)) probe = sum / probed;
+  return probes;
+}
+
+double mean_speed_probe(const std::vector<double>& probes) {
+  double sum = 0;
+  for (double probe : probes) sum += probe;
+  return probes.empty() ? 0 : sum / double(probes.size());
 }
 
 }  // namespace plait::costmodels

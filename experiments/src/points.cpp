@@ -97,17 +97,16 @@ void predict_point(const Tools& tools, const std::string& point_dir, PointResult
   result.predicted_speedup = number_field(prediction, "speedup", origin);
 }
 
-void predict_at_speed(const Tools& tools, const std::string& point_dir, double speed_factor, PointResult& result) {
-  std::ostringstream scale;
-  scale.precision(6);
-  scale << speed_factor;
-  const nlohmann::json prediction =
-      simulate(tools, point_dir, result.config, "prediction-at-speed", {"--compute-scale", scale.str()});
-  const std::string origin = point_dir + "/prediction-at-speed.json";
-  result.predicted_at_calibration_s = result.predicted_time_s;
-  result.predicted_time_s = number_field(prediction, "predicted_time_s", origin);
-  result.predicted_speedup = number_field(prediction, "speedup", origin);
+namespace {
+
+std::string comma_separated(const std::vector<double>& values) {
+  std::ostringstream text;
+  text.precision(6);
+  for (std::size_t i = 0; i < values.size(); ++i) text << (i ? "," : "") << values[i];
+  return text.str();
 }
+
+}  // namespace
 
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result) {
@@ -118,7 +117,8 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
     if (const costmodels::SpeedReference* found = profile.find_speed_reference(point_model(result.config)))
       reference_s = result.config.ranks == 1 ? found->alone_s : found->contended_s;
   }
-  std::vector<double> times, speedups, speed_factors;
+  std::vector<double> times, speedups;
+  std::vector<std::vector<double>> rank_speed_factors;  // per run, per rank: probe / reference
   for (int run = 0; run < measure.repeats; ++run) {
     std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
     if (!tools.plait_exec.empty()) argv.insert(argv.end(), {"--exec", tools.plait_exec});
@@ -130,20 +130,37 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
     const nlohmann::json report = read_json_output(out);
     times.push_back(number_field(report, "time_per_step_s", out));
     if (report.contains("speedup") && report.at("speedup").is_number()) speedups.push_back(report.at("speedup"));
-    if (reference_s) speed_factors.push_back(costmodels::read_speed_probe(report, out) / *reference_s);
+    if (reference_s) {
+      std::vector<double> factors = costmodels::read_speed_probes(report, out);
+      for (double& factor : factors) factor /= *reference_s;
+      rank_speed_factors.push_back(std::move(factors));
+    }
   }
   result.measured_time_s = median(times);
   result.measured_min_s = *std::min_element(times.begin(), times.end());
   result.measured_max_s = *std::max_element(times.begin(), times.end());
   if (!speedups.empty()) result.measured_speedup = median(speedups);
-  if (!speed_factors.empty()) {
-    // Each run's time at the calibration's speed is its time / its own factor;
-    // the point's factor relates the median of those to the median time, so
-    // that a slow run is paired with its own slow probe.
-    std::vector<double> at_calibration_speed;
-    for (std::size_t run = 0; run < times.size(); ++run) at_calibration_speed.push_back(times[run] / speed_factors[run]);
-    result.speed_factor = *result.measured_time_s / median(at_calibration_speed);
+  if (rank_speed_factors.empty() || !result.predicted_time_s) return;
+
+  // Each run is predicted at its own ranks' speeds (plait simulate
+  // --rank-compute-scale: the two cores of this VM run up to ~30 % apart, and
+  // the slower rank holds the other up). The point's prediction is the
+  // measured median times the median of the runs' predicted / measured, so
+  // its error is the median of the runs' errors; a slow run is judged
+  // against its own slow probe.
+  std::vector<double> ratios, predicted_speedups;
+  for (std::size_t run = 0; run < times.size(); ++run) {
+    const std::string name = "prediction-run-" + std::to_string(run);
+    const nlohmann::json prediction = simulate(tools, point_dir, result.config, name,
+                                               {"--rank-compute-scale", comma_separated(rank_speed_factors[run])});
+    const std::string origin = point_dir + "/" + name + ".json";
+    ratios.push_back(number_field(prediction, "predicted_time_s", origin) / times[run]);
+    predicted_speedups.push_back(number_field(prediction, "speedup", origin));
   }
+  result.predicted_at_calibration_s = result.predicted_time_s;
+  result.predicted_time_s = *result.measured_time_s * median(ratios);
+  result.predicted_speedup = median(predicted_speedups);
+  result.speed_factor = *result.predicted_time_s / *result.predicted_at_calibration_s;
 }
 
 }  // namespace plait::experiments::detail

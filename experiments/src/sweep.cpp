@@ -204,7 +204,6 @@ SweepSummary run_sweep(const SweepOptions& options) {
     const std::string dir = options.output_dir + "/points/" + point_name(row.config);
     try {
       detail::measure_point(tools, *spec.measure, dir, row);
-      if (row.speed_factor) detail::predict_at_speed(tools, dir, *row.speed_factor, row);
     } catch (const std::exception& error) {
       row.status = "measure_failed";
       row.error = error.what();

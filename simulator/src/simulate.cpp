@@ -3,6 +3,7 @@
 #include <limits>
 #include <unordered_set>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -146,21 +147,26 @@ void apply_intra_node_model(sg4::Engine& engine, const costmodels::MessageModel&
   });
 }
 
-// One pricer per distinct device use; the serial counterpart runs alone on rank 0's device.
+// One pricer per distinct device use (scaled per rank when asked); the serial
+// counterpart runs alone on rank 0's device.
 struct RankPricers {
-  std::map<std::pair<DeviceSpec, bool>, std::shared_ptr<const costmodels::OpPricer>> owned;
-  std::vector<const costmodels::OpPricer*> rank;
-  const costmodels::OpPricer* serial = nullptr;
+  std::vector<std::shared_ptr<const costmodels::OpPricer>> rank;
+  std::shared_ptr<const costmodels::OpPricer> serial;
 };
 
 RankPricers assign_pricers(const PlatformSpec& platform, const detail::BuiltPlatform& built,
-                           const std::vector<int>& device_of_rank, const PricerFactory& pricers) {
+                           const std::vector<int>& device_of_rank, const PricerFactory& pricers,
+                           const std::vector<double>& rank_scales) {
+  const auto scaled = [&](std::shared_ptr<const costmodels::OpPricer> pricer, std::size_t rank) {
+    return rank_scales.empty() ? pricer : scaled_pricer(std::move(pricer), rank_scales[rank]);
+  };
+  std::map<std::pair<DeviceSpec, bool>, std::shared_ptr<const costmodels::OpPricer>> owned;
   RankPricers out;
   std::map<int, int> ranks_on_node;
   for (int device : device_of_rank) ++ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]];
   const auto pricer_for = [&](int device, int sharing) {
     const DeviceSpec& spec = built.device_specs[static_cast<std::size_t>(device)];
-    auto& pricer = out.owned[{spec, sharing > 1}];
+    auto& pricer = owned[{spec, sharing > 1}];
     if (!pricer) {
       try {
         pricer = pricers(DeviceUse{spec, sharing});
@@ -169,11 +175,14 @@ RankPricers assign_pricers(const PlatformSpec& platform, const detail::BuiltPlat
       }
       if (!pricer) throw Error(platform.origin, "no pricer for device " + std::to_string(device));
     }
-    return pricer.get();
+    return pricer;
   };
-  for (int device : device_of_rank)
-    out.rank.push_back(pricer_for(device, ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]]));
-  out.serial = pricer_for(device_of_rank[0], 1);
+  for (std::size_t rank = 0; rank < device_of_rank.size(); ++rank) {
+    const int device = device_of_rank[rank];
+    out.rank.push_back(
+        scaled(pricer_for(device, ranks_on_node[built.node_of_device[static_cast<std::size_t>(device)]]), rank));
+  }
+  out.serial = scaled(pricer_for(device_of_rank[0], 1), 0);
   return out;
 }
 
@@ -208,6 +217,13 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   if (program.ranks < 1 || static_cast<int>(program.rank_programs.size()) != program.ranks)
     throw Error("program", "has " + std::to_string(program.rank_programs.size()) + " rank programs for " +
                                std::to_string(program.ranks) + " ranks");
+  const std::vector<double>& rank_scales = options.rank_compute_scales;
+  if (!rank_scales.empty() && rank_scales.size() != static_cast<std::size_t>(program.ranks))
+    throw Error("rank compute scales", "has " + std::to_string(rank_scales.size()) + " factors for " +
+                                           std::to_string(program.ranks) + " ranks");
+  for (std::size_t rank = 0; rank < rank_scales.size(); ++rank)
+    if (!(rank_scales[rank] > 0) || !std::isfinite(rank_scales[rank]))
+      throw Error("rank compute scales", "rank " + std::to_string(rank) + ": must be a finite number > 0");
   std::vector<int> device_of_rank;
   if (platform.simgrid_xml.empty()) device_of_rank = place_ranks(platform, program.ranks);
   std::vector<std::string>& arguments = engine_arguments(options);
@@ -231,8 +247,8 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     for (int r = 0; r < program.ranks; ++r) device_of_rank.push_back(r);
   }
 
-  const RankPricers priced = assign_pricers(platform, built, device_of_rank, pricers);
-  const std::vector<const costmodels::OpPricer*>& rank_pricer = priced.rank;
+  const RankPricers priced = assign_pricers(platform, built, device_of_rank, pricers, options.rank_compute_scales);
+  const std::vector<std::shared_ptr<const costmodels::OpPricer>>& rank_pricer = priced.rank;
 
   Prediction prediction;
   prediction.platform_wall_s = platform_wall_s;
@@ -257,7 +273,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     actors.push_back(sg4::Actor::create(
         "rank" + std::to_string(r), host,
         [&program, &options, &listeners, r, ranks, state = &states[static_cast<std::size_t>(r)],
-         pricer = rank_pricer[static_cast<std::size_t>(r)]]() {
+         pricer = rank_pricer[static_cast<std::size_t>(r)].get()]() {
           detail::SimGridClock clock;
           detail::CostBackend backend(program, *pricer, clock, state);
           detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes);

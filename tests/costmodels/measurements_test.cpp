@@ -16,12 +16,17 @@ json iteration(const std::string& name, double real_time, const std::string& uni
           {"real_time", real_time}, {"cpu_time", real_time}, {"time_unit", unit}};
 }
 
-TEST(SpeedProbe, MeanOfTheRanksThatProbed) {
-  // Rank 2 had no block.fwd op (-1): it does not count.
-  EXPECT_DOUBLE_EQ(read_speed_probe(json::parse(R"({"speed_probe_s": [1e-4, 3e-4, -1]})"), "r.json"), 2e-4);
+TEST(SpeedProbe, OnePerRankAndTheMeanForARankThatDidNotProbe) {
+  // Rank 2 had no block.fwd op (-1): it gets the mean of the others.
+  const std::vector<double> probes = read_speed_probes(json::parse(R"({"speed_probe_s": [1e-4, 3e-4, -1]})"), "r.json");
+  ASSERT_EQ(probes.size(), 3u);
+  EXPECT_DOUBLE_EQ(probes[0], 1e-4);
+  EXPECT_DOUBLE_EQ(probes[1], 3e-4);
+  EXPECT_DOUBLE_EQ(probes[2], 2e-4);
+  EXPECT_DOUBLE_EQ(mean_speed_probe(probes), 2e-4);
   for (const char* text : {R"({"ranks": 2})", R"({"speed_probe_s": [-1, -1]})", R"({"speed_probe_s": 1e-4})"}) {
     try {
-      read_speed_probe(json::parse(text), "r.json");
+      read_speed_probes(json::parse(text), "r.json");
       ADD_FAILURE() << "expected an error for " << text;
     } catch (const Error& error) {
       EXPECT_EQ(std::string(error.what()), "r.json: has no speed_probe_s (a plait-exec run without --speed-probe?)");

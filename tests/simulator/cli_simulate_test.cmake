@@ -42,6 +42,19 @@ if(NOT source STREQUAL "predicted" OR NOT events EQUAL ops)
   message(FATAL_ERROR "trace: source ${source}, ${events} events for ${ops} ops")
 endif()
 
+# --rank-compute-scale: one factor per rank; one rank of eight 3x slower lengthens the step,
+# a wrong count is one clear line.
+string(JSON even GET "${out}" predicted_time_s)
+run(0 ${PLAIT} simulate ${WORK}/program.json --platform h100x32 --json --rank-compute-scale 1,1,1,1,1,1,1,3)
+string(JSON slowed GET "${out}" predicted_time_s)
+if(NOT slowed GREATER even)
+  message(FATAL_ERROR "a 3x slower rank 7 gave ${slowed} s, not more than ${even} s")
+endif()
+run(1 ${PLAIT} simulate ${WORK}/program.json --platform h100x32 --rank-compute-scale 1,2)
+if(NOT err STREQUAL "plait: rank compute scales: has 2 factors for 8 ranks\n")
+  message(FATAL_ERROR "unexpected error: ${err}")
+endif()
+
 # Text output names the platform and the speedup.
 run(0 ${PLAIT} simulate ${WORK}/program.json --platform h100x32 --allreduce recursive-doubling)
 if(NOT out MATCHES "platform +h100x32 \\(8 ranks" OR NOT out MATCHES "speedup +[0-9.]+x")

@@ -51,6 +51,28 @@ TEST(SimulatorClosedForm, ComputeScaleMultipliesOpsButNotMessages) {
   EXPECT_THROW(scaled_pricers(constant_pricers({}), std::nan("")), Error);
 }
 
+TEST(SimulatorClosedForm, RankComputeScalesSlowEachRankByItsOwnFactor) {
+  // rank 0: 10 steps, then a message to rank 1, which then runs 5 steps; rank 1's core is 3x slower.
+  constexpr double step_s = 1e-3, latency = 2e-6, bandwidth = 4e9;
+  constexpr std::int64_t bytes = 1'000'000;
+  std::vector<schedule::Op> first, second = {message_op(OpKind::recv, 0, bytes, 0)};
+  for (int i = 0; i < 10; ++i) first.push_back(step_op(i));
+  first.push_back(message_op(OpKind::send, 1, bytes, 0));
+  for (int i = 10; i < 15; ++i) second.push_back(step_op(i));
+  const auto program = program_of({first, second}, 15);
+  SimulateOptions options;
+  for (const std::vector<double>& wrong : std::vector<std::vector<double>>{{1}, {1, 0}, {1, std::nan("")}}) {
+    options.rank_compute_scales = wrong;  // refused before the simulation starts
+    EXPECT_THROW(simulate(program, cluster(1, 2, link(latency, bandwidth)), constant_pricers({}), options), Error);
+  }
+  options.rank_compute_scales = {1, 3};
+  const Prediction prediction = simulate(program, cluster(1, 2, link(latency, bandwidth)),
+                                         constant_pricers({{"block.fwd", step_s}}), options);
+  const double expected = 10 * step_s + latency + bytes / bandwidth + 3 * 5 * step_s;
+  EXPECT_NEAR(prediction.predicted_time_s, expected, expected * tolerance);
+  EXPECT_NEAR(prediction.rank_reports[1].busy_s, 3 * 5 * step_s, 1e-12);
+}
+
 TEST(SimulatorClosedForm, MessageWithinANodeTakesLatencyPlusBytesOverBandwidth) {
   constexpr double latency = 2e-6, bandwidth = 4e9;
   constexpr std::int64_t bytes = 3'000'000;

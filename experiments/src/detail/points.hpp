@@ -27,19 +27,16 @@ schedule::Program build_point_program(const PointConfig& config);
 // on point_dir/program.json; throws plait::Error with the child's last words.
 void predict_point(const Tools& tools, const std::string& point_dir, PointResult& result);
 
-// `plait simulate` again with every compute op scaled by speed_factor:
-// predicted_time_s becomes the prediction at the machine's measured speed and
-// predicted_at_calibration_s keeps the one at the calibration's speed.
-void predict_at_speed(const Tools& tools, const std::string& point_dir, double speed_factor, PointResult& result);
-
 // Runs `plait run -n P` measure.repeats times: measured_time_s is the median of
 // the runs' times per step, measured_min_s/max_s their range, measured_speedup
 // the median of their speedups. With measure.speed_probe and a profile holding
-// the shape's speed reference, each run also times its speed probe
-// (--speed-probe) and its factor probe / reference (> 1: the machine ran
-// slower than when it was calibrated); speed_factor is the median time over
-// the median of the runs' time / factor. Throws
-// plait::Error when a run fails.
+// the shape's speed reference, each run also times its ranks' speed probes
+// (--speed-probe) and is predicted again with each rank's compute scaled by its
+// probe / reference (> 1: that core ran slower than in the calibration):
+// predicted_time_s becomes measured_time_s times the median of the runs'
+// predicted / measured (predicted_at_calibration_s keeps the prediction at the
+// calibration's speed; speed_factor is their ratio). Throws plait::Error when a
+// run fails.
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result);
 

@@ -50,10 +50,12 @@ BenchResults read_benchmark_results(const std::string& text, const std::string& 
 void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurement>& first,
                    const std::vector<OpMeasurement>& second);
 
-// The speed probe of a `plait-exec --speed-probe --json` report: the mean of its
-// ranks' positive "speed_probe_s" (a rank without a block.fwd op reports -1).
-// Throws plait::Error naming `origin` when no rank has one.
-double read_speed_probe(const nlohmann::json& report, const std::string& origin);
+// The speed probes of a `plait-exec --speed-probe --json` report, one per rank
+// ("speed_probe_s"): each rank's core runs at its own speed. A rank without a
+// block.fwd op reports -1 and gets the mean of the ranks that probed. Throws
+// plait::Error naming `origin` when no rank has one.
+std::vector<double> read_speed_probes(const nlohmann::json& report, const std::string& origin);
+double mean_speed_probe(const std::vector<double>& probes);
 
 // `plait-exec pingpong` output: {"format": "plait.pingpong", "version": 1, "ranks",
 // "pingpong": [{"bytes", "mean_s", "median_s", "min_s", "stddev_s", "repetitions"}],

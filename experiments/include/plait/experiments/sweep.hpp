@@ -50,7 +50,7 @@ struct MeasureSpec {
   int warmup = 1;   // untimed steps before them
   int repeats = 3;  // runs per point: their spread is measured_min_s..measured_max_s
   // With a calibrated profile: every run times its speed probe (plait-exec
-  // --speed-probe) and the point is priced at that speed (PointResult::speed_factor).
+  // --speed-probe) and the point is priced at its ranks' speeds (PointResult::speed_factor).
   bool speed_probe = true;
 };
 
@@ -75,10 +75,10 @@ struct PointResult {
   std::optional<double> predicted_time_s, measured_time_s, measured_min_s, measured_max_s;
   std::optional<double> predicted_speedup, measured_speedup;
   std::optional<double> relative_error;  // predicted / measured - 1
-  // With a calibrated profile and a measurement: the machine's speed in the runs
-  // relative to the calibration (speed probe now / then, median over runs; > 1: slower),
-  // and the prediction at the calibration's speed (predicted_time_s is then the
-  // prediction with every compute op scaled by speed_factor).
+  // With a calibrated profile and a measurement: the prediction at the
+  // calibration's speed, and speed_factor = predicted_time_s / it: how much
+  // slower (> 1) the runs' cores were, as their speed probes measured them
+  // (each run predicted at its ranks' own speeds, see measure_point).
   std::optional<double> predicted_at_calibration_s, speed_factor;
   std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
   std::string error;                     // why, when failed

@@ -77,6 +77,9 @@ PricerFactory default_pricers(const std::string& profile_override = "");
 // 0.5 is a device twice as fast; a sweep passes the machine's measured speed
 // relative to its calibration.
 PricerFactory scaled_pricers(PricerFactory pricers, double compute_scale);
+// One OpPricer with every compute op's price multiplied by `compute_scale` (> 0).
+std::shared_ptr<const costmodels::OpPricer> scaled_pricer(std::shared_ptr<const costmodels::OpPricer> pricer,
+                                                          double compute_scale);
 
 struct SimulateOptions {
   std::string network_model = "CM02";
@@ -91,6 +94,10 @@ struct SimulateOptions {
   // model's time instead of the intra-node link's; sharing still applies.
   std::optional<costmodels::MessageModel> intra_node_messages;
   std::vector<std::string> simgrid_config;  // extra "name:value" settings
+  // Empty, or one factor (> 0) per rank multiplying that rank's compute ops
+  // (and, for rank 0, the serial counterpart's): ranks whose cores run at
+  // different speeds, as a speed probe measured them.
+  std::vector<double> rank_compute_scales;
   std::vector<EventListener*> listeners;    // not owned
 };
 
