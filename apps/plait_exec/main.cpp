@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-serial", options.measure_serial, "do not time the serial baseline");
   app.add_option("--trace", options.trace_path, "record one more step and write its trace here");
   app.add_flag("--speed-probe", options.speed_probe,
-               "before and after the timed steps, time one block.fwd op on every rank (speed_probe_s in --json)");
+               "before and after the timed steps, time a forward step of each block on every rank (speed_probe_s in --json)");
   app.add_flag("--json", json, "print one JSON line instead of text");
   app.add_flag("!--recompute", options.keep_step_graphs,
                "adjoint steps recompute their forward step instead of keeping its graph (less memory)");

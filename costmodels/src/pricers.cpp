@@ -99,6 +99,9 @@ class ProfilePricer final : public OpPricer {
                                                    const schedule::ModelDesc& model) const {
     auto table = roofline_table(program, profile_.device);
     const bool contended = contention_ == Contention::contended;
+    // A profile from before block.fwd_keep had its own key prices those steps as block.fwd.
+    const bool keep_unmeasured = !profile_.find(schedule::cost_keys::block_forward_keep, model) &&
+                                 !profile_.fits.contains(std::string(schedule::cost_keys::block_forward_keep));
     for (auto& [key, seconds] : table) {
       const auto fit = profile_.fits.find(key);
       if (const OpMeasurement* measured = profile_.find(key, model)) {
@@ -114,6 +117,9 @@ class ProfilePricer final : public OpPricer {
       }
       if (contended && fit != profile_.fits.end()) seconds *= fit->second.contention_factor;
     }
+    const auto forward = table.find(schedule::cost_keys::block_forward);
+    const auto keep = table.find(schedule::cost_keys::block_forward_keep);
+    if (keep_unmeasured && forward != table.end() && keep != table.end()) keep->second = forward->second;
     return table;
   }
 

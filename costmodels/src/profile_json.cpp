@@ -35,7 +35,7 @@ namespace keys = schedule::cost_keys;
 namespace {
 
 const std::set<std::string_view> compute_keys = {
-    keys::block_forward, keys::block_adjoint, keys::block_gradient, keys::block_adjoint_recompute,
+    keys::block_forward, keys::block_forward_keep, keys::block_adjoint, keys::block_gradient, keys::block_adjoint_recompute,
     keys::block_gradient_recompute, keys::vec_zero,
     keys::vec_copy,      keys::vec_sub,       keys::vec_norm,       keys::input,
     keys::loss};

@@ -81,7 +81,7 @@ std::string_view cost_key(const Op& op) {
     case OpKind::copy: return cost_keys::vec_copy;
     case OpKind::sub: return cost_keys::vec_sub;
     case OpKind::norm_sq: return cost_keys::vec_norm;
-    case OpKind::step: return cost_keys::block_forward;
+    case OpKind::step: return op.graph == GraphUse::keep ? cost_keys::block_forward_keep : cost_keys::block_forward;
     case OpKind::step_adjoint:
       if (op.graph == GraphUse::recompute) {
         return op.accumulate_grad ? cost_keys::block_gradient_recompute : cost_keys::block_adjoint_recompute;
@@ -193,6 +193,7 @@ std::map<std::string, Work> work_table(const ModelDesc& model) {
   const Work vector_one{elements, 2 * bytes}, vector_two{elements, 3 * bytes};
   std::map<std::string, Work> table;
   table[std::string(cost_keys::block_forward)] = forward;
+  table[std::string(cost_keys::block_forward_keep)] = forward;
   table[std::string(cost_keys::block_adjoint)] = {1.1 * forward.flops, 1.1 * forward.bytes};
   table[std::string(cost_keys::block_gradient)] = {2.1 * forward.flops, 2.1 * forward.bytes};
   // Recomputing adjoints run the forward step first.

@@ -71,6 +71,21 @@ TEST(ProfilePricer, FallsBackToTheFittedRooflineAtOtherShapes) {
                    (1e-4 + forward / 0.4) * 1.05);
 }
 
+TEST(ProfilePricer, AStepKeepingItsGraphIsItsOwnKeyOrPricedAsAPlainStep) {
+  schedule::Op keep = op_of(schedule::OpKind::step);
+  keep.graph = schedule::GraphUse::keep;
+  ASSERT_EQ(schedule::cost_key(keep), "block.fwd_keep");
+  const auto program = program_of("d256.h4.s128.b8.r4.fp32.causal");
+  Profile profile = testing::small_profile();
+  // A profile without block.fwd_keep (written before it had its own key): block.fwd's price.
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, keep), 0.02);
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile, Contention::contended)->op_seconds(program, keep), 0.021);
+  // Measured: its own price, at the measured shape and (fitted) elsewhere.
+  profile.ops.push_back({"block.fwd_keep", program.model, {0.03, 0.029, 0.028, 0.001, 3}, std::nullopt});
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, keep), 0.029);
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, op_of(schedule::OpKind::step)), 0.02);
+}
+
 TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {
   Profile profile = testing::small_profile();
   profile.ops.clear();

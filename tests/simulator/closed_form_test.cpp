@@ -239,8 +239,9 @@ TEST(SimulatorClosedForm, RanksSharingANodeArePricedContendedAndTheSerialRunAlon
   std::vector<int> uses;
   const PricerFactory pricers = [&uses](const DeviceUse& use) -> std::shared_ptr<const costmodels::OpPricer> {
     uses.push_back(use.ranks_on_node);
-    return std::make_shared<ConstantPricer>(std::map<std::string, double>{
-        {"block.fwd", use.ranks_on_node > 1 ? 1.5e-3 : 1e-3}});
+    const double step_s = use.ranks_on_node > 1 ? 1.5e-3 : 1e-3;
+    return std::make_shared<ConstantPricer>(std::map<std::string, double>{{"block.fwd", step_s},
+                                                                          {"block.fwd_keep", step_s}});
   };
   std::vector<schedule::Op> steps;
   for (int i = 0; i < 10; ++i) steps.push_back(step_op(i));

@@ -58,9 +58,10 @@ TEST(SimulatorFailure, MoreRanksThanDevicesIsRefused) {
 TEST(SimulatorFailure, ANegativePriceNamesTheOp) {
   // The serial counterpart is priced first, so it meets the bad price first.
   const std::string message = error_of([&] {
-    simulate(pipelined_sweep(2, 2, 8), cluster(1, 2, link(1e-6, 1e9)), constant_pricers({{"block.fwd", -1.0}}));
+    simulate(pipelined_sweep(2, 2, 8), cluster(1, 2, link(1e-6, 1e9)), constant_pricers({{"block.fwd_keep", -1.0}}));
   });
-  EXPECT_EQ(message, "serial counterpart on rank 0's device: cost model: op step (block.fwd) priced at -1.000000 s");
+  EXPECT_EQ(message,
+            "serial counterpart on rank 0's device: cost model: op step (block.fwd_keep) priced at -1.000000 s");
 }
 
 TEST(SimulatorFailure, AnErrorInsideARankNamesTheRank) {

@@ -44,6 +44,7 @@ inline PricerFactory constant_pricers(std::map<std::string, double> seconds_by_k
 inline PricerFactory block_pricers(double forward_s, double adjoint_s, double gradient_s, double otherwise = 0,
                                    std::map<std::string, double> more = {}) {
   more.insert({{"block.fwd", forward_s},
+               {"block.fwd_keep", forward_s},
                {"block.adj", adjoint_s},
                {"block.adj_recompute", adjoint_s},
                {"block.adj_grad", gradient_s},

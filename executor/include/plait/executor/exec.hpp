@@ -23,10 +23,10 @@ struct ExecOptions {
   bool check_serial = false;      // compare output and gradients with the serial baseline
   std::string trace_path;         // non-empty: record one more step and write its trace
   bool keep_step_graphs = true;   // false: adjoint steps recompute their forward (less memory)
-  // Before and after the timed steps, every rank at once times its first
-  // block.fwd op in a loop (ExecReport::speed_probe_s, the mean of the two):
-  // the speed this machine has during the run, which a sweep compares with
-  // the calibration's.
+  // Before and after the timed steps, every rank at once times a plain
+  // forward step of each of its blocks in turn, in a loop (ExecReport::
+  // speed_probe_s, the mean of the two): the speed this machine has during
+  // the run, which a sweep compares with the calibration's.
   bool speed_probe = false;
   bool fail_by_signal = false;    // fault injection: fail_rank dies by SIGKILL instead of throwing
   int fail_rank = -1;             // fault injection (tests): this rank throws after warmup

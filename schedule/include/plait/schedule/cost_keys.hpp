@@ -6,6 +6,9 @@
 namespace plait::schedule::cost_keys {
 
 inline constexpr std::string_view block_forward = "block.fwd";
+// A forward step that keeps its autograd graph for the adjoint: it records and
+// saves activations, ~1.45x a plain step on this VM's CPU (d64).
+inline constexpr std::string_view block_forward_keep = "block.fwd_keep";
 inline constexpr std::string_view block_adjoint = "block.adj";        // vjp w.r.t. the state
 inline constexpr std::string_view block_gradient = "block.adj_grad";  // vjp w.r.t. state and parameters
 // The same, with the forward step recomputed first (no kept graph at that state).
