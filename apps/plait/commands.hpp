@@ -2,6 +2,9 @@
 // callbacks throw plait::Error on bad input, and main() prints it once.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 namespace plait::cli {
@@ -21,5 +24,9 @@ void add_executor_commands(CLI::App& app);   // run (starts mpirun plait-exec)
 void add_trace_commands(CLI::App& app);      // compare, export
 void add_experiment_commands(CLI::App& app); // sweep
 void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
+
+// The flags `plait run` gives `mpirun -n ranks` on this machine
+// (--allow-run-as-root as root, --oversubscribe past the physical cores).
+std::vector<std::string> mpirun_flags(int ranks);
 
 }  // namespace plait::cli

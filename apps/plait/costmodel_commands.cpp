@@ -140,6 +140,7 @@ void run_calibrate(CalibrateArgs& args) {
   options.pingpong_json = args.pingpong_json;
   options.bench_binary = cm::sibling_executable("plait-bench");
   options.exec_binary = cm::sibling_executable("plait-exec");
+  options.mpirun_flags = mpirun_flags;  // as plait run places ranks
   if (!args.json) options.on_progress = make_progress_printer();
 
   const cm::CalibrationResult result = cm::calibrate(options);

@@ -79,6 +79,17 @@ int physical_cores() {
   return threads > 0 ? int(threads) : 1;
 }
 
+}  // namespace
+
+std::vector<std::string> mpirun_flags(int ranks) {
+  std::vector<std::string> flags;
+  if (::geteuid() == 0) flags.push_back("--allow-run-as-root");
+  if (ranks > physical_cores()) flags.push_back("--oversubscribe");
+  return flags;
+}
+
+namespace {
+
 std::vector<std::string> launch_command(const RunOptions& options, const std::vector<std::string>& exec_args) {
   const std::string exec = options.exec.empty() ? directory_of_this_binary() + "/plait-exec" : options.exec;
   if (!is_executable(exec))
@@ -91,8 +102,8 @@ std::vector<std::string> launch_command(const RunOptions& options, const std::ve
     if (options.ranks != 1) throw Error("plait run", "launcher '" + options.mpirun + "' not found on PATH");
   } else {
     command = {mpirun, "-n", std::to_string(options.ranks)};
-    if (::geteuid() == 0) command.push_back("--allow-run-as-root");
-    if (options.ranks > physical_cores()) command.push_back("--oversubscribe");
+    const std::vector<std::string> flags = mpirun_flags(options.ranks);
+    command.insert(command.end(), flags.begin(), flags.end());
   }
   command.push_back(exec);
   command.insert(command.end(), exec_args.begin(), exec_args.end());

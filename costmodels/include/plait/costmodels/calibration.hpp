@@ -39,6 +39,10 @@ struct CalibrationOptions {
   std::string bench_binary;  // plait-bench
   std::string exec_binary;   // plait-exec (pingpong subcommand)
   std::string mpirun = "mpirun";
+  // The flags after `mpirun -n P` (plait passes those of `plait run`, so that
+  // calibration and measurement place ranks alike: --oversubscribe turns Open
+  // MPI's core binding off). Default: --allow-run-as-root --oversubscribe as root.
+  std::function<std::vector<std::string>(int ranks)> mpirun_flags;
   std::string bench_json;     // non-empty: read these plait-bench results instead of running
   std::string pingpong_json;  // non-empty: read these ping-pong results instead of running
   std::string device = "cpu";
