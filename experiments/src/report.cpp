@@ -105,13 +105,14 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
           << plain_percent(summary.max_abs_error_at_calibration) << " |\n";
     out << "\nAn error below the spread cannot be told from noise on this machine.\n";
     if (summary.min_speed_factor)
-      out << "This machine's speed drifts (a shared VM's cores change speed by up to 40 % within a minute): every "
-             "run also timed one block.fwd in a loop on each rank before and after its steps (`plait-exec "
-             "--speed-probe`); "
-             "over the same probe in the calibration's runs it was "
+      out << "This machine's speed drifts (a shared VM's cores change speed by up to 40 % within a minute, each "
+             "on its own): every run also timed a forward step of each of its blocks in turn on every rank, "
+             "before and after its steps (`plait-exec --speed-probe`). Each run is predicted again with each "
+             "rank's compute scaled by its probe over the calibration's (`plait simulate --rank-compute-scale`), "
+             "and a point's error is the median of its runs' errors; its prediction at those speeds over the one "
+             "at the calibration's (`speed_factor` in results.csv) ranged from "
           << figure(*summary.min_speed_factor, "%.3f") << "x to " << figure(*summary.max_speed_factor, "%.3f")
-          << "x. Each point is predicted at its runs' speed (compute ops scaled by its factor, "
-             "`speed_factor` in results.csv).\n";
+          << "x.\n";
     out << "\n";
   }
   if (!plots.empty()) {
