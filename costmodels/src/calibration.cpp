@@ -289,7 +289,7 @@ class Calibration {
   }
 
   // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 1
-  // rank and on 2 ranks, `in_run_repeats` runs each, round-robin over shapes and rank counts. The mean
+  // rank and on 2 ranks, `in_run_repeats` runs each, interleaved. The mean
   // duration of each op in a run is what it costs there: an op inside
   // a run is not the op in a benchmark loop (the working set of many blocks and
   // kept graphs, a co-running rank, MPI progress polling): these durations are
@@ -298,13 +298,14 @@ class Calibration {
   // scaled by the median speed probe over the runs of its rank count divided by
   // its own probe, before the median over runs; the median probes are the
   // shape's speed reference (the speed these timings hold at).
-  static constexpr int in_run_repeats = 7;
+  static constexpr int in_run_repeats = 5;
 
   void measure_in_run(std::vector<OpMeasurement>& ops, std::vector<SpeedReference>& references) {
-    const std::vector<schedule::ModelDesc>& shapes = options_.shapes;
-    std::vector<std::map<int, TemporaryFile>> programs(shapes.size());  // per shape, by rank count
-    std::vector<std::map<int, std::vector<InRun>>> runs(shapes.size());
-    for (std::size_t s = 0; s < shapes.size(); ++s) {
+    int done = 0;
+    const int total = static_cast<int>(options_.shapes.size()) * in_run_repeats * 2;
+    for (const schedule::ModelDesc& shape : options_.shapes) {
+      std::map<int, std::vector<InRun>> runs;  // by rank count
+      std::map<int, TemporaryFile> programs;
       for (int ranks : {1, 2}) {
         schedule::BuildSpec spec;
         spec.layers = 16;
@@ -312,28 +313,20 @@ class Calibration {
         spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
         // Two adjoint iterations: the fine adjoint relaxation steps on kept graphs (block.adj).
         spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
-        spec.model = shapes[s];
-        programs[s].emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(s) + "-" +
-                                                                std::to_string(ranks))});
-        schedule::save_program(schedule::build_mgrit(spec), programs[s].at(ranks).path);
+        spec.model = shape;
+        programs.emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(ranks))});
+        schedule::save_program(schedule::build_mgrit(spec), programs.at(ranks).path);
       }
-    }
-    // Round-robin over shapes and rank counts: each shape's runs spread over
-    // the whole phase, so one shape does not catch one state of the machine.
-    int done = 0;
-    const int total = static_cast<int>(shapes.size()) * in_run_repeats * 2;
-    for (int run = 0; run < in_run_repeats; ++run)
-      for (std::size_t s = 0; s < shapes.size(); ++s)
+      for (int run = 0; run < in_run_repeats; ++run) {
         for (int ranks : {1, 2}) {
           report("in-run", done++, total);
-          runs[s][ranks].push_back(run_traced(programs[s].at(ranks).path, ranks,
-                                              "in-run timing of " + shape_name(shapes[s]) + " on " +
-                                                  std::to_string(ranks) + " rank(s)"));
+          runs[ranks].push_back(run_traced(programs.at(ranks).path, ranks,
+                                           "in-run timing of " + shape_name(shape) + " on " +
+                                               std::to_string(ranks) + " rank(s)"));
         }
-    report("in-run", done, total);
-    for (std::size_t s = 0; s < shapes.size(); ++s) {
-      SpeedReference reference{shapes[s], 0, 0};
-      for (auto& [ranks, list] : runs[s]) {
+      }
+      SpeedReference reference{shape, 0, 0};
+      for (auto& [ranks, list] : runs) {
         std::vector<double> probes;
         for (const InRun& run : list) probes.push_back(run.probe_s);
         const double speed = timing_of(probes).median_s;
@@ -343,12 +336,13 @@ class Calibration {
           for (const auto& [key, mean] : run.means) scaled[key].push_back(mean * speed / run.probe_s);
         for (OpMeasurement& op : ops) {
           auto found = scaled.find(op.key);
-          if (!same_shape(op.shape, shapes[s]) || found == scaled.end()) continue;
+          if (!same_shape(op.shape, shape) || found == scaled.end()) continue;
           (ranks == 1 ? op.alone : op.contended.emplace()) = timing_of(found->second);
         }
       }
       references.push_back(reference);
     }
+    report("in-run", done, total);
   }
 
   static Timing timing_of(std::vector<double> seconds) {
