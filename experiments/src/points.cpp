@@ -108,6 +108,15 @@ std::string comma_separated(const std::vector<double>& values) {
 
 }  // namespace
 
+double paired_prediction(const std::vector<double>& measured_s, const std::vector<double>& predicted_s) {
+  if (measured_s.empty() || measured_s.size() != predicted_s.size())
+    throw Error("paired prediction", std::to_string(measured_s.size()) + " measured runs and " +
+                                         std::to_string(predicted_s.size()) + " predictions");
+  std::vector<double> ratios;
+  for (std::size_t run = 0; run < measured_s.size(); ++run) ratios.push_back(predicted_s[run] / measured_s[run]);
+  return median(measured_s) * median(ratios);
+}
+
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result) {
   // The speed reference of the point's shape and rank count, when the point is probed.
@@ -144,21 +153,19 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
 
   // Each run is predicted at its own ranks' speeds (plait simulate
   // --rank-compute-scale: the two cores of this VM run up to ~30 % apart, and
-  // the slower rank holds the other up). The point's prediction is the
-  // measured median times the median of the runs' predicted / measured, so
-  // its error is the median of the runs' errors; a slow run is judged
-  // against its own slow probe.
-  std::vector<double> ratios, predicted_speedups;
+  // the slower rank holds the other up); a slow run is judged against its own
+  // slow probe (paired_prediction).
+  std::vector<double> predicted, predicted_speedups;
   for (std::size_t run = 0; run < times.size(); ++run) {
     const std::string name = "prediction-run-" + std::to_string(run);
     const nlohmann::json prediction = simulate(tools, point_dir, result.config, name,
                                                {"--rank-compute-scale", comma_separated(rank_speed_factors[run])});
     const std::string origin = point_dir + "/" + name + ".json";
-    ratios.push_back(number_field(prediction, "predicted_time_s", origin) / times[run]);
+    predicted.push_back(number_field(prediction, "predicted_time_s", origin));
     predicted_speedups.push_back(number_field(prediction, "speedup", origin));
   }
   result.predicted_at_calibration_s = result.predicted_time_s;
-  result.predicted_time_s = *result.measured_time_s * median(ratios);
+  result.predicted_time_s = paired_prediction(times, predicted);
   result.predicted_speedup = median(predicted_speedups);
   result.speed_factor = *result.predicted_time_s / *result.predicted_at_calibration_s;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "detail/points.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -99,6 +100,17 @@ TEST_F(SweepTest, AnotherSpecsResultsNeedForce) {
   SweepOptions forced = options("other.json");
   forced.force = true;
   EXPECT_EQ(run_sweep(forced).resumed, 0);
+}
+
+TEST(PairedPrediction, TheErrorIsTheMedianOfTheRunsErrors) {
+  // Runs at 1, 2 and 3 s, predicted at their own speeds 10 % over, 10 % under and 10 % over:
+  // the median run (2 s) gets the median ratio (1.1), so the point's error is +10 %.
+  EXPECT_DOUBLE_EQ(detail::paired_prediction({1, 2, 3}, {1.1, 1.8, 3.3}), 2.2);
+  // Runs exact, +10 % and -10 %: the median run error is 0; the median of the
+  // predictions over the median time (1.26 / 1.2) would say +5 %.
+  EXPECT_DOUBLE_EQ(detail::paired_prediction({1.0, 1.2, 1.4}, {1.0, 1.32, 1.26}), 1.2);
+  EXPECT_THROW(detail::paired_prediction({1, 2}, {1}), Error);
+  EXPECT_THROW(detail::paired_prediction({}, {}), Error);
 }
 
 TEST(ResultsCsv, RoundTripsQuotedErrorsAndEmptyFields) {

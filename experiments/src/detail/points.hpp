@@ -27,6 +27,12 @@ schedule::Program build_point_program(const PointConfig& config);
 // on point_dir/program.json; throws plait::Error with the child's last words.
 void predict_point(const Tools& tools, const std::string& point_dir, PointResult& result);
 
+// The prediction of a point whose runs took `measured_s` and were each
+// predicted at their own speeds as `predicted_s`: the median measured time
+// times the median of predicted / measured, so that the point's error is the
+// median of its runs' errors. Throws plait::Error for empty or unequal lists.
+double paired_prediction(const std::vector<double>& measured_s, const std::vector<double>& predicted_s);
+
 // Runs `plait run -n P` measure.repeats times: measured_time_s is the median of
 // the runs' times per step, measured_min_s/max_s their range, measured_speedup
 // the median of their speedups. With measure.speed_probe and a profile holding
