@@ -45,17 +45,17 @@ class ScaledPricer final : public costmodels::OpPricer {
 
 }  // namespace
 
+bool valid_compute_scale(double compute_scale) { return compute_scale > 0 && std::isfinite(compute_scale); }
+
 std::shared_ptr<const costmodels::OpPricer> scaled_pricer(std::shared_ptr<const costmodels::OpPricer> pricer,
                                                           double compute_scale) {
-  if (!(compute_scale > 0) || !std::isfinite(compute_scale))
-    throw Error("compute scale", "must be a finite number > 0");
+  if (!valid_compute_scale(compute_scale)) throw Error("compute scale", "must be a finite number > 0");
   if (compute_scale == 1) return pricer;
   return std::make_shared<const ScaledPricer>(std::move(pricer), compute_scale);
 }
 
 PricerFactory scaled_pricers(PricerFactory pricers, double compute_scale) {
-  if (!(compute_scale > 0) || !std::isfinite(compute_scale))
-    throw Error("compute scale", "must be a finite number > 0");
+  if (!valid_compute_scale(compute_scale)) throw Error("compute scale", "must be a finite number > 0");
   if (compute_scale == 1) return pricers;
   return [pricers = std::move(pricers), compute_scale](const DeviceUse& use) {
     return scaled_pricer(pricers(use), compute_scale);

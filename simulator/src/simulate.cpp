@@ -3,7 +3,6 @@
 #include <limits>
 #include <unordered_set>
 #include <chrono>
-#include <cmath>
 #include <map>
 #include <set>
 
@@ -222,7 +221,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     throw Error("rank compute scales", "has " + std::to_string(rank_scales.size()) + " factors for " +
                                            std::to_string(program.ranks) + " ranks");
   for (std::size_t rank = 0; rank < rank_scales.size(); ++rank)
-    if (!(rank_scales[rank] > 0) || !std::isfinite(rank_scales[rank]))
+    if (!valid_compute_scale(rank_scales[rank]))
       throw Error("rank compute scales", "rank " + std::to_string(rank) + ": must be a finite number > 0");
   std::vector<int> device_of_rank;
   if (platform.simgrid_xml.empty()) device_of_rank = place_ranks(platform, program.ranks);

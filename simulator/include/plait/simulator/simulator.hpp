@@ -77,6 +77,8 @@ PricerFactory default_pricers(const std::string& profile_override = "");
 // 0.5 is a device twice as fast; a sweep passes the machine's measured speed
 // relative to its calibration.
 PricerFactory scaled_pricers(PricerFactory pricers, double compute_scale);
+// A compute scale a pricer accepts: finite and > 0.
+bool valid_compute_scale(double compute_scale);
 // One OpPricer with every compute op's price multiplied by `compute_scale` (> 0).
 std::shared_ptr<const costmodels::OpPricer> scaled_pricer(std::shared_ptr<const costmodels::OpPricer> pricer,
                                                           double compute_scale);
