@@ -23,10 +23,10 @@ std::string benchmark_name(std::string_view key, const schedule::ModelDesc& shap
 
 std::vector<std::string_view> benchmarked_keys() {
   namespace keys = schedule::cost_keys;
-  return {keys::block_forward,           keys::block_forward_keep, keys::block_adjoint, keys::block_gradient,
-          keys::block_adjoint_recompute, keys::block_gradient_recompute,
-          keys::vec_zero,                keys::vec_copy,      keys::vec_sub,
-          keys::vec_norm,                keys::input,         keys::loss};
+  return {keys::block_forward,           keys::block_forward_keep,       keys::block_adjoint,
+          keys::block_gradient,          keys::block_adjoint_recompute,  keys::block_gradient_recompute,
+          keys::vec_zero,                keys::vec_copy,                 keys::vec_sub,
+          keys::vec_norm,                keys::input,                    keys::loss};
 }
 
 namespace {

@@ -128,8 +128,8 @@ double median(std::vector<double> values) {
 
 bool is_block_key(std::string_view key) {
   namespace keys = schedule::cost_keys;
-  return key == keys::block_forward || key == keys::block_forward_keep || key == keys::block_adjoint || key == keys::block_gradient ||
-         key == keys::block_adjoint_recompute || key == keys::block_gradient_recompute;
+  return key == keys::block_forward || key == keys::block_forward_keep || key == keys::block_adjoint ||
+         key == keys::block_gradient || key == keys::block_adjoint_recompute || key == keys::block_gradient_recompute;
 }
 
 }  // namespace

@@ -17,10 +17,12 @@
 //   "speed_references": [{"shape": {...}, "alone_s", "contended_s"}]          // optional
 // }
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "detail/json_reader.hpp"
+#include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/error.hpp"
@@ -34,11 +36,11 @@ namespace keys = schedule::cost_keys;
 
 namespace {
 
-const std::set<std::string_view> compute_keys = {
-    keys::block_forward, keys::block_forward_keep, keys::block_adjoint, keys::block_gradient, keys::block_adjoint_recompute,
-    keys::block_gradient_recompute, keys::vec_zero,
-    keys::vec_copy,      keys::vec_sub,       keys::vec_norm,       keys::input,
-    keys::loss};
+// A profile's ops are what plait-bench measures.
+const std::set<std::string_view> compute_keys = [] {
+  const std::vector<std::string_view> keys = benchmarked_keys();
+  return std::set<std::string_view>(keys.begin(), keys.end());
+}();
 
 json timing_json(const Timing& timing) {
   return {{"mean_s", timing.mean_s},     {"median_s", timing.median_s},

@@ -52,7 +52,7 @@ void add_contended(std::vector<OpMeasurement>& ops, const std::vector<OpMeasurem
 
 // The speed probes of a `plait-exec --speed-probe --json` report, one per rank
 // ("speed_probe_s"): each rank's core runs at its own speed. A rank without a
-// block.fwd op reports -1 and gets the mean of the ranks that probed. Throws
+// forward step reports -1 and gets the mean of the ranks that probed. Throws
 // plait::Error naming `origin` when no rank has one.
 std::vector<double> read_speed_probes(const nlohmann::json& report, const std::string& origin);
 double mean_speed_probe(const std::vector<double>& probes);

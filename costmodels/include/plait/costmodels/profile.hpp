@@ -41,8 +41,9 @@ struct OpMeasurement {
   friend bool operator==(const OpMeasurement&, const OpMeasurement&) = default;
 };
 
-// The speed a shape's in-run timings were measured at: block.fwd repeated in a
-// loop on every rank at once (plait-exec --speed-probe) in the same runs, on 1
+// The speed a shape's in-run timings were measured at: a plain forward step of
+// each of the rank's blocks in turn, in a loop on every rank at once
+// (plait-exec --speed-probe, the mean over ranks) in the same runs, on 1
 // rank (alone_s) and on 2 ranks (contended_s). A sweep divides the probe of its
 // own runs by these to price a point at the speed the machine had while it ran.
 struct SpeedReference {

@@ -55,7 +55,7 @@ struct ExecReport {
   // after the Program's steps, before the serial baseline.
   std::vector<double> peak_memory_bytes;
   std::int64_t graph_misses = 0;  // adjoint steps whose kept graph was missing (recomputed)
-  std::vector<double> speed_probe_s;  // per rank, seconds of one block.fwd (with speed_probe)
+  std::vector<double> speed_probe_s;  // per rank, seconds of one forward step (with speed_probe)
   std::vector<double> output;                    // u at the last point (fp64)
   std::map<int, std::vector<double>> gradients;  // per block, gathered with check_serial only
 };
