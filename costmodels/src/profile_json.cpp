@@ -24,7 +24,6 @@
 #include "detail/json_reader.hpp"
 #include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
-#include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
 
@@ -32,7 +31,6 @@ namespace plait::costmodels {
 
 using nlohmann::json;
 using Pointer = json::json_pointer;
-namespace keys = schedule::cost_keys;
 
 namespace {
 
