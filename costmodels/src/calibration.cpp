@@ -237,8 +237,13 @@ class Calibration {
 
   // One traced run of `program` on `ranks` ranks with its speed probe.
   struct InRun {
-    double probe_s = 0;                      // the mean of the ranks' speed probes
-    std::map<std::string, double> means;     // per cost key, the mean duration in the traced step
+    double probe_s = 0;  // the mean of the ranks' speed probes
+    struct Op {
+      std::string key;
+      double seconds = 0;  // at the ranks' mean speed, scaled to the timed steps
+      double idle_s = -1;  // block steps: since the rank's previous block step ended (-1: its first)
+    };
+    std::vector<Op> ops;  // compute ops of the traced step
   };
 
   InRun run_traced(const std::string& program, int ranks, const std::string& what) {
@@ -256,16 +261,14 @@ class Calibration {
     const auto report = nlohmann::json::parse(last, nullptr, false);
     const std::vector<double> probes = read_speed_probes(report, "the output of plait-exec (" + what + ")");
     run.probe_s = mean_speed_probe(probes);
-    // Each rank's core has its own speed (on this VM up to ~30 % apart):
-    // every op is scaled from its rank's probe to the ranks' mean.
-    std::map<std::string, std::vector<double>> durations;
+    std::vector<traces::Event> events = traces::load_trace(trace.path).events;
+    std::sort(events.begin(), events.end(), [](const traces::Event& x, const traces::Event& y) {
+      return std::pair{x.rank, x.start} < std::pair{y.rank, y.start};
+    });
     double first_start = std::numeric_limits<double>::infinity(), last_end = -first_start;
-    for (const traces::Event& event : traces::load_trace(trace.path).events) {
+    for (const traces::Event& event : events) {
       first_start = std::min(first_start, event.start);
       last_end = std::max(last_end, event.end);
-      if (event.peer < 0 && event.bytes == 0 && event.rank >= 0 && event.rank < static_cast<int>(probes.size()))
-        durations[event.cost_key].push_back((event.end - event.start) * run.probe_s /
-                                            probes[static_cast<std::size_t>(event.rank)]);
     }
     // The traced step gives each op's share; the timed steps (back to back, as
     // a measurement runs them) the step's length: they run ~4 % longer than one
@@ -274,18 +277,57 @@ class Calibration {
                                ? report["time_per_step_s"].get<double>()
                                : 0;
     const double to_timed = timed_s > 0 && last_end > first_start ? timed_s / (last_end - first_start) : 1;
-    // The mean, not the median: a step costs the sum of its ops, and their
-    // durations have a long right tail (block.fwd: mean 1.14x the median).
-    // But a duration past 10x the key's median is the rank losing its core,
-    // not the op: one such in 42 vec.zero ops (0.5 us each) had priced them
-    // at 8 us in 2-rank runs. It counts as 10x the median.
+    std::map<int, double> last_block_end;  // per rank
+    for (const traces::Event& event : events) {
+      if (event.peer >= 0 || event.bytes != 0 || event.rank < 0 || event.rank >= static_cast<int>(probes.size()))
+        continue;
+      InRun::Op op{event.cost_key, 0, -1};
+      // Each rank's core has its own speed (on this VM up to ~30 % apart):
+      // every op is scaled from its rank's probe to the ranks' mean.
+      op.seconds = (event.end - event.start) * run.probe_s / probes[static_cast<std::size_t>(event.rank)] * to_timed;
+      if (event.cost_key.starts_with("block.")) {
+        if (auto found = last_block_end.find(event.rank); found != last_block_end.end())
+          op.idle_s = event.start - found->second;
+        last_block_end[event.rank] = event.end;
+      }
+      run.ops.push_back(std::move(op));
+    }
+    return run;
+  }
+
+  // Block steps after a wait run slower (IdleSlowdown): fitted on the steps of
+  // all `runs`, each against its cost key's median duration in its run.
+  static IdleSlowdown fit_idle(const std::vector<InRun>& runs) {
+    std::vector<std::pair<double, double>> samples;
+    for (const InRun& run : runs) {
+      std::map<std::string, std::vector<double>> durations;
+      for (const InRun::Op& op : run.ops) durations[op.key].push_back(op.seconds);
+      for (const InRun::Op& op : run.ops) {
+        const std::vector<double>& same_key = durations.at(op.key);
+        if (op.idle_s >= 0 && same_key.size() >= 3) samples.emplace_back(op.idle_s, op.seconds / timing_of(same_key).median_s);
+      }
+    }
+    return fit_idle_slowdown(samples);
+  }
+
+  // Per cost key, the mean duration of its ops in `run`, each with the idle
+  // slowdown it had taken out (the simulator adds it back where it idles).
+  // The mean, not the median: a step costs the sum of its ops, and their
+  // durations have a long right tail (block.fwd: mean 1.14x the median). But
+  // a duration past 10x the key's median is the rank losing its core, not the
+  // op: one such in 42 vec.zero ops (0.5 us each) had priced them at 8 us in
+  // 2-rank runs. It counts as 10x the median.
+  static std::map<std::string, double> key_means(const InRun& run, const IdleSlowdown& idle) {
+    std::map<std::string, std::vector<double>> durations;
+    for (const InRun::Op& op : run.ops) durations[op.key].push_back(op.seconds / idle.factor(op.idle_s));
+    std::map<std::string, double> means;
     for (auto& [key, seconds] : durations) {
       if (seconds.size() < 3) continue;
       const double cap = 10 * timing_of(seconds).median_s;
       for (double& s : seconds) s = std::min(s, cap);
-      run.means[key] = timing_of(seconds).mean_s * to_timed;
+      means[key] = timing_of(seconds).mean_s;
     }
-    return run;
+    return means;
   }
 
   // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 1
@@ -297,7 +339,8 @@ class Calibration {
   // change speed by up to 40 % within a minute, so each run's durations are
   // scaled by the median speed probe over the runs of its rank count divided by
   // its own probe, before the median over runs; the median probes are the
-  // shape's speed reference (the speed these timings hold at).
+  // shape's speed reference (the speed these timings hold at). The 2-rank
+  // runs, where ranks wait for each other, also give the idle slowdown.
   static constexpr int in_run_repeats = 5;
 
   void measure_in_run(std::vector<OpMeasurement>& ops, std::vector<SpeedReference>& references) {
@@ -325,7 +368,7 @@ class Calibration {
                                                std::to_string(ranks) + " rank(s)"));
         }
       }
-      SpeedReference reference{shape, 0, 0};
+      SpeedReference reference{shape, 0, 0, fit_idle(runs[2])};
       for (auto& [ranks, list] : runs) {
         std::vector<double> probes;
         for (const InRun& run : list) probes.push_back(run.probe_s);
@@ -333,7 +376,7 @@ class Calibration {
         (ranks == 1 ? reference.alone_s : reference.contended_s) = speed;
         std::map<std::string, std::vector<double>> scaled;  // per cost key, one per run
         for (const InRun& run : list)
-          for (const auto& [key, mean] : run.means) scaled[key].push_back(mean * speed / run.probe_s);
+          for (const auto& [key, mean] : key_means(run, reference.idle)) scaled[key].push_back(mean * speed / run.probe_s);
         for (OpMeasurement& op : ops) {
           auto found = scaled.find(op.key);
           if (!same_shape(op.shape, shape) || found == scaled.end()) continue;

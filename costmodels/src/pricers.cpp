@@ -92,6 +92,11 @@ class ProfilePricer final : public OpPricer {
                           [&](const auto& model) { return table(program, model); });
   }
 
+  double idle_factor(const schedule::Program& program, double idle_s) const override {
+    const SpeedReference* reference = profile_.find_speed_reference(program.model);
+    return reference ? reference->idle.factor(idle_s) : 1;
+  }
+
  private:
   // Measured where the profile has the key at this shape; otherwise the fitted
   // roofline (per-key overhead and efficiency, else the device's efficiency).

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 
 #include "detail/line_fit.hpp"
 #include "plait/costmodels/profile.hpp"
@@ -29,7 +30,30 @@ bool operator==(const NetworkProfile& x, const NetworkProfile& y) {
          x.model == y.model;
 }
 bool operator==(const SpeedReference& x, const SpeedReference& y) {
-  return same_shape(x.shape, y.shape) && x.alone_s == y.alone_s && x.contended_s == y.contended_s;
+  return same_shape(x.shape, y.shape) && x.alone_s == y.alone_s && x.contended_s == y.contended_s &&
+         x.idle == y.idle;
+}
+
+IdleSlowdown fit_idle_slowdown(std::span<const std::pair<double, double>> idle_and_ratio) {
+  constexpr double min_idle_s = 100e-6;  // shorter gaps are the ops between waits, not waits
+  constexpr std::size_t min_samples = 8;
+  double xy = 0, xx = 0;
+  std::size_t count = 0;
+  for (const auto& [idle_s, ratio] : idle_and_ratio) {
+    if (!(idle_s >= min_idle_s) || !std::isfinite(idle_s) || !(ratio > 0) || !std::isfinite(ratio)) continue;
+    const double x = 1 - std::exp(-idle_s / idle_time_constant_s);
+    xy += x * (ratio - 1);
+    xx += x * x;
+    ++count;
+  }
+  if (count < min_samples) return {};
+  const double slowdown = std::clamp(xy / xx, 0.0, 2.0);
+  return slowdown > 0 ? IdleSlowdown{slowdown, idle_time_constant_s} : IdleSlowdown{};
+}
+
+double IdleSlowdown::factor(double idle_s) const {
+  if (!(slowdown > 0) || !(time_constant_s > 0) || !(idle_s > 0)) return 1;
+  return 1 + slowdown * (1 - std::exp(-idle_s / time_constant_s));
 }
 
 bool operator==(const Profile& x, const Profile& y) {

@@ -14,7 +14,8 @@
 //   "network": {"ranks", "pingpong": [{"bytes", <timing as above>}],
 //               "allreduce": [...],
 //               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}, // optional
-//   "speed_references": [{"shape": {...}, "alone_s", "contended_s"}]          // optional
+//   "speed_references": [{"shape": {...}, "alone_s", "contended_s",            // optional
+//                         "idle": {"slowdown", "time_constant_s"}}]          // optional
 // }
 #include <set>
 #include <vector>
@@ -215,6 +216,12 @@ struct ProfileReader {
       reference.contended_s = in.seconds((*list)[i], here, "contended_s");
       for (const auto& [value, name] : {std::pair{reference.alone_s, "alone_s"}, {reference.contended_s, "contended_s"}})
         if ((*list)[i].is_object() && (*list)[i].contains(name) && !(value > 0)) in.problem(here / name, "must be > 0");
+      if (const json* idle = in.object((*list)[i], here, "idle", /*optional=*/true)) {
+        reference.idle.slowdown = in.number(*idle, here / "idle", "slowdown", 0.0, "slowdown");
+        reference.idle.time_constant_s = in.seconds(*idle, here / "idle", "time_constant_s");
+        if (reference.idle.slowdown > 0 && idle->contains("time_constant_s") && !(reference.idle.time_constant_s > 0))
+          in.problem(here / "idle" / "time_constant_s", "must be > 0 when the slowdown is");
+      }
       references.push_back(reference);
     }
     return references;
@@ -291,7 +298,10 @@ void to_json(json& out, const Profile& profile) {
     for (const SpeedReference& reference : profile.speed_references)
       references.push_back({{"shape", shape_json(reference.shape)},
                             {"alone_s", reference.alone_s},
-                            {"contended_s", reference.contended_s}});
+                            {"contended_s", reference.contended_s},
+                            {"idle",
+                             {{"slowdown", reference.idle.slowdown},
+                              {"time_constant_s", reference.idle.time_constant_s}}}});
     out["speed_references"] = std::move(references);
   }
 }

@@ -37,6 +37,9 @@ class ScaledPricer final : public costmodels::OpPricer {
   double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
     return scale_ * inner_->op_seconds(program, op);
   }
+  double idle_factor(const schedule::Program& program, double idle_s) const override {
+    return inner_->idle_factor(program, idle_s);
+  }
 
  private:
   std::shared_ptr<const costmodels::OpPricer> inner_;

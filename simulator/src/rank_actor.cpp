@@ -57,17 +57,22 @@ CostBackend::CostBackend(const schedule::Program& program, const costmodels::OpP
     : program_(program), pricer_(pricer), clock_(clock), state_(state) {}
 
 void CostBackend::compute(const schedule::Op& op) {
-  const double seconds = pricer_.op_seconds(program_, op);
+  double seconds = pricer_.op_seconds(program_, op);
   if (!std::isfinite(seconds) || seconds < 0)
     throw Error("cost model", "op " + std::string(schedule::to_string(op.kind)) + " (" +
                                   std::string(schedule::cost_key(op)) + ") priced at " +
                                   std::to_string(seconds) + " s");
   const double start = clock_.now();
+  const bool block_step = is_block_step(schedule::cost_key(op));
+  // A rank's first block step has no idle stretch before it: the step begins
+  // right after the previous one in a measured run.
+  if (block_step && last_block_end_ >= 0) seconds *= pricer_.idle_factor(program_, start - last_block_end_);
   clock_.spend(seconds);
+  if (block_step) last_block_end_ = clock_.now();
   if (state_ == nullptr) return;
   Activity activity;
   activity.kind = Activity::Kind::compute;
-  activity.block_step = is_block_step(schedule::cost_key(op));
+  activity.block_step = block_step;
   activity.section = state_->current.section;
   activity.op = state_->current.index;
   activity.start = start;

@@ -71,7 +71,8 @@ class SumClock final : public Clock {
   double seconds_ = 0;
 };
 
-// The cost backend: each compute op advances time by its price; registers
+// The cost backend: each compute op advances time by its price (a block step
+// after an idle stretch by its price x the pricer's idle_factor); registers
 // hold 0 and buffers no bytes (the cost backend has no data).
 class CostBackend final : public schedule::Backend {
  public:
@@ -88,6 +89,7 @@ class CostBackend final : public schedule::Backend {
   const costmodels::OpPricer& pricer_;
   Clock& clock_;
   RankState* state_;
+  double last_block_end_ = -1;  // when this rank's last block step ended
 };
 
 enum class Channel : std::uint8_t { point_to_point, collective };

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/error.hpp"
 #include "profile_fixture.hpp"
@@ -84,6 +86,16 @@ TEST(ProfilePricer, AStepKeepingItsGraphIsItsOwnKeyOrPricedAsAPlainStep) {
   profile.ops.push_back({"block.fwd_keep", program.model, {0.03, 0.029, 0.028, 0.001, 3}, std::nullopt});
   EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, keep), 0.029);
   EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, op_of(schedule::OpKind::step)), 0.02);
+}
+
+TEST(ProfilePricer, TheIdleFactorIsTheShapesIdleSlowdown) {
+  const Profile profile = testing::small_profile();
+  const auto pricer = make_profile_pricer(profile, Contention::contended);
+  const auto program = program_of("d256.h4.s128.b8.r4.fp32.causal");
+  EXPECT_DOUBLE_EQ(pricer->idle_factor(program, 3e-3), 1 + 0.45 * (1 - std::exp(-1.0)));
+  EXPECT_EQ(pricer->idle_factor(program, 0), 1);
+  EXPECT_EQ(pricer->idle_factor(program_of("d128.h2.s64.b4.r4.fp32.causal"), 3e-3), 1);  // no reference there
+  EXPECT_EQ(make_analytic_pricer(device_sheet("h100-sxm"))->idle_factor(program, 3e-3), 1);
 }
 
 TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -72,6 +73,45 @@ TEST(ProfileValidation, SpeedReferencesNeedPositiveTimes) {
   document["speed_references"][0].erase("contended_s");
   EXPECT_EQ(parse_error(document), "p.json: 2 problems: /speed_references/0: missing key \"contended_s\"; "
                                    "/speed_references/0/alone_s: must be > 0");
+}
+
+TEST(ProfileValidation, TheIdleSlowdownIsOptionalAndChecked) {
+  json document = valid_json();
+  document["speed_references"][0].erase("idle");  // profiles from before it: no slowdown
+  EXPECT_EQ(parse_profile(document.dump(), "p.json").speed_references[0].idle, IdleSlowdown{});
+  document["speed_references"][0]["idle"] = {{"slowdown", -0.1}, {"time_constant_s", 0}};
+  EXPECT_EQ(parse_error(document), "p.json: /speed_references/0/idle/slowdown: negative slowdown (-0.1)");
+  document["speed_references"][0]["idle"] = {{"slowdown", 0.5}, {"time_constant_s", 0}};
+  EXPECT_EQ(parse_error(document),
+            "p.json: /speed_references/0/idle/time_constant_s: must be > 0 when the slowdown is");
+}
+
+TEST(IdleSlowdown, GrowsWithTheIdleTimeToOnePlusTheSlowdown) {
+  const IdleSlowdown idle{0.5, 2e-3};
+  EXPECT_EQ(idle.factor(0), 1);
+  EXPECT_EQ(idle.factor(-1), 1);
+  EXPECT_DOUBLE_EQ(idle.factor(2e-3), 1 + 0.5 * (1 - std::exp(-1.0)));
+  EXPECT_NEAR(idle.factor(1), 1.5, 1e-12);
+  EXPECT_EQ(IdleSlowdown{}.factor(1), 1);
+}
+
+TEST(IdleSlowdown, FitRecoversTheSlowdownFromNoisyStepsAfterWaits) {
+  // Steps after waits of 0.1-20 ms at slowdown 0.45, +-10 % noise around it;
+  // and many steps right after another (idle < 100 us), far off, that the fit ignores.
+  const IdleSlowdown truth{0.45, idle_time_constant_s};
+  std::vector<std::pair<double, double>> samples;
+  for (int i = 0; i < 40; ++i) {
+    const double idle_s = 1e-4 * std::pow(200.0, i / 39.0);
+    samples.emplace_back(idle_s, truth.factor(idle_s) * (i % 2 ? 1.1 : 0.9));
+    samples.emplace_back(20e-6, 3.0);
+  }
+  const IdleSlowdown fitted = fit_idle_slowdown(samples);
+  EXPECT_NEAR(fitted.slowdown, 0.45, 0.03);
+  EXPECT_EQ(fitted.time_constant_s, idle_time_constant_s);
+  // Too few steps after a wait, or none slower: no slowdown.
+  EXPECT_EQ(fit_idle_slowdown(std::span(samples).first(14)), IdleSlowdown{});
+  std::vector<std::pair<double, double>> faster(10, {5e-3, 0.9});
+  EXPECT_EQ(fit_idle_slowdown(faster), IdleSlowdown{});
 }
 
 TEST(ProfileValidation, MissingKeyIsNamedWithItsPointer) {

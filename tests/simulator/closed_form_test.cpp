@@ -73,6 +73,40 @@ TEST(SimulatorClosedForm, RankComputeScalesSlowEachRankByItsOwnFactor) {
   EXPECT_NEAR(prediction.rank_reports[1].busy_s, 3 * 5 * step_s, 1e-12);
 }
 
+// Block steps of `step_s`; one after `idle_s` without a block step costs
+// 1 + idle_s / 1 ms times that.
+class IdlePricer final : public costmodels::OpPricer {
+ public:
+  explicit IdlePricer(double step_s) : step_s_(step_s) {}
+  double op_seconds(const schedule::Program&, const schedule::Op& op) const override {
+    return op.kind == OpKind::step ? step_s_ : 0;
+  }
+  double idle_factor(const schedule::Program&, double idle_s) const override { return 1 + idle_s / 1e-3; }
+
+ private:
+  double step_s_;
+};
+
+TEST(SimulatorClosedForm, TheFirstStepAfterAWaitCostsTheIdleFactor) {
+  // rank 0: 10 steps, then a message to rank 1; rank 1: 1 step, waits for
+  // the message, then 5 steps: the first of them after an idle stretch.
+  constexpr double step_s = 1e-3, latency = 2e-6, bandwidth = 4e9;
+  constexpr std::int64_t bytes = 1'000'000;
+  std::vector<schedule::Op> first, second = {step_op(10), message_op(OpKind::recv, 0, bytes, 0)};
+  for (int i = 0; i < 10; ++i) first.push_back(step_op(i));
+  first.push_back(message_op(OpKind::send, 1, bytes, 0));
+  for (int i = 11; i < 16; ++i) second.push_back(step_op(i));
+  const auto program = program_of({first, second}, 16);
+  const auto pricer = std::make_shared<IdlePricer>(step_s);
+  const Prediction prediction =
+      simulate(program, cluster(1, 2, link(latency, bandwidth)), [pricer](const DeviceUse&) { return pricer; });
+  const double arrival = 10 * step_s + latency + bytes / bandwidth;
+  const double idle_s = arrival - step_s;
+  const double expected = arrival + step_s * (1 + idle_s / 1e-3) + 4 * step_s;
+  EXPECT_NEAR(prediction.predicted_time_s, expected, expected * tolerance);
+  EXPECT_NEAR(prediction.rank_reports[0].busy_s, 10 * step_s, 1e-12);  // no wait: no slowdown
+}
+
 TEST(SimulatorClosedForm, MessageWithinANodeTakesLatencyPlusBytesOverBandwidth) {
   constexpr double latency = 2e-6, bandwidth = 4e9;
   constexpr std::int64_t bytes = 3'000'000;

@@ -52,6 +52,9 @@ class OpPricer {
   virtual ~OpPricer() = default;
   // Seconds for `op` of `program` on this device; 0 for communication ops.
   virtual double op_seconds(const schedule::Program& program, const schedule::Op& op) const = 0;
+  // How many times its price a block step costs when its rank did no block
+  // step for `idle_s` seconds before it (waiting for a message); 1 by default.
+  virtual double idle_factor(const schedule::Program&, double /*idle_s*/) const { return 1; }
 };
 
 // A measured profile (plait calibrate's output); format documented in profile.cpp.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,19 @@ struct OpMeasurement {
   friend bool operator==(const OpMeasurement&, const OpMeasurement&) = default;
 };
 
+// A block step that follows an idle stretch of its rank (waiting for a
+// message) runs slower than one that follows another step: in 2-rank runs on
+// this VM the first step after a 3+ ms wait took ~1.5x its usual time, the
+// ones after it their usual time again. The first block step after `idle_s`
+// without one costs factor(idle_s) = 1 + slowdown * (1 - exp(-idle_s /
+// time_constant_s)) times its price; slowdown 0 (the default) is no effect.
+struct IdleSlowdown {
+  double slowdown = 0;
+  double time_constant_s = 0;
+  double factor(double idle_s) const;
+  friend bool operator==(const IdleSlowdown&, const IdleSlowdown&) = default;
+};
+
 // The speed a shape's in-run timings were measured at: a plain forward step of
 // each of the rank's blocks in turn, in a loop on every rank at once
 // (plait-exec --speed-probe, the mean over ranks) in the same runs, on 1
@@ -50,6 +64,7 @@ struct SpeedReference {
   schedule::ModelDesc shape;
   double alone_s = 0;
   double contended_s = 0;
+  IdleSlowdown idle;  // fitted on the same 2-rank runs
 };
 
 struct MessageMeasurement {
@@ -111,6 +126,17 @@ schedule::ModelDesc parse_shape_name(std::string_view name);
 // Fits per-key overhead and efficiency (alone times) and contention factors
 // (contended / alone), and device.efficiency (block ops, no overhead).
 void fit_profile(Profile& profile);
+
+// The idle slowdown's time constant. Fitted freely on one calibration's ~40
+// steps after a wait it came out anywhere in 0.25-8 ms; on 96 such steps of
+// five Programs (15 runs) the fit was flat and best between 2 and 5 ms.
+inline constexpr double idle_time_constant_s = 3e-3;
+
+// The idle slowdown of block steps at idle_time_constant_s, fitted on (idle
+// seconds before the step, its duration / the usual duration of its cost key)
+// of steps that followed a wait (idle >= 100 us): least squares of ratio - 1.
+// Fewer than 8 such steps, or no slowdown: {0, 0}.
+IdleSlowdown fit_idle_slowdown(std::span<const std::pair<double, double>> idle_and_ratio);
 
 void to_json(nlohmann::json& out, const Profile& profile);
 std::string dump_profile(const Profile& profile);
