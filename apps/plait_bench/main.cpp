@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plait-bench: %s\n", error.what());
     return 1;
   }
-  plait::executor::set_compute_threads(args.threads);
+  plait::executor::set_up_compute(args.threads);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::AddCustomContext("torch_version", plait_bench::torch_version());

@@ -227,7 +227,7 @@ void check_run(World& world, const Program& program, const ExecOptions& options)
 }
 
 ExecReport execute(World& world, const Program& program, const ExecOptions& options) {
-  set_compute_threads(options.threads);
+  set_up_compute(options.threads);
   ExecReport report;
   report.ranks = world.size();
   report.kind = program.kind;

@@ -12,6 +12,10 @@
 #include <torch/cuda.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "detail/backend_access.hpp"
 #include "detail/transformer.hpp"
 #include "plait/schedule/error.hpp"
@@ -25,9 +29,14 @@ using schedule::Space;
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
-void set_compute_threads(int threads) {
+void set_up_compute(int threads) {
   if (threads < 1) throw Error("--threads", "must be at least 1, got " + std::to_string(threads));
   at::set_num_threads(threads);
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest; setting it also stops it moving
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
 }
 
 void check_runnable(const schedule::ModelDesc& model, const std::string& device) {

@@ -616,7 +616,7 @@ TrainConfig load_train_config_on_all(World& world, const std::string& path, cons
 }
 
 TrainSummary train(World& world, const TrainConfig& config, const TrainOverrides& overrides) {
-  set_compute_threads(overrides.threads);
+  set_up_compute(overrides.threads);
   Trainer trainer(world, config, overrides);
   return trainer.run();
 }

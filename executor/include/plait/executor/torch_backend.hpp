@@ -23,8 +23,14 @@ struct BackendAccess;  // the trainer's hooks (input, loss, dropout, parameters)
 // bf16 on cpu, cuda requested but not available, ...).
 void check_runnable(const schedule::ModelDesc& model, const std::string& device);
 
-// Sets the intra-op thread count of this process (at::set_num_threads).
-void set_compute_threads(int threads);
+// Sets this process up for timed compute: the intra-op thread count
+// (at::set_num_threads), and glibc's malloc keeping the memory it is given
+// back for the next allocation (no mmap per large block, no trimming).
+// LibTorch on CPU allocates and frees every activation of every op; with
+// glibc's defaults a block over its (moving) mmap threshold is mapped and
+// unmapped each time and its pages fault in again: d128 steps ran in streaks
+// 2.5x slow on one rank, and whole steps ~10 % slower on this VM.
+void set_up_compute(int threads);
 
 // True when this libtorch build sees a CUDA device.
 bool cuda_available();
