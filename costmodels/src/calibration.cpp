@@ -143,6 +143,7 @@ class Calibration {
     if (profile.ops.empty()) throw Error("calibrate", "no measurements at the fitted shapes");
     if (in_run()) measure_in_run(profile.ops, profile.speed_references);
     fit_profile(profile);
+    set_serial_factors(profile);
     if (options_.check) result.check = check_profile_model(profile, held_out);
 
     if (!options_.pingpong_json.empty()) {
@@ -244,14 +245,16 @@ class Calibration {
       double idle_s = -1;  // block steps: since the rank's previous block step ended (-1: its first)
     };
     std::vector<Op> ops;  // compute ops of the traced step
+    double serial_s = 0;  // 1 rank: the serial step (plait-exec's serial baseline)
   };
 
   InRun run_traced(const std::string& program, int ranks, const std::string& what) {
     TemporaryFile trace{temporary_path("in-run-trace")};
     std::vector<std::string> argv = mpirun(ranks);
-    argv.insert(argv.end(), {options_.exec_binary, program, "--steps", "10", "--warmup", "1", "--no-serial",
-                             "--speed-probe", "--json", "--device", options_.device, "--threads",
-                             std::to_string(options_.threads), "--trace", trace.path});
+    argv.insert(argv.end(), {options_.exec_binary, program, "--steps", "10", "--warmup", "1", "--speed-probe",
+                             "--json", "--device", options_.device, "--threads", std::to_string(options_.threads),
+                             "--trace", trace.path});
+    if (ranks > 1) argv.push_back("--no-serial");  // the serial step is timed on 1 rank
     detail::ChildProcess child(argv, /*capture_stdout=*/true);
     std::string last, line;
     while (child.read_line(line))
@@ -277,6 +280,8 @@ class Calibration {
                                ? report["time_per_step_s"].get<double>()
                                : 0;
     const double to_timed = timed_s > 0 && last_end > first_start ? timed_s / (last_end - first_start) : 1;
+    if (report.contains("serial_time_per_step_s") && report["serial_time_per_step_s"].is_number())
+      run.serial_s = report["serial_time_per_step_s"].get<double>();
     std::map<int, double> last_block_end;  // per rank
     for (const traces::Event& event : events) {
       if (event.peer >= 0 || event.bytes != 0 || event.rank < 0 || event.rank >= static_cast<int>(probes.size()))
@@ -343,6 +348,37 @@ class Calibration {
   // runs, where ranks wait for each other, also give the idle slowdown.
   static constexpr int in_run_repeats = 5;
 
+  static schedule::BuildSpec in_run_spec(const schedule::ModelDesc& shape, int ranks) {
+    schedule::BuildSpec spec;
+    spec.layers = 16;
+    spec.ranks = ranks;
+    spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+    // Two adjoint iterations: the fine adjoint relaxation steps on kept graphs (block.adj).
+    spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+    spec.model = shape;
+    return spec;
+  }
+
+  // The executor's serial step runs all blocks in one autograd graph, which
+  // costs more than its blocks' steps do one at a time in a run (~1.2x at
+  // d64): each shape's factor is its timed serial step over the profile's
+  // price of it, on the block steps (the loss and the rest as priced).
+  void set_serial_factors(Profile& profile) const {
+    const auto pricer = make_profile_pricer(profile, Contention::alone);
+    for (const auto& [shape, measured_s] : serial_steps_) {
+      const schedule::Program serial = schedule::build_serial(in_run_spec(shape, 1));
+      double block_s = 0, other_s = 0;
+      for (const schedule::Section& section : serial.rank_programs.at(0).sections)
+        for (const schedule::Op& op : section.ops) {
+          const bool block = op.kind == schedule::OpKind::step || op.kind == schedule::OpKind::step_adjoint;
+          (block ? block_s : other_s) += section.repeat * pricer->op_seconds(serial, op);
+        }
+      const double factor = (measured_s - other_s) / block_s;
+      for (SpeedReference& reference : profile.speed_references)
+        if (same_shape(reference.shape, shape) && factor > 0 && std::isfinite(factor)) reference.serial_factor = factor;
+    }
+  }
+
   void measure_in_run(std::vector<OpMeasurement>& ops, std::vector<SpeedReference>& references) {
     int done = 0;
     const int total = static_cast<int>(options_.shapes.size()) * in_run_repeats * 2;
@@ -350,15 +386,8 @@ class Calibration {
       std::map<int, std::vector<InRun>> runs;  // by rank count
       std::map<int, TemporaryFile> programs;
       for (int ranks : {1, 2}) {
-        schedule::BuildSpec spec;
-        spec.layers = 16;
-        spec.ranks = ranks;
-        spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
-        // Two adjoint iterations: the fine adjoint relaxation steps on kept graphs (block.adj).
-        spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
-        spec.model = shape;
         programs.emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(ranks))});
-        schedule::save_program(schedule::build_mgrit(spec), programs.at(ranks).path);
+        schedule::save_program(schedule::build_mgrit(in_run_spec(shape, ranks)), programs.at(ranks).path);
       }
       for (int run = 0; run < in_run_repeats; ++run) {
         for (int ranks : {1, 2}) {
@@ -382,6 +411,10 @@ class Calibration {
           if (!same_shape(op.shape, shape) || found == scaled.end()) continue;
           (ranks == 1 ? op.alone : op.contended.emplace()) = timing_of(found->second);
         }
+        std::vector<double> serial;
+        for (const InRun& run : list)
+          if (run.serial_s > 0) serial.push_back(run.serial_s * speed / run.probe_s);
+        if (ranks == 1 && !serial.empty()) serial_steps_.emplace_back(shape, timing_of(serial).median_s);
       }
       references.push_back(reference);
     }
@@ -416,6 +449,7 @@ class Calibration {
 
   const CalibrationOptions& options_;
   Clock::time_point start_;
+  std::vector<std::pair<schedule::ModelDesc, double>> serial_steps_;  // per shape, at its alone speed reference
 };
 
 }  // namespace

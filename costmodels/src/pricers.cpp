@@ -88,8 +88,12 @@ class ProfilePricer final : public OpPricer {
 
   double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
     if (is_free(op)) return 0;
-    return cache_.seconds(program.model, schedule::cost_key(op),
-                          [&](const auto& model) { return table(program, model); });
+    const double seconds = cache_.seconds(program.model, schedule::cost_key(op),
+                                          [&](const auto& model) { return table(program, model); });
+    if (program.kind != "serial" || (op.kind != schedule::OpKind::step && op.kind != schedule::OpKind::step_adjoint))
+      return seconds;
+    const SpeedReference* reference = profile_.find_speed_reference(program.model);
+    return reference ? seconds * reference->serial_factor : seconds;
   }
 
   double idle_factor(const schedule::Program& program, double idle_s) const override {

@@ -31,7 +31,7 @@ bool operator==(const NetworkProfile& x, const NetworkProfile& y) {
 }
 bool operator==(const SpeedReference& x, const SpeedReference& y) {
   return same_shape(x.shape, y.shape) && x.alone_s == y.alone_s && x.contended_s == y.contended_s &&
-         x.idle == y.idle;
+         x.idle == y.idle && x.serial_factor == y.serial_factor;
 }
 
 IdleSlowdown fit_idle_slowdown(std::span<const std::pair<double, double>> idle_and_ratio) {

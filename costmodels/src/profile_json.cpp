@@ -15,7 +15,8 @@
 //               "allreduce": [...],
 //               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}, // optional
 //   "speed_references": [{"shape": {...}, "alone_s", "contended_s",            // optional
-//                         "idle": {"slowdown", "time_constant_s"}}]          // optional
+//                         "idle": {"slowdown", "time_constant_s"},           // optional
+//                         "serial_factor"}]                                   // optional, > 0
 // }
 #include <set>
 #include <vector>
@@ -222,6 +223,10 @@ struct ProfileReader {
         if (reference.idle.slowdown > 0 && idle->contains("time_constant_s") && !(reference.idle.time_constant_s > 0))
           in.problem(here / "idle" / "time_constant_s", "must be > 0 when the slowdown is");
       }
+      if ((*list)[i].is_object() && (*list)[i].contains("serial_factor")) {
+        reference.serial_factor = in.number((*list)[i], here, "serial_factor", 0.0, "factor");
+        if (!(reference.serial_factor > 0)) in.problem(here / "serial_factor", "must be > 0");
+      }
       references.push_back(reference);
     }
     return references;
@@ -301,7 +306,8 @@ void to_json(json& out, const Profile& profile) {
                             {"contended_s", reference.contended_s},
                             {"idle",
                              {{"slowdown", reference.idle.slowdown},
-                              {"time_constant_s", reference.idle.time_constant_s}}}});
+                              {"time_constant_s", reference.idle.time_constant_s}}},
+                            {"serial_factor", reference.serial_factor}});
     out["speed_references"] = std::move(references);
   }
 }

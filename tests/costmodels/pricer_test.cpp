@@ -98,6 +98,18 @@ TEST(ProfilePricer, TheIdleFactorIsTheShapesIdleSlowdown) {
   EXPECT_EQ(make_analytic_pricer(device_sheet("h100-sxm"))->idle_factor(program, 3e-3), 1);
 }
 
+TEST(ProfilePricer, ASerialProgramsBlockStepsCostTheSerialFactor) {
+  Profile profile = testing::small_profile();
+  profile.speed_references[0].serial_factor = 1.25;
+  const auto pricer = make_profile_pricer(profile);
+  auto program = program_of("d256.h4.s128.b8.r4.fp32.causal");
+  program.kind = "mgrit";
+  EXPECT_DOUBLE_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::step)), 0.02);
+  program.kind = "serial";
+  EXPECT_DOUBLE_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::step)), 0.025);
+  EXPECT_DOUBLE_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::copy)), 1e-4);  // not a block step
+}
+
 TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {
   Profile profile = testing::small_profile();
   profile.ops.clear();

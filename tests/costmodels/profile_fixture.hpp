@@ -20,7 +20,7 @@ inline Profile small_profile() {
   network.allreduce = {{8, {1.1e-6, 1e-6, 0.95e-6, 0.1e-6, 5}}};
   network.model.segments = {{512, 0.4e-6, 0}, {1 << 30, 3e-6, 2e-10}};
   profile.network = network;
-  profile.speed_references.push_back({shape, 0.0195, 0.0208, {0.45, 3e-3}});
+  profile.speed_references.push_back({shape, 0.0195, 0.0208, {0.45, 3e-3}, 1.2});
   return profile;
 }
 

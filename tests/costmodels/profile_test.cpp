@@ -86,6 +86,14 @@ TEST(ProfileValidation, TheIdleSlowdownIsOptionalAndChecked) {
             "p.json: /speed_references/0/idle/time_constant_s: must be > 0 when the slowdown is");
 }
 
+TEST(ProfileValidation, TheSerialFactorIsOptionalAndPositive) {
+  json document = valid_json();
+  document["speed_references"][0].erase("serial_factor");
+  EXPECT_EQ(parse_profile(document.dump(), "p.json").speed_references[0].serial_factor, 1);
+  document["speed_references"][0]["serial_factor"] = 0;
+  EXPECT_EQ(parse_error(document), "p.json: /speed_references/0/serial_factor: must be > 0");
+}
+
 TEST(IdleSlowdown, GrowsWithTheIdleTimeToOnePlusTheSlowdown) {
   const IdleSlowdown idle{0.5, 2e-3};
   EXPECT_EQ(idle.factor(0), 1);

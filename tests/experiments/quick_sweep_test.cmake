@@ -60,3 +60,8 @@ file(READ ${WORK}/profile.json profile)
 if(NOT profile MATCHES "\"speed_references\": \\[\n +{\n +\"alone_s\": [0-9]")
   message(FATAL_ERROR "profile.json has no speed reference")
 endif()
+# ... with the serial step's factor, timed in the same runs (1 when it was not).
+string(JSON serial_factor GET "${profile}" speed_references 0 serial_factor)
+if(NOT serial_factor GREATER 0 OR serial_factor EQUAL 1)
+  message(FATAL_ERROR "profile.json: the serial step was not timed (serial_factor ${serial_factor})")
+endif()

@@ -65,6 +65,10 @@ struct SpeedReference {
   double alone_s = 0;
   double contended_s = 0;
   IdleSlowdown idle;  // fitted on the same 2-rank runs
+  // The executor's serial step (one autograd graph over all blocks, timed in
+  // the same 1-rank runs) over its price as separate block steps: its block
+  // steps cost this times theirs (1: no correction).
+  double serial_factor = 1;
 };
 
 struct MessageMeasurement {
