@@ -309,7 +309,8 @@ class Calibration {
       for (const InRun::Op& op : run.ops) durations[op.key].push_back(op.seconds);
       for (const InRun::Op& op : run.ops) {
         const std::vector<double>& same_key = durations.at(op.key);
-        if (op.idle_s >= 0 && same_key.size() >= 3) samples.emplace_back(op.idle_s, op.seconds / timing_of(same_key).median_s);
+        if (op.idle_s >= 0 && same_key.size() >= 3)
+          samples.emplace_back(op.idle_s, op.seconds / timing_of(same_key).median_s);
       }
     }
     return fit_idle_slowdown(samples);
@@ -360,9 +361,9 @@ class Calibration {
   }
 
   // The executor's serial step runs all blocks in one autograd graph, which
-  // costs more than its blocks' steps do one at a time in a run (~1.2x at
-  // d64): each shape's factor is its timed serial step over the profile's
-  // price of it, on the block steps (the loss and the rest as priced).
+  // costs more than its blocks' steps do one at a time in a run (1.05x at
+  // d64, 16 blocks): each shape's factor is its timed serial step over the
+  // profile's price of it, on the block steps (the loss and the rest as priced).
   void set_serial_factors(Profile& profile) const {
     const auto pricer = make_profile_pricer(profile, Contention::alone);
     for (const auto& [shape, measured_s] : serial_steps_) {
@@ -405,7 +406,8 @@ class Calibration {
         (ranks == 1 ? reference.alone_s : reference.contended_s) = speed;
         std::map<std::string, std::vector<double>> scaled;  // per cost key, one per run
         for (const InRun& run : list)
-          for (const auto& [key, mean] : key_means(run, reference.idle)) scaled[key].push_back(mean * speed / run.probe_s);
+          for (const auto& [key, mean] : key_means(run, reference.idle))
+            scaled[key].push_back(mean * speed / run.probe_s);
         for (OpMeasurement& op : ops) {
           auto found = scaled.find(op.key);
           if (!same_shape(op.shape, shape) || found == scaled.end()) continue;
