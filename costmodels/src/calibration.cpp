@@ -307,11 +307,12 @@ class Calibration {
     for (const InRun& run : runs) {
       std::map<std::string, std::vector<double>> durations;
       for (const InRun::Op& op : run.ops) durations[op.key].push_back(op.seconds);
-      for (const InRun::Op& op : run.ops) {
-        const std::vector<double>& same_key = durations.at(op.key);
-        if (op.idle_s >= 0 && same_key.size() >= 3)
-          samples.emplace_back(op.idle_s, op.seconds / timing_of(same_key).median_s);
-      }
+      std::map<std::string, double> medians;  // keys with >= 3 ops in the run
+      for (const auto& [key, seconds] : durations)
+        if (seconds.size() >= 3) medians[key] = timing_of(seconds).median_s;
+      for (const InRun::Op& op : run.ops)
+        if (auto found = medians.find(op.key); op.idle_s >= 0 && found != medians.end())
+          samples.emplace_back(op.idle_s, op.seconds / found->second);
     }
     return fit_idle_slowdown(samples);
   }
@@ -371,8 +372,7 @@ class Calibration {
       double block_s = 0, other_s = 0;
       for (const schedule::Section& section : serial.rank_programs.at(0).sections)
         for (const schedule::Op& op : section.ops) {
-          const bool block = op.kind == schedule::OpKind::step || op.kind == schedule::OpKind::step_adjoint;
-          (block ? block_s : other_s) += section.repeat * pricer->op_seconds(serial, op);
+          (schedule::is_block_step(op.kind) ? block_s : other_s) += section.repeat * pricer->op_seconds(serial, op);
         }
       const double factor = (measured_s - other_s) / block_s;
       for (SpeedReference& reference : profile.speed_references)

@@ -90,8 +90,7 @@ class ProfilePricer final : public OpPricer {
     if (is_free(op)) return 0;
     const double seconds = cache_.seconds(program.model, schedule::cost_key(op),
                                           [&](const auto& model) { return table(program, model); });
-    if (program.kind != "serial" || (op.kind != schedule::OpKind::step && op.kind != schedule::OpKind::step_adjoint))
-      return seconds;
+    if (program.kind != "serial" || !schedule::is_block_step(op.kind)) return seconds;
     const SpeedReference* reference = profile_.find_speed_reference(program.model);
     return reference ? seconds * reference->serial_factor : seconds;
   }

@@ -128,7 +128,7 @@ traces::Trace make_trace(const schedule::Program& program, const std::vector<std
       e.end = numbers[i + 4] + shifts[std::size_t(rank)];
       const schedule::Op& op = sections.at(e.section).ops.at(e.op);
       e.cost_key = std::string(schedule::cost_key(op));
-      const bool is_step = op.kind == OpKind::step || op.kind == OpKind::step_adjoint;
+      const bool is_step = schedule::is_block_step(op.kind);
       e.level = is_step ? op.level : subject(op).level;
       e.point = subject(op).point;
       if (schedule::is_communication(op.kind)) {

@@ -74,6 +74,8 @@ bool is_communication(OpKind kind) {
   return kind == OpKind::send || kind == OpKind::recv || kind == OpKind::allreduce;
 }
 
+bool is_block_step(OpKind kind) { return kind == OpKind::step || kind == OpKind::step_adjoint; }
+
 std::string_view cost_key(const Op& op) {
   switch (op.kind) {
     case OpKind::input: return cost_keys::input;

@@ -286,7 +286,7 @@ void append_op(std::string& out, const Op& op) {
   buffer("a", op.a);
   buffer("b", op.b);
   buffer("c", op.c);
-  if (op.kind == OpKind::step || op.kind == OpKind::step_adjoint) {
+  if (is_block_step(op.kind)) {
     number("level", op.level);
     number("block", op.block);
     number("span", op.span);

@@ -21,7 +21,7 @@ ProgramSummary summarize(const Program& program) {
           rank.messages_sent += section.repeat;
           rank.bytes_sent += section.repeat * op.bytes;
         }
-        if (op.kind == OpKind::step || op.kind == OpKind::step_adjoint) rank.block_steps += section.repeat;
+        if (is_block_step(op.kind)) rank.block_steps += section.repeat;
       }
     }
     summary.total_block_steps += rank.block_steps;

@@ -21,8 +21,6 @@ std::string Problem::to_string() const {
 
 namespace {
 
-bool is_step(OpKind kind) { return kind == OpKind::step || kind == OpKind::step_adjoint; }
-
 void check_structure(const Program& program, std::vector<Problem>& problems) {
   const int ranks = program.ranks;
   const auto above_limit = [&](const std::string& what, std::int64_t value, std::int64_t limit) {
@@ -63,14 +61,14 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("peer " + std::to_string(op.peer) + " is not another rank");
         }
         if (op.bytes < 0) bad("negative byte count");
-        if (is_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {
+        if (is_block_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {
           bad("step block " + std::to_string(op.block) + " / span " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");
         }
         const bool needs_dst = op.kind != OpKind::send && op.kind != OpKind::record_norm;
         if (needs_dst && op.dst.empty()) bad(std::string(to_string(op.kind)) + " without dst");
         const bool needs_a = op.kind == OpKind::copy || op.kind == OpKind::sub || op.kind == OpKind::norm_sq ||
-                             is_step(op.kind) || op.kind == OpKind::loss || op.kind == OpKind::send ||
+                             is_block_step(op.kind) || op.kind == OpKind::loss || op.kind == OpKind::send ||
                              op.kind == OpKind::record_norm;
         if (needs_a && op.a.empty()) bad(std::string(to_string(op.kind)) + " without source a");
         if (op.kind == OpKind::step_adjoint && op.c.empty()) bad("step_adjoint without forward state c");
@@ -182,7 +180,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
         in_allreduce[rank] = 1;
         ++cursor.op;
         break;  // resumes once every rank has arrived
-      } else if (is_step(op->kind)) {
+      } else if (is_block_step(op->kind)) {
         cursor.clock += 1;
       }
       ++cursor.op;

@@ -23,8 +23,6 @@ struct MessagePayload {
   double value = 0;
 };
 
-bool is_block_step(std::string_view key) { return key.starts_with("block."); }
-
 int point_of(const schedule::Op& op) {
   if (op.kind == schedule::OpKind::send) return op.a.point;
   if (!op.dst.empty()) return op.dst.point;
@@ -63,7 +61,7 @@ void CostBackend::compute(const schedule::Op& op) {
                                   std::string(schedule::cost_key(op)) + ") priced at " +
                                   std::to_string(seconds) + " s");
   const double start = clock_.now();
-  const bool block_step = is_block_step(schedule::cost_key(op));
+  const bool block_step = schedule::is_block_step(op.kind);
   // A rank's first block step has no idle stretch before it: the step begins
   // right after the previous one in a measured run.
   if (block_step && last_block_end_ >= 0) seconds *= pricer_.idle_factor(program_, start - last_block_end_);

@@ -52,6 +52,7 @@ enum class OpKind : std::uint8_t {
 std::string_view to_string(OpKind kind);
 OpKind parse_op_kind(std::string_view text);  // throws plait::Error
 bool is_communication(OpKind kind);
+bool is_block_step(OpKind kind);  // step or step_adjoint: a block evaluation
 
 // How a block step uses autograd graphs. A forward step may keep its graph for
 // the adjoint step at the same state (only where the adjoint reads that state);
