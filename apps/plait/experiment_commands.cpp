@@ -56,10 +56,16 @@ void add_experiment_commands(CLI::App& app) {
       std::printf("step-time error |predicted/measured - 1|: median %s, max %s (noise floor: run spread median %s, max %s)\n",
                   percent(summary.median_abs_error).c_str(), percent(summary.max_abs_error).c_str(),
                   percent(summary.median_spread).c_str(), percent(summary.max_spread).c_str());
+    if (summary.median_abs_speedup_error)
+      std::printf("speedup error |predicted/measured speedup - 1|: median %s, max %s\n",
+                  percent(summary.median_abs_speedup_error).c_str(), percent(summary.max_abs_speedup_error).c_str());
     if (summary.median_abs_error_at_calibration)
-      std::printf("at the calibration's speed (no speed probe): median %s, max %s; speed factors %.3f..%.3f\n",
+      std::printf("at the calibration's speed (no speed probe): step time median %s, max %s; speedup median %s, "
+                  "max %s; speed factors %.3f..%.3f\n",
                   percent(summary.median_abs_error_at_calibration).c_str(),
-                  percent(summary.max_abs_error_at_calibration).c_str(), *summary.min_speed_factor,
+                  percent(summary.max_abs_error_at_calibration).c_str(),
+                  percent(summary.median_abs_speedup_error_at_calibration).c_str(),
+                  percent(summary.max_abs_speedup_error_at_calibration).c_str(), *summary.min_speed_factor,
                   *summary.max_speed_factor);
     std::printf("report: %s\n", summary.report_path.c_str());
   });

@@ -1,9 +1,12 @@
-// PNG plots of a sweep with gnuplot: predicted and measured speedup vs depth,
-// levels, cf and ranks, and predicted vs measured step time with y = x and
-// +-5 % bands. Data and scripts stay in DIR/plots/ so a plot can be redrawn.
+// PNG plots of a sweep with gnuplot: speedup against depth, levels, cf and
+// ranks as lines, one per family of points that differ only along that axis
+// (predicted dashed, measured solid, one colour per family); predicted vs
+// measured step time and speedup with y = x and +-5 % bands. Data and
+// scripts stay in DIR/plots/ so a plot can be redrawn.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -23,54 +26,174 @@ std::string cell(const std::optional<double>& value) {
   return text;
 }
 
-// Columns: 1 layers, 2 levels, 3 cf, 4 ranks, 5 predicted speedup, 6 measured
-// speedup, 7 predicted s, 8 measured s, 9 measured min s, 10 measured max s.
-std::string data_table(const std::vector<PointResult>& results) {
+// gnuplot's single-quoted strings: a quote is doubled.
+std::string quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// Columns: 1 ranks, 2 predicted s, 3 measured s, 4 min s, 5 max s,
+// 6 predicted speedup, 7 measured speedup.
+std::string points_table(const std::vector<PointResult>& results) {
   std::ostringstream out;
-  out << "# layers levels cf ranks predicted_speedup measured_speedup predicted_s measured_s min_s max_s\n";
+  out << "# ranks predicted_s measured_s min_s max_s predicted_speedup measured_speedup\n";
   for (const PointResult& r : results) {
     if (!r.predicted_time_s) continue;
-    out << r.config.layers << ' ' << r.config.levels << ' ' << r.config.cf << ' ' << r.config.ranks << ' '
-        << cell(r.predicted_speedup) << ' ' << cell(r.measured_speedup) << ' ' << cell(r.predicted_time_s) << ' '
-        << cell(r.measured_time_s) << ' ' << cell(r.measured_min_s) << ' ' << cell(r.measured_max_s) << '\n';
+    out << r.config.ranks << ' ' << cell(r.predicted_time_s) << ' ' << cell(r.measured_time_s) << ' '
+        << cell(r.measured_min_s) << ' ' << cell(r.measured_max_s) << ' ' << cell(r.predicted_speedup) << ' '
+        << cell(r.measured_speedup) << '\n';
   }
   return out.str();
 }
 
-const char* preamble =
-    "set terminal pngcairo size 900,600 font ',11'\n"
-    "set datafile missing '?'\n"
-    "set grid\n"
-    "set key top left\n";
+// A setting a family is labelled by: its text for a point.
+struct Setting {
+  const char* axis;  // the name of the sweep axis it is
+  std::string (*text)(const PointConfig&);
+};
 
-std::string speedup_script(const std::string& axis, int column, bool log_x, bool any_measured) {
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> list = {
+      {"layers", [](const PointConfig& c) { return "N" + std::to_string(c.layers); }},
+      {"levels", [](const PointConfig& c) { return "L" + std::to_string(c.levels); }},
+      {"cf", [](const PointConfig& c) { return "cf" + std::to_string(c.cf); }},
+      {"relax", [](const PointConfig& c) { return c.relax; }},
+      {"iters", [](const PointConfig& c) { return std::to_string(c.fwd_iters) + "/" + std::to_string(c.bwd_iters) + " it"; }},
+      {"ranks", [](const PointConfig& c) { return "P" + std::to_string(c.ranks); }},
+      {"model", [](const PointConfig& c) {
+         return "d" + std::to_string(c.model.d_model) + " h" + std::to_string(c.model.heads) + " s" +
+                std::to_string(c.model.seq) + " b" + std::to_string(c.model.batch);
+       }},
+      {"mask", [](const PointConfig& c) { return c.mask; }},
+      {"platform", [](const PointConfig& c) { return c.platform; }},
+  };
+  return list;
+}
+
+// An axis of the speedup plots: the setting it varies and its value.
+struct Axis {
+  const char* name;
+  int (*value)(const PointConfig&);
+  bool log_x;
+};
+
+const std::vector<Axis>& axes() {
+  static const std::vector<Axis> list = {
+      {"layers", [](const PointConfig& c) { return int(c.layers); }, true},
+      {"levels", [](const PointConfig& c) { return int(c.levels); }, false},
+      {"cf", [](const PointConfig& c) { return int(c.cf); }, false},
+      {"ranks", [](const PointConfig& c) { return int(c.ranks); }, true},
+  };
+  return list;
+}
+
+// Points that share every setting but `axis`, in order of the axis.
+struct Family {
+  std::string label;
+  std::vector<const PointResult*> points;
+};
+
+std::vector<Family> families_along(const Axis& axis, const std::vector<PointResult>& results) {
+  // A family is named by the settings that vary in the sweep (the others say nothing).
+  std::vector<const Setting*> varying;
+  for (const Setting& setting : settings()) {
+    if (setting.axis == std::string(axis.name)) continue;
+    std::set<std::string> values;
+    for (const PointResult& r : results)
+      if (r.predicted_time_s) values.insert(setting.text(r.config));
+    if (values.size() > 1) varying.push_back(&setting);
+  }
+  std::map<std::string, Family> by_key;  // key: every setting but the axis
+  std::vector<std::string> order;
+  for (const PointResult& r : results) {
+    if (!r.predicted_time_s) continue;
+    std::string key, label;
+    for (const Setting& setting : settings())
+      if (setting.axis != std::string(axis.name)) key += setting.text(r.config) + "|";
+    for (const Setting* setting : varying) label += (label.empty() ? "" : " ") + setting->text(r.config);
+    auto [it, added] = by_key.try_emplace(key, Family{label.empty() ? "all points" : label, {}});
+    if (added) order.push_back(key);
+    it->second.points.push_back(&r);
+  }
+  std::vector<Family> families;
+  for (const std::string& key : order) {
+    Family& family = by_key.at(key);
+    std::stable_sort(family.points.begin(), family.points.end(), [&](const PointResult* a, const PointResult* b) {
+      return axis.value(a->config) < axis.value(b->config);
+    });
+    if (family.points.size() > 1) families.push_back(std::move(family));
+  }
+  return families;
+}
+
+const char* preamble =
+    "set terminal pngcairo size 1100,650 font ',11'\n"
+    "set datafile missing '?'\n"
+    "set grid\n";
+
+// One data block per family (gnuplot `index i`): axis value, predicted and measured speedup.
+std::string family_table(const Axis& axis, const std::vector<Family>& families) {
+  std::ostringstream out;
+  for (const Family& family : families) {
+    out << "# " << family.label << "\n# " << axis.name << " predicted_speedup measured_speedup\n";
+    for (const PointResult* r : family.points)
+      out << axis.value(r->config) << ' ' << cell(r->predicted_speedup) << ' ' << cell(r->measured_speedup) << '\n';
+    out << "\n\n";
+  }
+  return out.str();
+}
+
+std::string speedup_script(const Axis& axis, const std::vector<Family>& families, bool any_measured) {
+  const std::string name = std::string("speedup_vs_") + axis.name;
   std::string script = preamble;
-  script += "set output '" + std::string("speedup_vs_") + axis + ".png'\n";
-  script += "set xlabel '" + axis + "'\nset ylabel 'speedup over the serial step'\n";
-  if (log_x) script += "set logscale x 2\n";
+  script += "set output '" + name + ".png'\n";
+  script += "set title 'Speedup over the serial step vs " + std::string(axis.name) +
+            (any_measured ? ": dashed predicted, solid measured" : " (predicted)") + "'\n";
+  script += "set xlabel '" + std::string(axis.name) + "'\nset ylabel 'speedup over the serial step'\n";
+  script += "set key outside right top\n";
+  if (axis.log_x) script += "set logscale x 2\n";
   script += "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
-  const std::string x = std::to_string(column);
-  script += "plot 'points.dat' using " + x + ":5 with points pt 6 ps 1.4 title 'predicted'";
-  if (any_measured) script += ", '' using " + x + ":6 with points pt 7 ps 1.0 title 'measured'";
+  script += "plot ";
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    const std::string index = std::to_string(i), colour = "lc " + std::to_string(i + 1);
+    const std::string title = "title " + quoted(families[i].label);
+    script += (i ? ", \\\n     " : "") + quoted(name + ".dat") + " index " + index + " using 1:2 with linespoints dt 2 pt 6 " +
+              colour + " " + (any_measured ? "notitle" : title);
+    if (any_measured) script += ", '' index " + index + " using 1:3 with linespoints dt 1 pt 7 " + colour + " " + title;
+  }
   return script + "\n";
 }
 
-// Both axes over the same range, so y = x is the diagonal.
-std::string accuracy_script(double low, double high) {
+// Both axes over the same range, so y = x is the diagonal; one series per rank count.
+std::string accuracy_script(const std::string& png, const std::string& quantity, int predicted_column,
+                            int measured_column, bool error_bars, std::pair<double, double> range,
+                            const std::set<int>& ranks) {
   std::string script = preamble;
-  char range[96];
-  std::snprintf(range, sizeof range, "set xrange [%g:%g]\nset yrange [%g:%g]\n", low, high, low, high);
-  script += range;
-  script += "set output 'predicted_vs_measured.png'\n"
-            "set xlabel 'measured step time (s; bars: min..max of the runs)'\n"
-            "set ylabel 'predicted step time (s)'\n"
-            "set logscale xy\n"
-            "set size square\n"
-            "plot x with lines lc 'black' title 'y = x', "
+  char text[160];
+  std::snprintf(text, sizeof text, "set xrange [%g:%g]\nset yrange [%g:%g]\n", range.first, range.second,
+                range.first, range.second);
+  script += text;
+  script += "set key top left\nset output '" + png + "'\nset logscale xy\nset size square\n";
+  script += "set xlabel 'measured " + quantity + (error_bars ? " (bars: min..max of the runs)'\n" : "'\n");
+  script += "set ylabel 'predicted " + quantity + "'\n";
+  script += "plot x with lines lc 'black' title 'y = x', "
             "1.05*x with lines dt 2 lc 'gray40' title '+5 %', "
-            "0.95*x with lines dt 2 lc 'gray40' title '-5 %', "
-            "'points.dat' using 8:7:9:10 with xerrorbars pt 7 lc 'blue' title 'points'\n";
-  return script;
+            "0.95*x with lines dt 2 lc 'gray40' title '-5 %'";
+  int colour = 1;
+  for (int r : ranks) {
+    const std::string m = std::to_string(measured_column), p = std::to_string(predicted_column);
+    const std::string select = "($1 == " + std::to_string(r) + " ? $" + p + " : NaN)";
+    script += ", 'points.dat' using " + m + ":" + select + (error_bars ? ":4:5 with xerrorbars" : " with points") +
+              " pt 7 lc " + std::to_string(colour++) + " title '" + std::to_string(r) + " rank" + (r > 1 ? "s'" : "'");
+  }
+  return script + "\n";
+}
+
+// The range of the given values, widened by 25 % each way (log axes).
+std::pair<double, double> padded_range(const std::vector<double>& values) {
+  const auto [low, high] = std::minmax_element(values.begin(), values.end());
+  return {*low / 1.25, *high * 1.25};
 }
 
 }  // namespace
@@ -78,41 +201,47 @@ std::string accuracy_script(double low, double high) {
 std::vector<std::string> write_plots(const std::string& output_dir, const std::vector<PointResult>& results) {
   const fs::path dir = fs::path(output_dir) / "plots";
   fs::create_directories(dir);
-  write_text_file((dir / "points.dat").string(), data_table(results));
-  bool any_measured = false;
-  double low = 0, high = 0;
-  std::set<int> layers, levels, cfs, ranks;
+  write_text_file((dir / "points.dat").string(), points_table(results));
+  std::vector<double> times, speedups;
+  std::set<int> measured_ranks;
   for (const PointResult& r : results) {
-    if (!r.predicted_time_s) continue;
-    if (r.measured_time_s) {
-      for (double value : {*r.predicted_time_s, *r.measured_time_s, r.measured_min_s.value_or(*r.measured_time_s),
-                           r.measured_max_s.value_or(*r.measured_time_s)}) {
-        low = any_measured ? std::min(low, value) : value;
-        high = any_measured ? std::max(high, value) : value;
-        any_measured = true;
-      }
-    }
-    layers.insert(r.config.layers);
-    levels.insert(r.config.levels);
-    cfs.insert(r.config.cf);
-    ranks.insert(r.config.ranks);
+    if (!r.predicted_time_s || !r.measured_time_s) continue;
+    measured_ranks.insert(r.config.ranks);
+    for (double value : {*r.predicted_time_s, *r.measured_time_s, r.measured_min_s.value_or(*r.measured_time_s),
+                         r.measured_max_s.value_or(*r.measured_time_s)})
+      times.push_back(value);
+    if (r.predicted_speedup && r.measured_speedup && *r.predicted_speedup > 0 && *r.measured_speedup > 0)
+      speedups.insert(speedups.end(), {*r.predicted_speedup, *r.measured_speedup});
   }
+  const bool any_measured = !times.empty();
+
   std::vector<std::pair<std::string, std::string>> scripts;  // png, script
-  if (layers.size() > 1) scripts.push_back({"speedup_vs_layers.png", speedup_script("layers", 1, true, any_measured)});
-  if (levels.size() > 1) scripts.push_back({"speedup_vs_levels.png", speedup_script("levels", 2, false, any_measured)});
-  if (cfs.size() > 1) scripts.push_back({"speedup_vs_cf.png", speedup_script("cf", 3, false, any_measured)});
-  if (ranks.size() > 1) scripts.push_back({"speedup_vs_ranks.png", speedup_script("ranks", 4, true, any_measured)});
-  if (any_measured) scripts.push_back({"predicted_vs_measured.png", accuracy_script(low / 1.25, high * 1.25)});
+  for (const Axis& axis : axes()) {
+    const std::vector<Family> families = families_along(axis, results);
+    if (families.empty()) continue;
+    const std::string name = std::string("speedup_vs_") + axis.name;
+    write_text_file((dir / (name + ".dat")).string(), family_table(axis, families));
+    scripts.push_back({name + ".png", speedup_script(axis, families, any_measured)});
+  }
+  if (any_measured)
+    scripts.push_back({"predicted_vs_measured.png",
+                       accuracy_script("predicted_vs_measured.png", "step time (s)", 2, 3, true, padded_range(times),
+                                       measured_ranks)});
+  if (!speedups.empty())
+    scripts.push_back({"speedup_predicted_vs_measured.png",
+                       accuracy_script("speedup_predicted_vs_measured.png", "speedup", 6, 7, false,
+                                       padded_range(speedups), measured_ranks)});
 
   std::vector<std::string> drawn;
   for (const auto& [png, script] : scripts) {
-    const fs::path script_path = dir / (png.substr(0, png.size() - 4) + ".gp");
+    const std::string stem = png.substr(0, png.size() - 4);
+    const fs::path script_path = dir / (stem + ".gp");
     write_text_file(script_path.string(), script);
     // gnuplot resolves the script's relative paths from its working directory.
     const std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec gnuplot \"$1\"", dir.string(),
                                            script_path.filename().string()};
-    const std::string log = (dir / (png.substr(0, png.size() - 4) + ".log")).string();
-    if (run_process(argv, "/dev/null", log) == 0 && fs::exists(dir / png)) drawn.push_back("plots/" + png);
+    if (run_process(argv, "/dev/null", (dir / (stem + ".log")).string()) == 0 && fs::exists(dir / png))
+      drawn.push_back("plots/" + png);
   }
   return drawn;
 }

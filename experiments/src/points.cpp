@@ -94,6 +94,7 @@ void predict_point(const Tools& tools, const std::string& point_dir, PointResult
   const nlohmann::json prediction = simulate(tools, point_dir, result.config, "prediction", {});
   const std::string origin = point_dir + "/prediction.json";
   result.predicted_time_s = number_field(prediction, "predicted_time_s", origin);
+  result.predicted_serial_s = number_field(prediction, "serial_predicted_time_s", origin);
   result.predicted_speedup = number_field(prediction, "speedup", origin);
 }
 
@@ -126,7 +127,7 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
     if (const costmodels::SpeedReference* found = profile.find_speed_reference(point_model(result.config)))
       reference_s = result.config.ranks == 1 ? found->alone_s : found->contended_s;
   }
-  std::vector<double> times, speedups;
+  std::vector<double> times, serial_times;
   std::vector<std::vector<double>> rank_speed_factors;  // per run, per rank: probe / reference
   for (int run = 0; run < measure.repeats; ++run) {
     std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
@@ -138,7 +139,8 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
     run_or_throw(argv, out, point_dir + "/measured-" + std::to_string(run) + ".stderr", "plait run");
     const nlohmann::json report = read_json_output(out);
     times.push_back(number_field(report, "time_per_step_s", out));
-    if (report.contains("speedup") && report.at("speedup").is_number()) speedups.push_back(report.at("speedup"));
+    if (report.contains("serial_time_per_step_s") && report.at("serial_time_per_step_s").is_number())
+      serial_times.push_back(report.at("serial_time_per_step_s"));
     if (reference_s) {
       std::vector<double> factors = costmodels::read_speed_probes(report, out);
       for (double& factor : factors) factor /= *reference_s;
@@ -148,26 +150,40 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
   result.measured_time_s = median(times);
   result.measured_min_s = *std::min_element(times.begin(), times.end());
   result.measured_max_s = *std::max_element(times.begin(), times.end());
-  if (!speedups.empty()) result.measured_speedup = median(speedups);
+  // Every run timed its serial baseline, or none did (plait-exec --no-serial).
+  const bool serial_timed = serial_times.size() == times.size();
+  std::vector<double> speedups;
+  if (serial_timed) {
+    for (std::size_t run = 0; run < times.size(); ++run) speedups.push_back(serial_times[run] / times[run]);
+    result.measured_serial_s = median(serial_times);
+    result.measured_speedup = median(speedups);
+  }
   if (rank_speed_factors.empty() || !result.predicted_time_s) return;
 
   // Each run is predicted at its own ranks' speeds (plait simulate
   // --rank-compute-scale: the two cores of this VM run up to ~30 % apart, and
   // the slower rank holds the other up); a slow run is judged against its own
   // slow probe (paired_prediction).
-  std::vector<double> predicted, predicted_speedups;
+  std::vector<double> predicted, predicted_serial;
   for (std::size_t run = 0; run < times.size(); ++run) {
     const std::string name = "prediction-run-" + std::to_string(run);
     const nlohmann::json prediction = simulate(tools, point_dir, result.config, name,
                                                {"--rank-compute-scale", comma_separated(rank_speed_factors[run])});
     const std::string origin = point_dir + "/" + name + ".json";
     predicted.push_back(number_field(prediction, "predicted_time_s", origin));
-    predicted_speedups.push_back(number_field(prediction, "speedup", origin));
+    predicted_serial.push_back(number_field(prediction, "serial_predicted_time_s", origin));
   }
   result.predicted_at_calibration_s = result.predicted_time_s;
+  result.predicted_speedup_at_calibration = result.predicted_speedup;
   result.predicted_time_s = paired_prediction(times, predicted);
-  result.predicted_speedup = median(predicted_speedups);
   result.speed_factor = *result.predicted_time_s / *result.predicted_at_calibration_s;
+  if (!serial_timed) return;
+  // The serial step and the speedup paired run by run as the step time is:
+  // each run's serial baseline ran at that run's speed too.
+  std::vector<double> predicted_speedups;
+  for (std::size_t run = 0; run < times.size(); ++run) predicted_speedups.push_back(predicted_serial[run] / predicted[run]);
+  result.predicted_serial_s = paired_prediction(serial_times, predicted_serial);
+  result.predicted_speedup = paired_prediction(speedups, predicted_speedups);
 }
 
 }  // namespace plait::experiments::detail

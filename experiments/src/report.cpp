@@ -41,6 +41,7 @@ std::string table_cell(std::string text) {
 SweepSummary summarize_results(const std::vector<PointResult>& results) {
   SweepSummary summary;
   std::vector<double> errors, spreads, errors_at_calibration, speed_factors;
+  std::vector<double> speedup_errors, speedup_errors_at_calibration, serial_errors;
   for (const PointResult& r : results) {
     ++summary.points;
     const bool failed = r.status != "ok" && r.status != "predicted";
@@ -54,6 +55,15 @@ SweepSummary summarize_results(const std::vector<PointResult>& results) {
       errors_at_calibration.push_back(std::abs(*r.predicted_at_calibration_s / *r.measured_time_s - 1));
       speed_factors.push_back(*r.speed_factor);
     }
+    if (r.speedup_error) speedup_errors.push_back(std::abs(*r.speedup_error));
+    if (r.measured_speedup && *r.measured_speedup > 0) {
+      // Without a probe the prediction is at the calibration's speed already.
+      const auto& at_calibration = r.predicted_speedup_at_calibration ? r.predicted_speedup_at_calibration
+                                                                      : r.predicted_speedup;
+      if (at_calibration) speedup_errors_at_calibration.push_back(std::abs(*at_calibration / *r.measured_speedup - 1));
+    }
+    if (r.predicted_serial_s && r.measured_serial_s && *r.measured_serial_s > 0)
+      serial_errors.push_back(*r.predicted_serial_s / *r.measured_serial_s - 1);
   }
   const auto median_and_max = [](const std::vector<double>& values, std::optional<double>& median,
                                  std::optional<double>& max) {
@@ -64,6 +74,14 @@ SweepSummary summarize_results(const std::vector<PointResult>& results) {
   median_and_max(errors, summary.median_abs_error, summary.max_abs_error);
   median_and_max(spreads, summary.median_spread, summary.max_spread);
   median_and_max(errors_at_calibration, summary.median_abs_error_at_calibration, summary.max_abs_error_at_calibration);
+  median_and_max(speedup_errors, summary.median_abs_speedup_error, summary.max_abs_speedup_error);
+  median_and_max(speedup_errors_at_calibration, summary.median_abs_speedup_error_at_calibration,
+                 summary.max_abs_speedup_error_at_calibration);
+  if (!serial_errors.empty()) {
+    summary.median_serial_error = median_of(serial_errors);
+    summary.min_serial_error = *std::min_element(serial_errors.begin(), serial_errors.end());
+    summary.max_serial_error = *std::max_element(serial_errors.begin(), serial_errors.end());
+  }
   if (!speed_factors.empty()) {
     summary.min_speed_factor = *std::min_element(speed_factors.begin(), speed_factors.end());
     summary.max_speed_factor = *std::max_element(speed_factors.begin(), speed_factors.end());
@@ -93,16 +111,33 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
   out << "- wall time of this invocation: " << wall << "\n\n";
 
   if (summary.measured > 0) {
-    out << "## Prediction error (step time, predicted / measured - 1)\n\n"
-        << "| | median | max |\n| --- | --- | --- |\n"
-        << "| abs(error) over " << summary.measured << " measured points | " << plain_percent(summary.median_abs_error)
-        << " | " << plain_percent(summary.max_abs_error) << " |\n"
-        << "| noise floor: spread (max - min) / median of the runs | " << plain_percent(summary.median_spread)
-        << " | " << plain_percent(summary.max_spread) << " |\n";
-    if (summary.median_abs_error_at_calibration)
-      out << "| abs(error) at the calibration's speed (no speed probe) | "
+    const bool probed = summary.median_abs_error_at_calibration.has_value();
+    out << "## Prediction error\n\n"
+        << "Step time: predicted / measured - 1. Speedup: predicted speedup / measured speedup - 1, each "
+           "speedup the serial step over the point's step"
+        << (probed ? "; with the probe, each run is priced at its ranks' probed speeds (see below)" : "")
+        << ".\n\n"
+        << "| abs(error) over " << summary.measured << " measured points | median | max |\n| --- | --- | --- |\n"
+        << "| step time" << (probed ? ", with the speed probe" : "") << " | " << plain_percent(summary.median_abs_error)
+        << " | " << plain_percent(summary.max_abs_error) << " |\n";
+    if (probed)
+      out << "| step time at the calibration's speed (no probe) | "
           << plain_percent(summary.median_abs_error_at_calibration) << " | "
           << plain_percent(summary.max_abs_error_at_calibration) << " |\n";
+    if (summary.median_abs_speedup_error)
+      out << "| **speedup**" << (probed ? ", with the speed probe" : "") << " | "
+          << plain_percent(summary.median_abs_speedup_error) << " | " << plain_percent(summary.max_abs_speedup_error)
+          << " |\n";
+    if (probed && summary.median_abs_speedup_error_at_calibration)
+      out << "| speedup at the calibration's speed (no probe) | "
+          << plain_percent(summary.median_abs_speedup_error_at_calibration) << " | "
+          << plain_percent(summary.max_abs_speedup_error_at_calibration) << " |\n";
+    out << "| noise floor: spread (max - min) / median of the runs | " << plain_percent(summary.median_spread)
+        << " | " << plain_percent(summary.max_spread) << " |\n";
+    if (summary.median_serial_error)
+      out << "\nThe serial step (the speedup's numerator), predicted / measured - 1: median "
+          << percent(summary.median_serial_error) << ", from " << percent(summary.min_serial_error) << " to "
+          << percent(summary.max_serial_error) << " (`predicted_serial_s`, `measured_serial_s` in results.csv).\n";
     out << "\nAn error below the spread cannot be told from noise on this machine.\n";
     if (summary.min_speed_factor)
       out << "This machine's speed drifts (a shared VM's cores change speed by up to 40 % within a minute, each "
@@ -121,8 +156,10 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
   }
   out << "## Points\n\n"
       << "| layers | levels | cf | relax | iters | ranks | model | mask | platform | predicted s | measured s "
-         "(min..max) | predicted speedup | measured speedup | error | speed factor | status |\n"
-      << "| ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
+         "(min..max) | error | serial predicted s | serial measured s | predicted speedup | measured speedup | "
+         "speedup error | speed factor | status |\n"
+      << "| ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+         "| ---: | ---: | --- |\n";
   for (const PointResult& r : results) {
     const PointConfig& c = r.config;
     std::string measured = figure(r.measured_time_s);
@@ -133,9 +170,10 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     out << "| " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
         << c.bwd_iters << " | " << c.ranks << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
-        << figure(r.predicted_time_s) << " | " << measured << " | " << figure(r.predicted_speedup, "%.3g")
-        << " | " << figure(r.measured_speedup, "%.3g") << " | " << percent(r.relative_error) << " | " << figure(r.speed_factor, "%.3f") << " | " << status
-        << " |\n";
+        << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "
+        << figure(r.predicted_serial_s) << " | " << figure(r.measured_serial_s) << " | "
+        << figure(r.predicted_speedup, "%.3g") << " | " << figure(r.measured_speedup, "%.3g") << " | "
+        << percent(r.speedup_error) << " | " << figure(r.speed_factor, "%.3f") << " | " << status << " |\n";
   }
   out << "\nAll figures are in `results.csv`; each point's Program, prediction and runs are in `points/`.\n";
   return out.str();

@@ -2,9 +2,14 @@
 // predicted_time_s, measured_time_s (empty when not measured), measured_min_s,
 // measured_max_s, predicted_speedup, measured_speedup, relative_error
 // (predicted / measured - 1), predicted_at_calibration_s, speed_factor (the
-// machine's speed beside the measurement relative to the calibration), status, error. Fields with a comma, quote or
-// newline are quoted as in RFC 4180; numbers are written with 6 significant digits.
+// machine's speed beside the measurement relative to the calibration),
+// predicted_serial_s, measured_serial_s (the serial step), speedup_error
+// (predicted / measured speedup - 1), predicted_speedup_at_calibration, status,
+// error. Fields with a comma, quote or newline are quoted as in RFC 4180;
+// numbers are written with 6 significant digits. Rows are read by column name:
+// a file written before the serial columns existed still resumes.
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "plait/experiments/sweep.hpp"
@@ -18,8 +23,15 @@ const std::vector<std::string>& columns() {
       "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
       "batch", "mask", "platform", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
       "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
+      "predicted_serial_s", "measured_serial_s", "speedup_error", "predicted_speedup_at_calibration",
       "status", "error"};
   return names;
+}
+
+// Columns a results.csv of an earlier plait lacks (read as empty).
+bool added_later(const std::string& column) {
+  return column == "predicted_serial_s" || column == "measured_serial_s" || column == "speedup_error" ||
+         column == "predicted_speedup_at_calibration";
 }
 
 std::string number_text(const std::optional<double>& value) {
@@ -123,7 +135,9 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         std::to_string(c.model.batch), c.mask, c.platform, number_text(r.predicted_time_s),
         number_text(r.measured_time_s), number_text(r.measured_min_s), number_text(r.measured_max_s),
         number_text(r.predicted_speedup), number_text(r.measured_speedup), number_text(r.relative_error),
-        number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), r.status, r.error};
+        number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), number_text(r.predicted_serial_s),
+        number_text(r.measured_serial_s), number_text(r.speedup_error),
+        number_text(r.predicted_speedup_at_calibration), r.status, r.error};
     for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << quoted(fields[i]);
     out << '\n';
   }
@@ -132,40 +146,54 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
 
 std::vector<PointResult> parse_results_csv(const std::string& text, const std::string& origin) {
   const auto rows = split_csv(text, origin);
-  if (rows.empty() || rows.front() != columns())
-    throw Error(origin + ":1", "header is not \"" + results_csv_header() + "\"");
+  if (rows.empty()) throw Error(origin + ":1", "header is not \"" + results_csv_header() + "\"");
+  std::map<std::string, std::size_t> index;  // column name -> field
+  for (std::size_t i = 0; i < rows.front().size(); ++i) index.emplace(rows.front()[i], i);
+  for (const std::string& name : columns())
+    if (!index.contains(name) && !added_later(name))
+      throw Error(origin + ":1", "header has no column \"" + name + "\" (expected \"" + results_csv_header() + "\")");
   std::vector<PointResult> results;
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const auto& f = rows[i];
     const std::string where = origin + ": row " + std::to_string(i);
-    if (f.size() != columns().size())
-      throw Error(where, std::to_string(f.size()) + " fields, expected " + std::to_string(columns().size()));
+    if (f.size() != rows.front().size())
+      throw Error(where, std::to_string(f.size()) + " fields, expected " + std::to_string(rows.front().size()));
+    const auto text_of = [&](const char* name) -> std::string {
+      const auto found = index.find(name);
+      return found == index.end() ? std::string() : f[found->second];
+    };
+    const auto number = [&](const char* name) { return parse_number(text_of(name), where + ", " + name); };
+    const auto integer = [&](const char* name) { return parse_int(text_of(name), where + ", " + name); };
     PointResult r;
     PointConfig& c = r.config;
-    c.layers = parse_int(f[0], where + ", layers");
-    c.levels = parse_int(f[1], where + ", levels");
-    c.cf = parse_int(f[2], where + ", cf");
-    c.relax = f[3];
-    c.fwd_iters = parse_int(f[4], where + ", fwd_iters");
-    c.bwd_iters = parse_int(f[5], where + ", bwd_iters");
-    c.ranks = parse_int(f[6], where + ", ranks");
-    c.model.d_model = parse_int(f[7], where + ", d_model");
-    c.model.heads = parse_int(f[8], where + ", heads");
-    c.model.seq = parse_int(f[9], where + ", seq");
-    c.model.batch = parse_int(f[10], where + ", batch");
-    c.mask = f[11];
-    c.platform = f[12];
-    r.predicted_time_s = parse_number(f[13], where + ", predicted_time_s");
-    r.measured_time_s = parse_number(f[14], where + ", measured_time_s");
-    r.measured_min_s = parse_number(f[15], where + ", measured_min_s");
-    r.measured_max_s = parse_number(f[16], where + ", measured_max_s");
-    r.predicted_speedup = parse_number(f[17], where + ", predicted_speedup");
-    r.measured_speedup = parse_number(f[18], where + ", measured_speedup");
-    r.relative_error = parse_number(f[19], where + ", relative_error");
-    r.predicted_at_calibration_s = parse_number(f[20], where + ", predicted_at_calibration_s");
-    r.speed_factor = parse_number(f[21], where + ", speed_factor");
-    r.status = f[22];
-    r.error = f[23];
+    c.layers = integer("layers");
+    c.levels = integer("levels");
+    c.cf = integer("cf");
+    c.relax = text_of("relax");
+    c.fwd_iters = integer("fwd_iters");
+    c.bwd_iters = integer("bwd_iters");
+    c.ranks = integer("ranks");
+    c.model.d_model = integer("d_model");
+    c.model.heads = integer("heads");
+    c.model.seq = integer("seq");
+    c.model.batch = integer("batch");
+    c.mask = text_of("mask");
+    c.platform = text_of("platform");
+    r.predicted_time_s = number("predicted_time_s");
+    r.measured_time_s = number("measured_time_s");
+    r.measured_min_s = number("measured_min_s");
+    r.measured_max_s = number("measured_max_s");
+    r.predicted_speedup = number("predicted_speedup");
+    r.measured_speedup = number("measured_speedup");
+    r.relative_error = number("relative_error");
+    r.predicted_at_calibration_s = number("predicted_at_calibration_s");
+    r.speed_factor = number("speed_factor");
+    r.predicted_serial_s = number("predicted_serial_s");
+    r.measured_serial_s = number("measured_serial_s");
+    r.speedup_error = number("speedup_error");
+    r.predicted_speedup_at_calibration = number("predicted_speedup_at_calibration");
+    r.status = text_of("status");
+    r.error = text_of("error");
     results.push_back(r);
   }
   return results;

@@ -109,6 +109,8 @@ class ResultTable {
 void finish(PointResult& row) {
   if (row.predicted_time_s && row.measured_time_s && *row.measured_time_s > 0)
     row.relative_error = *row.predicted_time_s / *row.measured_time_s - 1;
+  if (row.predicted_speedup && row.measured_speedup && *row.measured_speedup > 0)
+    row.speedup_error = *row.predicted_speedup / *row.measured_speedup - 1;
   if (row.status.empty()) row.status = row.measured_time_s ? "ok" : "predicted";
 }
 

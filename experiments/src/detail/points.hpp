@@ -23,7 +23,7 @@ schedule::ModelDesc point_model(const PointConfig& config);
 // The MGRIT Program of a point (schedule::build_mgrit); throws plait::Error.
 schedule::Program build_point_program(const PointConfig& config);
 
-// Fills predicted_time_s and predicted_speedup from `plait simulate --json`
+// Fills predicted_time_s, predicted_serial_s and predicted_speedup from `plait simulate --json`
 // on point_dir/program.json; throws plait::Error with the child's last words.
 void predict_point(const Tools& tools, const std::string& point_dir, PointResult& result);
 
@@ -34,14 +34,18 @@ void predict_point(const Tools& tools, const std::string& point_dir, PointResult
 double paired_prediction(const std::vector<double>& measured_s, const std::vector<double>& predicted_s);
 
 // Runs `plait run -n P` measure.repeats times: measured_time_s is the median of
-// the runs' times per step, measured_min_s/max_s their range, measured_speedup
-// the median of their speedups. With measure.speed_probe and a profile holding
+// the runs' times per step, measured_min_s/max_s their range, measured_serial_s
+// the median of their serial baselines, measured_speedup the median of their
+// speedups. With measure.speed_probe and a profile holding
 // the shape's speed reference, each run also times its ranks' speed probes
 // (--speed-probe) and is predicted again with each rank's compute scaled by its
 // probe / reference (> 1: that core ran slower than in the calibration):
 // predicted_time_s becomes measured_time_s times the median of the runs'
 // predicted / measured (predicted_at_calibration_s keeps the prediction at the
-// calibration's speed; speed_factor is their ratio). Throws plait::Error when a
+// calibration's speed; speed_factor is their ratio); predicted_serial_s and
+// predicted_speedup are paired with the runs' serial steps and speedups the same
+// way (predicted_speedup_at_calibration keeps the speedup at the calibration's
+// speed). Throws plait::Error when a
 // run fails.
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result);

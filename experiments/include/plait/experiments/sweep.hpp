@@ -80,6 +80,11 @@ struct PointResult {
   // slower (> 1) the runs' cores were, as their speed probes measured them
   // (each run predicted at its ranks' own speeds, see measure_point).
   std::optional<double> predicted_at_calibration_s, speed_factor;
+  // The serial step (the speedup's numerator): predicted (at the runs' speeds,
+  // as predicted_time_s) and measured (median of the runs' serial baselines).
+  std::optional<double> predicted_serial_s, measured_serial_s;
+  std::optional<double> speedup_error;                       // predicted / measured speedup - 1
+  std::optional<double> predicted_speedup_at_calibration;    // with the prediction at the calibration's speed
   std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
   std::string error;                     // why, when failed
 };
@@ -110,6 +115,11 @@ struct SweepSummary {
   // (without the machine's drift taken out) and the range of speed_factor.
   std::optional<double> median_abs_error_at_calibration, max_abs_error_at_calibration;
   std::optional<double> min_speed_factor, max_speed_factor;
+  // The speedup's error, |predicted / measured speedup - 1|, with and without the probe.
+  std::optional<double> median_abs_speedup_error, max_abs_speedup_error;
+  std::optional<double> median_abs_speedup_error_at_calibration, max_abs_speedup_error_at_calibration;
+  // The serial step's error, predicted / measured - 1 (signed: is it priced fast or slow?).
+  std::optional<double> median_serial_error, min_serial_error, max_serial_error;
   double wall_s = 0;
   std::string report_path;
 };

@@ -1,0 +1,153 @@
+// What a sweep shows a reader: the serial step and the speedup's error in
+// results.csv, the summary and report.md; speedup plots drawn as one line
+// per family of points that differ along the plot's axis only.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "detail/report.hpp"
+#include "plait/experiments/sweep.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
+
+namespace plait::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A measured point: step and serial times, predicted and measured, with and
+// without the speed probe.
+PointResult measured_point(int layers, int ranks, double serial_error, double speedup_error,
+                           double speedup_error_at_calibration) {
+  PointResult r;
+  r.config.layers = layers;
+  r.config.ranks = ranks;
+  r.measured_time_s = 0.1 * layers / 16, r.predicted_time_s = *r.measured_time_s * 1.01;
+  r.relative_error = 0.01;
+  r.predicted_at_calibration_s = *r.predicted_time_s, r.speed_factor = 1.0;
+  r.measured_serial_s = 0.12 * layers / 16, r.predicted_serial_s = *r.measured_serial_s * (1 + serial_error);
+  r.measured_speedup = 1.2, r.predicted_speedup = 1.2 * (1 + speedup_error);
+  r.speedup_error = speedup_error;
+  r.predicted_speedup_at_calibration = 1.2 * (1 + speedup_error_at_calibration);
+  r.status = "ok";
+  return r;
+}
+
+TEST(SweepSummary, SpeedupErrorWithAndWithoutTheProbeAndTheSerialStepsError) {
+  const std::vector<PointResult> rows = {measured_point(16, 1, -0.02, 0.01, 0.04),
+                                         measured_point(32, 1, 0.05, -0.03, -0.10),
+                                         measured_point(64, 2, -0.08, 0.12, 0.20)};
+  const SweepSummary summary = summarize_results(rows);
+  EXPECT_DOUBLE_EQ(*summary.median_abs_speedup_error, 0.03);
+  EXPECT_DOUBLE_EQ(*summary.max_abs_speedup_error, 0.12);
+  EXPECT_NEAR(*summary.median_abs_speedup_error_at_calibration, 0.10, 1e-12);
+  EXPECT_NEAR(*summary.max_abs_speedup_error_at_calibration, 0.20, 1e-12);
+  EXPECT_NEAR(*summary.median_serial_error, -0.02, 1e-12);
+  EXPECT_NEAR(*summary.min_serial_error, -0.08, 1e-12);
+  EXPECT_NEAR(*summary.max_serial_error, 0.05, 1e-12);
+}
+
+TEST(SweepSummary, WithoutAProbeTheSpeedupAtTheCalibrationIsThePredictedOne) {
+  PointResult r = measured_point(16, 2, 0, 0.07, 0);
+  r.predicted_speedup_at_calibration.reset();
+  const SweepSummary summary = summarize_results({r});
+  EXPECT_NEAR(*summary.median_abs_speedup_error_at_calibration, 0.07, 1e-12);
+}
+
+TEST(ResultsCsv, CarriesTheSerialStepAndTheSpeedupError) {
+  const PointResult row = measured_point(32, 2, -0.05, 0.04, 0.09);
+  const std::string csv = dump_results_csv({row});
+  const auto parsed = parse_results_csv(csv, "r.csv");
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_NEAR(*parsed[0].measured_serial_s, *row.measured_serial_s, 1e-6);
+  EXPECT_NEAR(*parsed[0].predicted_serial_s, *row.predicted_serial_s, 1e-6);
+  EXPECT_NEAR(*parsed[0].speedup_error, 0.04, 1e-6);
+  EXPECT_NEAR(*parsed[0].predicted_speedup_at_calibration, 1.2 * 1.09, 1e-6);
+}
+
+TEST(ResultsCsv, AFileWithoutTheSerialColumnsStillResumes) {
+  const std::string old_csv =
+      "layers,levels,cf,relax,fwd_iters,bwd_iters,ranks,d_model,heads,seq,batch,mask,platform,"
+      "predicted_time_s,measured_time_s,measured_min_s,measured_max_s,predicted_speedup,measured_speedup,"
+      "relative_error,predicted_at_calibration_s,speed_factor,status,error\n"
+      "16,2,4,F,2,1,2,64,2,32,2,causal,local,0.05,0.052,0.05,0.06,0.9,0.95,-0.038,0.048,1.04,ok,\n";
+  const auto parsed = parse_results_csv(old_csv, "old.csv");
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].config.layers, 16);
+  EXPECT_EQ(*parsed[0].measured_time_s, 0.052);
+  EXPECT_FALSE(parsed[0].measured_serial_s.has_value());
+  EXPECT_EQ(parsed[0].status, "ok");
+}
+
+TEST(ResultsCsv, AMissingColumnIsNamed) {
+  try {
+    parse_results_csv("layers,levels\n16,2\n", "r.csv");
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("r.csv:1: header has no column \"cf\""), std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(Report, GivesTheSpeedupErrorNextToTheStepTimesAndTheSerialColumns) {
+  SweepSpec spec;
+  spec.name = "t";
+  spec.measure = MeasureSpec{};
+  const std::vector<PointResult> rows = {measured_point(16, 1, -0.02, 0.01, 0.04),
+                                         measured_point(32, 2, 0.05, -0.03, -0.10)};
+  const std::string report = detail::format_report(spec, rows, summarize_results(rows), {}, "profile.json");
+  EXPECT_NE(report.find("| **speedup**, with the speed probe | 2.0 % | 3.0 % |"), std::string::npos) << report;
+  EXPECT_NE(report.find("| speedup at the calibration's speed (no probe) | 7.0 % | 10.0 % |"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("| step time, with the speed probe | 1.0 % | 1.0 % |"), std::string::npos) << report;
+  EXPECT_NE(report.find("The serial step (the speedup's numerator), predicted / measured - 1: median +1.5 %"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("| serial predicted s | serial measured s |"), std::string::npos) << report;
+  EXPECT_NE(report.find("| -3.0 % |"), std::string::npos) << report;  // the second point's speedup error
+}
+
+class PlotsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / "plots-test";
+    fs::remove_all(dir_);
+  }
+  std::string data(const std::string& name) const { return read_text_file((dir_ / "plots" / name).string()); }
+  fs::path dir_;
+};
+
+TEST_F(PlotsTest, SpeedupLinesFollowFamiliesThatDifferAlongTheAxisOnly) {
+  // Two families along depth (1 and 2 ranks), a lone point at another cf
+  // (a family of one along depth: no line), and a cf family of two.
+  std::vector<PointResult> rows;
+  for (int ranks : {1, 2})
+    for (int layers : {16, 32, 64}) rows.push_back(measured_point(layers, ranks, 0, 0, 0));
+  PointResult other_cf = measured_point(32, 2, 0, 0, 0);
+  other_cf.config.cf = 4;
+  rows.push_back(other_cf);
+  const auto drawn = detail::write_plots(dir_.string(), rows);
+
+  const std::string layers = data("speedup_vs_layers.dat");
+  EXPECT_NE(layers.find("# cf2 P1\n# layers predicted_speedup measured_speedup\n16 "), std::string::npos) << layers;
+  EXPECT_NE(layers.find("# cf2 P2\n"), std::string::npos) << layers;
+  EXPECT_EQ(layers.find("cf4"), std::string::npos) << layers;
+  const std::string cf = data("speedup_vs_cf.dat");
+  EXPECT_NE(cf.find("# N32 P2\n# cf predicted_speedup measured_speedup\n2 "), std::string::npos) << cf;
+  // The script draws predicted and measured of a family in one colour, labelled by the family.
+  const std::string script = data("speedup_vs_layers.gp");
+  EXPECT_NE(script.find("index 1 using 1:2 with linespoints dt 2 pt 6 lc 2 notitle"), std::string::npos) << script;
+  EXPECT_NE(script.find("index 1 using 1:3 with linespoints dt 1 pt 7 lc 2 title 'cf2 P2'"), std::string::npos)
+      << script;
+  EXPECT_FALSE(fs::exists(dir_ / "plots" / "speedup_vs_levels.gp"));  // one level in the sweep: no plot
+  EXPECT_TRUE(fs::exists(dir_ / "plots" / "speedup_predicted_vs_measured.gp"));
+  // gnuplot draws them (scripts/bootstrap.sh installs it).
+  for (const char* png : {"plots/speedup_vs_layers.png", "plots/speedup_vs_cf.png",
+                          "plots/speedup_predicted_vs_measured.png", "plots/predicted_vs_measured.png"})
+    EXPECT_NE(std::find(drawn.begin(), drawn.end(), png), drawn.end()) << png;
+}
+
+}  // namespace
+}  // namespace plait::experiments
