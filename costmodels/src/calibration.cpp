@@ -246,6 +246,7 @@ class Calibration {
     };
     std::vector<Op> ops;  // compute ops of the traced step
     double serial_s = 0;  // 1 rank: the serial step (plait-exec's serial baseline)
+    double serial_probe_s = 0;  // its own speed probe (plait-exec probes around it)
   };
 
   InRun run_traced(const std::string& program, int ranks, const std::string& what) {
@@ -282,6 +283,9 @@ class Calibration {
     const double to_timed = timed_s > 0 && last_end > first_start ? timed_s / (last_end - first_start) : 1;
     if (report.contains("serial_time_per_step_s") && report["serial_time_per_step_s"].is_number())
       run.serial_s = report["serial_time_per_step_s"].get<double>();
+    run.serial_probe_s = report.contains("serial_speed_probe_s") && report["serial_speed_probe_s"].is_number()
+                             ? report["serial_speed_probe_s"].get<double>()
+                             : run.probe_s;
     std::map<int, double> last_block_end;  // per rank
     for (const traces::Event& event : events) {
       if (event.peer >= 0 || event.bytes != 0 || event.rank < 0 || event.rank >= static_cast<int>(probes.size()))
@@ -415,7 +419,7 @@ class Calibration {
         }
         std::vector<double> serial;
         for (const InRun& run : list)
-          if (run.serial_s > 0) serial.push_back(run.serial_s * speed / run.probe_s);
+          if (run.serial_s > 0 && run.serial_probe_s > 0) serial.push_back(run.serial_s * speed / run.serial_probe_s);
         if (ranks == 1 && !serial.empty()) serial_steps_.emplace_back(shape, timing_of(serial).median_s);
       }
       references.push_back(reference);

@@ -95,24 +95,14 @@ struct Family {
 };
 
 std::vector<Family> families_along(const Axis& axis, const std::vector<PointResult>& results) {
-  // A family is named by the settings that vary in the sweep (the others say nothing).
-  std::vector<const Setting*> varying;
-  for (const Setting& setting : settings()) {
-    if (setting.axis == std::string(axis.name)) continue;
-    std::set<std::string> values;
-    for (const PointResult& r : results)
-      if (r.predicted_time_s) values.insert(setting.text(r.config));
-    if (values.size() > 1) varying.push_back(&setting);
-  }
   std::map<std::string, Family> by_key;  // key: every setting but the axis
   std::vector<std::string> order;
   for (const PointResult& r : results) {
     if (!r.predicted_time_s) continue;
-    std::string key, label;
+    std::string key;
     for (const Setting& setting : settings())
       if (setting.axis != std::string(axis.name)) key += setting.text(r.config) + "|";
-    for (const Setting* setting : varying) label += (label.empty() ? "" : " ") + setting->text(r.config);
-    auto [it, added] = by_key.try_emplace(key, Family{label.empty() ? "all points" : label, {}});
+    auto [it, added] = by_key.try_emplace(key);
     if (added) order.push_back(key);
     it->second.points.push_back(&r);
   }
@@ -124,6 +114,24 @@ std::vector<Family> families_along(const Axis& axis, const std::vector<PointResu
     });
     if (family.points.size() > 1) families.push_back(std::move(family));
   }
+  // A family is labelled by the settings in which the plotted families differ
+  // (a lone family by those in which the sweep's points do).
+  std::vector<const PointResult*> compared;
+  if (families.size() > 1)
+    for (const Family& family : families) compared.push_back(family.points.front());
+  else
+    for (const PointResult& r : results)
+      if (r.predicted_time_s) compared.push_back(&r);
+  for (const Setting& setting : settings()) {
+    if (setting.axis == std::string(axis.name)) continue;
+    std::set<std::string> values;
+    for (const PointResult* r : compared) values.insert(setting.text(r->config));
+    if (values.size() < 2) continue;
+    for (Family& family : families)
+      family.label += (family.label.empty() ? "" : " ") + setting.text(family.points.front()->config);
+  }
+  for (Family& family : families)
+    if (family.label.empty()) family.label = "all points";
   return families;
 }
 
@@ -165,16 +173,19 @@ std::string speedup_script(const Axis& axis, const std::vector<Family>& families
   return script + "\n";
 }
 
-// Both axes over the same range, so y = x is the diagonal; one series per rank count.
+// Both axes over the same range, so y = x is the diagonal; one series per rank
+// count. Times on log axes with the runs' min..max as bars.
 std::string accuracy_script(const std::string& png, const std::string& quantity, int predicted_column,
-                            int measured_column, bool error_bars, std::pair<double, double> range,
+                            int measured_column, bool times, std::pair<double, double> range,
                             const std::set<int>& ranks) {
+  const bool error_bars = times;  // the runs' range is known for times only
   std::string script = preamble;
   char text[160];
   std::snprintf(text, sizeof text, "set xrange [%g:%g]\nset yrange [%g:%g]\n", range.first, range.second,
                 range.first, range.second);
   script += text;
-  script += "set key top left\nset output '" + png + "'\nset logscale xy\nset size square\n";
+  script += "set key top left\nset output '" + png + "'\nset size square\n";
+  if (times) script += "set logscale xy\n";  // step times span decades; speedups do not
   script += "set xlabel 'measured " + quantity + (error_bars ? " (bars: min..max of the runs)'\n" : "'\n");
   script += "set ylabel 'predicted " + quantity + "'\n";
   script += "plot x with lines lc 'black' title 'y = x', "
@@ -190,10 +201,10 @@ std::string accuracy_script(const std::string& png, const std::string& quantity,
   return script + "\n";
 }
 
-// The range of the given values, widened by 25 % each way (log axes).
-std::pair<double, double> padded_range(const std::vector<double>& values) {
+// The range of the given values, widened by `pad` each way.
+std::pair<double, double> padded_range(const std::vector<double>& values, double pad) {
   const auto [low, high] = std::minmax_element(values.begin(), values.end());
-  return {*low / 1.25, *high * 1.25};
+  return {*low / pad, *high * pad};
 }
 
 }  // namespace
@@ -225,12 +236,12 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
   }
   if (any_measured)
     scripts.push_back({"predicted_vs_measured.png",
-                       accuracy_script("predicted_vs_measured.png", "step time (s)", 2, 3, true, padded_range(times),
+                       accuracy_script("predicted_vs_measured.png", "step time (s)", 2, 3, true, padded_range(times, 1.25),
                                        measured_ranks)});
   if (!speedups.empty())
     scripts.push_back({"speedup_predicted_vs_measured.png",
                        accuracy_script("speedup_predicted_vs_measured.png", "speedup", 6, 7, false,
-                                       padded_range(speedups), measured_ranks)});
+                                       padded_range(speedups, 1.1), measured_ranks)});
 
   std::vector<std::string> drawn;
   for (const auto& [png, script] : scripts) {

@@ -120,14 +120,18 @@ double paired_prediction(const std::vector<double>& measured_s, const std::vecto
 
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result) {
-  // The speed reference of the point's shape and rank count, when the point is probed.
-  std::optional<double> reference_s;
+  // The speed references of the point's shape, when the point is probed: of
+  // its rank count for its steps, of one rank for the serial step (it runs alone).
+  std::optional<double> reference_s, alone_reference_s;
   if (measure.speed_probe && !tools.profile.empty()) {
     const costmodels::Profile profile = costmodels::load_profile(tools.profile);
-    if (const costmodels::SpeedReference* found = profile.find_speed_reference(point_model(result.config)))
+    if (const costmodels::SpeedReference* found = profile.find_speed_reference(point_model(result.config))) {
       reference_s = result.config.ranks == 1 ? found->alone_s : found->contended_s;
+      alone_reference_s = found->alone_s;
+    }
   }
   std::vector<double> times, serial_times;
+  std::vector<std::optional<double>> serial_speed_factors;  // per run: its serial probe / the alone reference
   std::vector<std::vector<double>> rank_speed_factors;  // per run, per rank: probe / reference
   for (int run = 0; run < measure.repeats; ++run) {
     std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
@@ -145,6 +149,10 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
       std::vector<double> factors = costmodels::read_speed_probes(report, out);
       for (double& factor : factors) factor /= *reference_s;
       rank_speed_factors.push_back(std::move(factors));
+      const auto& serial_probe = report.value("serial_speed_probe_s", nlohmann::json());
+      serial_speed_factors.push_back(serial_probe.is_number() && serial_probe.get<double>() > 0
+                                         ? std::optional<double>(serial_probe.get<double>() / *alone_reference_s)
+                                         : std::nullopt);
     }
   }
   result.measured_time_s = median(times);
@@ -164,6 +172,7 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
   // --rank-compute-scale: the two cores of this VM run up to ~30 % apart, and
   // the slower rank holds the other up); a slow run is judged against its own
   // slow probe (paired_prediction).
+  const double serial_at_calibration = result.predicted_serial_s.value_or(0);
   std::vector<double> predicted, predicted_serial;
   for (std::size_t run = 0; run < times.size(); ++run) {
     const std::string name = "prediction-run-" + std::to_string(run);
@@ -171,7 +180,12 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
                                                {"--rank-compute-scale", comma_separated(rank_speed_factors[run])});
     const std::string origin = point_dir + "/" + name + ".json";
     predicted.push_back(number_field(prediction, "predicted_time_s", origin));
-    predicted_serial.push_back(number_field(prediction, "serial_predicted_time_s", origin));
+    // The serial step at its own probe's speed (it runs alone on rank 0, after
+    // the steps; a serial step's price scales with its compute); else at rank 0's.
+    const std::optional<double>& serial_factor = serial_speed_factors[run];
+    predicted_serial.push_back(serial_factor && serial_at_calibration > 0
+                                   ? serial_at_calibration * *serial_factor
+                                   : number_field(prediction, "serial_predicted_time_s", origin));
   }
   result.predicted_at_calibration_s = result.predicted_time_s;
   result.predicted_speedup_at_calibration = result.predicted_speedup;

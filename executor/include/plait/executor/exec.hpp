@@ -26,7 +26,8 @@ struct ExecOptions {
   // Before and after the timed steps, every rank at once times a plain
   // forward step of each of its blocks in turn, in a loop (ExecReport::
   // speed_probe_s, the mean of the two): the speed this machine has during
-  // the run, which a sweep compares with the calibration's.
+  // the run, which a sweep compares with the calibration's. Rank 0 probes the
+  // same way, alone, around the serial baseline (serial_speed_probe_s).
   bool speed_probe = false;
   bool fail_by_signal = false;    // fault injection: fail_rank dies by SIGKILL instead of throwing
   int fail_rank = -1;             // fault injection (tests): this rank throws after warmup
@@ -56,6 +57,7 @@ struct ExecReport {
   std::vector<double> peak_memory_bytes;
   std::int64_t graph_misses = 0;  // adjoint steps whose kept graph was missing (recomputed)
   std::vector<double> speed_probe_s;  // per rank, seconds of one forward step (with speed_probe)
+  std::optional<double> serial_speed_probe_s;  // rank 0's, around the serial baseline (with speed_probe)
   std::vector<double> output;                    // u at the last point (fp64)
   std::map<int, std::vector<double>> gradients;  // per block, gathered with check_serial only
 };
