@@ -114,21 +114,59 @@ void record_trace(World& world, const Program& program, TorchBackend& backend, c
   if (world.rank() == 0) traces::save_trace(make_trace(program, all), path);
 }
 
+// Rank 0 times the serial baseline (and keeps its results); the others wait.
+// With the speed probe, rank 0 probes again just before and after the serial
+// steps, alone as they run, on the serial baseline's own blocks: they come
+// seconds after the Program's steps, maybe on the other core (ranks are not
+// bound), and this VM's cores change speed on their own (a 2-rank run's serial
+// step ran 0.6x-1.8x its price at rank 0's probe of the Program's steps).
+void run_serial(World& world, const Program& program, const ExecOptions& options, ExecReport& report) {
+  if (world.rank() == 0) {
+    SerialBaseline serial(program.model, program.layers, options.device);
+    for (int i = 0; i < options.warmup; ++i) serial.run_step_async();
+    serial.synchronize();
+    constexpr double probe_seconds = 0.05;
+    const double probe_before = options.speed_probe ? serial.time_forward_cycle(probe_seconds) : 0;
+    const double start = now_seconds(), cpu_start = cpu_seconds();
+    for (int i = 0; i < options.steps; ++i) serial.run_step_async();
+    serial.synchronize();
+    report.serial_time_per_step_s = (now_seconds() - start) / options.steps;
+    report.serial_cpu_time_per_step_s = (cpu_seconds() - cpu_start) / options.steps;
+    if (options.speed_probe) report.serial_speed_probe_s = (probe_before + serial.time_forward_cycle(probe_seconds)) / 2;
+    report.serial_loss = serial.run_step();
+    if (options.check_serial) {
+      report.max_rel_err_output = relative_error(report.output, serial.output());
+      double worst = 0;
+      for (int block = 0; block < program.layers; ++block) {
+        auto found = report.gradients.find(block);
+        if (found == report.gradients.end())
+          throw Error("check-serial", "the Program left block " + std::to_string(block) + " without a gradient");
+        worst = std::max(worst, relative_error(found->second, serial.gradient(block)));
+      }
+      report.max_rel_err_grad = worst;
+    }
+    report.speedup = *report.serial_time_per_step_s / report.time_per_step_s;
+  }
+  world.quiet_barrier();
+}
+
 // One plain forward step (block.fwd) per distinct block of the rank, run in
 // turn on a random state in scratch buffers, the cycle repeated for at least
 // `probe_seconds`; the median cycle over its op count. Cycling over all of
 // the rank's blocks loads their weights as the steps do: one block in a hot
 // loop stays in cache, and its probe missed ~10 % of a 1.5x slowdown that a
-// run saw (time / probe held within ~5 % with the cycle). -1 when the rank
-// has no forward step.
-double time_block_cycle(const Program& program, int rank, TorchBackend& backend) {
+// run saw (time / probe held within ~5 % with the cycle). Every rank starts
+// together, so co-running ranks load the machine as they do in the steps.
+// -1 when the rank has no forward step.
+double time_speed_probe(World& world, const Program& program, TorchBackend& backend) {
   constexpr double probe_seconds = 0.05;
   constexpr int min_cycles = 3;
   std::vector<schedule::Op> cycle;
   std::set<std::int32_t> blocks;
-  for (const auto& section : program.rank_programs.at(rank).sections)
+  for (const auto& section : program.rank_programs.at(world.rank()).sections)
     for (const auto& op : section.ops)
       if (op.kind == schedule::OpKind::step && blocks.insert(op.block).second) cycle.push_back(op);
+  world.barrier();
   if (cycle.empty()) return -1;
   // Scratch buffers no Program uses, so the steps' states stay as they are.
   for (schedule::Op& op : cycle) {
@@ -152,49 +190,6 @@ double time_block_cycle(const Program& program, int rank, TorchBackend& backend)
   }
   std::sort(seconds.begin(), seconds.end());
   return seconds[seconds.size() / 2];
-}
-
-// The speed probe of the Program's steps: every rank starts together, so
-// co-running ranks load the machine as they do in the steps.
-double time_speed_probe(World& world, const Program& program, TorchBackend& backend) {
-  world.barrier();
-  return time_block_cycle(program, world.rank(), backend);
-}
-
-// Rank 0 times the serial baseline (and keeps its results); the others wait.
-// With the speed probe, rank 0 probes again just before and after the serial
-// steps, alone as they run: they come seconds after the Program's steps, and
-// this VM's core can change speed in between (a 2-rank run's serial step ran
-// 0.6x-1.8x its price at the Program's probed speed).
-void run_serial(World& world, const Program& program, const ExecOptions& options, TorchBackend& backend,
-                ExecReport& report) {
-  if (world.rank() == 0) {
-    SerialBaseline serial(program.model, program.layers, options.device);
-    for (int i = 0; i < options.warmup; ++i) serial.run_step_async();
-    serial.synchronize();
-    const double probe_before = options.speed_probe ? time_block_cycle(program, 0, backend) : 0;
-    const double start = now_seconds(), cpu_start = cpu_seconds();
-    for (int i = 0; i < options.steps; ++i) serial.run_step_async();
-    serial.synchronize();
-    report.serial_time_per_step_s = (now_seconds() - start) / options.steps;
-    report.serial_cpu_time_per_step_s = (cpu_seconds() - cpu_start) / options.steps;
-    if (options.speed_probe && probe_before > 0)
-      report.serial_speed_probe_s = (probe_before + time_block_cycle(program, 0, backend)) / 2;
-    report.serial_loss = serial.run_step();
-    if (options.check_serial) {
-      report.max_rel_err_output = relative_error(report.output, serial.output());
-      double worst = 0;
-      for (int block = 0; block < program.layers; ++block) {
-        auto found = report.gradients.find(block);
-        if (found == report.gradients.end())
-          throw Error("check-serial", "the Program left block " + std::to_string(block) + " without a gradient");
-        worst = std::max(worst, relative_error(found->second, serial.gradient(block)));
-      }
-      report.max_rel_err_grad = worst;
-    }
-    report.speedup = *report.serial_time_per_step_s / report.time_per_step_s;
-  }
-  world.quiet_barrier();
 }
 
 std::string format_number(double value) {
@@ -293,7 +288,7 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   }
 
   record_trace(world, program, backend, options.trace_path);
-  if (options.measure_serial || options.check_serial) run_serial(world, program, options, backend, report);
+  if (options.measure_serial || options.check_serial) run_serial(world, program, options, report);
   return report;
 }
 

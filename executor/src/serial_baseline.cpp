@@ -1,5 +1,8 @@
 #include "plait/executor/serial_baseline.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <ATen/core/grad_mode.h>
 #include <torch/cuda.h>
 
@@ -58,6 +61,26 @@ void SerialBaseline::run_step_async() { impl_->step(); }
 
 void SerialBaseline::synchronize() {
   if (impl_->on_cuda) torch::cuda::synchronize();
+}
+
+double SerialBaseline::time_forward_cycle(double min_seconds) {
+  constexpr int min_cycles = 3;
+  at::NoGradGuard no_grad;
+  const auto run_cycle = [this] {
+    const auto begin = std::chrono::steady_clock::now();
+    for (const auto& block : impl_->parameters) detail::block_step(impl_->context, block, impl_->input, impl_->h);
+    synchronize();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count() / impl_->layers;
+  };
+  run_cycle();  // warm
+  std::vector<double> seconds;
+  double spent = 0;
+  while (seconds.size() < min_cycles || spent < min_seconds) {
+    seconds.push_back(run_cycle());
+    spent += seconds.back() * impl_->layers;
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return seconds[seconds.size() / 2];
 }
 
 int SerialBaseline::layers() const { return impl_->layers; }

@@ -25,6 +25,11 @@ class SerialBaseline {
   // The same step without reading the loss back (no device sync): for timing.
   void run_step_async();
   void synchronize();
+  // This core's speed as the steps have it: a plain forward step (no graph)
+  // of each block in turn on the input, the cycle repeated for at least
+  // `min_seconds`; the median cycle over its block count. The executor's
+  // speed probe (plait-exec --speed-probe) does the same on a rank's blocks.
+  double time_forward_cycle(double min_seconds);
 
   int layers() const;
   // Results of the last step, fp64 host copies, flattened.
