@@ -62,8 +62,12 @@ void add_schedule(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   options->spec.forward.iterations = 2;
-  auto* command = app.add_subcommand("schedule", "compile a serial or MGRIT training step into a Program (JSON)");
-  command->add_option("--kind", options->kind, "mgrit or serial")->check(CLI::IsMember({"mgrit", "serial"}))
+  auto* command = app.add_subcommand("schedule", "compile a training step (MGRIT, serial or a pipeline) into a Program (JSON)");
+  command->add_option("--kind", options->kind, "mgrit, serial, gpipe or 1f1b (pipelines: --ranks stages)")
+      ->check(CLI::IsMember({"mgrit", "serial", "gpipe", "1f1b"}))
+      ->capture_default_str();
+  command->add_option("--micro-batches,-M", options->spec.micro_batches,
+                      "pipelines: micro-batches the batch is split into (must divide --batch)")
       ->capture_default_str();
   add_solver_options(*command, options->spec, options->relax, options->backward_relax, options->backward_levels);
   command->add_option("--fwd-iters", options->spec.forward.iterations, "forward MGRIT iterations")
@@ -96,8 +100,13 @@ void add_schedule(CLI::App& app) {
   command->callback([options] {
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
-    const auto program = options->kind == "serial" ? schedule::build_serial(options->spec)
-                                                   : schedule::build_mgrit(options->spec);
+    const std::string& kind = options->kind;
+    if (kind != "gpipe" && kind != "1f1b" && options->spec.micro_batches != 1)
+      throw Error("--micro-batches", "only pipelines (gpipe, 1f1b) split the batch, not " + kind);
+    const auto program = kind == "serial"  ? schedule::build_serial(options->spec)
+                         : kind == "gpipe" ? schedule::build_gpipe(options->spec)
+                         : kind == "1f1b"  ? schedule::build_1f1b(options->spec)
+                                           : schedule::build_mgrit(options->spec);
     schedule::save_program(program, options->output);
   });
 }

@@ -48,7 +48,7 @@ std::map<std::string, double, std::less<>> roofline_table(const schedule::Progra
                                                           const DeviceSheet& device) {
   std::map<std::string, double, std::less<>> table;
   if (program.model.kind == "transformer") {
-    for (const auto& [key, work] : transformer_work(program.model)) {
+    for (const auto& [key, work] : transformer_work(schedule::micro_batch_model(program))) {
       table[key] = roofline_seconds(work, device, program.model.dtype);
     }
   } else {
@@ -69,7 +69,7 @@ class AnalyticPricer final : public OpPricer {
 
   double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
     if (is_free(op)) return 0;
-    return cache_.seconds(program.model, schedule::cost_key(op), [&](const auto&) {
+    return cache_.seconds(schedule::micro_batch_model(program), schedule::cost_key(op), [&](const auto&) {
       auto table = roofline_table(program, device_);
       for (auto& [key, seconds] : table) seconds /= device_.efficiency;
       return table;
@@ -88,15 +88,17 @@ class ProfilePricer final : public OpPricer {
 
   double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
     if (is_free(op)) return 0;
-    const double seconds = cache_.seconds(program.model, schedule::cost_key(op),
-                                          [&](const auto& model) { return table(program, model); });
+    // Ops run on one micro-batch: priced at that shape.
+    const schedule::ModelDesc model = schedule::micro_batch_model(program);
+    const double seconds = cache_.seconds(model, schedule::cost_key(op),
+                                          [&](const auto& shape) { return table(program, shape); });
     if (program.kind != "serial" || !schedule::is_block_step(op.kind)) return seconds;
-    const SpeedReference* reference = profile_.find_speed_reference(program.model);
+    const SpeedReference* reference = profile_.find_speed_reference(model);
     return reference ? seconds * reference->serial_factor : seconds;
   }
 
   double idle_factor(const schedule::Program& program, double idle_s) const override {
-    const SpeedReference* reference = profile_.find_speed_reference(program.model);
+    const SpeedReference* reference = profile_.find_speed_reference(schedule::micro_batch_model(program));
     return reference ? reference->idle.factor(idle_s) : 1;
   }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -41,12 +42,16 @@ void agree(World& world, const std::optional<Error>& mine) {
   throw AgreedError(mine ? *mine : Error("rank " + std::to_string(reporter), "failed"), reporter);
 }
 
-// The loss op of a rank, if it has one: its input is the network output.
-const schedule::Op* find_loss_op(const Program& program, int rank) {
+// The inputs of a rank's loss ops, by micro-batch: the network output (none
+// on ranks without a loss op).
+std::vector<schedule::Buffer> network_outputs(const Program& program, int rank) {
+  std::map<std::int32_t, schedule::Buffer> by_micro;
   for (const auto& section : program.rank_programs.at(rank).sections)
     for (const auto& op : section.ops)
-      if (op.kind == OpKind::loss) return &op;
-  return nullptr;
+      if (op.kind == OpKind::loss) by_micro.emplace(op.a.micro, op.a);
+  std::vector<schedule::Buffer> outputs;
+  for (const auto& [micro, buffer] : by_micro) outputs.push_back(buffer);
+  return outputs;
 }
 
 // [block, count, values...] per block, so a gather carries a map.
@@ -269,9 +274,14 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
     report.cpu_time_per_step_s = std::max(report.cpu_time_per_step_s, used.at(0) / options.steps);
 
   // Results of the last timed step, gathered on rank 0.
-  const schedule::Op* loss_op = find_loss_op(program, world.rank());
-  const auto outputs = world.gather(loss_op ? backend.state(loss_op->a) : std::vector<double>{});
-  const auto losses = world.gather(loss_op ? std::vector<double>{backend.last_loss()} : std::vector<double>{});
+  // Micro-batches are the batch's rows in order: their states concatenated are the whole output.
+  std::vector<double> output;
+  for (const schedule::Buffer& buffer : network_outputs(program, world.rank())) {
+    const std::vector<double> rows = backend.state(buffer);
+    output.insert(output.end(), rows.begin(), rows.end());
+  }
+  const auto outputs = world.gather(output);
+  const auto losses = world.gather(output.empty() ? std::vector<double>{} : std::vector<double>{backend.last_loss()});
   // Gradients are as large as the model: gathered only to be compared.
   const auto gradients = world.gather(options.check_serial ? pack_gradients(backend) : std::vector<double>{});
   for (std::size_t rank = 0; rank < outputs.size(); ++rank) {

@@ -75,7 +75,9 @@ struct TorchBackend::Impl {
   int layers;
   double h;
   bool on_cuda;
+  int micro_batches;           // the batch's split (pipelines); states hold one micro-batch
   at::Tensor input, target, zeros;
+  std::map<int, at::Tensor> micro_losses;  // the last loss of each micro-batch
   std::map<int, std::vector<at::Tensor>> parameters;
   std::map<int, std::vector<at::Tensor>> gradients;
   // States are never modified in place once stored, so copy/input/zero can
@@ -97,14 +99,28 @@ struct TorchBackend::Impl {
         rank(rank_),
         layers(program.layers),
         h(program.step_size()),
-        on_cuda(detail::is_cuda(device)) {
+        on_cuda(detail::is_cuda(device)),
+        micro_batches(program.micro_batches) {
     at::NoGradGuard no_grad;
     input = detail::make_input(context);
     target = detail::make_target(context);
-    zeros = at::zeros(context.state_shape(), context.options);
+    zeros = at::zeros(state_shape(), context.options);
     if (rank + 1 < int(program.partition.size()))
       for (int block = program.partition[rank]; block < program.partition[rank + 1]; ++block)
         block_parameters(block);
+  }
+
+  // One micro-batch's state: the batch's rows split micro_batches ways.
+  std::vector<int64_t> state_shape() const {
+    std::vector<int64_t> shape = context.state_shape();
+    shape[0] /= micro_batches;
+    return shape;
+  }
+
+  // A micro-batch's rows of the whole batch's input or target.
+  at::Tensor rows_of(const at::Tensor& whole, int micro) const {
+    const int64_t rows = whole.size(0) / micro_batches;
+    return whole.narrow(0, micro * rows, rows);
   }
 
   std::string where(const Op& op) const {
@@ -141,6 +157,7 @@ struct TorchBackend::Impl {
 
   const detail::DropoutMasks* masks_of(int block) {
     if (dropout <= 0) return nullptr;
+    if (micro_batches > 1) throw Error("rank " + std::to_string(rank), "dropout over micro-batches is not supported");
     auto found = masks.find(block);
     if (found == masks.end()) found = masks.emplace(block, detail::make_dropout_masks(context, dropout, dropout_seed, block)).first;
     return &found->second;
@@ -184,12 +201,14 @@ struct TorchBackend::Impl {
     const bool kept = found != graphs.end() && found->second.input.is_same(c);
     if (!kept && keep_graphs && op.graph != schedule::GraphUse::recompute) graph_misses += 1;
     const StepGraph graph = kept ? found->second : record_step(c, op);
+    const bool release = kept && op.graph == schedule::GraphUse::release;
+    if (release) graphs.erase(found);  // its last use: `graph` holds it until the vjp is done
     std::vector<at::Tensor> inputs{graph.leaf};
     if (op.accumulate_grad) inputs.insert(inputs.end(), p.begin(), p.end());
     std::vector<at::Tensor> vjp;
     {
       at::AutoGradMode enable_grad(true);
-      vjp = torch::autograd::grad({graph.output}, inputs, {adjoint}, /*retain_graph=*/kept);
+      vjp = torch::autograd::grad({graph.output}, inputs, {adjoint}, /*retain_graph=*/kept && !release);
     }
     at::NoGradGuard no_grad;
     states[op.dst] = op.b.empty() ? vjp[0] : vjp[0] + state(op.b, &op);
@@ -204,7 +223,7 @@ struct TorchBackend::Impl {
   void compute(const Op& op) {
     at::NoGradGuard no_grad;
     switch (op.kind) {
-      case OpKind::input: states[op.dst] = input; return;
+      case OpKind::input: states[op.dst] = micro_batches > 1 ? rows_of(input, op.dst.micro) : input; return;
       case OpKind::zero:
         if (op.dst.space == Space::reg) registers[op.dst] = 0;
         else states[op.dst] = zeros;
@@ -222,11 +241,22 @@ struct TorchBackend::Impl {
       case OpKind::loss: {
         const at::Tensor& u = state(op.a, &op);
         if (loss_function) {
+          if (micro_batches > 1) throw Error(where(op), "a training loss over micro-batches is not supported");
           states[op.dst] = loss_function(u);
           return;
         }
-        last_loss = detail::loss_value(u, target);
-        states[op.dst] = detail::loss_gradient(u, target);
+        if (micro_batches == 1) {
+          last_loss = detail::loss_value(u, target);
+          states[op.dst] = detail::loss_gradient(u, target);
+          return;
+        }
+        // The whole batch's mean loss: each micro-batch's mean counts 1/M,
+        // and so does its gradient.
+        const at::Tensor micro_target = rows_of(target, op.a.micro);
+        micro_losses[op.a.micro] = detail::loss_value(u, micro_target) / double(micro_batches);
+        last_loss = at::zeros({}, u.options());
+        for (const auto& [micro, loss] : micro_losses) last_loss = last_loss + loss;
+        states[op.dst] = detail::loss_gradient(u, micro_target) / double(micro_batches);
         return;
       }
       default:
@@ -260,7 +290,7 @@ std::span<const std::byte> TorchBackend::bytes_of(const Buffer& buffer) {
 
 void TorchBackend::assign_bytes(const Buffer& buffer, std::span<const std::byte> bytes) {
   const auto& options = impl_->context.options;
-  at::Tensor host = at::empty(impl_->context.state_shape(), options.device(at::kCPU));
+  at::Tensor host = at::empty(impl_->state_shape(), options.device(at::kCPU));
   if (bytes.size() != host.nbytes())
     throw Error("rank " + std::to_string(impl_->rank) + ", recv " + to_string(buffer),
                 "message has " + std::to_string(bytes.size()) + " bytes, a state has " +
@@ -283,7 +313,7 @@ void TorchBackend::set_state(const Buffer& buffer, const std::vector<double>& va
   if (std::int64_t(values.size()) != state_elements())
     throw Error("set_state " + to_string(buffer), "expected " + std::to_string(state_elements()) +
                                                       " values, got " + std::to_string(values.size()));
-  at::Tensor host = at::from_blob(const_cast<double*>(values.data()), impl_->context.state_shape(),
+  at::Tensor host = at::from_blob(const_cast<double*>(values.data()), impl_->state_shape(),
                                   at::TensorOptions().dtype(at::kDouble));
   impl_->states[buffer] = host.to(impl_->context.options);  // a copy: from_blob does not own
 }
@@ -291,13 +321,13 @@ void TorchBackend::set_state(const Buffer& buffer, const std::vector<double>& va
 void TorchBackend::fill_random(const Buffer& buffer, std::uint64_t seed) {
   at::Generator generator = at::detail::createCPUGenerator(seed);
   impl_->states[buffer] =
-      at::randn(impl_->context.state_shape(), generator, at::TensorOptions().dtype(at::kDouble))
+      at::randn(impl_->state_shape(), generator, at::TensorOptions().dtype(at::kDouble))
           .to(impl_->context.options);
 }
 
 std::int64_t TorchBackend::state_elements() const {
   const auto& m = impl_->context.model;
-  return std::int64_t(m.batch) * m.seq * m.d_model;
+  return std::int64_t(m.batch / impl_->micro_batches) * m.seq * m.d_model;
 }
 
 std::vector<int> TorchBackend::gradient_blocks() const {

@@ -159,12 +159,12 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
   result.measured_min_s = *std::min_element(times.begin(), times.end());
   result.measured_max_s = *std::max_element(times.begin(), times.end());
   // Every run timed its serial baseline, or none did (plait-exec --no-serial).
+  // The speedup is the median serial step over the median step, so that its
+  // error follows from theirs: speedup error = (1 + serial error) / (1 + step error) - 1.
   const bool serial_timed = serial_times.size() == times.size();
-  std::vector<double> speedups;
   if (serial_timed) {
-    for (std::size_t run = 0; run < times.size(); ++run) speedups.push_back(serial_times[run] / times[run]);
     result.measured_serial_s = median(serial_times);
-    result.measured_speedup = median(speedups);
+    result.measured_speedup = *result.measured_serial_s / *result.measured_time_s;
   }
   if (rank_speed_factors.empty() || !result.predicted_time_s) return;
 
@@ -192,12 +192,10 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
   result.predicted_time_s = paired_prediction(times, predicted);
   result.speed_factor = *result.predicted_time_s / *result.predicted_at_calibration_s;
   if (!serial_timed) return;
-  // The serial step and the speedup paired run by run as the step time is:
-  // each run's serial baseline ran at that run's speed too.
-  std::vector<double> predicted_speedups;
-  for (std::size_t run = 0; run < times.size(); ++run) predicted_speedups.push_back(predicted_serial[run] / predicted[run]);
+  // The serial step is judged as the step is: the median of its runs' errors,
+  // each run's serial step priced at its own probe.
   result.predicted_serial_s = paired_prediction(serial_times, predicted_serial);
-  result.predicted_speedup = paired_prediction(speedups, predicted_speedups);
+  result.predicted_speedup = *result.predicted_serial_s / *result.predicted_time_s;
 }
 
 }  // namespace plait::experiments::detail

@@ -36,7 +36,7 @@ std::int64_t graph_bytes(const ModelDesc& model) {
 }
 
 std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter) {
-  const ModelDesc& model = program.model;
+  const ModelDesc model = micro_batch_model(program);  // states and graphs hold one micro-batch
   const std::int64_t parameter_bytes = block_parameter_count(model) * element_bytes(model);
   const std::int64_t state = state_bytes(model);
   const std::int64_t graph = graph_bytes(model);
@@ -49,7 +49,11 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
     memory.parameters = blocks * parameter_bytes;
     memory.gradients = memory.parameters;
     memory.optimizer = optimizer_states_per_parameter * memory.parameters;
-    std::set<Buffer> buffers, kept;
+    // Kept graphs by (state, block), alive from their step to the adjoint step
+    // that releases them: a pipeline holds its in-flight micro-batches' graphs.
+    std::set<std::pair<Buffer, std::int32_t>> kept;
+    std::size_t most_kept = 0;
+    std::set<Buffer> buffers;
     bool recomputes = false;
     std::int64_t most_sends = 0;
     for (const auto& section : program.rank_programs[rank].sections) {
@@ -57,13 +61,15 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
       for (const auto& op : section.ops) {
         if (!op.dst.empty() && op.dst.space != Space::reg) buffers.insert(op.dst);
         if (op.kind == OpKind::send) sends += 1;
-        if (op.kind == OpKind::step && op.graph == GraphUse::keep) kept.insert(op.a);
+        if (op.kind == OpKind::step && op.graph == GraphUse::keep) kept.insert({op.a, op.block});
+        if (op.kind == OpKind::step_adjoint && op.graph == GraphUse::release) kept.erase({op.c, op.block});
         if (op.kind == OpKind::step_adjoint && op.graph == GraphUse::recompute) recomputes = true;
+        most_kept = std::max(most_kept, kept.size());
       }
       most_sends = std::max(most_sends, sends);
     }
     memory.states = std::int64_t(buffers.size()) * state;
-    memory.kept_graphs = std::int64_t(kept.size()) * graph;
+    memory.kept_graphs = std::int64_t(most_kept) * graph;
     memory.recompute = recomputes ? graph : 0;
     memory.messages = most_sends * state;
   }

@@ -30,16 +30,23 @@ std::string to_string(const Buffer& buffer) {
   if (buffer.space == Space::tmp || buffer.space == Space::reg) {
     return out + "[" + std::to_string(buffer.point) + "]";
   }
-  return out + "[" + std::to_string(buffer.level) + "][" + std::to_string(buffer.point) + "]";
+  out += "[" + std::to_string(buffer.level) + "][" + std::to_string(buffer.point) + "]";
+  return buffer.micro > 0 ? out + "@" + std::to_string(buffer.micro) : out;
 }
 
-Buffer parse_buffer(const std::string& text) {
+Buffer parse_buffer(const std::string& full_text) {
   const auto bad = [&](const std::string& why) {
-    return Error("buffer \"" + text + "\"", why);
+    return Error("buffer \"" + full_text + "\"", why);
   };
-  const auto open = text.find('[');
-  if (open == std::string::npos || text.back() != ']') throw bad("expected name[level][point]");
   Buffer buffer;
+  std::string text = full_text;
+  if (const auto at = text.find('@'); at != std::string::npos) {
+    if (!parse_int(std::string_view(text).substr(at + 1), buffer.micro) || buffer.micro < 0)
+      throw bad("expected name[level][point]@micro_batch");
+    text.resize(at);
+  }
+  const auto open = text.find('[');
+  if (open == std::string::npos || text.empty() || text.back() != ']') throw bad("expected name[level][point]");
   const std::string_view name(text.data(), open);
   for (std::size_t i = 1; i < space_names.size(); ++i) {
     if (name == space_names[i]) buffer.space = static_cast<Space>(i);
@@ -58,6 +65,7 @@ Buffer parse_buffer(const std::string& text) {
     }
   }
   if (buffer.level < 0 || buffer.point < 0) throw bad("negative index");
+  if (scalar && buffer.micro > 0) throw bad("tmp and reg buffers have no micro-batch");
   return buffer;
 }
 
@@ -102,6 +110,7 @@ std::string_view to_string(GraphUse use) {
   switch (use) {
     case GraphUse::keep: return "keep";
     case GraphUse::recompute: return "recompute";
+    case GraphUse::release: return "release";
     case GraphUse::none: break;
   }
   return "none";
@@ -153,6 +162,12 @@ void check_model(const ModelDesc& model) {
     throw Error("model.init", "unknown initialisation \"" + model.init + "\" (normal, pytorch, depth-scaled)");
   }
   state_bytes(model);  // checks the dtype
+}
+
+ModelDesc micro_batch_model(const Program& program) {
+  ModelDesc model = program.model;
+  if (program.micro_batches > 1) model.batch /= program.micro_batches;
+  return model;
 }
 
 std::int64_t state_elements(const ModelDesc& model) {

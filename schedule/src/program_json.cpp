@@ -1,7 +1,8 @@
 // JSON form of a Program.
 //
 // {"format": "plait.program", "version": 1,
-//  "kind": "mgrit" | "serial", "layers": N, "ranks": P, "tolerance": 0,
+//  "kind": "mgrit" | "serial" | "gpipe" | "1f1b", "layers": N, "ranks": P,
+//  "micro_batches": M (optional, 1), "tolerance": 0,
 //  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
 //              "skip_first_down_relax", "final_relax"}, "adjoint": {...},
 //  "model": {"kind": "transformer"|"linear"|"mlp", ...}, "partition": [0, ..., N],
@@ -10,7 +11,9 @@
 //      "ops": [{"op": "step", "dst": "u[0][3]", "a": "u[0][2]", "level": 0,
 //               "block": 2, "span": 1, "graph": "keep", ...}]}]}]}
 // "graph": "keep" on a step records its autograd graph for the adjoint;
-// "recompute" on a step_adjoint recomputes the forward step (see GraphUse).
+// "recompute" on a step_adjoint recomputes the forward step, "release" uses
+// the kept graph a last time and frees it (see GraphUse). A buffer of
+// micro-batch m > 0 is written "u[0][3]@m".
 // Op fields that are empty/default are left out. Loading validates the result.
 
 #include <limits>
@@ -107,8 +110,9 @@ Op op_from_json(const json& in, const std::string& where) {
     const auto use = field<std::string>(in, "graph", where);
     if (use == "keep" && op.kind == OpKind::step) op.graph = GraphUse::keep;
     else if (use == "recompute" && op.kind == OpKind::step_adjoint) op.graph = GraphUse::recompute;
+    else if (use == "release" && op.kind == OpKind::step_adjoint) op.graph = GraphUse::release;
     else throw Error(where + "/graph", "\"" + use + "\" is not a graph use of " + std::string(to_string(op.kind)) +
-                                           " (step: keep; step_adjoint: recompute)");
+                                           " (step: keep; step_adjoint: recompute or release)");
   }
   op.peer = field_or<std::int32_t>(in, "peer", -1, where);
   op.tag = field_or<std::int32_t>(in, "tag", 0, where);
@@ -196,6 +200,7 @@ static json header_json(const Program& program) {
           {"kind", program.kind},
           {"layers", program.layers},
           {"ranks", program.ranks},
+          {"micro_batches", program.micro_batches},
           {"tolerance", program.tolerance},
           {"forward", phase_to_json(program.forward)},
           {"adjoint", phase_to_json(program.adjoint)},
@@ -221,6 +226,7 @@ void from_json(const json& in, Program& program) {
   program.kind = field<std::string>(in, "kind", "");
   program.layers = field<std::int32_t>(in, "layers", "");
   program.ranks = field<std::int32_t>(in, "ranks", "");
+  program.micro_batches = field_or<std::int32_t>(in, "micro_batches", 1, "");
   program.tolerance = field_or<double>(in, "tolerance", 0.0, "");
   program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
   program.adjoint = phase_from_json(field<json>(in, "adjoint", ""), "/adjoint");

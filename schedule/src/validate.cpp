@@ -42,6 +42,14 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
     partition_ok = partition[i] > partition[i - 1];
   }
   if (!partition_ok) problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per rank + 1"});
+  const std::int32_t micro_batches = program.micro_batches;
+  if (micro_batches < 1 || micro_batches > max_micro_batches)
+    problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) + " outside 1.." +
+                                        std::to_string(max_micro_batches)});
+  else if (micro_batches > 1 && (program.model.kind != "transformer" || program.model.batch % micro_batches != 0))
+    problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) +
+                                        " must divide the batch of a transformer (batch " +
+                                        std::to_string(program.model.batch) + ", model " + program.model.kind + ")"});
 
   std::int64_t executed_ops = 0;
   for (int r = 0; r < static_cast<int>(program.rank_programs.size()); ++r) {
@@ -72,6 +80,10 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
                              op.kind == OpKind::record_norm;
         if (needs_a && op.a.empty()) bad(std::string(to_string(op.kind)) + " without source a");
         if (op.kind == OpKind::step_adjoint && op.c.empty()) bad("step_adjoint without forward state c");
+        for (const Buffer* buffer : {&op.dst, &op.a, &op.b, &op.c})
+          if (buffer->micro >= std::max(micro_batches, 1))
+            bad(to_string(*buffer) + " names micro-batch " + std::to_string(buffer->micro) + " of " +
+                std::to_string(micro_batches));
       }
     }
   }

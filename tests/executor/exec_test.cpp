@@ -34,6 +34,22 @@ TEST(Exec, ConvergedMgritOnOneRankEqualsSerial) {
     EXPECT_LT(report.run.forward_residual_norms[i], 0.5 * report.run.forward_residual_norms[i - 1]);
 }
 
+// A pipeline over micro-batches computes the serial step exactly (fp32 round-off):
+// the micro-batches' outputs are the batch's, their gradients sum to the batch's.
+TEST(Exec, PipelinesOnOneRankEqualSerial) {
+  for (auto build : {&schedule::build_gpipe, &schedule::build_1f1b}) {
+    const auto program = build(test_support::small_pipeline_spec(1));
+    SelfWorld world;
+    const auto report = execute(world, program, check_options());
+    ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad) << program.kind;
+    EXPECT_LT(*report.max_rel_err_output, 1e-5) << program.kind;
+    EXPECT_LT(*report.max_rel_err_grad, 1e-4) << program.kind;
+    EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss) << program.kind;
+    EXPECT_EQ(report.gradients.size(), 12u);
+    EXPECT_EQ(report.graph_misses, 0);
+  }
+}
+
 TEST(Exec, TrainingSettingsReportTheirErrors) {
   const auto program = schedule::build_mgrit(small_spec(1, 16, 2, 1));
   SelfWorld world;

@@ -59,6 +59,27 @@ TEST(MpiExec, OneRankAndAllRanksGiveTheSameResults) {
   EXPECT_NEAR(*all.max_rel_err_grad, *single.max_rel_err_grad, 1e-3 * *single.max_rel_err_grad);
 }
 
+// Every pipeline kind equals the serial step on 1, 2 and 3 ranks (the world's
+// first ranks), to fp32 round-off.
+TEST(MpiExec, PipelinesEqualSerialOnEveryRankCount) {
+  for (int ranks = 1; ranks <= world->size(); ++ranks) {
+    auto group = make_mpi_subworld(world->rank() < ranks);
+    if (!group) continue;
+    for (auto build : {&schedule::build_gpipe, &schedule::build_1f1b}) {
+      const auto program = build(test_support::small_pipeline_spec(ranks));
+      const auto report = execute(*group, program, check_options());
+      if (group->rank() != 0) continue;
+      SCOPED_TRACE(program.kind + " on " + std::to_string(ranks) + " rank(s)");
+      ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+      EXPECT_LT(*report.max_rel_err_output, 1e-5);
+      EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+      EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
+      EXPECT_EQ(report.gradients.size(), 12u);
+      EXPECT_EQ(report.graph_misses, 0);
+    }
+  }
+}
+
 TEST(MpiExec, TraceHasEveryRankOnOneClock) {
   const std::string path = ::testing::TempDir() + "mpi_trace_test.json";
   ExecOptions options;

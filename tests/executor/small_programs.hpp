@@ -22,6 +22,14 @@ inline schedule::BuildSpec small_spec(int ranks, int layers, int iterations_forw
   return spec;
 }
 
+// A pipeline of the small blocks: `ranks` stages, 4 micro-batches of one sample.
+inline schedule::BuildSpec small_pipeline_spec(int ranks) {
+  schedule::BuildSpec spec = small_spec(ranks, 12, 1, 1);
+  spec.model.batch = 4;
+  spec.micro_batches = 4;
+  return spec;
+}
+
 // One measured step, checked against the serial baseline.
 inline ExecOptions check_options() {
   ExecOptions options;

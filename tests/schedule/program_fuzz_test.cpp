@@ -19,7 +19,12 @@ std::string valid_program(const char* kind) {
   spec.adjoint = {.levels = 2, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
   spec.model.d_model = 16;
   spec.model.heads = 2;
-  return dump_program(std::string(kind) == "mgrit" ? build_mgrit(spec) : build_serial(spec));
+  const std::string name = kind;
+  if (name == "1f1b") {
+    spec.micro_batches = 4;  // buffers of micro-batches 1..3 are written u[0][k]@m
+    return dump_program(build_1f1b(spec));
+  }
+  return dump_program(name == "mgrit" ? build_mgrit(spec) : build_serial(spec));
 }
 
 std::string error_of(const std::string& text) {
@@ -35,6 +40,12 @@ TEST(ProgramFuzz, MutatedMgritProgramsLoadOrGiveOneLocatedError) {
 TEST(ProgramFuzz, MutatedSerialProgramsLoadOrGiveOneLocatedError) {
   testing::fuzz_loader(valid_program("serial"), "p.json", 1000,
                        [](const std::string& text) { parse_program(text, "p.json"); });
+}
+
+TEST(ProgramFuzz, MutatedPipelineProgramsLoadOrGiveOneLocatedError) {
+  const auto summary = testing::fuzz_loader(valid_program("1f1b"), "p.json", 10000,
+                                            [](const std::string& text) { parse_program(text, "p.json"); });
+  EXPECT_GT(summary.refused, 5000);
 }
 
 // What the fuzzer found, pinned.

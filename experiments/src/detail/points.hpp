@@ -35,17 +35,17 @@ double paired_prediction(const std::vector<double>& measured_s, const std::vecto
 
 // Runs `plait run -n P` measure.repeats times: measured_time_s is the median of
 // the runs' times per step, measured_min_s/max_s their range, measured_serial_s
-// the median of their serial baselines, measured_speedup the median of their
-// speedups. With measure.speed_probe and a profile holding
+// the median of their serial baselines, measured_speedup their ratio. With measure.speed_probe and a profile holding
 // the shape's speed reference, each run also times its ranks' speed probes
 // (--speed-probe) and is predicted again with each rank's compute scaled by its
 // probe / reference (> 1: that core ran slower than in the calibration):
 // predicted_time_s becomes measured_time_s times the median of the runs'
 // predicted / measured (predicted_at_calibration_s keeps the prediction at the
-// calibration's speed; speed_factor is their ratio); predicted_serial_s and
-// predicted_speedup are paired with the runs' serial steps and speedups the same
-// way (predicted_speedup_at_calibration keeps the speedup at the calibration's
-// speed). Throws plait::Error when a
+// calibration's speed; speed_factor is their ratio); predicted_serial_s is
+// paired with the runs' serial steps the same way, each priced at the run's
+// serial speed probe, and predicted_speedup is predicted_serial_s /
+// predicted_time_s (predicted_speedup_at_calibration keeps the speedup at the
+// calibration's speed). Throws plait::Error when a
 // run fails.
 void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                    PointResult& result);

@@ -16,6 +16,8 @@ struct BuildSpec {
   // estimated memory (memory.hpp) stays within this many bytes; the adjoint
   // recomputes the rest. Throws plait::Error when a rank does not fit even so.
   std::int64_t memory_budget_bytes = 0;
+  // Pipelines: the batch is split into this many micro-batches (it must divide it).
+  std::int32_t micro_batches = 1;
 };
 
 // Plain forward sweep, loss, adjoint sweep with gradients (one level each),
@@ -25,5 +27,16 @@ Program build_serial(const BuildSpec& spec);
 // MGRIT forward solve, loss, MGRIT adjoint solve, final gradient relaxation.
 // Throws plait::Error on invalid settings (levels < 1, cf < 2, too many ranks, ...).
 Program build_mgrit(const BuildSpec& spec);
+
+// Pipeline schedules over spec.ranks stages (contiguous blocks, spread as
+// evenly as the depth allows) and spec.micro_batches micro-batches; the
+// phases' settings are ignored. GPipe: every stage runs the forwards of all
+// micro-batches, then their backwards. 1F1B (PipeDream-flush, Megatron's
+// default): stage s runs P - s - 1 forwards, then alternates one forward and
+// one backward, then the remaining backwards; it holds at most P - s
+// micro-batches' activations where GPipe holds M. Throws plait::Error on bad
+// settings (stages > layers, micro-batches not dividing the batch).
+Program build_gpipe(const BuildSpec& spec);
+Program build_1f1b(const BuildSpec& spec);
 
 }  // namespace plait::schedule

@@ -20,10 +20,13 @@ enum class Space : std::uint8_t { none, u, g, w, gw, tmp, reg, v };
 
 // A buffer is named by space, level and fine-grid point index (forward order),
 // e.g. u[1][8] is the level-1 forward state at fine point 8. tmp/reg use level 0.
+// In a Program with micro-batches a state buffer also names one, u[0][8]@2:
+// its tensor holds that micro-batch's batch / micro_batches samples.
 struct Buffer {
   Space space = Space::none;
   std::int32_t level = 0;
   std::int32_t point = 0;
+  std::int32_t micro = 0;  // micro-batch
 
   bool empty() const { return space == Space::none; }
   friend bool operator==(const Buffer&, const Buffer&) = default;
@@ -31,7 +34,7 @@ struct Buffer {
 };
 
 std::string to_string(const Buffer& buffer);
-// Parses "u[1][8]", "tmp[0]", "reg[0]"; throws plait::Error on bad text.
+// Parses "u[1][8]", "u[0][8]@2", "tmp[0]", "reg[0]"; throws plait::Error on bad text.
 Buffer parse_buffer(const std::string& text);
 
 enum class OpKind : std::uint8_t {
@@ -57,8 +60,10 @@ bool is_block_step(OpKind kind);  // step or step_adjoint: a block evaluation
 // How a block step uses autograd graphs. A forward step may keep its graph for
 // the adjoint step at the same state (only where the adjoint reads that state);
 // an adjoint step uses that kept graph, or recomputes the forward step first
-// (TorchBraid's way; always so on coarse levels). Backends without graphs ignore it.
-enum class GraphUse : std::uint8_t { none, keep, recompute };
+// (TorchBraid's way; always so on coarse levels), or uses it for the last time
+// and frees it (`release`: a pipeline's backward of a micro-batch, so its
+// activations are not held to the end of the step). Backends without graphs ignore it.
+enum class GraphUse : std::uint8_t { none, keep, recompute, release };
 std::string_view to_string(GraphUse use);
 
 struct Op {
@@ -167,12 +172,16 @@ inline constexpr std::int32_t max_repeat = 1000000;           // of one section
 inline constexpr std::int64_t max_executed_ops = 1LL << 31;   // all ranks, repeats counted
 inline constexpr double max_state_elements = 1099511627776.0;  // 2^40: batch * seq * d_model
 inline constexpr std::int32_t max_mlp_width = 1 << 15;        // width^2 weights per block
+inline constexpr std::int32_t max_micro_batches = 1 << 16;
 
 struct Program {
   static constexpr int format_version = 1;
-  std::string kind = "mgrit";  // mgrit | serial
+  std::string kind = "mgrit";  // mgrit | serial | gpipe | 1f1b
   std::int32_t layers = 0;
   std::int32_t ranks = 1;
+  // The batch is split into this many micro-batches (pipelines); every op on a
+  // state runs on one micro-batch (Buffer::micro) of model.batch / micro_batches.
+  std::int32_t micro_batches = 1;
   PhaseSpec forward, adjoint;
   double tolerance = 0;  // > 0: tolerance mode (iterations are a maximum)
   ModelDesc model;
@@ -183,6 +192,10 @@ struct Program {
   double step_size() const { return model.tstop / layers; }
   friend bool operator==(const Program&, const Program&) = default;
 };
+
+// The model as each op of the Program sees it: its batch is one micro-batch.
+// Cost models price ops at this shape; the serial baseline runs the whole batch.
+ModelDesc micro_batch_model(const Program& program);
 
 // JSON form: {"format": "plait.program", "version": 1, ...}; see program_json.cpp.
 void to_json(nlohmann::json& out, const Program& program);

@@ -1,0 +1,60 @@
+// Pipeline schedules in the simulator against their closed forms: with free
+// messages and uniform stages, every stage of GPipe and of 1F1B idles
+// (P - 1) / (M + P - 1) of the step, whatever a forward and a backward cost.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "plait/schedule/build.hpp"
+#include "plait/simulator/simulator.hpp"
+#include "support.hpp"
+
+namespace plait::simulator {
+namespace {
+
+using namespace testing;
+
+schedule::BuildSpec uniform_pipeline(int stages, int micro_batches) {
+  schedule::BuildSpec spec;
+  spec.layers = 2 * stages;  // two blocks per stage
+  spec.ranks = stages;
+  spec.micro_batches = micro_batches;
+  spec.model.d_model = 32;
+  spec.model.heads = 4;
+  spec.model.seq = 8;
+  spec.model.batch = 8;
+  return spec;
+}
+
+// The largest difference over stages between the simulated idle share
+// (step time less busy time, over the step time) and the closed form.
+double bubble_error(schedule::Program (*build)(const schedule::BuildSpec&), int stages, int micro_batches) {
+  return in_child_process([&] {
+    const schedule::Program program = build(uniform_pipeline(stages, micro_batches));
+    // A backward step costs twice a forward one; input and loss cost nothing.
+    const Prediction prediction =
+        simulate(program, cluster(1, stages, link(0, 1e30)), block_pricers(1e-3, 2e-3, 2e-3));
+    const double expected = double(stages - 1) / (micro_batches + stages - 1);
+    double worst = 0;
+    for (const RankReport& rank : prediction.rank_reports)
+      worst = std::max(worst, std::abs((prediction.predicted_time_s - rank.busy_s) / prediction.predicted_time_s -
+                                       expected));
+    return worst;
+  });
+}
+
+TEST(PipelineSimulation, GPipeBubbleIsTheClosedForm) {
+  for (int stages : {1, 2, 4})
+    for (int micro_batches : {1, 4, 8}) EXPECT_LT(bubble_error(&schedule::build_gpipe, stages, micro_batches), 1e-9)
+        << "P" << stages << " M" << micro_batches;
+}
+
+TEST(PipelineSimulation, OneFOneBBubbleIsTheClosedForm) {
+  for (int stages : {1, 2, 4})
+    for (int micro_batches : {1, 4, 8}) EXPECT_LT(bubble_error(&schedule::build_1f1b, stages, micro_batches), 1e-9)
+        << "P" << stages << " M" << micro_batches;
+}
+
+}  // namespace
+}  // namespace plait::simulator
