@@ -67,11 +67,20 @@ schedule::Program build_point_program(const PointConfig& c) {
   schedule::BuildSpec spec;
   spec.layers = c.layers;
   spec.ranks = c.ranks;
+  spec.micro_batches = c.micro_batches;
   const schedule::Relax relax = schedule::parse_relax(c.relax);
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
   spec.model = point_model(c);
+  if (c.kind == "gpipe") return schedule::build_gpipe(spec);
+  if (c.kind == "1f1b") return schedule::build_1f1b(spec);
   return schedule::build_mgrit(spec);
+}
+
+schedule::ModelDesc point_op_model(const PointConfig& c) {
+  schedule::ModelDesc model = point_model(c);
+  model.batch /= c.micro_batches;
+  return model;
 }
 
 namespace {
@@ -125,9 +134,12 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
   std::optional<double> reference_s, alone_reference_s;
   if (measure.speed_probe && !tools.profile.empty()) {
     const costmodels::Profile profile = costmodels::load_profile(tools.profile);
-    if (const costmodels::SpeedReference* found = profile.find_speed_reference(point_model(result.config))) {
-      reference_s = result.config.ranks == 1 ? found->alone_s : found->contended_s;
-      alone_reference_s = found->alone_s;
+    // A pipeline's steps run on a micro-batch, its serial step on the whole batch.
+    const costmodels::SpeedReference* steps = profile.find_speed_reference(point_op_model(result.config));
+    const costmodels::SpeedReference* serial = profile.find_speed_reference(point_model(result.config));
+    if (steps && serial) {
+      reference_s = result.config.ranks == 1 ? steps->alone_s : steps->contended_s;
+      alone_reference_s = serial->alone_s;
     }
   }
   std::vector<double> times, serial_times;

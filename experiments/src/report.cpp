@@ -155,10 +155,10 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     for (const std::string& plot : plots) out << "![" << plot << "](" << plot << ")\n\n";
   }
   out << "## Points\n\n"
-      << "| layers | levels | cf | relax | iters | ranks | model | mask | platform | predicted s | measured s "
+      << "| kind | layers | levels | cf | relax | iters | ranks | model | mask | platform | predicted s | measured s "
          "(min..max) | error | serial predicted s | serial measured s | predicted speedup | measured speedup | "
          "speedup error | speed factor | status |\n"
-      << "| ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+      << "| --- | ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
          "| ---: | ---: | --- |\n";
   for (const PointResult& r : results) {
     const PointConfig& c = r.config;
@@ -167,7 +167,8 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
       measured += " (" + figure(r.measured_min_s) + ".." + figure(r.measured_max_s) + ")";
     std::string status = r.status;
     if (!r.error.empty()) status += ": " + table_cell(r.error);
-    out << "| " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
+    const std::string kind = is_pipeline(c) ? c.kind + " M" + std::to_string(c.micro_batches) : c.kind;
+    out << "| " << kind << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
         << c.bwd_iters << " | " << c.ranks << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "

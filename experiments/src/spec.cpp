@@ -17,7 +17,9 @@
 //                            whose ranks fit this machine; absent: predict only.
 //                            With calibrate, every run times plait-exec's speed probe
 //                            and the point is priced at the speed it measured
-// Axes: layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
+// Axes: kind "mgrit" | "gpipe" | "1f1b" (pipelines: ranks are stages, and
+// levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
+// only; must divide the batch), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
 // bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
 // heads dividing d_model}, mask "causal" | "none", platform (a shipped
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
@@ -94,6 +96,8 @@ using AxisReader = std::function<void(const json&, const std::string&, PointConf
 
 const std::map<std::string, AxisReader>& axis_readers() {
   static const std::map<std::string, AxisReader> readers = {
+      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b"}, c.kind, e); }},
+      {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
       {"layers", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.layers, e); }},
       {"levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.levels, e); }},
       {"cf", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 2, c.cf, e); }},
@@ -201,14 +205,21 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
 
 }  // namespace
 
+bool is_pipeline(const PointConfig& config) { return config.kind == "gpipe" || config.kind == "1f1b"; }
+
 std::string point_name(const PointConfig& c) {
   const ModelShape& m = c.model;
   std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);
   platform = platform.substr(0, platform.find('.'));
-  return "N" + std::to_string(c.layers) + ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
-         c.relax + ".it" + std::to_string(c.fwd_iters) + "-" + std::to_string(c.bwd_iters) + ".P" +
-         std::to_string(c.ranks) + ".d" + std::to_string(m.d_model) + "h" + std::to_string(m.heads) + "s" +
-         std::to_string(m.seq) + "b" + std::to_string(m.batch) + "." + c.mask + "." + platform;
+  const std::string schedule = is_pipeline(c) ? c.kind + ".M" + std::to_string(c.micro_batches)
+                                              : ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
+                                                    c.relax + ".it" + std::to_string(c.fwd_iters) + "-" +
+                                                    std::to_string(c.bwd_iters);
+  const std::string shape = ".P" + std::to_string(c.ranks) + ".d" + std::to_string(m.d_model) + "h" +
+                            std::to_string(m.heads) + "s" + std::to_string(m.seq) + "b" + std::to_string(m.batch) +
+                            "." + c.mask + "." + platform;
+  return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape
+                        : "N" + std::to_string(c.layers) + schedule + shape;
 }
 
 SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
@@ -254,6 +265,10 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
     for (std::size_t i = 0; i < in.at("grids").size(); ++i)
       expand_grid(in.at("grids")[i], "/grids/" + std::to_string(i), base, spec.points, problems);
   }
+  for (const PointConfig& point : spec.points)
+    if (!is_pipeline(point) && point.micro_batches != 1)
+      problems.add("/grids", "micro_batches " + std::to_string(point.micro_batches) + " on a " + point.kind +
+                                 " point: only pipelines (gpipe, 1f1b) split the batch");
   if (!problems.empty()) throw Error(origin, problems.joined());
   for (PointConfig& point : spec.points) point.model.dtype = dtype;
   return spec;

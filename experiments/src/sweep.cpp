@@ -47,10 +47,12 @@ void claim_directory(const SweepOptions& options, const std::string& spec_text) 
 
 std::string calibration_shapes(const SweepSpec& spec) {
   std::vector<std::string> shapes;
-  for (const PointConfig& point : spec.points) {
-    const std::string name = costmodels::shape_name(detail::point_model(point));
-    if (std::find(shapes.begin(), shapes.end(), name) == shapes.end()) shapes.push_back(name);
-  }
+  // The serial step runs the whole batch; a pipeline's ops one micro-batch.
+  for (const PointConfig& point : spec.points)
+    for (const schedule::ModelDesc& model : {detail::point_model(point), detail::point_op_model(point)}) {
+      const std::string name = costmodels::shape_name(model);
+      if (std::find(shapes.begin(), shapes.end(), name) == shapes.end()) shapes.push_back(name);
+    }
   std::string list;
   for (const auto& shape : shapes) list += (list.empty() ? "" : ",") + shape;
   return list;

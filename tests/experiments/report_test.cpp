@@ -67,6 +67,14 @@ TEST(ResultsCsv, CarriesTheSerialStepAndTheSpeedupError) {
   EXPECT_NEAR(*parsed[0].predicted_speedup_at_calibration, 1.2 * 1.09, 1e-6);
 }
 
+TEST(ResultsCsv, CarriesTheKindAndMicroBatches) {
+  PointResult row = measured_point(32, 2, 0, 0, 0);
+  row.config.kind = "1f1b";
+  row.config.micro_batches = 4;
+  const auto parsed = parse_results_csv(dump_results_csv({row}), "r.csv");
+  EXPECT_EQ(parsed[0].config, row.config);
+}
+
 TEST(ResultsCsv, AFileWithoutTheSerialColumnsStillResumes) {
   const std::string old_csv =
       "layers,levels,cf,relax,fwd_iters,bwd_iters,ranks,d_model,heads,seq,batch,mask,platform,"
@@ -76,6 +84,8 @@ TEST(ResultsCsv, AFileWithoutTheSerialColumnsStillResumes) {
   const auto parsed = parse_results_csv(old_csv, "old.csv");
   ASSERT_EQ(parsed.size(), 1u);
   EXPECT_EQ(parsed[0].config.layers, 16);
+  EXPECT_EQ(parsed[0].config.kind, "mgrit");
+  EXPECT_EQ(parsed[0].config.micro_batches, 1);
   EXPECT_EQ(*parsed[0].measured_time_s, 0.052);
   EXPECT_FALSE(parsed[0].measured_serial_s.has_value());
   EXPECT_EQ(parsed[0].status, "ok");

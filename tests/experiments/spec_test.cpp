@@ -39,6 +39,22 @@ TEST(SweepSpec, ExpandsEachGridOverTheBaseWithoutDuplicates) {
   EXPECT_EQ(point_name(spec.points[0]), "N32.L2.cf2.F.it2-1.P2.d64h2s32b2.causal.local");
 }
 
+TEST(SweepSpec, PipelineKindsAndMicroBatchesAreAxes) {
+  const SweepSpec spec = parse_sweep_spec("{" + header() + R"(,
+    "base": {"layers": 16, "model": {"d_model": 64, "heads": 2, "seq": 32, "batch": 4}},
+    "grids": [{"kind": ["gpipe", "1f1b"], "micro_batches": [2, 4], "ranks": [1, 2]}, {"kind": "mgrit"}]})");
+  ASSERT_EQ(spec.points.size(), 9u);
+  EXPECT_EQ(spec.points[0].kind, "gpipe");
+  EXPECT_EQ(spec.points[7].kind, "1f1b");
+  EXPECT_EQ(spec.points[7].micro_batches, 4);
+  EXPECT_TRUE(is_pipeline(spec.points[7]));
+  EXPECT_FALSE(is_pipeline(spec.points[8]));
+  EXPECT_EQ(point_name(spec.points[7]), "1f1b.M4.N16.P2.d64h2s32b4.causal.local");
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"kind": "pipedream"}, {"micro_batches": 2}])"),
+            "spec.json: /grids/0/kind: must be \"1f1b\" or \"gpipe\" or \"mgrit\"; /grids: micro_batches 2 on a "
+            "mgrit point: only pipelines (gpipe, 1f1b) split the batch");
+}
+
 TEST(SweepSpec, NotJsonIsOneError) {
   EXPECT_EQ(error_of("\"format\": "), "spec.json: not valid JSON");
 }

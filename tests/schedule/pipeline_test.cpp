@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "error_text.hpp"
+#include "pipeline_spec.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/memory.hpp"
@@ -14,18 +15,7 @@
 namespace plait::schedule {
 namespace {
 
-BuildSpec pipeline_spec(int layers, int stages, int micro_batches) {
-  BuildSpec spec;
-  spec.layers = layers;
-  spec.ranks = stages;
-  spec.micro_batches = micro_batches;
-  spec.model.d_model = 32;
-  spec.model.heads = 4;
-  spec.model.seq = 8;
-  spec.model.batch = 8;
-  spec.model.mlp_ratio = 2;
-  return spec;
-}
+using plait::testing::pipeline_spec;
 
 using Builder = Program (*)(const BuildSpec&);
 

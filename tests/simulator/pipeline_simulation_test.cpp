@@ -8,6 +8,7 @@
 
 #include "plait/schedule/build.hpp"
 #include "plait/simulator/simulator.hpp"
+#include "pipeline_spec.hpp"
 #include "support.hpp"
 
 namespace plait::simulator {
@@ -15,23 +16,12 @@ namespace {
 
 using namespace testing;
 
-schedule::BuildSpec uniform_pipeline(int stages, int micro_batches) {
-  schedule::BuildSpec spec;
-  spec.layers = 2 * stages;  // two blocks per stage
-  spec.ranks = stages;
-  spec.micro_batches = micro_batches;
-  spec.model.d_model = 32;
-  spec.model.heads = 4;
-  spec.model.seq = 8;
-  spec.model.batch = 8;
-  return spec;
-}
-
 // The largest difference over stages between the simulated idle share
 // (step time less busy time, over the step time) and the closed form.
 double bubble_error(schedule::Program (*build)(const schedule::BuildSpec&), int stages, int micro_batches) {
   return in_child_process([&] {
-    const schedule::Program program = build(uniform_pipeline(stages, micro_batches));
+    // Two blocks a stage.
+    const schedule::Program program = build(plait::testing::pipeline_spec(2 * stages, stages, micro_batches));
     // A backward step costs twice a forward one; input and loss cost nothing.
     const Prediction prediction =
         simulate(program, cluster(1, stages, link(0, 1e30)), block_pricers(1e-3, 2e-3, 2e-3));

@@ -20,7 +20,10 @@ struct Tools {
 // The transformer block of a point (its shape and mask).
 schedule::ModelDesc point_model(const PointConfig& config);
 
-// The MGRIT Program of a point (schedule::build_mgrit); throws plait::Error.
+// The shape its ops run at: one micro-batch of it (pipelines).
+schedule::ModelDesc point_op_model(const PointConfig& config);
+
+// The Program of a point (schedule::build_mgrit, build_gpipe or build_1f1b); throws plait::Error.
 schedule::Program build_point_program(const PointConfig& config);
 
 // Fills predicted_time_s, predicted_serial_s and predicted_speedup from `plait simulate --json`

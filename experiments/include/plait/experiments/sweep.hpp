@@ -33,6 +33,8 @@ struct ModelShape {
 
 // One configuration of the grid: the config columns of results.csv.
 struct PointConfig {
+  std::string kind = "mgrit";       // mgrit | gpipe | 1f1b
+  std::int32_t micro_batches = 1;   // pipelines: the batch's split
   std::int32_t layers = 32, levels = 2, cf = 2;
   std::string relax = "F";
   std::int32_t fwd_iters = 2, bwd_iters = 1, ranks = 1;
@@ -44,6 +46,8 @@ struct PointConfig {
 
 // A short name of a point, unique within a sweep, usable as a file name.
 std::string point_name(const PointConfig& config);
+// gpipe or 1f1b: its ranks are stages, and MGRIT's settings do not apply.
+bool is_pipeline(const PointConfig& config);
 
 struct MeasureSpec {
   int steps = 5;    // timed steps per run
