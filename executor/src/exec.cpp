@@ -120,24 +120,33 @@ void record_trace(World& world, const Program& program, TorchBackend& backend, c
 }
 
 // Rank 0 times the serial baseline (and keeps its results); the others wait.
-// With the speed probe, rank 0 probes again just before and after the serial
-// steps, alone as they run, on the serial baseline's own blocks: they come
-// seconds after the Program's steps, maybe on the other core (ranks are not
-// bound), and this VM's cores change speed on their own (a 2-rank run's serial
-// step ran 0.6x-1.8x its price at rank 0's probe of the Program's steps).
+// With the speed probe, rank 0 probes its speed between the serial steps and
+// after the last, alone as they run, on the serial baseline's own blocks, and
+// reports the mean: the serial steps come seconds after the Program's, maybe
+// on the other core (ranks are not bound), and this VM's cores change speed
+// on their own within a fraction of a second (a 2-rank run's serial step ran
+// 0.6x-1.8x its price at rank 0's probe of the Program's steps; probes only
+// before and after the serial steps still left single runs +-20 % off).
 void run_serial(World& world, const Program& program, const ExecOptions& options, ExecReport& report) {
   if (world.rank() == 0) {
     SerialBaseline serial(program.model, program.layers, options.device);
     for (int i = 0; i < options.warmup; ++i) serial.run_step_async();
     serial.synchronize();
-    constexpr double probe_seconds = 0.05;
-    const double probe_before = options.speed_probe ? serial.time_forward_cycle(probe_seconds) : 0;
-    const double start = now_seconds(), cpu_start = cpu_seconds();
-    for (int i = 0; i < options.steps; ++i) serial.run_step_async();
-    serial.synchronize();
-    report.serial_time_per_step_s = (now_seconds() - start) / options.steps;
-    report.serial_cpu_time_per_step_s = (cpu_seconds() - cpu_start) / options.steps;
-    if (options.speed_probe) report.serial_speed_probe_s = (probe_before + serial.time_forward_cycle(probe_seconds)) / 2;
+    // Timed step by step when probes run between them.
+    const int batches = options.speed_probe ? options.steps : 1;
+    double wall = 0, cpu = 0, probes = 0;
+    for (int batch = 0; batch < batches; ++batch) {
+      if (options.speed_probe) probes += serial.time_forward_cycle(0);  // a few cycles
+      const double start = now_seconds(), cpu_start = cpu_seconds();
+      for (int i = 0; i < options.steps / batches; ++i) serial.run_step_async();
+      serial.synchronize();
+      wall += now_seconds() - start;
+      cpu += cpu_seconds() - cpu_start;
+    }
+    report.serial_time_per_step_s = wall / options.steps;
+    report.serial_cpu_time_per_step_s = cpu / options.steps;
+    if (options.speed_probe)
+      report.serial_speed_probe_s = (probes + serial.time_forward_cycle(0)) / (options.steps + 1);
     report.serial_loss = serial.run_step();
     if (options.check_serial) {
       report.max_rel_err_output = relative_error(report.output, serial.output());
