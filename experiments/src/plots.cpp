@@ -55,7 +55,7 @@ struct Setting {
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> list = {
-      {"kind", [](const PointConfig& c) { return is_pipeline(c) ? c.kind + " M" + std::to_string(c.micro_batches) : c.kind; }},
+      {"kind", [](const PointConfig& c) { return kind_label(c); }},
       {"layers", [](const PointConfig& c) { return "N" + std::to_string(c.layers); }},
       {"levels", [](const PointConfig& c) { return "L" + std::to_string(c.levels); }},
       {"cf", [](const PointConfig& c) { return "cf" + std::to_string(c.cf); }},

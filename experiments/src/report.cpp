@@ -167,8 +167,7 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
       measured += " (" + figure(r.measured_min_s) + ".." + figure(r.measured_max_s) + ")";
     std::string status = r.status;
     if (!r.error.empty()) status += ": " + table_cell(r.error);
-    const std::string kind = is_pipeline(c) ? c.kind + " M" + std::to_string(c.micro_batches) : c.kind;
-    out << "| " << kind << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
+    out << "| " << kind_label(c) << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
         << c.bwd_iters << " | " << c.ranks << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "

@@ -207,6 +207,10 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
 
 bool is_pipeline(const PointConfig& config) { return config.kind == "gpipe" || config.kind == "1f1b"; }
 
+std::string kind_label(const PointConfig& c) {
+  return is_pipeline(c) ? c.kind + " M" + std::to_string(c.micro_batches) : c.kind;
+}
+
 std::string point_name(const PointConfig& c) {
   const ModelShape& m = c.model;
   std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);

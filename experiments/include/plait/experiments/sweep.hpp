@@ -48,6 +48,8 @@ struct PointConfig {
 std::string point_name(const PointConfig& config);
 // gpipe or 1f1b: its ranks are stages, and MGRIT's settings do not apply.
 bool is_pipeline(const PointConfig& config);
+// The point's kind as a reader sees it: "mgrit", or a pipeline with its micro-batches, "1f1b M4".
+std::string kind_label(const PointConfig& config);
 
 struct MeasureSpec {
   int steps = 5;    // timed steps per run
