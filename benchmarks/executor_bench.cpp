@@ -65,7 +65,7 @@ class NullComm final : public plait::schedule::Comm {
  public:
   void send(const Op&, std::span<const std::byte>) override {}
   std::vector<std::byte> recv(const Op&) override { return {}; }
-  double allreduce_sum(const Op&, double value) override { return value; }
+  double allreduce_sum(const Op&, std::span<const int>, double value) override { return value; }
 };
 
 const Op forward_step{.kind = OpKind::step, .dst = Buffer{Space::u, 0, 1}, .a = Buffer{Space::u, 0, 0}, .block = 0, .span = 1};

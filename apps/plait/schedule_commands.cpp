@@ -69,6 +69,10 @@ void add_schedule(CLI::App& app) {
   command->add_option("--micro-batches,-M", options->spec.micro_batches,
                       "pipelines: micro-batches the batch is split into (must divide --batch)")
       ->capture_default_str();
+  command->add_option("--dp", options->spec.replicas,
+                      "data parallelism: replicas of the --ranks layout (ranks x dp in all), each on batch / dp "
+                      "samples, gradients summed at the end of the step (mgrit and pipelines)")
+      ->capture_default_str();
   add_solver_options(*command, options->spec, options->relax, options->backward_relax, options->backward_levels);
   command->add_option("--fwd-iters", options->spec.forward.iterations, "forward MGRIT iterations")
       ->capture_default_str();
@@ -103,6 +107,8 @@ void add_schedule(CLI::App& app) {
     const std::string& kind = options->kind;
     if (kind != "gpipe" && kind != "1f1b" && options->spec.micro_batches != 1)
       throw Error("--micro-batches", "only pipelines (gpipe, 1f1b) split the batch, not " + kind);
+    if (kind == "serial" && options->spec.replicas != 1)
+      throw Error("--dp", "the serial step has no replicas: it is the one-device baseline");
     const auto program = kind == "serial"  ? schedule::build_serial(options->spec)
                          : kind == "gpipe" ? schedule::build_gpipe(options->spec)
                          : kind == "1f1b"  ? schedule::build_1f1b(options->spec)

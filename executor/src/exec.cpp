@@ -292,10 +292,14 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   const auto outputs = world.gather(output);
   const auto losses = world.gather(output.empty() ? std::vector<double>{} : std::vector<double>{backend.last_loss()});
   // Gradients are as large as the model: gathered only to be compared.
-  const auto gradients = world.gather(options.check_serial ? pack_gradients(backend) : std::vector<double>{});
+  // Every replica holds the same sums after the gradient all-reduce: the first one's are the step's.
+  const bool reports_gradients = options.check_serial && schedule::replica_of(program, world.rank()) == 0;
+  const auto gradients = world.gather(reports_gradients ? pack_gradients(backend) : std::vector<double>{});
+  // Replicas hold consecutive rows of the batch, in rank order; each one's
+  // loss is its share of the batch's mean.
   for (std::size_t rank = 0; rank < outputs.size(); ++rank) {
-    if (!outputs[rank].empty()) report.output = outputs[rank];
-    if (!losses[rank].empty()) report.loss = losses[rank][0];
+    report.output.insert(report.output.end(), outputs[rank].begin(), outputs[rank].end());
+    if (!losses[rank].empty()) report.loss += losses[rank][0];
     unpack_gradients(gradients[rank], report.gradients);
   }
 

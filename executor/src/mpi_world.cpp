@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstring>
 #include <cstdlib>
 #include <deque>
 #include <limits>
@@ -59,10 +60,37 @@ class MpiComm final : public schedule::Comm {
     return data;
   }
 
-  double allreduce_sum(const schedule::Op& op, double value) override {
+  double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override {
     double sum = 0;
-    check(MPI_Allreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_), op_where(op));
+    if (int(group.size()) == size()) {
+      check(MPI_Allreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_), op_where(op));
+      return sum;
+    }
+    const auto* bytes = reinterpret_cast<const std::byte*>(&value);
+    for (const auto& member : exchange(op, group, {bytes, sizeof value})) {
+      double part = 0;
+      std::memcpy(&part, member.data(), sizeof part);
+      sum += part;
+    }
     return sum;
+  }
+
+  // Sums fp32 elements in group order on every member, so that every replica
+  // holds bit-identical gradients (MPI_Allreduce on a sub-communicator would
+  // need every rank to split it, and does not promise the same order).
+  std::vector<std::byte> allreduce_gradients(const schedule::Op& op, std::span<const int> group,
+                                             std::span<const std::byte> gradients) override {
+    const std::size_t elements = gradients.size() / sizeof(float);
+    std::vector<float> sum(elements, 0.0f), part(elements);
+    for (const auto& member : exchange(op, group, gradients)) {
+      if (member.size() != gradients.size())
+        throw Error(op_where(op), "a group member sent " + std::to_string(member.size()) + " gradient bytes, this rank has " +
+                                      std::to_string(gradients.size()));
+      std::memcpy(part.data(), member.data(), member.size());
+      for (std::size_t i = 0; i < elements; ++i) sum[i] += part[i];
+    }
+    const auto* data = reinterpret_cast<const std::byte*>(sum.data());
+    return {data, data + elements * sizeof(float)};
   }
 
  private:
@@ -81,6 +109,44 @@ class MpiComm final : public schedule::Comm {
       pending_.pop_front();
     }
   }
+
+  int size() const {
+    int size = 0;
+    MPI_Comm_size(comm_, &size);
+    return size;
+  }
+
+  // Every group member's bytes (this rank's own included), in group order.
+  std::vector<std::vector<std::byte>> exchange(const schedule::Op& op, std::span<const int> group,
+                                               std::span<const std::byte> mine) {
+    if (mine.size() > std::size_t(INT_MAX)) throw Error(op_where(op), "collective over 2 GiB");
+    int me = 0;
+    MPI_Comm_rank(comm_, &me);
+    std::vector<MPI_Request> sends;
+    for (int peer : group)
+      if (peer != me) {
+        check(MPI_Isend(mine.data(), int(mine.size()), MPI_BYTE, peer, collective_tag, comm_, &sends.emplace_back()),
+              op_where(op));
+      }
+    std::vector<std::vector<std::byte>> parts;
+    for (int peer : group) {
+      if (peer == me) {
+        parts.emplace_back(mine.begin(), mine.end());
+        continue;
+      }
+      auto& part = parts.emplace_back(mine.size());
+      MPI_Status status;
+      check(MPI_Recv(part.data(), int(part.size()), MPI_BYTE, peer, collective_tag, comm_, &status), op_where(op));
+      int count = 0;
+      MPI_Get_count(&status, MPI_BYTE, &count);
+      part.resize(std::size_t(count));
+    }
+    check(MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE), op_where(op));
+    return parts;
+  }
+
+  // The largest tag every MPI allows; built Programs tag by space x 64 + level.
+  static constexpr int collective_tag = 32767;
 
   MPI_Comm comm_;
   std::deque<Pending> pending_;  // deque: elements never move

@@ -18,7 +18,7 @@ class SelfComm final : public schedule::Comm {
   std::vector<std::byte> recv(const schedule::Op& op) override {
     throw Error("recv from rank " + std::to_string(op.peer), "a single-rank run has no peers");
   }
-  double allreduce_sum(const schedule::Op&, double value) override { return value; }
+  double allreduce_sum(const schedule::Op&, std::span<const int>, double value) override { return value; }
 };
 
 }  // namespace

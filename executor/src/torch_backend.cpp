@@ -76,6 +76,8 @@ struct TorchBackend::Impl {
   double h;
   bool on_cuda;
   int micro_batches;           // the batch's split (pipelines); states hold one micro-batch
+  int replicas;                // data parallelism: the batch's split over replicas
+  int replica;                 // this rank's replica: which samples it runs
   at::Tensor input, target, zeros;
   std::map<int, at::Tensor> micro_losses;  // the last loss of each micro-batch
   std::map<int, std::vector<at::Tensor>> parameters;
@@ -92,7 +94,7 @@ struct TorchBackend::Impl {
   detail::BackendAccess::LossFunction loss_function;  // set by the trainer; else J = 0.5 mean((u - target)^2)
   double dropout = 0;
   std::uint64_t dropout_seed = 0;
-  std::map<int, detail::DropoutMasks> masks;  // per block, for dropout_seed  // adjoint steps that found no kept graph where the Program expected one
+  std::map<int, detail::DropoutMasks> masks;  // per block, for dropout_seed
 
   Impl(const schedule::Program& program, int rank_, const std::string& device)
       : context(program.model, device),
@@ -100,27 +102,31 @@ struct TorchBackend::Impl {
         layers(program.layers),
         h(program.step_size()),
         on_cuda(detail::is_cuda(device)),
-        micro_batches(program.micro_batches) {
+        micro_batches(program.micro_batches),
+        replicas(program.replicas),
+        replica(schedule::replica_of(program, rank_)) {
     at::NoGradGuard no_grad;
     input = detail::make_input(context);
     target = detail::make_target(context);
     zeros = at::zeros(state_shape(), context.options);
-    if (rank + 1 < int(program.partition.size()))
-      for (int block = program.partition[rank]; block < program.partition[rank + 1]; ++block)
-        block_parameters(block);
+    const schedule::BlockRange owned = schedule::owned_blocks(program, rank);
+    for (int block = owned.first; block < owned.end; ++block) block_parameters(block);
   }
 
-  // One micro-batch's state: the batch's rows split micro_batches ways.
+  // States hold one micro-batch of one replica: the batch split this many ways.
+  int split() const { return micro_batches * replicas; }
+
   std::vector<int64_t> state_shape() const {
     std::vector<int64_t> shape = context.state_shape();
-    shape[0] /= micro_batches;
+    shape[0] /= split();
     return shape;
   }
 
-  // A micro-batch's rows of the whole batch's input or target.
+  // This replica's micro-batch's rows of the whole batch's input or target
+  // (replica k holds rows k/D .. (k+1)/D of the batch, in micro-batches).
   at::Tensor rows_of(const at::Tensor& whole, int micro) const {
-    const int64_t rows = whole.size(0) / micro_batches;
-    return whole.narrow(0, micro * rows, rows);
+    const int64_t rows = whole.size(0) / split();
+    return whole.narrow(0, (int64_t{replica} * micro_batches + micro) * rows, rows);
   }
 
   std::string where(const Op& op) const {
@@ -157,7 +163,8 @@ struct TorchBackend::Impl {
 
   const detail::DropoutMasks* masks_of(int block) {
     if (dropout <= 0) return nullptr;
-    if (micro_batches > 1) throw Error("rank " + std::to_string(rank), "dropout over micro-batches is not supported");
+    if (split() > 1)
+      throw Error("rank " + std::to_string(rank), "dropout over micro-batches or replicas is not supported");
     auto found = masks.find(block);
     if (found == masks.end()) found = masks.emplace(block, detail::make_dropout_masks(context, dropout, dropout_seed, block)).first;
     return &found->second;
@@ -223,7 +230,7 @@ struct TorchBackend::Impl {
   void compute(const Op& op) {
     at::NoGradGuard no_grad;
     switch (op.kind) {
-      case OpKind::input: states[op.dst] = micro_batches > 1 ? rows_of(input, op.dst.micro) : input; return;
+      case OpKind::input: states[op.dst] = split() > 1 ? rows_of(input, op.dst.micro) : input; return;
       case OpKind::zero:
         if (op.dst.space == Space::reg) registers[op.dst] = 0;
         else states[op.dst] = zeros;
@@ -241,22 +248,22 @@ struct TorchBackend::Impl {
       case OpKind::loss: {
         const at::Tensor& u = state(op.a, &op);
         if (loss_function) {
-          if (micro_batches > 1) throw Error(where(op), "a training loss over micro-batches is not supported");
+          if (split() > 1) throw Error(where(op), "a training loss over micro-batches or replicas is not supported");
           states[op.dst] = loss_function(u);
           return;
         }
-        if (micro_batches == 1) {
+        if (split() == 1) {
           last_loss = detail::loss_value(u, target);
           states[op.dst] = detail::loss_gradient(u, target);
           return;
         }
-        // The whole batch's mean loss: each micro-batch's mean counts 1/M,
-        // and so does its gradient.
+        // The whole batch's mean loss: each micro-batch's mean counts 1/(M D),
+        // and so does its gradient; this rank's last_loss is its replica's part.
         const at::Tensor micro_target = rows_of(target, op.a.micro);
-        micro_losses[op.a.micro] = detail::loss_value(u, micro_target) / double(micro_batches);
+        micro_losses[op.a.micro] = detail::loss_value(u, micro_target) / double(split());
         last_loss = at::zeros({}, u.options());
         for (const auto& [micro, loss] : micro_losses) last_loss = last_loss + loss;
-        states[op.dst] = detail::loss_gradient(u, micro_target) / double(micro_batches);
+        states[op.dst] = detail::loss_gradient(u, micro_target) / double(split());
         return;
       }
       default:
@@ -299,6 +306,44 @@ void TorchBackend::assign_bytes(const Buffer& buffer, std::span<const std::byte>
   impl_->states[buffer] = host.to(options.device());
 }
 
+// A grad_allreduce's blocks' gradients as fp32 (zeros for a block without
+// one yet), in block and parameter order.
+std::vector<std::byte> TorchBackend::gradient_bytes(const Op& op) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> flat;
+  for (int block = op.block; block < op.block + op.span; ++block) {
+    const auto found = impl_->gradients.find(block);
+    const auto& parameters = impl_->block_parameters(block);
+    for (std::size_t i = 0; i < parameters.size(); ++i)
+      flat.push_back((found == impl_->gradients.end() ? at::zeros_like(parameters[i]) : found->second.at(i))
+                         .reshape({-1})
+                         .to(at::kCPU, at::kFloat));
+  }
+  const at::Tensor packed = at::cat(flat).contiguous();
+  const auto* data = static_cast<const std::byte*>(packed.data_ptr());
+  return {data, data + packed.nbytes()};
+}
+
+void TorchBackend::assign_gradient_bytes(const Op& op, std::span<const std::byte> bytes) {
+  at::NoGradGuard no_grad;
+  std::int64_t offset = 0;  // in elements
+  const std::int64_t elements = std::int64_t(bytes.size() / sizeof(float));
+  for (int block = op.block; block < op.block + op.span; ++block) {
+    std::vector<at::Tensor> summed;
+    for (const at::Tensor& parameter : impl_->block_parameters(block)) {
+      if (offset + parameter.numel() > elements)
+        throw Error("rank " + std::to_string(impl_->rank) + ", grad_allreduce",
+                    "the summed gradients have " + std::to_string(bytes.size()) + " bytes, too few for block " +
+                        std::to_string(block));
+      at::Tensor host = at::empty(parameter.sizes(), at::TensorOptions().dtype(at::kFloat));
+      std::memcpy(host.data_ptr(), bytes.data() + offset * sizeof(float), host.nbytes());
+      summed.push_back(host.to(parameter.options()));
+      offset += parameter.numel();
+    }
+    impl_->gradients[block] = std::move(summed);
+  }
+}
+
 void TorchBackend::synchronize() {
   if (impl_->on_cuda) torch::cuda::synchronize();
 }
@@ -327,7 +372,7 @@ void TorchBackend::fill_random(const Buffer& buffer, std::uint64_t seed) {
 
 std::int64_t TorchBackend::state_elements() const {
   const auto& m = impl_->context.model;
-  return std::int64_t(m.batch / impl_->micro_batches) * m.seq * m.d_model;
+  return std::int64_t(m.batch / impl_->split()) * m.seq * m.d_model;
 }
 
 std::vector<int> TorchBackend::gradient_blocks() const {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "detail/data_parallel.hpp"
 #include "detail/grid.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
@@ -563,6 +564,9 @@ Program build_serial(const BuildSpec& spec) {
   return build_within_budget(serial, "serial");
 }
 
-Program build_mgrit(const BuildSpec& spec) { return build_within_budget(spec, "mgrit"); }
+Program build_mgrit(const BuildSpec& spec) {
+  if (spec.replicas != 1) return detail::data_parallel(spec, build_mgrit);
+  return build_within_budget(spec, "mgrit");
+}
 
 }  // namespace plait::schedule

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "detail/data_parallel.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -114,6 +115,7 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
 }  // namespace
 
 Program build_gpipe(const BuildSpec& spec) {
+  if (spec.replicas != 1) return detail::data_parallel(spec, build_gpipe);
   return build_pipeline(spec, "gpipe", [](const Program& program, int, StageEmitter& out) {
     for (int micro = 0; micro < program.micro_batches; ++micro) out.forward(micro);
     for (int micro = 0; micro < program.micro_batches; ++micro) out.backward(micro);
@@ -121,6 +123,7 @@ Program build_gpipe(const BuildSpec& spec) {
 }
 
 Program build_1f1b(const BuildSpec& spec) {
+  if (spec.replicas != 1) return detail::data_parallel(spec, build_1f1b);
   return build_pipeline(spec, "1f1b", [](const Program& program, int stage, StageEmitter& out) {
     const int micro_batches = program.micro_batches;
     const int warmup = std::min(program.ranks - stage - 1, micro_batches);

@@ -15,6 +15,14 @@ struct PhaseState {
 
 }  // namespace
 
+std::vector<std::byte> Comm::allreduce_gradients(const Op& op, std::span<const int> group,
+                                                 std::span<const std::byte> gradients) {
+  if (group.size() != 1)
+    throw Error(std::string(to_string(op.kind)), "this backend's messages cannot sum gradients over " +
+                                                     std::to_string(group.size()) + " ranks");
+  return {gradients.begin(), gradients.end()};
+}
+
 RunResult interpret(const Program& program, int rank, Backend& backend, Comm& comm,
                     OpListener* listener) {
   if (rank < 0 || rank >= static_cast<int>(program.rank_programs.size())) {
@@ -48,7 +56,12 @@ RunResult interpret(const Program& program, int rank, Backend& backend, Comm& co
             backend.assign_bytes(op.dst, comm.recv(op));
             break;
           case OpKind::allreduce:
-            backend.write_register(op.dst, comm.allreduce_sum(op, backend.read_register(op.dst)));
+            backend.write_register(
+                op.dst, comm.allreduce_sum(op, collective_group(program, rank, op.kind), backend.read_register(op.dst)));
+            break;
+          case OpKind::grad_allreduce:
+            backend.assign_gradient_bytes(
+                op, comm.allreduce_gradients(op, collective_group(program, rank, op.kind), backend.gradient_bytes(op)));
             break;
           case OpKind::record_norm:
             if (phase) phase->norms->push_back(std::sqrt(backend.read_register(op.a)));

@@ -24,6 +24,10 @@ std::int64_t block_parameter_count(const ModelDesc& model) {
          + hidden * d + hidden + d * hidden + d;  // MLP
 }
 
+std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks) {
+  return blocks * block_parameter_count(model) * element_bytes(model);
+}
+
 std::int64_t graph_bytes(const ModelDesc& model) {
   if (model.kind != "transformer") return 0;
   const std::int64_t tokens = std::int64_t{model.batch} * model.seq, d = model.d_model;
@@ -43,10 +47,8 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
   std::vector<RankMemory> out(program.ranks);
   for (int rank = 0; rank < program.ranks; ++rank) {
     RankMemory& memory = out[rank];
-    const std::int64_t blocks = program.partition.size() > std::size_t(rank + 1)
-                                    ? program.partition[rank + 1] - program.partition[rank]
-                                    : 0;
-    memory.parameters = blocks * parameter_bytes;
+    const BlockRange owned = owned_blocks(program, rank);
+    memory.parameters = (owned.end - owned.first) * parameter_bytes;
     memory.gradients = memory.parameters;
     memory.optimizer = optimizer_states_per_parameter * memory.parameters;
     // Kept graphs by (state, block), alive from their step to the adjoint step

@@ -1,4 +1,5 @@
 // Names, parsing and sizes of the IR's parts.
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -12,9 +13,9 @@ namespace {
 
 constexpr std::array<std::string_view, 8> space_names = {"", "u", "g", "w", "gw", "tmp", "reg", "v"};
 
-constexpr std::array<std::string_view, 12> op_kind_names = {
+constexpr std::array<std::string_view, 13> op_kind_names = {
     "input", "zero", "copy", "sub", "norm_sq", "step", "step_adjoint",
-    "loss", "send", "recv", "allreduce", "record_norm"};
+    "loss", "send", "recv", "allreduce", "record_norm", "grad_allreduce"};
 
 bool parse_int(std::string_view text, std::int32_t& value) {
   const auto* end = text.data() + text.size();
@@ -79,8 +80,10 @@ OpKind parse_op_kind(std::string_view text) {
 }
 
 bool is_communication(OpKind kind) {
-  return kind == OpKind::send || kind == OpKind::recv || kind == OpKind::allreduce;
+  return kind == OpKind::send || kind == OpKind::recv || is_collective(kind);
 }
+
+bool is_collective(OpKind kind) { return kind == OpKind::allreduce || kind == OpKind::grad_allreduce; }
 
 bool is_block_step(OpKind kind) { return kind == OpKind::step || kind == OpKind::step_adjoint; }
 
@@ -102,6 +105,7 @@ std::string_view cost_key(const Op& op) {
     case OpKind::recv: return cost_keys::recv;
     case OpKind::allreduce: return cost_keys::allreduce;
     case OpKind::record_norm: return cost_keys::record;
+    case OpKind::grad_allreduce: return cost_keys::grad_allreduce;
   }
   return "";
 }
@@ -166,8 +170,34 @@ void check_model(const ModelDesc& model) {
 
 ModelDesc micro_batch_model(const Program& program) {
   ModelDesc model = program.model;
-  if (program.micro_batches > 1) model.batch /= program.micro_batches;
+  const std::int64_t split = std::int64_t{std::max(program.micro_batches, 1)} * std::max(program.replicas, 1);
+  if (split > 1) model.batch = static_cast<std::int32_t>(model.batch / split);
   return model;
+}
+
+std::int32_t ranks_per_replica(const Program& program) {
+  return program.replicas > 1 ? program.ranks / program.replicas : program.ranks;
+}
+
+std::int32_t replica_of(const Program& program, int rank) {
+  return rank / std::max(ranks_per_replica(program), 1);
+}
+
+BlockRange owned_blocks(const Program& program, int rank) {
+  const std::int32_t position = rank % std::max(ranks_per_replica(program), 1);
+  if (position + 1 >= static_cast<std::int32_t>(program.partition.size())) return {};
+  return {program.partition[position], program.partition[position + 1]};
+}
+
+std::vector<int> collective_group(const Program& program, int rank, OpKind kind) {
+  const int per_replica = std::max(ranks_per_replica(program), 1);
+  const int replicas = program.ranks / per_replica;
+  std::vector<int> group;
+  if (kind == OpKind::grad_allreduce)
+    for (int replica = 0; replica < replicas; ++replica) group.push_back(replica * per_replica + rank % per_replica);
+  else
+    for (int position = 0; position < per_replica; ++position) group.push_back(rank / per_replica * per_replica + position);
+  return group;
 }
 
 std::int64_t state_elements(const ModelDesc& model) {

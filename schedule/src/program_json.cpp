@@ -2,7 +2,7 @@
 //
 // {"format": "plait.program", "version": 1,
 //  "kind": "mgrit" | "serial" | "gpipe" | "1f1b", "layers": N, "ranks": P,
-//  "micro_batches": M (optional, 1), "tolerance": 0,
+//  "micro_batches": M (optional, 1), "replicas": D (optional, 1), "tolerance": 0,
 //  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
 //              "skip_first_down_relax", "final_relax"}, "adjoint": {...},
 //  "model": {"kind": "transformer"|"linear"|"mlp", ...}, "partition": [0, ..., N],
@@ -13,7 +13,9 @@
 // "graph": "keep" on a step records its autograd graph for the adjoint;
 // "recompute" on a step_adjoint recomputes the forward step, "release" uses
 // the kept graph a last time and frees it (see GraphUse). A buffer of
-// micro-batch m > 0 is written "u[0][3]@m".
+// micro-batch m > 0 is written "u[0][3]@m". A grad_allreduce sums the gradients
+// of blocks [block, block + span) over the replicas: {"op": "grad_allreduce",
+// "block": 4, "span": 4, "bytes": 3178496}.
 // Op fields that are empty/default are left out. Loading validates the result.
 
 #include <limits>
@@ -201,6 +203,7 @@ static json header_json(const Program& program) {
           {"layers", program.layers},
           {"ranks", program.ranks},
           {"micro_batches", program.micro_batches},
+          {"replicas", program.replicas},
           {"tolerance", program.tolerance},
           {"forward", phase_to_json(program.forward)},
           {"adjoint", phase_to_json(program.adjoint)},
@@ -227,6 +230,7 @@ void from_json(const json& in, Program& program) {
   program.layers = field<std::int32_t>(in, "layers", "");
   program.ranks = field<std::int32_t>(in, "ranks", "");
   program.micro_batches = field_or<std::int32_t>(in, "micro_batches", 1, "");
+  program.replicas = field_or<std::int32_t>(in, "replicas", 1, "");
   program.tolerance = field_or<double>(in, "tolerance", 0.0, "");
   program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
   program.adjoint = phase_from_json(field<json>(in, "adjoint", ""), "/adjoint");
@@ -292,6 +296,10 @@ void append_op(std::string& out, const Op& op) {
   buffer("a", op.a);
   buffer("b", op.b);
   buffer("c", op.c);
+  if (op.kind == OpKind::grad_allreduce) {
+    number("block", op.block);
+    number("span", op.span);
+  }
   if (is_block_step(op.kind)) {
     number("level", op.level);
     number("block", op.block);

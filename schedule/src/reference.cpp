@@ -285,7 +285,7 @@ class InProcessComm final : public Comm {
     hub_.post(rank_, op.peer, {bytes.begin(), bytes.end()});
   }
   std::vector<std::byte> recv(const Op& op) override { return hub_.take(op.peer, rank_); }
-  double allreduce_sum(const Op&, double value) override { return hub_.allreduce(rank_, value); }
+  double allreduce_sum(const Op&, std::span<const int>, double value) override { return hub_.allreduce(rank_, value); }
 
  private:
   Hub& hub_;

@@ -41,12 +41,26 @@ std::string format_summary(const Program& program, const ProgramSummary& summary
   }
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%s program: %d layers, %d ranks, forward L=%d cf=%d %s x%d, adjoint L=%d cf=%d %s x%d\n",
-                program.kind.c_str(), program.layers, program.ranks, program.forward.levels,
-                program.forward.coarsening_factor, std::string(to_string(program.forward.relax)).c_str(),
-                program.forward.iterations, program.adjoint.levels, program.adjoint.coarsening_factor,
-                std::string(to_string(program.adjoint.relax)).c_str(), program.adjoint.iterations);
+  const bool mgrit = program.kind == "mgrit";
+  std::snprintf(line, sizeof line, "%s program: %d layers, %d ranks", program.kind.c_str(), program.layers,
+                program.ranks);
   out += line;
+  if (program.replicas > 1) {
+    std::snprintf(line, sizeof line, " (%d replicas of %d)", program.replicas, ranks_per_replica(program));
+    out += line;
+  }
+  if (program.micro_batches > 1) {
+    std::snprintf(line, sizeof line, ", %d micro-batches", program.micro_batches);
+    out += line;
+  }
+  if (mgrit) {
+    std::snprintf(line, sizeof line, ", forward L=%d cf=%d %s x%d, adjoint L=%d cf=%d %s x%d", program.forward.levels,
+                  program.forward.coarsening_factor, std::string(to_string(program.forward.relax)).c_str(),
+                  program.forward.iterations, program.adjoint.levels, program.adjoint.coarsening_factor,
+                  std::string(to_string(program.adjoint.relax)).c_str(), program.adjoint.iterations);
+    out += line;
+  }
+  out += "\n";
   out += "rank";
   for (const auto& key : keys) {
     std::snprintf(line, sizeof line, " %14s", key.c_str());

@@ -3,6 +3,7 @@
 // for all) that finds deadlocks and measures the critical path.
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -35,20 +36,27 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
     problems.push_back({-1, "", -1, "program says " + std::to_string(ranks) + " ranks but has " +
                                          std::to_string(program.rank_programs.size()) + " rank programs"});
   }
+  const std::int32_t replicas = program.replicas;
+  if (replicas < 1 || ranks < 1 || ranks % replicas != 0)
+    problems.push_back({-1, "", -1, "replicas " + std::to_string(replicas) + " must be >= 1 and divide the " +
+                                        std::to_string(ranks) + " ranks"});
+  const std::int64_t per_replica = replicas >= 1 && ranks >= 1 && ranks % replicas == 0 ? ranks / replicas : ranks;
   const auto& partition = program.partition;
-  bool partition_ok = static_cast<std::int64_t>(partition.size()) == std::int64_t{ranks} + 1 && !partition.empty() &&
+  bool partition_ok = static_cast<std::int64_t>(partition.size()) == per_replica + 1 && !partition.empty() &&
                       partition.front() == 0 && partition.back() == program.layers;
   for (std::size_t i = 1; partition_ok && i < partition.size(); ++i) {
     partition_ok = partition[i] > partition[i - 1];
   }
-  if (!partition_ok) problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per rank + 1"});
+  if (!partition_ok)
+    problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per rank of a replica + 1"});
   const std::int32_t micro_batches = program.micro_batches;
   if (micro_batches < 1 || micro_batches > max_micro_batches)
     problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) + " outside 1.." +
                                         std::to_string(max_micro_batches)});
-  else if (micro_batches > 1 && (program.model.kind != "transformer" || program.model.batch % micro_batches != 0))
-    problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) +
-                                        " must divide the batch of a transformer (batch " +
+  else if (const std::int64_t split = std::int64_t{micro_batches} * std::max(replicas, 1);
+           split > 1 && (program.model.kind != "transformer" || program.model.batch % split != 0))
+    problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) + " x replicas " +
+                                        std::to_string(replicas) + " must divide the batch of a transformer (batch " +
                                         std::to_string(program.model.batch) + ", model " + program.model.kind + ")"});
 
   std::int64_t executed_ops = 0;
@@ -69,11 +77,17 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("peer " + std::to_string(op.peer) + " is not another rank");
         }
         if (op.bytes < 0) bad("negative byte count");
+        if (op.kind == OpKind::grad_allreduce &&
+            (op.block < 0 || op.span < 1 || std::int64_t{op.block} + op.span > program.layers)) {
+          bad("grad_allreduce of blocks " + std::to_string(op.block) + " + " + std::to_string(op.span) +
+              " outside the " + std::to_string(program.layers) + " layers");
+        }
         if (is_block_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {
           bad("step block " + std::to_string(op.block) + " / span " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");
         }
-        const bool needs_dst = op.kind != OpKind::send && op.kind != OpKind::record_norm;
+        const bool needs_dst =
+            op.kind != OpKind::send && op.kind != OpKind::record_norm && op.kind != OpKind::grad_allreduce;
         if (needs_dst && op.dst.empty()) bad(std::string(to_string(op.kind)) + " without dst");
         const bool needs_a = op.kind == OpKind::copy || op.kind == OpKind::sub || op.kind == OpKind::norm_sq ||
                              is_block_step(op.kind) || op.kind == OpKind::loss || op.kind == OpKind::send ||
@@ -153,8 +167,10 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
   std::deque<int> runnable;
   for (int r = 0; r < ranks; ++r) runnable.push_back(r);
   std::vector<char> queued(ranks, 1);
-  std::vector<int> at_allreduce;
-  std::vector<char> in_allreduce(ranks, 0);  // waits there: only the allreduce resumes it
+  // Ranks waiting in a collective, by (kind, group): it resumes them once the
+  // whole group has arrived.
+  std::map<std::pair<OpKind, std::vector<int>>, std::vector<int>> arrived;
+  std::vector<char> in_collective(ranks, 0);
   const auto report = [&](int rank, const std::string& why) {
     if (problems) {
       const auto& sections = program.rank_programs[rank].sections;
@@ -171,7 +187,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
     while (const Op* op = current(program, rank, cursor)) {
       if (op->kind == OpKind::send) {
         channel(rank, op->peer).push_back({op->tag, op->bytes, cursor.clock});
-        if (!queued[op->peer] && !in_allreduce[op->peer]) {
+        if (!queued[op->peer] && !in_collective[op->peer]) {
           queued[op->peer] = 1;
           runnable.push_back(op->peer);
         }
@@ -187,38 +203,47 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
                            " (" + std::to_string(message.bytes) + " bytes)");
         }
         cursor.clock = std::max(cursor.clock, message.clock);
-      } else if (op->kind == OpKind::allreduce) {
-        at_allreduce.push_back(rank);
-        in_allreduce[rank] = 1;
+      } else if (is_collective(op->kind)) {
+        const std::vector<int> group = collective_group(program, rank, op->kind);
+        auto& waiting = arrived[{op->kind, group}];
+        waiting.push_back(rank);
+        in_collective[rank] = 1;
         ++cursor.op;
-        break;  // resumes once every rank has arrived
+        if (waiting.size() == group.size()) {
+          double clock = 0;
+          for (int r : waiting) clock = std::max(clock, cursors[r].clock);
+          for (int r : waiting) {
+            cursors[r].clock = clock;
+            in_collective[r] = 0;
+            if (!queued[r]) {
+              queued[r] = 1;
+              runnable.push_back(r);
+            }
+          }
+          arrived.erase({op->kind, group});
+        }
+        break;  // resumes once its whole group has arrived
       } else if (is_block_step(op->kind)) {
         cursor.clock += 1;
       }
       ++cursor.op;
     }
-    if (runnable.empty() && static_cast<int>(at_allreduce.size()) == ranks) {
-      double clock = 0;
-      for (int r : at_allreduce) clock = std::max(clock, cursors[r].clock);
-      for (int r : at_allreduce) {
-        cursors[r].clock = clock;
-        in_allreduce[r] = 0;
-        queued[r] = 1;
-        runnable.push_back(r);
-      }
-      at_allreduce.clear();
-    }
   }
 
   double critical_path = 0;
-  std::vector<char> waiting_at_allreduce(ranks, 0);
-  for (int r : at_allreduce) waiting_at_allreduce[r] = 1;
+  std::vector<int> waiting_in_group(ranks, 0);  // > 0: waits in a collective that many of its group reached
+  std::vector<int> group_size(ranks, 0);
+  for (const auto& [key, waiting] : arrived)
+    for (int r : waiting) {
+      waiting_in_group[r] = static_cast<int>(waiting.size());
+      group_size[r] = static_cast<int>(key.second.size());
+    }
   for (int r = 0; r < ranks; ++r) {
     critical_path = std::max(critical_path, cursors[r].clock);
-    if (waiting_at_allreduce[r]) {
-      --cursors[r].op;  // point at the allreduce itself
-      report(r, "waits forever in allreduce (" + std::to_string(at_allreduce.size()) + " of " +
-                    std::to_string(ranks) + " ranks arrive)");
+    if (waiting_in_group[r] > 0) {
+      --cursors[r].op;  // point at the collective itself
+      report(r, "waits forever in a collective (" + std::to_string(waiting_in_group[r]) + " of " +
+                    std::to_string(group_size[r]) + " ranks of its group arrive)");
     } else if (const Op* op = current(program, r, cursors[r])) {
       report(r, "deadlock: waits forever in recv from rank " + std::to_string(op->peer) + " (tag " +
                     std::to_string(op->tag) + ")");

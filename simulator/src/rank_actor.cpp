@@ -1,5 +1,6 @@
 #include "rank_actor.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <simgrid/s4u/Actor.hpp>
@@ -30,17 +31,28 @@ int point_of(const schedule::Op& op) {
 }
 
 // The collective channel of a SimGridComm, as collectives see it.
+// A collective's messages within its group: peers are indices into `group`.
 class CollectivePort final : public MessagePort {
  public:
-  explicit CollectivePort(SimGridComm& comm) : comm_(comm) {}
+  CollectivePort(SimGridComm& comm, std::span<const int> group) : comm_(comm), group_(group) {}
   void post(int peer, std::int64_t bytes, double value) override {
-    comm_.post(Channel::collective, peer, bytes, value);
+    comm_.post(Channel::collective, group_[static_cast<std::size_t>(peer)], bytes, value);
   }
-  double receive(int peer, std::int64_t bytes) override { return comm_.receive(Channel::collective, peer, bytes); }
+  double receive(int peer, std::int64_t bytes) override {
+    return comm_.receive(Channel::collective, group_[static_cast<std::size_t>(peer)], bytes);
+  }
 
  private:
   SimGridComm& comm_;
+  std::span<const int> group_;
 };
+
+int index_in(std::span<const int> group, int rank) {
+  const auto found = std::find(group.begin(), group.end(), rank);
+  if (found == group.end())
+    throw Error("rank " + std::to_string(rank), "a collective's group does not hold this rank");
+  return static_cast<int>(found - group.begin());
+}
 
 }  // namespace
 
@@ -145,10 +157,21 @@ std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
   return {};
 }
 
-double SimGridComm::allreduce_sum(const schedule::Op& op, double value) {
-  CollectivePort port(*this);
+double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) {
+  CollectivePort port(*this, group);
   const std::int64_t bytes = op.bytes > 0 ? op.bytes : static_cast<std::int64_t>(sizeof(double));
-  return allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), state_.rank, ranks_, bytes, value);
+  return allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in(group, state_.rank),
+                   static_cast<int>(group.size()), bytes, value);
+}
+
+// The gradients' messages as the allreduce algorithm sends them (a ring at
+// gradient sizes under `auto`); the cost backend has no data to sum.
+std::vector<std::byte> SimGridComm::allreduce_gradients(const schedule::Op& op, std::span<const int> group,
+                                                        std::span<const std::byte>) {
+  CollectivePort port(*this, group);
+  allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in(group, state_.rank),
+            static_cast<int>(group.size()), op.bytes, 0);
+  return {};
 }
 
 void RankOpListener::before(const schedule::OpRef& ref) {

@@ -106,7 +106,9 @@ class SimGridComm final : public schedule::Comm {
   SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes);
   void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
   std::vector<std::byte> recv(const schedule::Op& op) override;
-  double allreduce_sum(const schedule::Op& op, double value) override;
+  double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override;
+  std::vector<std::byte> allreduce_gradients(const schedule::Op& op, std::span<const int> group,
+                                             std::span<const std::byte> gradients) override;
 
   void post(Channel channel, int peer, std::int64_t bytes, double value);
   double receive(Channel channel, int peer, std::int64_t bytes);

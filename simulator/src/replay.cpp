@@ -34,17 +34,19 @@ const schedule::Op& op_of(const schedule::Program& program, const traces::Event&
 
 // The part of each receive and collective spent after its data could be there
 // (the k-th message from a rank to another matches the k-th receive; the k-th
-// collective of every rank is one collective): copying, unpacking, progress.
+// collective of a kind of every rank of its group is one collective): copying, unpacking, progress.
 std::unordered_map<const traces::Event*, double> local_receive_seconds(const schedule::Program& program,
                                                                        const RankEvents& by_rank) {
   std::map<std::pair<int, int>, std::vector<const traces::Event*>> sends, recvs;  // (src, dst)
-  std::vector<std::vector<const traces::Event*>> collectives(by_rank.size());
+  // By (kind, group): each member's events of that collective, in order.
+  std::map<std::pair<schedule::OpKind, std::vector<int>>, std::map<int, std::vector<const traces::Event*>>> groups;
   for (std::size_t r = 0; r < by_rank.size(); ++r) {
     for (const traces::Event* event : by_rank[r]) {
       const schedule::OpKind kind = op_of(program, *event).kind;
       if (kind == schedule::OpKind::send) sends[{int(r), event->peer}].push_back(event);
       if (kind == schedule::OpKind::recv) recvs[{event->peer, int(r)}].push_back(event);
-      if (kind == schedule::OpKind::allreduce) collectives[r].push_back(event);
+      if (schedule::is_collective(kind))
+        groups[{kind, schedule::collective_group(program, int(r), kind)}][int(r)].push_back(event);
     }
   }
   std::unordered_map<const traces::Event*, double> local;
@@ -53,15 +55,19 @@ std::unordered_map<const traces::Event*, double> local_receive_seconds(const sch
     for (std::size_t k = 0; k < received.size() && k < sent.size(); ++k)
       local[received[k]] = received[k]->end - std::max(received[k]->start, sent[k]->end);
   }
-  for (std::size_t k = 0;; ++k) {
-    double last_arrival = 0;
-    bool complete = !collectives.empty();
-    for (const auto& events : collectives) {
-      complete = complete && k < events.size();
-      if (complete) last_arrival = std::max(last_arrival, events[k]->start);
+  for (const auto& [key, members] : groups) {
+    if (members.size() != key.second.size()) continue;  // a member left no events: nothing to match
+    for (std::size_t k = 0;; ++k) {
+      double last_arrival = 0;
+      bool complete = true;
+      for (const auto& [rank, events] : members) {
+        complete = complete && k < events.size();
+        if (complete) last_arrival = std::max(last_arrival, events[k]->start);
+      }
+      if (!complete) break;
+      for (const auto& [rank, events] : members)
+        local[events[k]] = events[k]->end - std::max(events[k]->start, last_arrival);
     }
-    if (!complete) break;
-    for (const auto& events : collectives) local[events[k]] = events[k]->end - std::max(events[k]->start, last_arrival);
   }
   return local;
 }
@@ -96,7 +102,7 @@ class TracePricer final : public costmodels::OpPricer {
       for (const traces::Event* event : by_rank[r]) {
         const schedule::Op& op = op_of(program, *event);
         const double duration = std::max(0.0, event->end - event->start);
-        if (op.kind == schedule::OpKind::recv || op.kind == schedule::OpKind::allreduce) {
+        if (op.kind == schedule::OpKind::recv || schedule::is_collective(op.kind)) {
           // Only the wait is left out: the simulator waits itself; the local part stays.
           const auto local = local_part.find(event);
           waited += duration - (local == local_part.end() ? 0.0 : std::min(duration, local->second));

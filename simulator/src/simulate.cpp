@@ -1,4 +1,5 @@
 // simulate(): one SimGrid engine, one actor per rank running the interpreter.
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <unordered_set>
@@ -75,12 +76,20 @@ std::set<int> point_to_point_sources(const schedule::RankProgram& rank_program) 
   return sources;
 }
 
-bool uses_allreduce(const schedule::Program& program) {
-  for (const schedule::RankProgram& rank_program : program.rank_programs)
-    for (const schedule::Section& section : rank_program.sections)
-      for (const schedule::Op& op : section.ops)
-        if (op.kind == schedule::OpKind::allreduce) return true;
-  return false;
+// The ranks a rank receives collective messages from, over all its collectives' groups.
+std::set<int> collective_sources(const schedule::Program& program, int rank) {
+  std::set<schedule::OpKind> kinds;
+  for (const schedule::Section& section : program.rank_programs[static_cast<std::size_t>(rank)].sections)
+    for (const schedule::Op& op : section.ops)
+      if (schedule::is_collective(op.kind)) kinds.insert(op.kind);
+  std::set<int> sources;
+  for (const schedule::OpKind kind : kinds) {
+    const std::vector<int> group = schedule::collective_group(program, rank, kind);
+    const auto me = static_cast<int>(std::find(group.begin(), group.end(), rank) - group.begin());
+    for (int index : detail::allreduce_sources(me, static_cast<int>(group.size())))
+      sources.insert(group[static_cast<std::size_t>(index)]);
+  }
+  return sources;
 }
 
 std::string describe_waiting(const schedule::Program& program, const detail::RankState& state) {
@@ -199,7 +208,7 @@ double single_device_seconds(const schedule::Program& program, const costmodels:
     std::vector<std::byte> recv(const schedule::Op&) override {
       throw Error("single device", "a one-rank program receives a message");
     }
-    double allreduce_sum(const schedule::Op&, double value) override { return value; }
+    double allreduce_sum(const schedule::Op&, std::span<const int>, double value) override { return value; }
   } comm;
   detail::SumClock clock;
   detail::CostBackend backend(program, pricer, clock, nullptr);
@@ -288,15 +297,13 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   }
   // Eager mailboxes get their receiving actor as permanent receiver before
   // anyone sends: their messages then flow at send time.
-  const bool collectives = uses_allreduce(program);
   for (int r = 0; r < ranks; ++r) {
     const sg4::ActorPtr& actor = actors[static_cast<std::size_t>(r)];
     for (int source : point_to_point_sources(program.rank_programs[static_cast<std::size_t>(r)]))
       if (source >= 0 && source < ranks && source != r)
         detail::mailbox_of(detail::Channel::point_to_point, false, source, r)->set_receiver(actor);
-    if (collectives)
-      for (int source : detail::allreduce_sources(r, ranks))
-        detail::mailbox_of(detail::Channel::collective, false, source, r)->set_receiver(actor);
+    for (int source : collective_sources(program, r))
+      detail::mailbox_of(detail::Channel::collective, false, source, r)->set_receiver(actor);
   }
 
   engine.run();

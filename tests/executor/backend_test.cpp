@@ -141,7 +141,7 @@ TEST(TorchBackend, SerialProgramMatchesTheAutogradBaseline) {
   struct NoComm : schedule::Comm {
     void send(const Op&, std::span<const std::byte>) override { FAIL(); }
     std::vector<std::byte> recv(const Op&) override { return {}; }
-    double allreduce_sum(const Op&, double v) override { return v; }
+    double allreduce_sum(const Op&, std::span<const int>, double v) override { return v; }
   } comm;
   schedule::interpret(program, 0, backend, comm);
   EXPECT_EQ(backend.gradient_blocks(), (std::vector<int>{0, 1, 2, 3}));

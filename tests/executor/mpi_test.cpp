@@ -80,6 +80,38 @@ TEST(MpiExec, PipelinesEqualSerialOnEveryRankCount) {
   }
 }
 
+// Data parallelism: every split of the world's first ranks into replicas x
+// ranks per replica, for converged MGRIT and both pipelines, equals the serial
+// step (run with 3 and with 4 ranks: D = 2, 3, 4 and P x D = 2 x 2).
+TEST(MpiExec, DataParallelEqualsSerialOnEverySplit) {
+  for (int ranks = 2; ranks <= world->size(); ++ranks) {
+    auto group = make_mpi_subworld(world->rank() < ranks);
+    if (!group) continue;
+    for (int replicas = 2; replicas <= ranks; ++replicas) {
+      if (ranks % replicas != 0) continue;
+      schedule::BuildSpec mgrit = small_spec(ranks / replicas, 12, 7, 7);
+      mgrit.model.batch = 24;
+      schedule::BuildSpec pipeline = mgrit;
+      pipeline.micro_batches = 2;
+      for (const auto& [build, spec] : {std::pair{&schedule::build_mgrit, mgrit}, {&schedule::build_gpipe, pipeline},
+                                        {&schedule::build_1f1b, pipeline}}) {
+        schedule::BuildSpec replicated = spec;
+        replicated.replicas = replicas;
+        const auto program = build(replicated);
+        const auto report = execute(*group, program, check_options());
+        if (group->rank() != 0) continue;
+        SCOPED_TRACE(program.kind + " on " + std::to_string(ranks / replicas) + " rank(s) x " +
+                     std::to_string(replicas) + " replicas");
+        ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+        EXPECT_LT(*report.max_rel_err_output, 1e-5);
+        EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+        EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
+        EXPECT_EQ(report.gradients.size(), 12u);
+      }
+    }
+  }
+}
+
 TEST(MpiExec, TraceHasEveryRankOnOneClock) {
   const std::string path = ::testing::TempDir() + "mpi_trace_test.json";
   ExecOptions options;

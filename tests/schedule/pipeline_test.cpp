@@ -123,7 +123,7 @@ TEST(Pipeline, ValidationRefusesAMicroBatchOutsideTheProgram) {
       << problems.front().to_string();
   program = build_gpipe(pipeline_spec(4, 2, 2));
   program.micro_batches = 3;  // does not divide the batch of 8
-  EXPECT_NE(find_problems(program).front().to_string().find("micro_batches 3 must divide the batch"), std::string::npos);
+  EXPECT_NE(find_problems(program).front().to_string().find("micro_batches 3 x replicas 1 must divide the batch"), std::string::npos);
 }
 
 TEST(Pipeline, BadSettingsAreOneLineErrors) {

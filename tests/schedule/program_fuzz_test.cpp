@@ -24,6 +24,11 @@ std::string valid_program(const char* kind) {
     spec.micro_batches = 4;  // buffers of micro-batches 1..3 are written u[0][k]@m
     return dump_program(build_1f1b(spec));
   }
+  if (name == "1f1b x2") {  // data parallel: replicas and grad_allreduce ops
+    spec.micro_batches = 2;
+    spec.replicas = 2;
+    return dump_program(build_1f1b(spec));
+  }
   return dump_program(name == "mgrit" ? build_mgrit(spec) : build_serial(spec));
 }
 
@@ -44,6 +49,12 @@ TEST(ProgramFuzz, MutatedSerialProgramsLoadOrGiveOneLocatedError) {
 
 TEST(ProgramFuzz, MutatedPipelineProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("1f1b"), "p.json", 10000,
+                                            [](const std::string& text) { parse_program(text, "p.json"); });
+  EXPECT_GT(summary.refused, 5000);
+}
+
+TEST(ProgramFuzz, MutatedDataParallelProgramsLoadOrGiveOneLocatedError) {
+  const auto summary = testing::fuzz_loader(valid_program("1f1b x2"), "p.json", 10000,
                                             [](const std::string& text) { parse_program(text, "p.json"); });
   EXPECT_GT(summary.refused, 5000);
 }
@@ -99,7 +110,7 @@ TEST(ProgramFuzz, AMessageDoesNotResumeARankWaitingInAnAllreduce) {
   program.rank_programs = {{{waits}}, {{sends}}};
   const auto problems = find_problems(program);
   ASSERT_FALSE(problems.empty());
-  EXPECT_EQ(problems.front().to_string(), "rank 0, section waits, op 1: waits forever in allreduce (1 of 2 ranks arrive)");
+  EXPECT_EQ(problems.front().to_string(), "rank 0, section waits, op 1: waits forever in a collective (1 of 2 ranks of its group arrive)");
 }
 
 }  // namespace

@@ -51,6 +51,9 @@ class TorchBackend : public schedule::Backend {
   void write_register(const schedule::Buffer& reg, double value) override;
   std::span<const std::byte> bytes_of(const schedule::Buffer& buffer) override;
   void assign_bytes(const schedule::Buffer& buffer, std::span<const std::byte> bytes) override;
+  // A grad_allreduce's gradients travel as fp32 elements whatever the dtype.
+  std::vector<std::byte> gradient_bytes(const schedule::Op& op) override;
+  void assign_gradient_bytes(const schedule::Op& op, std::span<const std::byte> bytes) override;
 
   // Waits for queued device work (a no-op on cpu): call before reading a clock.
   void synchronize();

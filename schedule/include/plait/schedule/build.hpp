@@ -18,6 +18,10 @@ struct BuildSpec {
   std::int64_t memory_budget_bytes = 0;
   // Pipelines: the batch is split into this many micro-batches (it must divide it).
   std::int32_t micro_batches = 1;
+  // Data parallelism: this many replicas of the `ranks`-rank layout (ranks x
+  // replicas ranks in all), each on batch / replicas samples, their gradients
+  // summed at the end of the step. MGRIT and the pipelines take it.
+  std::int32_t replicas = 1;
 };
 
 // Plain forward sweep, loss, adjoint sweep with gradients (one level each),

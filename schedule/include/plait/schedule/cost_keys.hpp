@@ -23,6 +23,7 @@ inline constexpr std::string_view loss = "loss";
 inline constexpr std::string_view send = "comm.send";
 inline constexpr std::string_view recv = "comm.recv";
 inline constexpr std::string_view allreduce = "comm.allreduce";
+inline constexpr std::string_view grad_allreduce = "comm.grad_allreduce";  // data parallelism's gradient sum
 inline constexpr std::string_view record = "record";
 
 }  // namespace plait::schedule::cost_keys

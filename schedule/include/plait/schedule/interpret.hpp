@@ -23,6 +23,10 @@ class Backend {
   // A backend without data (the cost backend) returns an empty span / ignores.
   virtual std::span<const std::byte> bytes_of(const Buffer& buffer) = 0;
   virtual void assign_bytes(const Buffer& buffer, std::span<const std::byte> bytes) = 0;
+  // The gradients a grad_allreduce sums (blocks [op.block, op.block + op.span),
+  // packed), and their sum put back. A backend without data keeps these defaults.
+  virtual std::vector<std::byte> gradient_bytes(const Op&) { return {}; }
+  virtual void assign_gradient_bytes(const Op&, std::span<const std::byte>) {}
 };
 
 class Comm {
@@ -32,7 +36,13 @@ class Comm {
   // under this rule). Messages between two ranks match in order.
   virtual void send(const Op& op, std::span<const std::byte> bytes) = 0;
   virtual std::vector<std::byte> recv(const Op& op) = 0;
-  virtual double allreduce_sum(const Op& op, double value) = 0;
+  // Collectives over `group` (collective_group: ascending ranks, this one among them).
+  virtual double allreduce_sum(const Op& op, std::span<const int> group, double value) = 0;
+  // Element-wise sum of every group member's gradient bytes (the model's
+  // dtype), the same bytes on every member. This default serves a group of one
+  // rank and throws plait::Error for more: comms spanning ranks override it.
+  virtual std::vector<std::byte> allreduce_gradients(const Op& op, std::span<const int> group,
+                                                     std::span<const std::byte> gradients);
 };
 
 // Where an op sits: for listeners (trace recorders, progress).

@@ -28,6 +28,9 @@ struct RankMemory {
 
 // Parameters of one block (weights and biases of attention, MLP, two LayerNorms).
 std::int64_t block_parameter_count(const ModelDesc& model);
+// Bytes of the gradients of `blocks` blocks, one element per parameter in the
+// model's dtype: what a grad_allreduce moves.
+std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks);
 // Bytes autograd saves for one transformer block step (inputs of every matmul,
 // norm and nonlinearity, the attention probabilities); 0 for the test problems.
 std::int64_t graph_bytes(const ModelDesc& model);

@@ -48,13 +48,15 @@ enum class OpKind : std::uint8_t {
   loss,          // dst(w) = dJ/du at a (the loss seed of the adjoint)
   send,          // a -> peer
   recv,          // dst <- peer
-  allreduce,     // dst(reg) = sum over ranks of dst(reg)
+  allreduce,     // dst(reg) = sum of dst(reg) over the ranks of this rank's replica
   record_norm,   // append sqrt(a(reg)) to this phase's residual history
+  grad_allreduce,  // gradients of blocks [block, block + span) = their sum over the replicas
 };
 
 std::string_view to_string(OpKind kind);
 OpKind parse_op_kind(std::string_view text);  // throws plait::Error
 bool is_communication(OpKind kind);
+bool is_collective(OpKind kind);  // allreduce, grad_allreduce: every rank of a group takes part
 bool is_block_step(OpKind kind);  // step or step_adjoint: a block evaluation
 
 // How a block step uses autograd graphs. A forward step may keep its graph for
@@ -182,10 +184,16 @@ struct Program {
   // The batch is split into this many micro-batches (pipelines); every op on a
   // state runs on one micro-batch (Buffer::micro) of model.batch / micro_batches.
   std::int32_t micro_batches = 1;
+  // Data parallelism: the ranks are `replicas` copies of one layout of
+  // ranks / replicas ranks. Rank r is position r % (ranks / replicas) of replica
+  // r / (ranks / replicas); each replica runs batch / replicas samples and the
+  // replicas' gradients are summed by grad_allreduce ops.
+  std::int32_t replicas = 1;
   PhaseSpec forward, adjoint;
   double tolerance = 0;  // > 0: tolerance mode (iterations are a maximum)
   ModelDesc model;
-  std::vector<std::int32_t> partition;  // rank r owns blocks [partition[r], partition[r+1])
+  // Position p of every replica owns blocks [partition[p], partition[p+1]).
+  std::vector<std::int32_t> partition;
   std::map<std::string, Work> work;      // per cost key
   std::vector<RankProgram> rank_programs;
 
@@ -193,9 +201,21 @@ struct Program {
   friend bool operator==(const Program&, const Program&) = default;
 };
 
-// The model as each op of the Program sees it: its batch is one micro-batch.
-// Cost models price ops at this shape; the serial baseline runs the whole batch.
+// The model as each op of the Program sees it: its batch is one micro-batch of
+// one replica. Cost models price ops at this shape; the serial baseline runs the whole batch.
 ModelDesc micro_batch_model(const Program& program);
+
+// Ranks of one replica, and where rank `rank` sits in the layout.
+std::int32_t ranks_per_replica(const Program& program);
+std::int32_t replica_of(const Program& program, int rank);
+struct BlockRange {
+  std::int32_t first = 0, end = 0;  // [first, end)
+};
+BlockRange owned_blocks(const Program& program, int rank);
+// The ranks a collective op of `rank` spans, ascending: an allreduce (of a
+// residual norm) its replica's ranks, a grad_allreduce the ranks at its
+// position in every replica.
+std::vector<int> collective_group(const Program& program, int rank, OpKind kind);
 
 // JSON form: {"format": "plait.program", "version": 1, ...}; see program_json.cpp.
 void to_json(nlohmann::json& out, const Program& program);
