@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -66,12 +67,11 @@ class MpiComm final : public schedule::Comm {
       check(MPI_Allreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_), op_where(op));
       return sum;
     }
-    const auto* bytes = reinterpret_cast<const std::byte*>(&value);
-    for (const auto& member : exchange(op, group, {bytes, sizeof value})) {
-      double part = 0;
-      std::memcpy(&part, member.data(), sizeof part);
-      sum += part;
-    }
+    for_each_member(op, group, {reinterpret_cast<const std::byte*>(&value), sizeof value}, [&](const std::byte* part) {
+      double member = 0;
+      std::memcpy(&member, part, sizeof member);
+      sum += member;
+    });
     return sum;
   }
 
@@ -81,16 +81,16 @@ class MpiComm final : public schedule::Comm {
   std::vector<std::byte> allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                              std::span<const std::byte> gradients) override {
     const std::size_t elements = gradients.size() / sizeof(float);
-    std::vector<float> sum(elements, 0.0f), part(elements);
-    for (const auto& member : exchange(op, group, gradients)) {
-      if (member.size() != gradients.size())
-        throw Error(op_where(op), "a group member sent " + std::to_string(member.size()) + " gradient bytes, this rank has " +
-                                      std::to_string(gradients.size()));
-      std::memcpy(part.data(), member.data(), member.size());
-      for (std::size_t i = 0; i < elements; ++i) sum[i] += part[i];
-    }
-    const auto* data = reinterpret_cast<const std::byte*>(sum.data());
-    return {data, data + elements * sizeof(float)};
+    std::vector<std::byte> sum(elements * sizeof(float));  // operator new's storage is aligned for float
+    auto* total = reinterpret_cast<float*>(sum.data());
+    bool first = true;
+    for_each_member(op, group, gradients, [&](const std::byte* part) {
+      if (first) std::memcpy(total, part, sum.size());
+      else
+        for (std::size_t i = 0; i < elements; ++i) total[i] += reinterpret_cast<const float*>(part)[i];
+      first = false;
+    });
+    return sum;
   }
 
  private:
@@ -116,33 +116,35 @@ class MpiComm final : public schedule::Comm {
     return size;
   }
 
-  // Every group member's bytes (this rank's own included), in group order.
-  std::vector<std::vector<std::byte>> exchange(const schedule::Op& op, std::span<const int> group,
-                                               std::span<const std::byte> mine) {
+  // Calls `add` with every group member's bytes (this rank's own included, all
+  // of this rank's size), in group order.
+  template <typename Add>
+  void for_each_member(const schedule::Op& op, std::span<const int> group, std::span<const std::byte> mine,
+                       const Add& add) {
     if (mine.size() > std::size_t(INT_MAX)) throw Error(op_where(op), "collective over 2 GiB");
     int me = 0;
     MPI_Comm_rank(comm_, &me);
     std::vector<MPI_Request> sends;
     for (int peer : group)
-      if (peer != me) {
+      if (peer != me)
         check(MPI_Isend(mine.data(), int(mine.size()), MPI_BYTE, peer, collective_tag, comm_, &sends.emplace_back()),
               op_where(op));
-      }
-    std::vector<std::vector<std::byte>> parts;
+    std::unique_ptr<std::byte[]> part(new std::byte[mine.size()]);
     for (int peer : group) {
       if (peer == me) {
-        parts.emplace_back(mine.begin(), mine.end());
+        add(mine.data());
         continue;
       }
-      auto& part = parts.emplace_back(mine.size());
       MPI_Status status;
-      check(MPI_Recv(part.data(), int(part.size()), MPI_BYTE, peer, collective_tag, comm_, &status), op_where(op));
+      check(MPI_Recv(part.get(), int(mine.size()), MPI_BYTE, peer, collective_tag, comm_, &status), op_where(op));
       int count = 0;
       MPI_Get_count(&status, MPI_BYTE, &count);
-      part.resize(std::size_t(count));
+      if (std::size_t(count) != mine.size())
+        throw Error(op_where(op), "rank " + std::to_string(peer) + " sent " + std::to_string(count) +
+                                      " bytes to the collective, this rank has " + std::to_string(mine.size()));
+      add(part.get());
     }
     check(MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE), op_where(op));
-    return parts;
   }
 
   // The largest tag every MPI allows; built Programs tag by space x 64 + level.

@@ -310,18 +310,24 @@ void TorchBackend::assign_bytes(const Buffer& buffer, std::span<const std::byte>
 // one yet), in block and parameter order.
 std::vector<std::byte> TorchBackend::gradient_bytes(const Op& op) {
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> flat;
+  std::vector<at::Tensor> pieces;
+  std::size_t bytes = 0;
   for (int block = op.block; block < op.block + op.span; ++block) {
     const auto found = impl_->gradients.find(block);
     const auto& parameters = impl_->block_parameters(block);
-    for (std::size_t i = 0; i < parameters.size(); ++i)
-      flat.push_back((found == impl_->gradients.end() ? at::zeros_like(parameters[i]) : found->second.at(i))
-                         .reshape({-1})
-                         .to(at::kCPU, at::kFloat));
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      const at::Tensor& gradient = found == impl_->gradients.end() ? at::zeros_like(parameters[i]) : found->second.at(i);
+      pieces.push_back(gradient.to(at::kCPU, at::kFloat).contiguous());
+      bytes += pieces.back().nbytes();
+    }
   }
-  const at::Tensor packed = at::cat(flat).contiguous();
-  const auto* data = static_cast<const std::byte*>(packed.data_ptr());
-  return {data, data + packed.nbytes()};
+  std::vector<std::byte> packed(bytes);  // one copy: the pieces straight into the message
+  std::size_t offset = 0;
+  for (const at::Tensor& piece : pieces) {
+    std::memcpy(packed.data() + offset, piece.data_ptr(), piece.nbytes());
+    offset += piece.nbytes();
+  }
+  return packed;
 }
 
 void TorchBackend::assign_gradient_bytes(const Op& op, std::span<const std::byte> bytes) {

@@ -1,8 +1,9 @@
 // PNG plots of a sweep with gnuplot: speedup against depth, levels, cf and
-// ranks as lines, one per family of points that differ only along that axis
-// (predicted dashed, measured solid, one colour per family); predicted vs
-// measured step time and speedup with y = x and +-5 % bands. Data and
-// scripts stay in DIR/plots/ so a plot can be redrawn.
+// ranks, and time per step against the data-parallel degree and against
+// devices (with memory per rank), as lines, one per family of points that
+// differ only along that axis (predicted dashed, measured solid, one colour
+// per family); predicted vs measured step time and speedup with y = x and
+// +-5 % bands. Data and scripts stay in DIR/plots/ so a plot can be redrawn.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "detail/child_process.hpp"
 #include "detail/report.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/schedule/memory.hpp"
 
 namespace plait::experiments::detail {
 namespace {
@@ -62,6 +64,8 @@ const std::vector<Setting>& settings() {
       {"relax", [](const PointConfig& c) { return c.relax; }},
       {"iters", [](const PointConfig& c) { return std::to_string(c.fwd_iters) + "/" + std::to_string(c.bwd_iters) + " it"; }},
       {"ranks", [](const PointConfig& c) { return "P" + std::to_string(c.ranks); }},
+      {"dp", [](const PointConfig& c) { return "D" + std::to_string(c.dp); }},
+      {"devices", [](const PointConfig& c) { return std::to_string(devices(c)) + " devices"; }},
       {"model", [](const PointConfig& c) {
          return "d" + std::to_string(c.model.d_model) + " h" + std::to_string(c.model.heads) + " s" +
                 std::to_string(c.model.seq) + " b" + std::to_string(c.model.batch);
@@ -72,19 +76,28 @@ const std::vector<Setting>& settings() {
   return list;
 }
 
-// An axis of the speedup plots: the setting it varies and its value.
+// An axis of the line plots: its value, the settings that change along it,
+// and what is plotted: the speedup, or the time per step (and memory per rank).
 struct Axis {
   const char* name;
   int (*value)(const PointConfig&);
   bool log_x;
+  std::set<std::string> varies;
+  bool time = false;
+
+  bool varies_with(const Setting& setting) const { return varies.contains(setting.axis); }
 };
 
 const std::vector<Axis>& axes() {
   static const std::vector<Axis> list = {
-      {"layers", [](const PointConfig& c) { return int(c.layers); }, true},
-      {"levels", [](const PointConfig& c) { return int(c.levels); }, false},
-      {"cf", [](const PointConfig& c) { return int(c.cf); }, false},
-      {"ranks", [](const PointConfig& c) { return int(c.ranks); }, true},
+      {"layers", [](const PointConfig& c) { return int(c.layers); }, true, {"layers"}},
+      {"levels", [](const PointConfig& c) { return int(c.levels); }, false, {"levels"}},
+      {"cf", [](const PointConfig& c) { return int(c.cf); }, false, {"cf"}},
+      {"ranks", [](const PointConfig& c) { return int(c.ranks); }, true, {"ranks", "devices"}},
+      // At a fixed device count: every split into replicas x ranks.
+      {"dp", [](const PointConfig& c) { return int(c.dp); }, true, {"dp", "ranks"}, true},
+      // The kinds compared: at each device count a family's fastest split.
+      {"devices", [](const PointConfig& c) { return int(devices(c)); }, true, {"devices", "ranks", "dp"}, true},
   };
   return list;
 }
@@ -102,7 +115,7 @@ std::vector<Family> families_along(const Axis& axis, const std::vector<PointResu
     if (!r.predicted_time_s) continue;
     std::string key;
     for (const Setting& setting : settings())
-      if (setting.axis != std::string(axis.name)) key += setting.text(r.config) + "|";
+      if (!axis.varies_with(setting)) key += setting.text(r.config) + "|";
     auto [it, added] = by_key.try_emplace(key);
     if (added) order.push_back(key);
     it->second.points.push_back(&r);
@@ -111,8 +124,15 @@ std::vector<Family> families_along(const Axis& axis, const std::vector<PointResu
   for (const std::string& key : order) {
     Family& family = by_key.at(key);
     std::stable_sort(family.points.begin(), family.points.end(), [&](const PointResult* a, const PointResult* b) {
-      return axis.value(a->config) < axis.value(b->config);
+      const int x = axis.value(a->config), y = axis.value(b->config);
+      return x != y ? x < y : *a->predicted_time_s < *b->predicted_time_s;
     });
+    // Points at the same value (splits of one device count): the fastest predicted.
+    family.points.erase(std::unique(family.points.begin(), family.points.end(),
+                                    [&](const PointResult* a, const PointResult* b) {
+                                      return axis.value(a->config) == axis.value(b->config);
+                                    }),
+                        family.points.end());
     if (family.points.size() > 1) families.push_back(std::move(family));
   }
   // A family is labelled by the settings in which the plotted families differ
@@ -124,7 +144,9 @@ std::vector<Family> families_along(const Axis& axis, const std::vector<PointResu
     for (const PointResult& r : results)
       if (r.predicted_time_s) compared.push_back(&r);
   for (const Setting& setting : settings()) {
-    if (setting.axis == std::string(axis.name)) continue;
+    if (axis.varies_with(setting)) continue;
+    // The device count says no more than ranks and dp, except where ranks vary.
+    if (setting.axis == std::string("devices") && !axis.varies.contains("ranks")) continue;
     std::set<std::string> values;
     for (const PointResult* r : compared) values.insert(setting.text(r->config));
     if (values.size() < 2) continue;
@@ -141,35 +163,51 @@ const char* preamble =
     "set datafile missing '?'\n"
     "set grid\n";
 
-// One data block per family (gnuplot `index i`): axis value, predicted and measured speedup.
+// The plot of an axis: speedup_vs_<axis> or time_vs_<axis>.
+std::string plot_name(const Axis& axis) { return std::string(axis.time ? "time_vs_" : "speedup_vs_") + axis.name; }
+
+// One data block per family (gnuplot `index i`): axis value, predicted and
+// measured speedup, or time per step and the fullest rank's memory in MiB.
 std::string family_table(const Axis& axis, const std::vector<Family>& families) {
   std::ostringstream out;
   for (const Family& family : families) {
-    out << "# " << family.label << "\n# " << axis.name << " predicted_speedup measured_speedup\n";
-    for (const PointResult* r : family.points)
-      out << axis.value(r->config) << ' ' << cell(r->predicted_speedup) << ' ' << cell(r->measured_speedup) << '\n';
+    out << "# " << family.label << "\n# " << axis.name
+        << (axis.time ? " predicted_s measured_s predicted_memory_mib\n" : " predicted_speedup measured_speedup\n");
+    for (const PointResult* r : family.points) {
+      out << axis.value(r->config) << ' ';
+      if (axis.time) {
+        const std::optional<double> mib =
+            r->predicted_memory_bytes ? std::optional(*r->predicted_memory_bytes / 1048576.0) : std::nullopt;
+        out << cell(r->predicted_time_s) << ' ' << cell(r->measured_time_s) << ' ' << cell(mib) << '\n';
+      } else {
+        out << cell(r->predicted_speedup) << ' ' << cell(r->measured_speedup) << '\n';
+      }
+    }
     out << "\n\n";
   }
   return out.str();
 }
 
-std::string speedup_script(const Axis& axis, const std::vector<Family>& families, bool any_measured) {
-  const std::string name = std::string("speedup_vs_") + axis.name;
+// Lines of `column` (predicted) and `column + 1` (measured, when any) per family.
+std::string family_script(const Axis& axis, const std::vector<Family>& families, const std::string& png,
+                          const std::string& title, const std::string& ylabel, int column, bool measured) {
   std::string script = preamble;
-  script += "set output '" + name + ".png'\n";
-  script += "set title 'Speedup over the serial step vs " + std::string(axis.name) +
-            (any_measured ? ": dashed predicted, solid measured" : " (predicted)") + "'\n";
-  script += "set xlabel '" + std::string(axis.name) + "'\nset ylabel 'speedup over the serial step'\n";
+  script += "set output '" + png + "'\n";
+  script += "set title '" + title + (measured ? ": dashed predicted, solid measured" : " (predicted)") + "'\n";
+  script += "set xlabel '" + std::string(axis.name) + "'\nset ylabel '" + ylabel + "'\n";
   script += "set key outside right top\n";
   if (axis.log_x) script += "set logscale x 2\n";
+  if (axis.time) script += "set logscale y\n";
   script += "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
   script += "plot ";
+  const std::string data = quoted(plot_name(axis) + ".dat");
+  const std::string predicted = std::to_string(column), observed = std::to_string(column + 1);
   for (std::size_t i = 0; i < families.size(); ++i) {
     const std::string index = std::to_string(i), colour = "lc " + std::to_string(i + 1);
-    const std::string title = "title " + quoted(families[i].label);
-    script += (i ? ", \\\n     " : "") + quoted(name + ".dat") + " index " + index + " using 1:2 with linespoints dt 2 pt 6 " +
-              colour + " " + (any_measured ? "notitle" : title);
-    if (any_measured) script += ", '' index " + index + " using 1:3 with linespoints dt 1 pt 7 " + colour + " " + title;
+    const std::string label = "title " + quoted(families[i].label);
+    script += (i ? ", \\\n     " : "") + data + " index " + index + " using 1:" + predicted +
+              " with linespoints dt 2 pt 6 " + colour + " " + (measured ? "notitle" : label);
+    if (measured) script += ", '' index " + index + " using 1:" + observed + " with linespoints dt 1 pt 7 " + colour + " " + label;
   }
   return script + "\n";
 }
@@ -210,6 +248,23 @@ std::pair<double, double> padded_range(const std::vector<double>& values, double
 
 }  // namespace
 
+std::string devices_table(const std::vector<PointResult>& results) {
+  const Axis& axis = axes().back();  // devices
+  const std::vector<Family> families = families_along(axis, results);
+  if (families.empty()) return "";
+  std::ostringstream out;
+  out << "| family | devices | fastest split (ranks x dp) | predicted s | measured s | memory of the fullest rank |\n"
+      << "| --- | ---: | --- | ---: | ---: | ---: |\n";
+  for (const Family& family : families)
+    for (const PointResult* r : family.points) {
+      const PointConfig& c = r->config;
+      out << "| " << family.label << " | " << devices(c) << " | " << c.ranks << " x " << c.dp << " | "
+          << cell(r->predicted_time_s) << " | " << cell(r->measured_time_s) << " | "
+          << (r->predicted_memory_bytes ? schedule::format_bytes(*r->predicted_memory_bytes) : "?") << " |\n";
+    }
+  return out.str();
+}
+
 std::vector<std::string> write_plots(const std::string& output_dir, const std::vector<PointResult>& results) {
   const fs::path dir = fs::path(output_dir) / "plots";
   fs::create_directories(dir);
@@ -231,9 +286,20 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
   for (const Axis& axis : axes()) {
     const std::vector<Family> families = families_along(axis, results);
     if (families.empty()) continue;
-    const std::string name = std::string("speedup_vs_") + axis.name;
+    const std::string name = plot_name(axis);
     write_text_file((dir / (name + ".dat")).string(), family_table(axis, families));
-    scripts.push_back({name + ".png", speedup_script(axis, families, any_measured)});
+    const std::string along = std::string(axis.name) + (axis.name == std::string("devices") ? " (fastest split)" : "");
+    if (!axis.time) {
+      scripts.push_back({name + ".png", family_script(axis, families, name + ".png",
+                                                      "Speedup over the serial step vs " + along,
+                                                      "speedup over the serial step", 2, any_measured)});
+      continue;
+    }
+    scripts.push_back({name + ".png", family_script(axis, families, name + ".png", "Time per step vs " + along,
+                                                    "time per step (s)", 2, any_measured)});
+    const std::string memory = std::string("memory_vs_") + axis.name + ".png";
+    scripts.push_back({memory, family_script(axis, families, memory, "Memory of the fullest rank vs " + along,
+                                             "estimated memory per rank (MiB)", 4, false)});
   }
   if (any_measured)
     scripts.push_back({"predicted_vs_measured.png",

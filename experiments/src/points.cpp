@@ -68,6 +68,7 @@ schedule::Program build_point_program(const PointConfig& c) {
   spec.layers = c.layers;
   spec.ranks = c.ranks;
   spec.micro_batches = c.micro_batches;
+  spec.replicas = c.dp;
   const schedule::Relax relax = schedule::parse_relax(c.relax);
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
@@ -79,7 +80,7 @@ schedule::Program build_point_program(const PointConfig& c) {
 
 schedule::ModelDesc point_op_model(const PointConfig& c) {
   schedule::ModelDesc model = point_model(c);
-  model.batch /= c.micro_batches;
+  model.batch /= c.micro_batches * c.dp;
   return model;
 }
 
@@ -138,7 +139,7 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
     const costmodels::SpeedReference* steps = profile.find_speed_reference(point_op_model(result.config));
     const costmodels::SpeedReference* serial = profile.find_speed_reference(point_model(result.config));
     if (steps && serial) {
-      reference_s = result.config.ranks == 1 ? steps->alone_s : steps->contended_s;
+      reference_s = devices(result.config) == 1 ? steps->alone_s : steps->contended_s;
       alone_reference_s = serial->alone_s;
     }
   }
@@ -148,7 +149,7 @@ void measure_point(const Tools& tools, const MeasureSpec& measure, const std::st
   for (int run = 0; run < measure.repeats; ++run) {
     std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
     if (!tools.plait_exec.empty()) argv.insert(argv.end(), {"--exec", tools.plait_exec});
-    argv.insert(argv.end(), {"-n", std::to_string(result.config.ranks), point_dir + "/program.json", "--steps",
+    argv.insert(argv.end(), {"-n", std::to_string(devices(result.config)), point_dir + "/program.json", "--steps",
                              std::to_string(measure.steps), "--warmup", std::to_string(measure.warmup), "--json"});
     if (reference_s) argv.push_back("--speed-probe");
     const std::string out = point_dir + "/measured-" + std::to_string(run) + ".json";

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "detail/report.hpp"
+#include "plait/schedule/memory.hpp"
 
 namespace plait::experiments {
 namespace {
@@ -150,16 +151,20 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
           << "x.\n";
     out << "\n";
   }
+  if (const std::string kinds = devices_table(results); !kinds.empty())
+    out << "## Kinds against devices\n\nEach family's fastest predicted split of the devices into ranks x "
+           "data-parallel replicas (`?`: not measured).\n\n"
+        << kinds << "\n";
   if (!plots.empty()) {
     out << "## Plots\n\n";
     for (const std::string& plot : plots) out << "![" << plot << "](" << plot << ")\n\n";
   }
   out << "## Points\n\n"
-      << "| kind | layers | levels | cf | relax | iters | ranks | model | mask | platform | predicted s | measured s "
+      << "| kind | layers | levels | cf | relax | iters | ranks | dp | model | mask | platform | predicted s | measured s "
          "(min..max) | error | serial predicted s | serial measured s | predicted speedup | measured speedup | "
-         "speedup error | speed factor | status |\n"
-      << "| --- | ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-         "| ---: | ---: | --- |\n";
+         "speedup error | speed factor | memory/rank | status |\n"
+      << "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+         "| ---: | ---: | ---: | --- |\n";
   for (const PointResult& r : results) {
     const PointConfig& c = r.config;
     std::string measured = figure(r.measured_time_s);
@@ -168,12 +173,14 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     std::string status = r.status;
     if (!r.error.empty()) status += ": " + table_cell(r.error);
     out << "| " << kind_label(c) << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
-        << c.bwd_iters << " | " << c.ranks << " | d" << c.model.d_model << " h" << c.model.heads << " s"
+        << c.bwd_iters << " | " << c.ranks << " | " << c.dp << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "
         << figure(r.predicted_serial_s) << " | " << figure(r.measured_serial_s) << " | "
         << figure(r.predicted_speedup, "%.3g") << " | " << figure(r.measured_speedup, "%.3g") << " | "
-        << percent(r.speedup_error) << " | " << figure(r.speed_factor, "%.3f") << " | " << status << " |\n";
+        << percent(r.speedup_error) << " | " << figure(r.speed_factor, "%.3f") << " | "
+        << (r.predicted_memory_bytes ? schedule::format_bytes(*r.predicted_memory_bytes) : "") << " | " << status
+        << " |\n";
   }
   out << "\nAll figures are in `results.csv`; each point's Program, prediction and runs are in `points/`.\n";
   return out.str();

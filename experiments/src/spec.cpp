@@ -19,7 +19,8 @@
 //                            and the point is priced at the speed it measured
 // Axes: kind "mgrit" | "gpipe" | "1f1b" (pipelines: ranks are stages, and
 // levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
-// only; must divide the batch), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
+// only; must divide the batch), dp >= 1 (data parallelism: dp replicas of the
+// ranks, ranks x dp devices; dp x micro_batches must divide the batch), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
 // bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
 // heads dividing d_model}, mask "causal" | "none", platform (a shipped
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
@@ -98,6 +99,7 @@ const std::map<std::string, AxisReader>& axis_readers() {
   static const std::map<std::string, AxisReader> readers = {
       {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b"}, c.kind, e); }},
       {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
+      {"dp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.dp, e); }},
       {"layers", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.layers, e); }},
       {"levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.levels, e); }},
       {"cf", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 2, c.cf, e); }},
@@ -211,6 +213,8 @@ std::string kind_label(const PointConfig& c) {
   return is_pipeline(c) ? c.kind + " M" + std::to_string(c.micro_batches) : c.kind;
 }
 
+std::int32_t devices(const PointConfig& c) { return c.ranks * c.dp; }
+
 std::string point_name(const PointConfig& c) {
   const ModelShape& m = c.model;
   std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);
@@ -219,7 +223,7 @@ std::string point_name(const PointConfig& c) {
                                               : ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
                                                     c.relax + ".it" + std::to_string(c.fwd_iters) + "-" +
                                                     std::to_string(c.bwd_iters);
-  const std::string shape = ".P" + std::to_string(c.ranks) + ".d" + std::to_string(m.d_model) + "h" +
+  const std::string shape = ".P" + std::to_string(c.ranks) + (c.dp > 1 ? "x" + std::to_string(c.dp) : "") + ".d" + std::to_string(m.d_model) + "h" +
                             std::to_string(m.heads) + "s" + std::to_string(m.seq) + "b" + std::to_string(m.batch) +
                             "." + c.mask + "." + platform;
   return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape

@@ -19,6 +19,7 @@
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/schedule/memory.hpp"
 
 namespace plait::experiments {
 namespace {
@@ -160,7 +161,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
   std::vector<PointResult> rows(spec.points.size());
   std::vector<std::size_t> to_measure;
   std::mutex measure_mutex;
-  const auto will_measure = [&](const PointConfig& c) { return spec.measure && c.ranks <= cores; };
+  const auto will_measure = [&](const PointConfig& c) { return spec.measure && devices(c) <= cores; };
   std::size_t measured_total = 0;
   for (std::size_t i : pending) measured_total += will_measure(spec.points[i]);
   detail::Progress progress(options.progress, pending.size() + measured_total);
@@ -173,7 +174,12 @@ SweepSummary run_sweep(const SweepOptions& options) {
       const std::string dir = options.output_dir + "/points/" + point_name(row.config);
       try {
         fs::create_directories(dir);
-        schedule::save_program(detail::build_point_program(row.config), dir + "/program.json");
+        const schedule::Program program = detail::build_point_program(row.config);
+        schedule::save_program(program, dir + "/program.json");
+        double fullest = 0;
+        for (const schedule::RankMemory& rank : schedule::estimate_memory(program))
+          fullest = std::max(fullest, double(rank.total()));
+        row.predicted_memory_bytes = fullest;
       } catch (const std::exception& error) {
         row.status = "build_failed";
         row.error = error.what();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <tuple>
 
 #include "detail/report.hpp"
 #include "plait/experiments/sweep.hpp"
@@ -67,12 +68,15 @@ TEST(ResultsCsv, CarriesTheSerialStepAndTheSpeedupError) {
   EXPECT_NEAR(*parsed[0].predicted_speedup_at_calibration, 1.2 * 1.09, 1e-6);
 }
 
-TEST(ResultsCsv, CarriesTheKindAndMicroBatches) {
+TEST(ResultsCsv, CarriesTheKindMicroBatchesDataParallelismAndMemory) {
   PointResult row = measured_point(32, 2, 0, 0, 0);
   row.config.kind = "1f1b";
   row.config.micro_batches = 4;
+  row.config.dp = 2;
+  row.predicted_memory_bytes = 123456000;  // six significant digits, as written
   const auto parsed = parse_results_csv(dump_results_csv({row}), "r.csv");
   EXPECT_EQ(parsed[0].config, row.config);
+  EXPECT_EQ(parsed[0].predicted_memory_bytes, 123456000);
 }
 
 TEST(ResultsCsv, AFileWithoutTheSerialColumnsStillResumes) {
@@ -159,6 +163,35 @@ TEST_F(PlotsTest, SpeedupLinesFollowFamiliesThatDifferAlongTheAxisOnly) {
   for (const char* png : {"plots/speedup_vs_layers.png", "plots/speedup_vs_cf.png",
                           "plots/speedup_predicted_vs_measured.png", "plots/predicted_vs_measured.png"})
     EXPECT_NE(std::find(drawn.begin(), drawn.end(), png), drawn.end()) << png;
+}
+
+TEST_F(PlotsTest, KindsAgainstDevicesTakeEachFamilysFastestSplit) {
+  // MGRIT and 1F1B on 1, 2 and 4 devices; at 4 devices two splits each (4 x 1 and 2 x 2).
+  std::vector<PointResult> rows;
+  for (const std::string kind : {"mgrit", "1f1b"})
+    for (const auto& [ranks, dp, seconds] : {std::tuple{1, 1, 1.0}, {2, 1, 0.6}, {4, 1, 0.5}, {2, 2, 0.4}}) {
+      PointResult r = measured_point(32, ranks, 0, 0, 0);
+      r.config.kind = kind;
+      r.config.micro_batches = kind == "1f1b" ? 4 : 1;
+      r.config.dp = dp;
+      r.predicted_time_s = seconds * (kind == "1f1b" ? 2 : 1);
+      r.measured_time_s.reset();
+      r.predicted_memory_bytes = 1048576.0 * 64 / ranks;
+      rows.push_back(r);
+    }
+  detail::write_plots(dir_.string(), rows);
+  const std::string devices = data("time_vs_devices.dat");
+  EXPECT_NE(devices.find("# mgrit\n# devices predicted_s measured_s predicted_memory_mib\n1 1 ? 64\n2 0.6 ? 32\n4 0.4 ? 32\n"),
+            std::string::npos) << devices;
+  EXPECT_NE(devices.find("# 1f1b M4\n"), std::string::npos) << devices;
+  EXPECT_TRUE(fs::exists(dir_ / "plots" / "memory_vs_devices.gp"));
+  const std::string table = detail::devices_table(rows);
+  EXPECT_NE(table.find("| mgrit | 4 | 2 x 2 | 0.4 | ? | 32.0 MiB |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| 1f1b M4 | 4 | 2 x 2 | 0.8 | ? | 32.0 MiB |"), std::string::npos) << table;
+  // At 4 devices the data-parallel degree varies: time against dp, one line per kind.
+  const std::string dp = data("time_vs_dp.dat");
+  EXPECT_NE(dp.find("# mgrit\n# dp predicted_s measured_s predicted_memory_mib\n1 0.5 ? 16\n2 0.4 ? 32\n"),
+            std::string::npos) << dp;
 }
 
 }  // namespace

@@ -12,6 +12,12 @@ namespace plait::experiments::detail {
 // relative to DIR (none when gnuplot is missing or fails: see plots/*.log).
 std::vector<std::string> write_plots(const std::string& output_dir, const std::vector<PointResult>& results);
 
+// A markdown table of the kinds against devices: for each family of points
+// that differ only in ranks and dp, its fastest predicted split at each device
+// count, with its time per step (predicted, measured) and memory per rank;
+// "" when no family spans two device counts.
+std::string devices_table(const std::vector<PointResult>& results);
+
 // report.md: the sweep, its error summary next to the noise floor, the plots
 // and a table of every point. `profile`: the profile that priced it ("" none).
 std::string format_report(const SweepSpec& spec, const std::vector<PointResult>& results,

@@ -35,6 +35,7 @@ struct ModelShape {
 struct PointConfig {
   std::string kind = "mgrit";       // mgrit | gpipe | 1f1b
   std::int32_t micro_batches = 1;   // pipelines: the batch's split
+  std::int32_t dp = 1;              // data parallelism: replicas of the `ranks`-rank layout
   std::int32_t layers = 32, levels = 2, cf = 2;
   std::string relax = "F";
   std::int32_t fwd_iters = 2, bwd_iters = 1, ranks = 1;
@@ -50,6 +51,8 @@ std::string point_name(const PointConfig& config);
 bool is_pipeline(const PointConfig& config);
 // The point's kind as a reader sees it: "mgrit", or a pipeline with its micro-batches, "1f1b M4".
 std::string kind_label(const PointConfig& config);
+// The devices (ranks) a point runs on: ranks x dp.
+std::int32_t devices(const PointConfig& config);
 
 struct MeasureSpec {
   int steps = 5;    // timed steps per run
@@ -91,6 +94,7 @@ struct PointResult {
   std::optional<double> predicted_serial_s, measured_serial_s;
   std::optional<double> speedup_error;                       // predicted / measured speedup - 1
   std::optional<double> predicted_speedup_at_calibration;    // with the prediction at the calibration's speed
+  std::optional<double> predicted_memory_bytes;  // the fullest rank's estimated memory (schedule::estimate_memory)
   std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
   std::string error;                     // why, when failed
 };
