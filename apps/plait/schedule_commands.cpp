@@ -63,9 +63,16 @@ void add_schedule(CLI::App& app) {
   auto options = std::make_shared<Options>();
   options->spec.forward.iterations = 2;
   auto* command = app.add_subcommand("schedule", "compile a training step (MGRIT, serial or a pipeline) into a Program (JSON)");
-  command->add_option("--kind", options->kind, "mgrit, serial, gpipe or 1f1b (pipelines: --ranks stages)")
-      ->check(CLI::IsMember({"mgrit", "serial", "gpipe", "1f1b"}))
+  command->add_option("--kind", options->kind,
+                      "mgrit, serial, gpipe, 1f1b or 1f1b-interleaved (pipelines: --ranks stages)")
+      ->check(CLI::IsMember({"mgrit", "serial", "gpipe", "1f1b", "1f1b-interleaved"}))
       ->capture_default_str();
+  command->add_option("--virtual-stages,-v", options->spec.virtual_stages,
+                      "1f1b-interleaved: chunks of blocks each stage holds (micro-batches a multiple of the stages)")
+      ->capture_default_str();
+  command->add_flag("--recompute", options->spec.recompute,
+                    "activation checkpointing: keep no forward graph, recompute each block's forward in its "
+                    "backward step");
   command->add_option("--micro-batches,-M", options->spec.micro_batches,
                       "pipelines: micro-batches the batch is split into (must divide --batch)")
       ->capture_default_str();
@@ -105,13 +112,15 @@ void add_schedule(CLI::App& app) {
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
     const std::string& kind = options->kind;
-    if (kind != "gpipe" && kind != "1f1b" && options->spec.micro_batches != 1)
-      throw Error("--micro-batches", "only pipelines (gpipe, 1f1b) split the batch, not " + kind);
+    const bool pipeline = kind == "gpipe" || kind == "1f1b" || kind == "1f1b-interleaved";
+    if (!pipeline && options->spec.micro_batches != 1)
+      throw Error("--micro-batches", "only pipelines (gpipe, 1f1b, 1f1b-interleaved) split the batch, not " + kind);
     if (kind == "serial" && options->spec.replicas != 1)
       throw Error("--dp", "the serial step has no replicas: it is the one-device baseline");
     const auto program = kind == "serial"  ? schedule::build_serial(options->spec)
                          : kind == "gpipe" ? schedule::build_gpipe(options->spec)
                          : kind == "1f1b"  ? schedule::build_1f1b(options->spec)
+                         : kind == "1f1b-interleaved" ? schedule::build_1f1b_interleaved(options->spec)
                                            : schedule::build_mgrit(options->spec);
     schedule::save_program(program, options->output);
   });

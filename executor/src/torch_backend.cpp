@@ -109,8 +109,8 @@ struct TorchBackend::Impl {
     input = detail::make_input(context);
     target = detail::make_target(context);
     zeros = at::zeros(state_shape(), context.options);
-    const schedule::BlockRange owned = schedule::owned_blocks(program, rank);
-    for (int block = owned.first; block < owned.end; ++block) block_parameters(block);
+    for (const schedule::BlockRange& chunk : schedule::owned_blocks(program, rank))
+      for (int block = chunk.first; block < chunk.end; ++block) block_parameters(block);
   }
 
   // States hold one micro-batch of one replica: the batch split this many ways.

@@ -69,12 +69,14 @@ schedule::Program build_point_program(const PointConfig& c) {
   spec.ranks = c.ranks;
   spec.micro_batches = c.micro_batches;
   spec.replicas = c.dp;
+  spec.virtual_stages = c.virtual_stages;
   const schedule::Relax relax = schedule::parse_relax(c.relax);
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
   spec.model = point_model(c);
   if (c.kind == "gpipe") return schedule::build_gpipe(spec);
   if (c.kind == "1f1b") return schedule::build_1f1b(spec);
+  if (c.kind == "1f1b-interleaved") return schedule::build_1f1b_interleaved(spec);
   return schedule::build_mgrit(spec);
 }
 

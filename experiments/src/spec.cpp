@@ -17,10 +17,11 @@
 //                            whose ranks fit this machine; absent: predict only.
 //                            With calibrate, every run times plait-exec's speed probe
 //                            and the point is priced at the speed it measured
-// Axes: kind "mgrit" | "gpipe" | "1f1b" (pipelines: ranks are stages, and
+// Axes: kind "mgrit" | "gpipe" | "1f1b" | "1f1b-interleaved" (pipelines: ranks are stages, and
 // levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
 // only; must divide the batch), dp >= 1 (data parallelism: dp replicas of the
-// ranks, ranks x dp devices; dp x micro_batches must divide the batch), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
+// ranks, ranks x dp devices; dp x micro_batches must divide the batch),
+// virtual_stages >= 1 (1f1b-interleaved's chunks a stage), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
 // bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
 // heads dividing d_model}, mask "causal" | "none", platform (a shipped
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
@@ -97,9 +98,10 @@ using AxisReader = std::function<void(const json&, const std::string&, PointConf
 
 const std::map<std::string, AxisReader>& axis_readers() {
   static const std::map<std::string, AxisReader> readers = {
-      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b"}, c.kind, e); }},
+      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b", "1f1b-interleaved"}, c.kind, e); }},
       {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
       {"dp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.dp, e); }},
+      {"virtual_stages", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.virtual_stages, e); }},
       {"layers", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.layers, e); }},
       {"levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.levels, e); }},
       {"cf", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 2, c.cf, e); }},
@@ -207,10 +209,13 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
 
 }  // namespace
 
-bool is_pipeline(const PointConfig& config) { return config.kind == "gpipe" || config.kind == "1f1b"; }
+bool is_pipeline(const PointConfig& config) {
+  return config.kind == "gpipe" || config.kind == "1f1b" || config.kind == "1f1b-interleaved";
+}
 
 std::string kind_label(const PointConfig& c) {
-  return is_pipeline(c) ? c.kind + " M" + std::to_string(c.micro_batches) : c.kind;
+  if (!is_pipeline(c)) return c.kind;
+  return c.kind + " M" + std::to_string(c.micro_batches) + (c.virtual_stages > 1 ? " v" + std::to_string(c.virtual_stages) : "");
 }
 
 std::int32_t devices(const PointConfig& c) { return c.ranks * c.dp; }
@@ -219,7 +224,8 @@ std::string point_name(const PointConfig& c) {
   const ModelShape& m = c.model;
   std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);
   platform = platform.substr(0, platform.find('.'));
-  const std::string schedule = is_pipeline(c) ? c.kind + ".M" + std::to_string(c.micro_batches)
+  const std::string schedule = is_pipeline(c) ? c.kind + ".M" + std::to_string(c.micro_batches) +
+                                                    (c.virtual_stages > 1 ? ".v" + std::to_string(c.virtual_stages) : "")
                                               : ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
                                                     c.relax + ".it" + std::to_string(c.fwd_iters) + "-" +
                                                     std::to_string(c.bwd_iters);
@@ -276,7 +282,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
   for (const PointConfig& point : spec.points)
     if (!is_pipeline(point) && point.micro_batches != 1)
       problems.add("/grids", "micro_batches " + std::to_string(point.micro_batches) + " on a " + point.kind +
-                                 " point: only pipelines (gpipe, 1f1b) split the batch");
+                                 " point: only pipelines (gpipe, 1f1b, 1f1b-interleaved) split the batch");
   if (!problems.empty()) throw Error(origin, problems.joined());
   for (PointConfig& point : spec.points) point.model.dtype = dtype;
   return spec;

@@ -537,6 +537,7 @@ Program build(const BuildSpec& spec, const std::string& kind, std::vector<std::i
 
 // Builds once without a limit, then again with each rank's graph allowance.
 Program build_within_budget(const BuildSpec& spec, const std::string& kind) {
+  if (spec.recompute) return build(spec, kind, std::vector<std::int64_t>(std::size_t(std::max(spec.ranks, 0)), 0));
   Program program = build(spec, kind);
   if (spec.memory_budget_bytes <= 0) return program;
   const std::int64_t per_graph = graph_bytes(spec.model);

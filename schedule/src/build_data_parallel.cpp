@@ -5,7 +5,8 @@
 // by k P; its collectives of residual norms stay within the replica
 // (collective_group). After the step each rank sums its blocks' gradients with
 // the ranks at its position in the other replicas (one grad_allreduce), so
-// every replica ends with the whole batch's gradients, as the serial step.
+// every replica ends with the whole batch's gradients, as the serial step
+// (one grad_allreduce per chunk of blocks it owns).
 #include "detail/data_parallel.hpp"
 
 #include "plait/schedule/error.hpp"
@@ -40,11 +41,13 @@ Program data_parallel(const BuildSpec& spec, Program (*build_one_replica)(const 
       for (Section& section : rank.sections)
         for (Op& op : section.ops)
           if (op.kind == OpKind::send || op.kind == OpKind::recv) op.peer += replica * per_replica;
-      const BlockRange owned{program.partition[position], program.partition[position + 1]};
-      const std::int32_t blocks = owned.end - owned.first;
-      rank.sections.push_back({.name = "gradient allreduce", .phase = Phase::none, .iteration = false, .repeat = 1,
-                               .ops = {{.kind = OpKind::grad_allreduce, .block = owned.first, .span = blocks,
-                                        .bytes = gradient_bytes(program.model, blocks)}}});
+      Section sum{.name = "gradient allreduce", .phase = Phase::none, .iteration = false, .repeat = 1, .ops = {}};
+      for (const BlockRange& chunk : owned_blocks(program, position)) {
+        const std::int32_t blocks = chunk.end - chunk.first;
+        sum.ops.push_back({.kind = OpKind::grad_allreduce, .block = chunk.first, .span = blocks,
+                           .bytes = gradient_bytes(program.model, blocks)});
+      }
+      rank.sections.push_back(std::move(sum));
       program.rank_programs.push_back(std::move(rank));
     }
   }

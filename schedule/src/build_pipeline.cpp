@@ -1,13 +1,17 @@
-// Builders: pipeline schedules (GPipe, 1F1B) over micro-batches.
+// Builders: pipeline schedules (GPipe, 1F1B, interleaved 1F1B) over micro-batches.
 //
-// Stage s (rank s) owns a contiguous range of blocks. A micro-batch's forward
-// on a stage receives its state from the stage before (the first stage reads
-// the input), steps through the stage's blocks keeping each step's graph, and
-// sends the result on (the last stage seeds the adjoint with the loss). Its
-// backward receives the adjoint from the stage after, steps back through the
-// blocks accumulating their gradients and freeing each graph (GraphUse::release),
-// and sends the adjoint back. The schedules differ only in the order of these
-// units on each stage.
+// The blocks are split into P v contiguous chunks (P stages, v virtual stages
+// a rank), chunk c on rank c % P. A micro-batch's forward through a chunk
+// receives its state from the previous chunk's rank (the first chunk reads the
+// input), steps through the chunk's blocks keeping each step's graph, and
+// sends the result on (the last chunk seeds the adjoint with the loss). Its
+// backward receives the adjoint from the next chunk's rank, steps back through
+// the blocks accumulating their gradients and freeing each graph
+// (GraphUse::release), and sends the adjoint back. Consecutive chunks on one
+// rank (P = 1) share the boundary state: no message. With recompute, forwards
+// keep no graph and each backward step recomputes its forward (activation
+// checkpointing at every block). The schedules differ only in the order of
+// these units on each rank.
 #include <algorithm>
 #include <functional>
 
@@ -18,12 +22,12 @@
 namespace plait::schedule {
 namespace {
 
-// Blocks spread as evenly as the depth allows: the first layers % stages
-// stages hold one block more.
-std::vector<std::int32_t> even_partition(std::int32_t layers, std::int32_t stages) {
+// Blocks spread as evenly as the depth allows: the first layers % chunks
+// chunks hold one block more.
+std::vector<std::int32_t> even_partition(std::int32_t layers, std::int32_t chunks) {
   std::vector<std::int32_t> partition{0};
-  for (std::int64_t stage = 1; stage <= stages; ++stage)
-    partition.push_back(static_cast<std::int32_t>(stage * layers / stages));
+  for (std::int64_t chunk = 1; chunk <= chunks; ++chunk)
+    partition.push_back(static_cast<std::int32_t>(chunk * layers / chunks));
   return partition;
 }
 
@@ -32,34 +36,43 @@ int tag_of(Space space) { return static_cast<int>(space) * 64; }
 
 class StageEmitter {
  public:
-  StageEmitter(const Program& program, int stage, std::vector<Op>& ops)
-      : program_(program), stage_(stage), ops_(ops),
-        first_(program.partition[stage]), end_(program.partition[stage + 1]),
+  StageEmitter(const Program& program, int stage, bool recompute, std::vector<Op>& ops)
+      : program_(program), stage_(stage), recompute_(recompute), ops_(ops),
+        chunks_(static_cast<int>(program.partition.size()) - 1),
         bytes_(state_bytes(micro_batch_model(program))) {}
 
-  void forward(int micro) {
-    const Buffer start{Space::u, 0, first_, micro};
-    if (stage_ == 0) ops_.push_back({.kind = OpKind::input, .dst = start});
-    else ops_.push_back(message(OpKind::recv, start, stage_ - 1));
-    for (int block = first_; block < end_; ++block)
+  // `local`: the rank's chunk, 0 .. virtual_stages - 1.
+  void forward(int local, int micro) {
+    const int chunk = global(local);
+    const int first = program_.partition[chunk], end = program_.partition[chunk + 1];
+    const Buffer start{Space::u, 0, first, micro};
+    if (chunk == 0) ops_.push_back({.kind = OpKind::input, .dst = start});
+    else if (rank_of(chunk - 1) != stage_) ops_.push_back(message(OpKind::recv, start, rank_of(chunk - 1)));
+    for (int block = first; block < end; ++block)
       ops_.push_back({.kind = OpKind::step, .dst = {Space::u, 0, block + 1, micro}, .a = {Space::u, 0, block, micro},
-                      .level = 0, .block = block, .span = 1, .graph = GraphUse::keep});
-    const Buffer out{Space::u, 0, end_, micro};
-    if (last_stage()) ops_.push_back({.kind = OpKind::loss, .dst = {Space::w, 0, end_, micro}, .a = out});
-    else ops_.push_back(message(OpKind::send, out, stage_ + 1));
+                      .level = 0, .block = block, .span = 1, .graph = recompute_ ? GraphUse::none : GraphUse::keep});
+    const Buffer out{Space::u, 0, end, micro};
+    if (chunk + 1 == chunks_) ops_.push_back({.kind = OpKind::loss, .dst = {Space::w, 0, end, micro}, .a = out});
+    else if (rank_of(chunk + 1) != stage_) ops_.push_back(message(OpKind::send, out, rank_of(chunk + 1)));
   }
 
-  void backward(int micro) {
-    if (!last_stage()) ops_.push_back(message(OpKind::recv, {Space::w, 0, end_, micro}, stage_ + 1));
-    for (int block = end_ - 1; block >= first_; --block)
+  void backward(int local, int micro) {
+    const int chunk = global(local);
+    const int first = program_.partition[chunk], end = program_.partition[chunk + 1];
+    if (chunk + 1 < chunks_ && rank_of(chunk + 1) != stage_)
+      ops_.push_back(message(OpKind::recv, {Space::w, 0, end, micro}, rank_of(chunk + 1)));
+    for (int block = end - 1; block >= first; --block)
       ops_.push_back({.kind = OpKind::step_adjoint, .dst = {Space::w, 0, block, micro},
                       .a = {Space::w, 0, block + 1, micro}, .c = {Space::u, 0, block, micro}, .level = 0,
-                      .block = block, .span = 1, .accumulate_grad = true, .graph = GraphUse::release});
-    if (stage_ > 0) ops_.push_back(message(OpKind::send, {Space::w, 0, first_, micro}, stage_ - 1));
+                      .block = block, .span = 1, .accumulate_grad = true,
+                      .graph = recompute_ ? GraphUse::recompute : GraphUse::release});
+    if (chunk > 0 && rank_of(chunk - 1) != stage_)
+      ops_.push_back(message(OpKind::send, {Space::w, 0, first, micro}, rank_of(chunk - 1)));
   }
 
  private:
-  bool last_stage() const { return stage_ + 1 == program_.ranks; }
+  int global(int local) const { return local * program_.ranks + stage_; }
+  int rank_of(int chunk) const { return chunk % program_.ranks; }
 
   Op message(OpKind kind, const Buffer& buffer, int peer) const {
     Op op{.kind = kind, .peer = peer, .tag = tag_of(buffer.space), .bytes = bytes_};
@@ -69,8 +82,9 @@ class StageEmitter {
 
   const Program& program_;
   int stage_;
+  bool recompute_;
   std::vector<Op>& ops_;
-  std::int32_t first_, end_;
+  int chunks_;
   std::int64_t bytes_;
 };
 
@@ -80,8 +94,14 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
   if (spec.layers < 1 || spec.layers > max_layers)
     throw Error("layers", "must be in 1.." + std::to_string(max_layers));
   if (spec.ranks < 1) throw Error("stages", "must be >= 1");
-  if (spec.ranks > spec.layers)
-    throw Error("stages", std::to_string(spec.ranks) + " stages but only " + std::to_string(spec.layers) +
+  const std::int32_t virtual_stages = spec.virtual_stages;
+  if (virtual_stages < 1 || virtual_stages > max_layers) throw Error("virtual-stages", "must be >= 1");
+  if (virtual_stages > 1 && kind != "1f1b-interleaved")
+    throw Error("virtual-stages", "only the interleaved 1F1B (1f1b-interleaved) splits a stage, not " + kind);
+  if (std::int64_t{spec.ranks} * virtual_stages > spec.layers)
+    throw Error("stages", std::to_string(spec.ranks) + " stages" +
+                              (virtual_stages > 1 ? " x " + std::to_string(virtual_stages) + " virtual stages" : "") +
+                              " but only " + std::to_string(spec.layers) +
                               " layers: every stage needs at least one layer");
   check_model(spec.model);
   const std::int32_t micro = spec.micro_batches;
@@ -97,15 +117,16 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
   program.layers = spec.layers;
   program.ranks = spec.ranks;
   program.micro_batches = micro;
+  program.virtual_stages = virtual_stages;
   const PhaseSpec sweep{.levels = 1, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
   program.forward = program.adjoint = sweep;
   program.model = spec.model;
   program.work = work_table(micro_batch_model(program));
-  program.partition = even_partition(spec.layers, spec.ranks);
+  program.partition = even_partition(spec.layers, spec.ranks * virtual_stages);
   program.rank_programs.resize(spec.ranks);
   for (int stage = 0; stage < spec.ranks; ++stage) {
     Section section{.name = kind, .phase = Phase::none, .iteration = false, .repeat = 1, .ops = {}};
-    StageEmitter emitter(program, stage, section.ops);
+    StageEmitter emitter(program, stage, spec.recompute, section.ops);
     order(program, stage, emitter);
     program.rank_programs[stage].sections.push_back(std::move(section));
   }
@@ -117,8 +138,8 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
 Program build_gpipe(const BuildSpec& spec) {
   if (spec.replicas != 1) return detail::data_parallel(spec, build_gpipe);
   return build_pipeline(spec, "gpipe", [](const Program& program, int, StageEmitter& out) {
-    for (int micro = 0; micro < program.micro_batches; ++micro) out.forward(micro);
-    for (int micro = 0; micro < program.micro_batches; ++micro) out.backward(micro);
+    for (int micro = 0; micro < program.micro_batches; ++micro) out.forward(0, micro);
+    for (int micro = 0; micro < program.micro_batches; ++micro) out.backward(0, micro);
   });
 }
 
@@ -127,12 +148,39 @@ Program build_1f1b(const BuildSpec& spec) {
   return build_pipeline(spec, "1f1b", [](const Program& program, int stage, StageEmitter& out) {
     const int micro_batches = program.micro_batches;
     const int warmup = std::min(program.ranks - stage - 1, micro_batches);
-    for (int micro = 0; micro < warmup; ++micro) out.forward(micro);
+    for (int micro = 0; micro < warmup; ++micro) out.forward(0, micro);
     for (int micro = 0; micro + warmup < micro_batches; ++micro) {
-      out.forward(micro + warmup);
-      out.backward(micro);
+      out.forward(0, micro + warmup);
+      out.backward(0, micro);
     }
-    for (int micro = micro_batches - warmup; micro < micro_batches; ++micro) out.backward(micro);
+    for (int micro = micro_batches - warmup; micro < micro_batches; ++micro) out.backward(0, micro);
+  });
+}
+
+// Megatron's interleaved schedule: a rank's k-th forward unit runs chunk
+// (k / P) % v on micro-batch (k / (P v)) P + k % P (P micro-batches through
+// one chunk, then the next chunk), its k-th backward the chunks in reverse;
+// rank s warms up with (P - s - 1) 2 + (v - 1) P forwards (all of them when
+// M = P), then alternates, then drains.
+Program build_1f1b_interleaved(const BuildSpec& spec) {
+  if (spec.replicas != 1) return detail::data_parallel(spec, build_1f1b_interleaved);
+  if (spec.ranks > 0 && spec.micro_batches % spec.ranks != 0)
+    throw Error("micro-batches", std::to_string(spec.micro_batches) + " is not a multiple of the " +
+                                     std::to_string(spec.ranks) + " stages (interleaved 1F1B runs them P at a time)");
+  return build_pipeline(spec, "1f1b-interleaved", [](const Program& program, int stage, StageEmitter& out) {
+    const int stages = program.ranks, chunks = program.virtual_stages;
+    const int total = chunks * program.micro_batches;
+    const auto micro_of = [&](int k) { return k / (stages * chunks) * stages + k % stages; };
+    const auto forward_chunk = [&](int k) { return k / stages % chunks; };
+    const auto backward_chunk = [&](int k) { return chunks - 1 - k / stages % chunks; };
+    const int warmup = program.micro_batches == stages ? total
+                                                       : std::min((stages - stage - 1) * 2 + (chunks - 1) * stages, total);
+    for (int k = 0; k < warmup; ++k) out.forward(forward_chunk(k), micro_of(k));
+    for (int k = 0; k + warmup < total; ++k) {
+      out.forward(forward_chunk(k + warmup), micro_of(k + warmup));
+      out.backward(backward_chunk(k), micro_of(k));
+    }
+    for (int k = total - warmup; k < total; ++k) out.backward(backward_chunk(k), micro_of(k));
   });
 }
 

@@ -47,8 +47,8 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
   std::vector<RankMemory> out(program.ranks);
   for (int rank = 0; rank < program.ranks; ++rank) {
     RankMemory& memory = out[rank];
-    const BlockRange owned = owned_blocks(program, rank);
-    memory.parameters = (owned.end - owned.first) * parameter_bytes;
+    for (const BlockRange& chunk : owned_blocks(program, rank))
+      memory.parameters += (chunk.end - chunk.first) * parameter_bytes;
     memory.gradients = memory.parameters;
     memory.optimizer = optimizer_states_per_parameter * memory.parameters;
     // Kept graphs by (state, block), alive from their step to the adjoint step

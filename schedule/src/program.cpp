@@ -183,10 +183,12 @@ std::int32_t replica_of(const Program& program, int rank) {
   return rank / std::max(ranks_per_replica(program), 1);
 }
 
-BlockRange owned_blocks(const Program& program, int rank) {
-  const std::int32_t position = rank % std::max(ranks_per_replica(program), 1);
-  if (position + 1 >= static_cast<std::int32_t>(program.partition.size())) return {};
-  return {program.partition[position], program.partition[position + 1]};
+std::vector<BlockRange> owned_blocks(const Program& program, int rank) {
+  const std::int32_t per_replica = std::max(ranks_per_replica(program), 1);
+  std::vector<BlockRange> chunks;
+  for (std::size_t chunk = rank % per_replica; chunk + 1 < program.partition.size(); chunk += per_replica)
+    chunks.push_back({program.partition[chunk], program.partition[chunk + 1]});
+  return chunks;
 }
 
 std::vector<int> collective_group(const Program& program, int rank, OpKind kind) {

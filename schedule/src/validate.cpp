@@ -42,13 +42,17 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
                                         std::to_string(ranks) + " ranks"});
   const std::int64_t per_replica = replicas >= 1 && ranks >= 1 && ranks % replicas == 0 ? ranks / replicas : ranks;
   const auto& partition = program.partition;
-  bool partition_ok = static_cast<std::int64_t>(partition.size()) == per_replica + 1 && !partition.empty() &&
+  const std::int32_t chunks = program.virtual_stages;
+  if (chunks < 1 || chunks > max_layers)
+    problems.push_back({-1, "", -1, "virtual_stages " + std::to_string(chunks) + " must be >= 1"});
+  bool partition_ok = static_cast<std::int64_t>(partition.size()) == per_replica * std::max(chunks, 1) + 1 &&
                       partition.front() == 0 && partition.back() == program.layers;
   for (std::size_t i = 1; partition_ok && i < partition.size(); ++i) {
     partition_ok = partition[i] > partition[i - 1];
   }
   if (!partition_ok)
-    problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per rank of a replica + 1"});
+    problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per chunk (ranks of a replica x "
+                                    "virtual_stages) + 1"});
   const std::int32_t micro_batches = program.micro_batches;
   if (micro_batches < 1 || micro_batches > max_micro_batches)
     problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) + " outside 1.." +

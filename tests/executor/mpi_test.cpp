@@ -59,17 +59,26 @@ TEST(MpiExec, OneRankAndAllRanksGiveTheSameResults) {
   EXPECT_NEAR(*all.max_rel_err_grad, *single.max_rel_err_grad, 1e-3 * *single.max_rel_err_grad);
 }
 
-// Every pipeline kind equals the serial step on 1, 2 and 3 ranks (the world's
-// first ranks), to fp32 round-off.
+// Every pipeline kind, with and without activation checkpointing, equals the
+// serial step on 1, 2 and 3 ranks (the world's first ranks), to fp32 round-off.
 TEST(MpiExec, PipelinesEqualSerialOnEveryRankCount) {
   for (int ranks = 1; ranks <= world->size(); ++ranks) {
     auto group = make_mpi_subworld(world->rank() < ranks);
     if (!group) continue;
-    for (auto build : {&schedule::build_gpipe, &schedule::build_1f1b}) {
-      const auto program = build(test_support::small_pipeline_spec(ranks));
+    schedule::BuildSpec interleaved = test_support::small_pipeline_spec(ranks);
+    interleaved.model.batch = 12;
+    interleaved.micro_batches = 2 * ranks;  // a multiple of the stages
+    interleaved.virtual_stages = 2;
+    schedule::BuildSpec recompute = test_support::small_pipeline_spec(ranks);
+    recompute.recompute = true;
+    for (const auto& [build, spec] : {std::pair{&schedule::build_gpipe, test_support::small_pipeline_spec(ranks)},
+                                      {&schedule::build_1f1b, test_support::small_pipeline_spec(ranks)},
+                                      {&schedule::build_1f1b_interleaved, interleaved},
+                                      {&schedule::build_1f1b, recompute}}) {
+      const auto program = build(spec);
       const auto report = execute(*group, program, check_options());
       if (group->rank() != 0) continue;
-      SCOPED_TRACE(program.kind + " on " + std::to_string(ranks) + " rank(s)");
+      SCOPED_TRACE(program.kind + (spec.recompute ? " recomputing" : "") + " on " + std::to_string(ranks) + " rank(s)");
       ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
       EXPECT_LT(*report.max_rel_err_output, 1e-5);
       EXPECT_LT(*report.max_rel_err_grad, 1e-4);

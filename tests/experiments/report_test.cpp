@@ -73,6 +73,7 @@ TEST(ResultsCsv, CarriesTheKindMicroBatchesDataParallelismAndMemory) {
   row.config.kind = "1f1b";
   row.config.micro_batches = 4;
   row.config.dp = 2;
+  row.config.virtual_stages = 2;
   row.predicted_memory_bytes = 123456000;  // six significant digits, as written
   const auto parsed = parse_results_csv(dump_results_csv({row}), "r.csv");
   EXPECT_EQ(parsed[0].config, row.config);

@@ -51,8 +51,21 @@ TEST(SweepSpec, PipelineKindsAndMicroBatchesAreAxes) {
   EXPECT_FALSE(is_pipeline(spec.points[8]));
   EXPECT_EQ(point_name(spec.points[7]), "1f1b.M4.N16.P2.d64h2s32b4.causal.local");
   EXPECT_EQ(error_of(header() + R"(, "grids": [{"kind": "pipedream"}, {"micro_batches": 2}])"),
-            "spec.json: /grids/0/kind: must be \"1f1b\" or \"gpipe\" or \"mgrit\"; /grids: micro_batches 2 on a "
-            "mgrit point: only pipelines (gpipe, 1f1b) split the batch");
+            "spec.json: /grids/0/kind: must be \"1f1b\" or \"1f1b-interleaved\" or \"gpipe\" or \"mgrit\"; /grids: "
+            "micro_batches 2 on a mgrit point: only pipelines (gpipe, 1f1b, 1f1b-interleaved) split the batch");
+}
+
+TEST(SweepSpec, InterleavingAndDataParallelismAreAxes) {
+  const SweepSpec spec = parse_sweep_spec("{" + header() + R"(,
+    "base": {"layers": 16, "model": {"d_model": 64, "heads": 2, "seq": 32, "batch": 8}},
+    "grids": [{"kind": "1f1b-interleaved", "micro_batches": 2, "virtual_stages": [2, 4], "ranks": 2, "dp": [1, 2]}]})");
+  ASSERT_EQ(spec.points.size(), 4u);
+  EXPECT_EQ(spec.points[3].virtual_stages, 4);
+  EXPECT_EQ(spec.points[3].dp, 2);
+  EXPECT_EQ(devices(spec.points[3]), 4);
+  EXPECT_EQ(kind_label(spec.points[3]), "1f1b-interleaved M2 v4");
+  EXPECT_EQ(point_name(spec.points[3]), "1f1b-interleaved.M2.v4.N16.P2x2.d64h2s32b8.causal.local");
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"dp": 0}])"), "spec.json: /grids/0/dp: must be an integer >= 1");
 }
 
 TEST(SweepSpec, NotJsonIsOneError) {

@@ -52,7 +52,8 @@ TEST(DataParallel, ReplicasRunTheOneReplicaOpsOnTheirOwnRanksAndSumTheirGradient
             ASSERT_EQ(sections[s].ops[i], expected) << "rank " << rank << " section " << s << " op " << i;
           }
         const Op& sum = sections.back().ops.at(0);
-        const BlockRange owned = owned_blocks(program, rank);
+        ASSERT_EQ(owned_blocks(program, rank).size(), 1u);
+        const BlockRange owned = owned_blocks(program, rank).front();
         EXPECT_EQ(sum.kind, OpKind::grad_allreduce);
         EXPECT_EQ(sum.block, owned.first);
         EXPECT_EQ(sum.span, owned.end - owned.first);

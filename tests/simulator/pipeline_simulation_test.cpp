@@ -1,6 +1,7 @@
 // Pipeline schedules in the simulator against their closed forms: with free
 // messages and uniform stages, every stage of GPipe and of 1F1B idles
-// (P - 1) / (M + P - 1) of the step, whatever a forward and a backward cost.
+// (P - 1) / (M + P - 1) of the step, whatever a forward and a backward cost,
+// and of interleaved 1F1B over v chunks a stage (P - 1) / (v M + P - 1).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,14 +19,18 @@ using namespace testing;
 
 // The largest difference over stages between the simulated idle share
 // (step time less busy time, over the step time) and the closed form.
-double bubble_error(schedule::Program (*build)(const schedule::BuildSpec&), int stages, int micro_batches) {
+double bubble_error(schedule::Program (*build)(const schedule::BuildSpec&), int stages, int micro_batches,
+                    int virtual_stages = 1) {
   return in_child_process([&] {
-    // Two blocks a stage.
-    const schedule::Program program = build(plait::testing::pipeline_spec(2 * stages, stages, micro_batches));
+    // Two blocks a chunk.
+    schedule::BuildSpec spec = plait::testing::pipeline_spec(2 * stages * virtual_stages, stages, micro_batches);
+    spec.virtual_stages = virtual_stages;
+    spec.model.batch = 24;
+    const schedule::Program program = build(spec);
     // A backward step costs twice a forward one; input and loss cost nothing.
     const Prediction prediction =
         simulate(program, cluster(1, stages, link(0, 1e30)), block_pricers(1e-3, 2e-3, 2e-3));
-    const double expected = double(stages - 1) / (micro_batches + stages - 1);
+    const double expected = double(stages - 1) / (virtual_stages * micro_batches + stages - 1);
     double worst = 0;
     for (const RankReport& rank : prediction.rank_reports)
       worst = std::max(worst, std::abs((prediction.predicted_time_s - rank.busy_s) / prediction.predicted_time_s -
@@ -44,6 +49,14 @@ TEST(PipelineSimulation, OneFOneBBubbleIsTheClosedForm) {
   for (int stages : {1, 2, 4})
     for (int micro_batches : {1, 4, 8}) EXPECT_LT(bubble_error(&schedule::build_1f1b, stages, micro_batches), 1e-9)
         << "P" << stages << " M" << micro_batches;
+}
+
+TEST(PipelineSimulation, InterleavedOneFOneBBubbleIsTheClosedForm) {
+  for (int stages : {1, 2, 4})
+    for (int virtual_stages : {2, 3})
+      for (int micro_batches : {stages, 2 * stages})
+        EXPECT_LT(bubble_error(&schedule::build_1f1b_interleaved, stages, micro_batches, virtual_stages), 1e-9)
+            << "P" << stages << " v" << virtual_stages << " M" << micro_batches;
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ bool cuda_available();
 
 class TorchBackend : public schedule::Backend {
  public:
-  // Parameters of blocks [partition[rank], partition[rank+1]) are created now;
+  // Parameters of the rank's blocks (schedule::owned_blocks) are created now;
   // any other block a Program names is created on first use. Weights depend on
   // (model.seed, block) only, so every rank count builds the same network.
   TorchBackend(const schedule::Program& program, int rank, const std::string& device = "cpu");

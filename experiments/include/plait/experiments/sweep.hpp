@@ -33,8 +33,9 @@ struct ModelShape {
 
 // One configuration of the grid: the config columns of results.csv.
 struct PointConfig {
-  std::string kind = "mgrit";       // mgrit | gpipe | 1f1b
+  std::string kind = "mgrit";       // mgrit | gpipe | 1f1b | 1f1b-interleaved
   std::int32_t micro_batches = 1;   // pipelines: the batch's split
+  std::int32_t virtual_stages = 1;  // 1f1b-interleaved: chunks a stage
   std::int32_t dp = 1;              // data parallelism: replicas of the `ranks`-rank layout
   std::int32_t layers = 32, levels = 2, cf = 2;
   std::string relax = "F";
@@ -47,9 +48,10 @@ struct PointConfig {
 
 // A short name of a point, unique within a sweep, usable as a file name.
 std::string point_name(const PointConfig& config);
-// gpipe or 1f1b: its ranks are stages, and MGRIT's settings do not apply.
+// gpipe, 1f1b or 1f1b-interleaved: its ranks are stages, and MGRIT's settings do not apply.
 bool is_pipeline(const PointConfig& config);
-// The point's kind as a reader sees it: "mgrit", or a pipeline with its micro-batches, "1f1b M4".
+// The point's kind as a reader sees it: "mgrit", or a pipeline with its
+// micro-batches (and chunks), "1f1b M4", "1f1b-interleaved M4 v2".
 std::string kind_label(const PointConfig& config);
 // The devices (ranks) a point runs on: ranks x dp.
 std::int32_t devices(const PointConfig& config);

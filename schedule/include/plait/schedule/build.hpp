@@ -22,6 +22,12 @@ struct BuildSpec {
   // replicas ranks in all), each on batch / replicas samples, their gradients
   // summed at the end of the step. MGRIT and the pipelines take it.
   std::int32_t replicas = 1;
+  // Interleaved 1F1B: chunks of blocks each stage holds (the model in ranks x
+  // virtual_stages chunks, chunk c on stage c % ranks).
+  std::int32_t virtual_stages = 1;
+  // Activation checkpointing: forward steps keep no graph; each backward step
+  // recomputes its forward first (pipelines; MGRIT keeps no graph at all).
+  bool recompute = false;
 };
 
 // Plain forward sweep, loss, adjoint sweep with gradients (one level each),
@@ -42,5 +48,8 @@ Program build_mgrit(const BuildSpec& spec);
 // settings (stages > layers, micro-batches not dividing the batch).
 Program build_gpipe(const BuildSpec& spec);
 Program build_1f1b(const BuildSpec& spec);
+// Megatron's interleaved 1F1B: spec.virtual_stages chunks a stage, the
+// bubble (P - 1) / (v M + P - 1); micro-batches must be a multiple of the stages.
+Program build_1f1b_interleaved(const BuildSpec& spec);
 
 }  // namespace plait::schedule

@@ -189,10 +189,15 @@ struct Program {
   // r / (ranks / replicas); each replica runs batch / replicas samples and the
   // replicas' gradients are summed by grad_allreduce ops.
   std::int32_t replicas = 1;
+  // Interleaved pipelines: each rank of a replica holds this many chunks of
+  // blocks, chunk c on position c % (ranks / replicas).
+  std::int32_t virtual_stages = 1;
   PhaseSpec forward, adjoint;
   double tolerance = 0;  // > 0: tolerance mode (iterations are a maximum)
   ModelDesc model;
-  // Position p of every replica owns blocks [partition[p], partition[p+1]).
+  // Chunk c holds blocks [partition[c], partition[c+1]); position p of every
+  // replica owns chunks p, p + P, ... (P ranks a replica): one chunk a
+  // position unless virtual_stages > 1.
   std::vector<std::int32_t> partition;
   std::map<std::string, Work> work;      // per cost key
   std::vector<RankProgram> rank_programs;
@@ -210,8 +215,10 @@ std::int32_t ranks_per_replica(const Program& program);
 std::int32_t replica_of(const Program& program, int rank);
 struct BlockRange {
   std::int32_t first = 0, end = 0;  // [first, end)
+  friend bool operator==(const BlockRange&, const BlockRange&) = default;
 };
-BlockRange owned_blocks(const Program& program, int rank);
+// The chunks of blocks rank `rank` owns, in block order.
+std::vector<BlockRange> owned_blocks(const Program& program, int rank);
 // The ranks a collective op of `rank` spans, ascending: an allreduce (of a
 // residual norm) its replica's ranks, a grad_allreduce the ranks at its
 // position in every replica.
