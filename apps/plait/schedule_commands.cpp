@@ -64,8 +64,8 @@ void add_schedule(CLI::App& app) {
   options->spec.forward.iterations = 2;
   auto* command = app.add_subcommand("schedule", "compile a training step (MGRIT, serial or a pipeline) into a Program (JSON)");
   command->add_option("--kind", options->kind,
-                      "mgrit, serial, gpipe, 1f1b or 1f1b-interleaved (pipelines: --ranks stages)")
-      ->check(CLI::IsMember({"mgrit", "serial", "gpipe", "1f1b", "1f1b-interleaved"}))
+                      "mgrit, serial, gpipe, 1f1b, 1f1b-interleaved or zb-h1 (pipelines: --ranks stages)")
+      ->check(CLI::IsMember({"mgrit", "serial", "gpipe", "1f1b", "1f1b-interleaved", "zb-h1"}))
       ->capture_default_str();
   command->add_option("--virtual-stages,-v", options->spec.virtual_stages,
                       "1f1b-interleaved: chunks of blocks each stage holds (micro-batches a multiple of the stages)")
@@ -112,15 +112,16 @@ void add_schedule(CLI::App& app) {
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
     const std::string& kind = options->kind;
-    const bool pipeline = kind == "gpipe" || kind == "1f1b" || kind == "1f1b-interleaved";
+    const bool pipeline = kind == "gpipe" || kind == "1f1b" || kind == "1f1b-interleaved" || kind == "zb-h1";
     if (!pipeline && options->spec.micro_batches != 1)
-      throw Error("--micro-batches", "only pipelines (gpipe, 1f1b, 1f1b-interleaved) split the batch, not " + kind);
+      throw Error("--micro-batches", "only pipelines (gpipe, 1f1b, 1f1b-interleaved, zb-h1) split the batch, not " + kind);
     if (kind == "serial" && options->spec.replicas != 1)
       throw Error("--dp", "the serial step has no replicas: it is the one-device baseline");
     const auto program = kind == "serial"  ? schedule::build_serial(options->spec)
                          : kind == "gpipe" ? schedule::build_gpipe(options->spec)
                          : kind == "1f1b"  ? schedule::build_1f1b(options->spec)
                          : kind == "1f1b-interleaved" ? schedule::build_1f1b_interleaved(options->spec)
+                         : kind == "zb-h1" ? schedule::build_zb_h1(options->spec)
                                            : schedule::build_mgrit(options->spec);
     schedule::save_program(program, options->output);
   });

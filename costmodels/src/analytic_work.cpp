@@ -122,7 +122,9 @@ std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model)
   OpWork adjoint;
   for (const WorkPart& part : forward.parts) adjoint.parts.push_back(input_gradient(part));
   OpWork gradient = adjoint;
-  for (WorkPart& part : parameter_gradient_parts(s)) gradient.parts.push_back(std::move(part));
+  OpWork weight_gradient{parameter_gradient_parts(s)};
+  for (const WorkPart& part : weight_gradient.parts) gradient.parts.push_back(part);
+  table[std::string(keys::block_weight_gradient)] = std::move(weight_gradient);
   const auto recomputing = [&forward](const OpWork& backward) {
     OpWork out = forward;
     out.parts.insert(out.parts.end(), backward.parts.begin(), backward.parts.end());

@@ -1,4 +1,5 @@
 // Op pricers: the analytic roofline on a device sheet, and a measured profile.
+#include <algorithm>
 #include <mutex>
 
 #include "plait/costmodels/profile.hpp"
@@ -130,6 +131,13 @@ class ProfilePricer final : public OpPricer {
     const auto forward = table.find(schedule::cost_keys::block_forward);
     const auto keep = table.find(schedule::cost_keys::block_forward_keep);
     if (keep_unmeasured && forward != table.end() && keep != table.end()) keep->second = forward->second;
+    // A split backward's weight half is not benchmarked: the gradient's price less the adjoint's.
+    const auto gradient = table.find(schedule::cost_keys::block_gradient);
+    const auto adjoint = table.find(schedule::cost_keys::block_adjoint);
+    const auto weight = table.find(schedule::cost_keys::block_weight_gradient);
+    if (weight != table.end() && gradient != table.end() && adjoint != table.end() &&
+        !profile_.find(schedule::cost_keys::block_weight_gradient, model))
+      weight->second = std::max(0.0, gradient->second - adjoint->second);
     return table;
   }
 

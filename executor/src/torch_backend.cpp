@@ -197,7 +197,9 @@ struct TorchBackend::Impl {
 
   // Vector-Jacobian product of Phi at state c: on the graph its forward step
   // kept if c is still that tensor, else (and where the Program says
-  // recompute) on a recomputed step, freed after use.
+  // recompute) on a recomputed step, freed after use. A step_weight takes the
+  // parameters' part only (autograd runs the block's backward again to reach
+  // them: exact, not cheaper than the joint product on this backend).
   void step_adjoint(const Op& op) {
     check_step(op);
     const std::vector<at::Tensor>& p = parameters.at(op.block);
@@ -210,21 +212,24 @@ struct TorchBackend::Impl {
     const StepGraph graph = kept ? found->second : record_step(c, op);
     const bool release = kept && op.graph == schedule::GraphUse::release;
     if (release) graphs.erase(found);  // its last use: `graph` holds it until the vjp is done
-    std::vector<at::Tensor> inputs{graph.leaf};
-    if (op.accumulate_grad) inputs.insert(inputs.end(), p.begin(), p.end());
+    const bool weights_only = op.kind == OpKind::step_weight;
+    std::vector<at::Tensor> inputs;
+    if (!weights_only) inputs.push_back(graph.leaf);
+    if (op.accumulate_grad || weights_only) inputs.insert(inputs.end(), p.begin(), p.end());
     std::vector<at::Tensor> vjp;
     {
       at::AutoGradMode enable_grad(true);
       vjp = torch::autograd::grad({graph.output}, inputs, {adjoint}, /*retain_graph=*/kept && !release);
     }
     at::NoGradGuard no_grad;
-    states[op.dst] = op.b.empty() ? vjp[0] : vjp[0] + state(op.b, &op);
-    if (!op.accumulate_grad) return;
+    if (!weights_only) states[op.dst] = op.b.empty() ? vjp[0] : vjp[0] + state(op.b, &op);
+    if (!op.accumulate_grad && !weights_only) return;
+    const std::size_t first = weights_only ? 0 : 1;  // vjp[0] is the state's part, if asked for
     auto& accumulated = gradients[op.block];
     if (accumulated.empty())
-      for (std::size_t i = 1; i < vjp.size(); ++i) accumulated.push_back(vjp[i]);
+      for (std::size_t i = first; i < vjp.size(); ++i) accumulated.push_back(vjp[i]);
     else
-      for (std::size_t i = 1; i < vjp.size(); ++i) accumulated[i - 1].add_(vjp[i]);
+      for (std::size_t i = first; i < vjp.size(); ++i) accumulated[i - first].add_(vjp[i]);
   }
 
   void compute(const Op& op) {
@@ -244,7 +249,8 @@ struct TorchBackend::Impl {
         registers[op.dst] += state(op.a, &op).to(at::kDouble).pow(2).sum().item<double>();
         return;
       case OpKind::step: step(op); return;
-      case OpKind::step_adjoint: step_adjoint(op); return;
+      case OpKind::step_adjoint:
+      case OpKind::step_weight: step_adjoint(op); return;
       case OpKind::loss: {
         const at::Tensor& u = state(op.a, &op);
         if (loss_function) {

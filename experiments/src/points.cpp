@@ -77,6 +77,7 @@ schedule::Program build_point_program(const PointConfig& c) {
   if (c.kind == "gpipe") return schedule::build_gpipe(spec);
   if (c.kind == "1f1b") return schedule::build_1f1b(spec);
   if (c.kind == "1f1b-interleaved") return schedule::build_1f1b_interleaved(spec);
+  if (c.kind == "zb-h1") return schedule::build_zb_h1(spec);
   return schedule::build_mgrit(spec);
 }
 

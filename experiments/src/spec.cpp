@@ -17,7 +17,7 @@
 //                            whose ranks fit this machine; absent: predict only.
 //                            With calibrate, every run times plait-exec's speed probe
 //                            and the point is priced at the speed it measured
-// Axes: kind "mgrit" | "gpipe" | "1f1b" | "1f1b-interleaved" (pipelines: ranks are stages, and
+// Axes: kind "mgrit" | "gpipe" | "1f1b" | "1f1b-interleaved" | "zb-h1" (pipelines: ranks are stages, and
 // levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
 // only; must divide the batch), dp >= 1 (data parallelism: dp replicas of the
 // ranks, ranks x dp devices; dp x micro_batches must divide the batch),
@@ -98,7 +98,7 @@ using AxisReader = std::function<void(const json&, const std::string&, PointConf
 
 const std::map<std::string, AxisReader>& axis_readers() {
   static const std::map<std::string, AxisReader> readers = {
-      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b", "1f1b-interleaved"}, c.kind, e); }},
+      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b", "1f1b-interleaved", "zb-h1"}, c.kind, e); }},
       {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
       {"dp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.dp, e); }},
       {"virtual_stages", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.virtual_stages, e); }},
@@ -210,7 +210,7 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
 }  // namespace
 
 bool is_pipeline(const PointConfig& config) {
-  return config.kind == "gpipe" || config.kind == "1f1b" || config.kind == "1f1b-interleaved";
+  return config.kind == "gpipe" || config.kind == "1f1b" || config.kind == "1f1b-interleaved" || config.kind == "zb-h1";
 }
 
 std::string kind_label(const PointConfig& c) {
@@ -282,7 +282,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
   for (const PointConfig& point : spec.points)
     if (!is_pipeline(point) && point.micro_batches != 1)
       problems.add("/grids", "micro_batches " + std::to_string(point.micro_batches) + " on a " + point.kind +
-                                 " point: only pipelines (gpipe, 1f1b, 1f1b-interleaved) split the batch");
+                                 " point: only pipelines (gpipe, 1f1b, 1f1b-interleaved, zb-h1) split the batch");
   if (!problems.empty()) throw Error(origin, problems.joined());
   for (PointConfig& point : spec.points) point.model.dtype = dtype;
   return spec;

@@ -56,7 +56,9 @@ class StageEmitter {
     else if (rank_of(chunk + 1) != stage_) ops_.push_back(message(OpKind::send, out, rank_of(chunk + 1)));
   }
 
-  void backward(int local, int micro) {
+  // The backward of a micro-batch through a chunk; `split`: its input-gradient
+  // half only (the graphs stay kept for weights()).
+  void backward(int local, int micro, bool split = false) {
     const int chunk = global(local);
     const int first = program_.partition[chunk], end = program_.partition[chunk + 1];
     if (chunk + 1 < chunks_ && rank_of(chunk + 1) != stage_)
@@ -64,10 +66,19 @@ class StageEmitter {
     for (int block = end - 1; block >= first; --block)
       ops_.push_back({.kind = OpKind::step_adjoint, .dst = {Space::w, 0, block, micro},
                       .a = {Space::w, 0, block + 1, micro}, .c = {Space::u, 0, block, micro}, .level = 0,
-                      .block = block, .span = 1, .accumulate_grad = true,
-                      .graph = recompute_ ? GraphUse::recompute : GraphUse::release});
+                      .block = block, .span = 1, .accumulate_grad = !split,
+                      .graph = split ? GraphUse::none : recompute_ ? GraphUse::recompute : GraphUse::release});
     if (chunk > 0 && rank_of(chunk - 1) != stage_)
       ops_.push_back(message(OpKind::send, {Space::w, 0, first, micro}, rank_of(chunk - 1)));
+  }
+
+  // A split backward's weight-gradient half: the kept graphs' parameter part, then freed.
+  void weights(int local, int micro) {
+    const int chunk = global(local);
+    for (int block = program_.partition[chunk + 1] - 1; block >= program_.partition[chunk]; --block)
+      ops_.push_back({.kind = OpKind::step_weight, .a = {Space::w, 0, block + 1, micro},
+                      .c = {Space::u, 0, block, micro}, .level = 0, .block = block, .span = 1,
+                      .accumulate_grad = true, .graph = GraphUse::release});
   }
 
  private:
@@ -96,6 +107,8 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
   if (spec.ranks < 1) throw Error("stages", "must be >= 1");
   const std::int32_t virtual_stages = spec.virtual_stages;
   if (virtual_stages < 1 || virtual_stages > max_layers) throw Error("virtual-stages", "must be >= 1");
+  if (spec.recompute && kind == "zb-h1")
+    throw Error("recompute", "zb-h1 splits the backward on kept graphs: it does not recompute");
   if (virtual_stages > 1 && kind != "1f1b-interleaved")
     throw Error("virtual-stages", "only the interleaved 1F1B (1f1b-interleaved) splits a stage, not " + kind);
   if (std::int64_t{spec.ranks} * virtual_stages > spec.layers)
@@ -181,6 +194,53 @@ Program build_1f1b_interleaved(const BuildSpec& spec) {
       out.backward(backward_chunk(k), micro_of(k));
     }
     for (int k = total - warmup; k < total; ++k) out.backward(backward_chunk(k), micro_of(k));
+  });
+}
+
+namespace {
+
+// Zero-bubble H1's order on stage s of P: P - s - 1 forwards (F), then s
+// forwards each followed by an input-gradient half (B) whose weight half (W)
+// waits, then F B W per micro-batch, then B W, then the s waiting W's. A
+// stage holds at most P micro-batches' activations (1F1B's first stage), and
+// with F, B and W of equal cost the bubble is P - 1 units, a third of 1F1B's.
+enum class Unit : std::uint8_t { forward, input_gradient, weight_gradient };
+
+std::vector<std::pair<Unit, int>> zero_bubble_order(int stages, int stage, int micro_batches) {
+  std::vector<std::pair<Unit, int>> order;
+  int forwards = 0, backwards = 0, weights = 0;
+  const auto run = [&](Unit unit) {
+    int& count = unit == Unit::forward ? forwards : unit == Unit::input_gradient ? backwards : weights;
+    order.emplace_back(unit, count++);
+  };
+  for (int i = 0; i < stages - stage - 1 && forwards < micro_batches; ++i) run(Unit::forward);
+  for (int i = 0; i < stage && forwards < micro_batches; ++i) {
+    run(Unit::forward);
+    run(Unit::input_gradient);
+  }
+  while (forwards < micro_batches) {
+    run(Unit::forward);
+    run(Unit::input_gradient);
+    run(Unit::weight_gradient);
+  }
+  while (backwards < micro_batches) {
+    run(Unit::input_gradient);
+    run(Unit::weight_gradient);
+  }
+  while (weights < micro_batches) run(Unit::weight_gradient);
+  return order;
+}
+
+}  // namespace
+
+Program build_zb_h1(const BuildSpec& spec) {
+  if (spec.replicas != 1) return detail::data_parallel(spec, build_zb_h1);
+  return build_pipeline(spec, "zb-h1", [](const Program& program, int stage, StageEmitter& out) {
+    for (const auto& [unit, micro] : zero_bubble_order(program.ranks, stage, program.micro_batches)) {
+      if (unit == Unit::forward) out.forward(0, micro);
+      else if (unit == Unit::input_gradient) out.backward(0, micro, true);
+      else out.weights(0, micro);
+    }
   });
 }
 

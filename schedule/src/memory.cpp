@@ -64,7 +64,8 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
         if (!op.dst.empty() && op.dst.space != Space::reg) buffers.insert(op.dst);
         if (op.kind == OpKind::send) sends += 1;
         if (op.kind == OpKind::step && op.graph == GraphUse::keep) kept.insert({op.a, op.block});
-        if (op.kind == OpKind::step_adjoint && op.graph == GraphUse::release) kept.erase({op.c, op.block});
+        if ((op.kind == OpKind::step_adjoint || op.kind == OpKind::step_weight) && op.graph == GraphUse::release)
+          kept.erase({op.c, op.block});
         if (op.kind == OpKind::step_adjoint && op.graph == GraphUse::recompute) recomputes = true;
         most_kept = std::max(most_kept, kept.size());
       }

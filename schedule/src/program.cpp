@@ -13,9 +13,9 @@ namespace {
 
 constexpr std::array<std::string_view, 8> space_names = {"", "u", "g", "w", "gw", "tmp", "reg", "v"};
 
-constexpr std::array<std::string_view, 13> op_kind_names = {
+constexpr std::array<std::string_view, 14> op_kind_names = {
     "input", "zero", "copy", "sub", "norm_sq", "step", "step_adjoint",
-    "loss", "send", "recv", "allreduce", "record_norm", "grad_allreduce"};
+    "loss", "send", "recv", "allreduce", "record_norm", "grad_allreduce", "step_weight"};
 
 bool parse_int(std::string_view text, std::int32_t& value) {
   const auto* end = text.data() + text.size();
@@ -85,7 +85,9 @@ bool is_communication(OpKind kind) {
 
 bool is_collective(OpKind kind) { return kind == OpKind::allreduce || kind == OpKind::grad_allreduce; }
 
-bool is_block_step(OpKind kind) { return kind == OpKind::step || kind == OpKind::step_adjoint; }
+bool is_block_step(OpKind kind) {
+  return kind == OpKind::step || kind == OpKind::step_adjoint || kind == OpKind::step_weight;
+}
 
 std::string_view cost_key(const Op& op) {
   switch (op.kind) {
@@ -106,6 +108,7 @@ std::string_view cost_key(const Op& op) {
     case OpKind::allreduce: return cost_keys::allreduce;
     case OpKind::record_norm: return cost_keys::record;
     case OpKind::grad_allreduce: return cost_keys::grad_allreduce;
+    case OpKind::step_weight: return cost_keys::block_weight_gradient;
   }
   return "";
 }
@@ -245,6 +248,7 @@ std::map<std::string, Work> work_table(const ModelDesc& model) {
   table[std::string(cost_keys::block_forward_keep)] = forward;
   table[std::string(cost_keys::block_adjoint)] = {1.1 * forward.flops, 1.1 * forward.bytes};
   table[std::string(cost_keys::block_gradient)] = {2.1 * forward.flops, 2.1 * forward.bytes};
+  table[std::string(cost_keys::block_weight_gradient)] = forward;  // the gradient less the adjoint
   // Recomputing adjoints run the forward step first.
   table[std::string(cost_keys::block_adjoint_recompute)] = {2.1 * forward.flops, 2.1 * forward.bytes};
   table[std::string(cost_keys::block_gradient_recompute)] = {3.1 * forward.flops, 3.1 * forward.bytes};

@@ -113,9 +113,10 @@ Op op_from_json(const json& in, const std::string& where) {
     const auto use = field<std::string>(in, "graph", where);
     if (use == "keep" && op.kind == OpKind::step) op.graph = GraphUse::keep;
     else if (use == "recompute" && op.kind == OpKind::step_adjoint) op.graph = GraphUse::recompute;
-    else if (use == "release" && op.kind == OpKind::step_adjoint) op.graph = GraphUse::release;
+    else if (use == "release" && (op.kind == OpKind::step_adjoint || op.kind == OpKind::step_weight))
+      op.graph = GraphUse::release;
     else throw Error(where + "/graph", "\"" + use + "\" is not a graph use of " + std::string(to_string(op.kind)) +
-                                           " (step: keep; step_adjoint: recompute or release)");
+                                           " (step: keep; step_adjoint: recompute or release; step_weight: release)");
   }
   op.peer = field_or<std::int32_t>(in, "peer", -1, where);
   op.tag = field_or<std::int32_t>(in, "tag", 0, where);

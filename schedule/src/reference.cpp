@@ -180,6 +180,9 @@ class ReferenceBackend final : public Backend {
         set(op.dst) = std::move(out);
         break;
       }
+      case OpKind::step_weight:  // the gradient part of the adjoint; its state result is not kept
+        model_.step_adjoint(op.block, op.span, get(op.c), get(op.a), &gradients[op.block]);
+        break;
       case OpKind::loss:
         loss = model_.loss(get(op.a));
         set(op.dst) = get(op.a);

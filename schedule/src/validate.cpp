@@ -90,14 +90,15 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("step block " + std::to_string(op.block) + " / span " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");
         }
-        const bool needs_dst =
-            op.kind != OpKind::send && op.kind != OpKind::record_norm && op.kind != OpKind::grad_allreduce;
+        const bool needs_dst = op.kind != OpKind::send && op.kind != OpKind::record_norm &&
+                               op.kind != OpKind::grad_allreduce && op.kind != OpKind::step_weight;
         if (needs_dst && op.dst.empty()) bad(std::string(to_string(op.kind)) + " without dst");
         const bool needs_a = op.kind == OpKind::copy || op.kind == OpKind::sub || op.kind == OpKind::norm_sq ||
                              is_block_step(op.kind) || op.kind == OpKind::loss || op.kind == OpKind::send ||
                              op.kind == OpKind::record_norm;
         if (needs_a && op.a.empty()) bad(std::string(to_string(op.kind)) + " without source a");
-        if (op.kind == OpKind::step_adjoint && op.c.empty()) bad("step_adjoint without forward state c");
+        if ((op.kind == OpKind::step_adjoint || op.kind == OpKind::step_weight) && op.c.empty())
+          bad(std::string(to_string(op.kind)) + " without forward state c");
         for (const Buffer* buffer : {&op.dst, &op.a, &op.b, &op.c})
           if (buffer->micro >= std::max(micro_batches, 1))
             bad(to_string(*buffer) + " names micro-batch " + std::to_string(buffer->micro) + " of " +

@@ -74,6 +74,7 @@ TEST(MpiExec, PipelinesEqualSerialOnEveryRankCount) {
     for (const auto& [build, spec] : {std::pair{&schedule::build_gpipe, test_support::small_pipeline_spec(ranks)},
                                       {&schedule::build_1f1b, test_support::small_pipeline_spec(ranks)},
                                       {&schedule::build_1f1b_interleaved, interleaved},
+                                      {&schedule::build_zb_h1, test_support::small_pipeline_spec(ranks)},
                                       {&schedule::build_1f1b, recompute}}) {
       const auto program = build(spec);
       const auto report = execute(*group, program, check_options());

@@ -51,8 +51,8 @@ TEST(SweepSpec, PipelineKindsAndMicroBatchesAreAxes) {
   EXPECT_FALSE(is_pipeline(spec.points[8]));
   EXPECT_EQ(point_name(spec.points[7]), "1f1b.M4.N16.P2.d64h2s32b4.causal.local");
   EXPECT_EQ(error_of(header() + R"(, "grids": [{"kind": "pipedream"}, {"micro_batches": 2}])"),
-            "spec.json: /grids/0/kind: must be \"1f1b\" or \"1f1b-interleaved\" or \"gpipe\" or \"mgrit\"; /grids: "
-            "micro_batches 2 on a mgrit point: only pipelines (gpipe, 1f1b, 1f1b-interleaved) split the batch");
+            "spec.json: /grids/0/kind: must be \"1f1b\" or \"1f1b-interleaved\" or \"gpipe\" or \"mgrit\" or \"zb-h1\"; "
+            "/grids: micro_batches 2 on a mgrit point: only pipelines (gpipe, 1f1b, 1f1b-interleaved, zb-h1) split the batch");
 }
 
 TEST(SweepSpec, InterleavingAndDataParallelismAreAxes) {

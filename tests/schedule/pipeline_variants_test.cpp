@@ -1,8 +1,9 @@
-// Interleaved 1F1B and activation checkpointing: valid Programs doing the
+// Interleaved 1F1B, zero-bubble H1 and activation checkpointing: valid Programs doing the
 // serial work, chunks on stages round robin, the recompute's graphs, and
 // one-line errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "error_text.hpp"
@@ -91,6 +92,36 @@ TEST(Recompute, MgritKeepsNoGraph) {
     for (const Section& section : rank.sections)
       for (const Op& op : section.ops) EXPECT_NE(op.graph, GraphUse::keep);
   for (const RankMemory& memory : estimate_memory(program)) EXPECT_EQ(memory.kept_graphs, 0);
+}
+
+TEST(ZeroBubble, SplitBackwardsDoTheSerialWorkWithinOneFOneBsPeakMemory) {
+  for (int stages = 1; stages <= 4; ++stages)
+    for (int micro : {1, 2, 4, 8}) {
+      const BuildSpec spec = pipeline_spec(2 * stages, stages, micro);
+      const Program program = build_zb_h1(spec);
+      SCOPED_TRACE("P" + std::to_string(stages) + " M" + std::to_string(micro));
+      EXPECT_TRUE(find_problems(program).empty()) << find_problems(program).front().to_string();
+      std::int64_t one_f_one_b_peak = 0;
+      for (const RankMemory& memory : estimate_memory(build_1f1b(spec)))
+        one_f_one_b_peak = std::max(one_f_one_b_peak, memory.kept_graphs);
+      const auto memory = estimate_memory(program);
+      for (int stage = 0; stage < stages; ++stage) {
+        EXPECT_LE(memory[stage].kept_graphs, one_f_one_b_peak);
+        int input_halves = 0, weight_halves = 0;
+        for (const Op& op : program.rank_programs[stage].sections[0].ops) {
+          input_halves += op.kind == OpKind::step_adjoint && !op.accumulate_grad && op.graph == GraphUse::none;
+          weight_halves += op.kind == OpKind::step_weight && op.graph == GraphUse::release;
+        }
+        EXPECT_EQ(input_halves, 2 * micro);  // two blocks a stage
+        EXPECT_EQ(weight_halves, 2 * micro);
+      }
+    }
+  EXPECT_EQ(plait::testing::error_of([] {
+              BuildSpec spec = pipeline_spec(4, 2, 2);
+              spec.recompute = true;
+              build_zb_h1(spec);
+            }),
+            "recompute: zb-h1 splits the backward on kept graphs: it does not recompute");
 }
 
 TEST(InterleavedPipeline, BadSettingsAreOneLineErrors) {

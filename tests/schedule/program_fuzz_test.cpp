@@ -24,6 +24,10 @@ std::string valid_program(const char* kind) {
     spec.micro_batches = 4;  // buffers of micro-batches 1..3 are written u[0][k]@m
     return dump_program(build_1f1b(spec));
   }
+  if (name == "zb-h1") {  // split backwards: step_weight ops
+    spec.micro_batches = 2;
+    return dump_program(build_zb_h1(spec));
+  }
   if (name == "1f1b x2") {  // data parallel: replicas and grad_allreduce ops
     spec.micro_batches = 2;
     spec.replicas = 2;
@@ -57,6 +61,12 @@ TEST(ProgramFuzz, MutatedDataParallelProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("1f1b x2"), "p.json", 10000,
                                             [](const std::string& text) { parse_program(text, "p.json"); });
   EXPECT_GT(summary.refused, 5000);
+}
+
+TEST(ProgramFuzz, MutatedZeroBubbleProgramsLoadOrGiveOneLocatedError) {
+  const auto summary = testing::fuzz_loader(valid_program("zb-h1"), "p.json", 5000,
+                                            [](const std::string& text) { parse_program(text, "p.json"); });
+  EXPECT_GT(summary.refused, 2500);
 }
 
 // What the fuzzer found, pinned.

@@ -33,7 +33,7 @@ struct ModelShape {
 
 // One configuration of the grid: the config columns of results.csv.
 struct PointConfig {
-  std::string kind = "mgrit";       // mgrit | gpipe | 1f1b | 1f1b-interleaved
+  std::string kind = "mgrit";       // mgrit | gpipe | 1f1b | 1f1b-interleaved | zb-h1
   std::int32_t micro_batches = 1;   // pipelines: the batch's split
   std::int32_t virtual_stages = 1;  // 1f1b-interleaved: chunks a stage
   std::int32_t dp = 1;              // data parallelism: replicas of the `ranks`-rank layout
@@ -48,7 +48,7 @@ struct PointConfig {
 
 // A short name of a point, unique within a sweep, usable as a file name.
 std::string point_name(const PointConfig& config);
-// gpipe, 1f1b or 1f1b-interleaved: its ranks are stages, and MGRIT's settings do not apply.
+// gpipe, 1f1b, 1f1b-interleaved or zb-h1: its ranks are stages, and MGRIT's settings do not apply.
 bool is_pipeline(const PointConfig& config);
 // The point's kind as a reader sees it: "mgrit", or a pipeline with its
 // micro-batches (and chunks), "1f1b M4", "1f1b-interleaved M4 v2".

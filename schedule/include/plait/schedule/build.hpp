@@ -51,5 +51,10 @@ Program build_1f1b(const BuildSpec& spec);
 // Megatron's interleaved 1F1B: spec.virtual_stages chunks a stage, the
 // bubble (P - 1) / (v M + P - 1); micro-batches must be a multiple of the stages.
 Program build_1f1b_interleaved(const BuildSpec& spec);
+// Zero-bubble H1 (Qi et al. 2023): 1F1B's memory, each backward split into its
+// input-gradient half (on the critical path) and its weight-gradient half
+// (step_weight), which fills the bubbles: about a third of 1F1B's bubble when
+// the three halves cost the same.
+Program build_zb_h1(const BuildSpec& spec);
 
 }  // namespace plait::schedule

@@ -11,6 +11,8 @@ inline constexpr std::string_view block_forward = "block.fwd";
 inline constexpr std::string_view block_forward_keep = "block.fwd_keep";
 inline constexpr std::string_view block_adjoint = "block.adj";        // vjp w.r.t. the state
 inline constexpr std::string_view block_gradient = "block.adj_grad";  // vjp w.r.t. state and parameters
+// A split backward's second half: the vjp w.r.t. the parameters only.
+inline constexpr std::string_view block_weight_gradient = "block.adj_weight";
 // The same, with the forward step recomputed first (no kept graph at that state).
 inline constexpr std::string_view block_adjoint_recompute = "block.adj_recompute";
 inline constexpr std::string_view block_gradient_recompute = "block.adj_grad_recompute";

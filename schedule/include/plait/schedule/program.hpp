@@ -51,20 +51,24 @@ enum class OpKind : std::uint8_t {
   allreduce,     // dst(reg) = sum of dst(reg) over the ranks of this rank's replica
   record_norm,   // append sqrt(a(reg)) to this phase's residual history
   grad_allreduce,  // gradients of blocks [block, block + span) = their sum over the replicas
+  step_weight,     // grads += the parameter part of J^T a at state c (a split backward's second half)
 };
 
 std::string_view to_string(OpKind kind);
 OpKind parse_op_kind(std::string_view text);  // throws plait::Error
 bool is_communication(OpKind kind);
 bool is_collective(OpKind kind);  // allreduce, grad_allreduce: every rank of a group takes part
-bool is_block_step(OpKind kind);  // step or step_adjoint: a block evaluation
+bool is_block_step(OpKind kind);  // step, step_adjoint or step_weight: a block evaluation
 
 // How a block step uses autograd graphs. A forward step may keep its graph for
 // the adjoint step at the same state (only where the adjoint reads that state);
 // an adjoint step uses that kept graph, or recomputes the forward step first
 // (TorchBraid's way; always so on coarse levels), or uses it for the last time
 // and frees it (`release`: a pipeline's backward of a micro-batch, so its
-// activations are not held to the end of the step). Backends without graphs ignore it.
+// activations are not held to the end of the step). A split backward (zero
+// bubble) is a step_adjoint without gradients that leaves the graph kept, then
+// a step_weight at the same state and adjoint that releases it. Backends
+// without graphs ignore it.
 enum class GraphUse : std::uint8_t { none, keep, recompute, release };
 std::string_view to_string(GraphUse use);
 
