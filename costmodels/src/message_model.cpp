@@ -116,6 +116,10 @@ std::vector<std::size_t> best_split(std::span<const MessageSample> points, int s
   return ends;
 }
 
+// A segment whose times do not rise with size (small messages, all latency
+// and noise) gets the slope of the nearest segment that has one: a message
+// model prices every byte (the simulator refuses a free one), and the link's
+// bandwidth is what the larger messages measured. No slope at all: 1 ns/B.
 MessageModel model_from_split(std::span<const MessageSample> points,
                               const std::vector<std::size_t>& ends) {
   MessageModel model;
@@ -124,6 +128,22 @@ MessageModel model_from_split(std::span<const MessageSample> points,
     const Line line = fit_line(points, first, end);
     model.segments.push_back({points[end].bytes, line.alpha, line.beta});
     first = end + 1;
+  }
+  std::vector<MessageSegment>& segments = model.segments;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (segments[i].seconds_per_byte > 0) continue;
+    double slope = 1e-9;
+    for (std::size_t distance = 1; distance < segments.size(); ++distance) {
+      if (i + distance < segments.size() && segments[i + distance].seconds_per_byte > 0) {
+        slope = segments[i + distance].seconds_per_byte;
+        break;
+      }
+      if (i >= distance && segments[i - distance].seconds_per_byte > 0) {
+        slope = segments[i - distance].seconds_per_byte;
+        break;
+      }
+    }
+    segments[i].seconds_per_byte = slope;
   }
   return model;
 }

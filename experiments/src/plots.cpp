@@ -176,8 +176,8 @@ std::string family_table(const Axis& axis, const std::vector<Family>& families) 
     for (const PointResult* r : family.points) {
       out << axis.value(r->config) << ' ';
       if (axis.time) {
-        const std::optional<double> mib =
-            r->predicted_memory_bytes ? std::optional(*r->predicted_memory_bytes / 1048576.0) : std::nullopt;
+        std::optional<double> mib;
+        if (r->predicted_memory_bytes) mib = *r->predicted_memory_bytes / 1048576.0;
         out << cell(r->predicted_time_s) << ' ' << cell(r->measured_time_s) << ' ' << cell(mib) << '\n';
       } else {
         out << cell(r->predicted_speedup) << ' ' << cell(r->measured_speedup) << '\n';

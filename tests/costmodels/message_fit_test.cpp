@@ -91,7 +91,19 @@ TEST(MessageFit, KeepsLatencyAndBandwidthNonNegative) {
   const std::vector<MessageSample> samples = {{8, 3e-6}, {16, 2.5e-6}, {32, 2e-6}};
   const MessageFit fit = fit_message_model(samples, {.max_segments = 1});
   EXPECT_GE(fit.model.segments[0].latency_s, 0);
-  EXPECT_GE(fit.model.segments[0].seconds_per_byte, 0);
+  EXPECT_GT(fit.model.segments[0].seconds_per_byte, 0);
+}
+
+TEST(MessageFit, AFlatSegmentTakesTheBandwidthOfTheLargerMessages) {
+  // Small messages all latency and noise (a fresh clone's calibration once fitted
+  // them a zero slope, which the simulator refuses), then 5 GB/s from 4 KiB up.
+  std::vector<MessageSample> samples = {{8, 2.2e-6}, {16, 2.1e-6}, {32, 2.0e-6}, {64, 1.9e-6}, {128, 1.8e-6}};
+  for (std::int64_t bytes = 4096; bytes <= (1 << 22); bytes *= 2) samples.push_back({bytes, 5e-6 + bytes / 5e9});
+  const MessageFit fit = fit_message_model(samples, {.max_segments = 2});
+  ASSERT_EQ(fit.model.segments.size(), 2u);
+  EXPECT_NEAR(fit.model.segments[1].seconds_per_byte, 1 / 5e9, 1e-13);
+  for (const MessageSegment& segment : fit.model.segments) EXPECT_GT(segment.seconds_per_byte, 0);
+  EXPECT_NEAR(fit.model.segments[0].seconds_per_byte, fit.model.segments[1].seconds_per_byte, 1e-15);
 }
 
 TEST(MessageFit, RejectsTooFewSizes) {

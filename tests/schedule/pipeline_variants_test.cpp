@@ -72,8 +72,12 @@ TEST(Recompute, PipelinesKeepNoGraphAndRecomputeEachBackwardStep) {
     EXPECT_TRUE(find_problems(program).empty());
     for (const RankProgram& rank : program.rank_programs)
       for (const Op& op : rank.sections[0].ops) {
-        if (op.kind == OpKind::step) EXPECT_EQ(op.graph, GraphUse::none);
-        if (op.kind == OpKind::step_adjoint) EXPECT_EQ(op.graph, GraphUse::recompute);
+        if (op.kind == OpKind::step) {
+          EXPECT_EQ(op.graph, GraphUse::none);
+        }
+        if (op.kind == OpKind::step_adjoint) {
+          EXPECT_EQ(op.graph, GraphUse::recompute);
+        }
       }
     const auto memory = estimate_memory(program);
     for (std::size_t rank = 0; rank < memory.size(); ++rank) {
