@@ -1,6 +1,7 @@
 // PNG plots of a sweep with gnuplot: speedup against depth, levels, cf and
 // ranks, and time per step against the data-parallel degree and against
-// devices (with memory per rank), as lines, one per family of points that
+// devices (with memory per rank; one plot per model, depth and platform, a
+// line per kind), as lines, one per family of points that
 // differ only along that axis (predicted dashed, measured solid, one colour
 // per family); predicted vs measured step time and speedup with y = x and
 // +-5 % bands. Data and scripts stay in DIR/plots/ so a plot can be redrawn.
@@ -188,9 +189,11 @@ std::string family_table(const Axis& axis, const std::vector<Family>& families) 
   return out.str();
 }
 
-// Lines of `column` (predicted) and `column + 1` (measured, when any) per family.
-std::string family_script(const Axis& axis, const std::vector<Family>& families, const std::string& png,
-                          const std::string& title, const std::string& ylabel, int column, bool measured) {
+// Lines of `column` (predicted) and `column + 1` (measured, when any) per
+// family, from `data` (family_table's file).
+std::string family_script(const Axis& axis, const std::vector<Family>& families, const std::string& data,
+                          const std::string& png, const std::string& title, const std::string& ylabel, int column,
+                          bool measured) {
   std::string script = preamble;
   script += "set output '" + png + "'\n";
   script += "set title '" + title + (measured ? ": dashed predicted, solid measured" : " (predicted)") + "'\n";
@@ -200,12 +203,11 @@ std::string family_script(const Axis& axis, const std::vector<Family>& families,
   if (axis.time) script += "set logscale y\n";
   script += "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
   script += "plot ";
-  const std::string data = quoted(plot_name(axis) + ".dat");
   const std::string predicted = std::to_string(column), observed = std::to_string(column + 1);
   for (std::size_t i = 0; i < families.size(); ++i) {
     const std::string index = std::to_string(i), colour = "lc " + std::to_string(i + 1);
     const std::string label = "title " + quoted(families[i].label);
-    script += (i ? ", \\\n     " : "") + data + " index " + index + " using 1:" + predicted +
+    script += (i ? ", \\\n     " : "") + quoted(data) + " index " + index + " using 1:" + predicted +
               " with linespoints dt 2 pt 6 " + colour + " " + (measured ? "notitle" : label);
     if (measured) script += ", '' index " + index + " using 1:" + observed + " with linespoints dt 1 pt 7 " + colour + " " + label;
   }
@@ -246,6 +248,32 @@ std::pair<double, double> padded_range(const std::vector<double>& values, double
   return {*low / pad, *high * pad};
 }
 
+// The kinds compared against devices: one plot per group of points that
+// share every setting but the kind and the split (depth, model, platform...),
+// labelled by the settings in which the groups differ.
+std::vector<std::pair<std::string, std::vector<PointResult>>> kind_groups(const std::vector<PointResult>& results) {
+  static const std::set<std::string> split = {"kind", "ranks", "dp", "devices"};
+  std::vector<const Setting*> varying;
+  for (const Setting& setting : settings()) {
+    if (split.contains(setting.axis)) continue;
+    std::set<std::string> values;
+    for (const PointResult& r : results)
+      if (r.predicted_time_s) values.insert(setting.text(r.config));
+    if (values.size() > 1) varying.push_back(&setting);
+  }
+  std::map<std::string, std::size_t> index;
+  std::vector<std::pair<std::string, std::vector<PointResult>>> groups;
+  for (const PointResult& r : results) {
+    if (!r.predicted_time_s) continue;
+    std::string label;
+    for (const Setting* setting : varying) label += (label.empty() ? "" : " ") + setting->text(r.config);
+    const auto [it, added] = index.try_emplace(label, groups.size());
+    if (added) groups.push_back({label, {}});
+    groups[it->second].second.push_back(r);
+  }
+  return groups;
+}
+
 }  // namespace
 
 std::string devices_table(const std::vector<PointResult>& results) {
@@ -284,22 +312,31 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
 
   std::vector<std::pair<std::string, std::string>> scripts;  // png, script
   for (const Axis& axis : axes()) {
-    const std::vector<Family> families = families_along(axis, results);
-    if (families.empty()) continue;
-    const std::string name = plot_name(axis);
-    write_text_file((dir / (name + ".dat")).string(), family_table(axis, families));
-    const std::string along = std::string(axis.name) + (axis.name == std::string("devices") ? " (fastest split)" : "");
-    if (!axis.time) {
-      scripts.push_back({name + ".png", family_script(axis, families, name + ".png",
-                                                      "Speedup over the serial step vs " + along,
-                                                      "speedup over the serial step", 2, any_measured)});
-      continue;
+    const bool kinds = axis.name == std::string("devices");
+    const auto groups = kinds ? kind_groups(results)
+                              : std::vector<std::pair<std::string, std::vector<PointResult>>>{{"", results}};
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const std::vector<Family> families = families_along(axis, groups[g].second);
+      if (families.empty()) continue;
+      const std::string suffix = groups.size() > 1 ? "_" + std::to_string(g + 1) : "";
+      const std::string name = plot_name(axis) + suffix;
+      write_text_file((dir / (name + ".dat")).string(), family_table(axis, families));
+      const std::string along = std::string(axis.name) + (kinds ? " (fastest split)" : "") +
+                                (groups[g].first.empty() ? "" : ", " + groups[g].first);
+      if (!axis.time) {
+        scripts.push_back({name + ".png", family_script(axis, families, name + ".dat", name + ".png",
+                                                        "Speedup over the serial step vs " + along,
+                                                        "speedup over the serial step", 2, any_measured)});
+        continue;
+      }
+      scripts.push_back({name + ".png", family_script(axis, families, name + ".dat", name + ".png",
+                                                      "Time per step vs " + along, "time per step (s)", 2,
+                                                      any_measured)});
+      const std::string memory = std::string("memory_vs_") + axis.name + suffix + ".png";
+      scripts.push_back({memory, family_script(axis, families, name + ".dat", memory,
+                                               "Memory of the fullest rank vs " + along,
+                                               "estimated memory per rank (MiB)", 4, false)});
     }
-    scripts.push_back({name + ".png", family_script(axis, families, name + ".png", "Time per step vs " + along,
-                                                    "time per step (s)", 2, any_measured)});
-    const std::string memory = std::string("memory_vs_") + axis.name + ".png";
-    scripts.push_back({memory, family_script(axis, families, memory, "Memory of the fullest rank vs " + along,
-                                             "estimated memory per rank (MiB)", 4, false)});
   }
   if (any_measured)
     scripts.push_back({"predicted_vs_measured.png",

@@ -195,5 +195,23 @@ TEST_F(PlotsTest, KindsAgainstDevicesTakeEachFamilysFastestSplit) {
             std::string::npos) << dp;
 }
 
+TEST_F(PlotsTest, KindsAgainstDevicesGetAPlotPerDepth) {
+  std::vector<PointResult> rows;
+  for (const int layers : {32, 64})
+    for (const std::string kind : {"mgrit", "1f1b"})
+      for (const int ranks : {1, 2}) {
+        PointResult r = measured_point(layers, ranks, 0, 0, 0);
+        r.config.kind = kind;
+        rows.push_back(r);
+      }
+  detail::write_plots(dir_.string(), rows);
+  EXPECT_FALSE(fs::exists(dir_ / "plots" / "time_vs_devices.dat"));
+  const std::string first = data("time_vs_devices_1.dat"), second = data("time_vs_devices_2.dat");
+  EXPECT_NE(first.find("# mgrit\n"), std::string::npos) << first;  // one line per kind, labelled by it
+  EXPECT_NE(first.find("# 1f1b M1\n"), std::string::npos) << first;
+  EXPECT_NE(data("time_vs_devices_2.gp").find("Time per step vs devices (fastest split), N64"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_ / "plots" / "memory_vs_devices_2.gp"));
+}
+
 }  // namespace
 }  // namespace plait::experiments
