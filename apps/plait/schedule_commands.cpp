@@ -130,12 +130,19 @@ void add_schedule(CLI::App& app) {
 void add_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
-  auto* command = app.add_subcommand("inspect", "per-rank op counts, messages, bytes, critical path");
+  auto optimizer = std::make_shared<std::string>("none");
+  auto* command = app.add_subcommand("inspect", "per-rank op counts, messages, bytes, memory, critical path");
   command->add_option("program", *path, "Program JSON")->required();
   command->add_flag("--json", *as_json, "machine-readable output");
-  command->callback([path, as_json] {
+  command->add_option("--optimizer", *optimizer,
+                      "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter) "
+                      "or adamw (2)")
+      ->check(CLI::IsMember({"none", "sgd-momentum", "adamw"}))
+      ->capture_default_str();
+  command->callback([path, as_json, optimizer] {
     const auto program = schedule::load_program(*path);
-    const auto summary = schedule::summarize(program);
+    const int states = *optimizer == "adamw" ? 2 : *optimizer == "sgd-momentum" ? 1 : 0;
+    const auto summary = schedule::summarize(program, states);
     if (*as_json) {
       print_json(summary);
     } else {

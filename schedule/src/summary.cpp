@@ -10,7 +10,7 @@
 
 namespace plait::schedule {
 
-ProgramSummary summarize(const Program& program) {
+ProgramSummary summarize(const Program& program, int optimizer_states_per_parameter) {
   ProgramSummary summary;
   for (const auto& rank_program : program.rank_programs) {
     RankSummary rank;
@@ -27,7 +27,7 @@ ProgramSummary summarize(const Program& program) {
     summary.total_block_steps += rank.block_steps;
     summary.ranks.push_back(std::move(rank));
   }
-  const auto memory = estimate_memory(program);
+  const auto memory = estimate_memory(program, optimizer_states_per_parameter);
   for (std::size_t r = 0; r < summary.ranks.size(); ++r) summary.ranks[r].memory = memory[r];
   summary.critical_path_steps = critical_path_steps(program);
   summary.serial_block_steps = 2 * std::int64_t{program.layers};
@@ -80,12 +80,13 @@ std::string format_summary(const Program& program, const ProgramSummary& summary
                   static_cast<long long>(rank.bytes_sent));
     out += line;
   }
-  out += "memory (estimate)   parameters    gradients       states  kept graphs    recompute     messages        total\n";
+  out += "memory (estimate)   parameters    gradients    optimizer       states  kept graphs    recompute     messages        total\n";
   for (std::size_t r = 0; r < summary.ranks.size(); ++r) {
     const RankMemory& m = summary.ranks[r].memory;
     std::snprintf(line, sizeof line, "rank %-14zu", r);
     out += line;
-    for (std::int64_t bytes : {m.parameters, m.gradients, m.states, m.kept_graphs, m.recompute, m.messages, m.total()}) {
+    for (std::int64_t bytes :
+         {m.parameters, m.gradients, m.optimizer, m.states, m.kept_graphs, m.recompute, m.messages, m.total()}) {
       std::snprintf(line, sizeof line, " %12s", format_bytes(double(bytes)).c_str());
       out += line;
     }

@@ -8,6 +8,7 @@
 #include "pipeline_spec.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/memory.hpp"
+#include "plait/schedule/summary.hpp"
 #include "plait/schedule/validate.hpp"
 
 namespace plait::schedule {
@@ -66,6 +67,20 @@ TEST(DataParallel, ReplicasRunTheOneReplicaOpsOnTheirOwnRanksAndSumTheirGradient
         EXPECT_EQ(memory[rank].total(), single_memory[position].total());
       }
     }
+}
+
+TEST(DataParallel, InspectCountsTheOptimizerStateOfEachReplicasRanks) {
+  BuildSpec spec = spec_of(6, 2, 2);
+  spec.replicas = 2;
+  const Program program = build_1f1b(spec);
+  const ProgramSummary plain = summarize(program), adamw = summarize(program, 2);
+  for (std::size_t rank = 0; rank < plain.ranks.size(); ++rank) {
+    const RankMemory &without = plain.ranks[rank].memory, &with = adamw.ranks[rank].memory;
+    EXPECT_EQ(without.optimizer, 0);
+    EXPECT_EQ(with.optimizer, 2 * with.parameters);
+    EXPECT_EQ(with.total(), without.total() + 2 * without.parameters);
+  }
+  EXPECT_NE(format_summary(program, adamw).find("optimizer"), std::string::npos);
 }
 
 TEST(DataParallel, ProgramsRoundTripThroughJson) {

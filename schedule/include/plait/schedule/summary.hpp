@@ -26,7 +26,9 @@ struct ProgramSummary {
   std::int64_t serial_block_steps = 0;  // 2N: one forward and one adjoint sweep
 };
 
-ProgramSummary summarize(const Program& program);
+// `optimizer_states_per_parameter`: the optimizer's state in each rank's memory
+// (0 none, 1 SGD with momentum, 2 Adam / AdamW), as estimate_memory.
+ProgramSummary summarize(const Program& program, int optimizer_states_per_parameter = 0);
 std::string format_summary(const Program& program, const ProgramSummary& summary);  // a table
 void to_json(nlohmann::json& out, const ProgramSummary& summary);
 
