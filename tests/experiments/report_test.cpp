@@ -127,7 +127,9 @@ TEST(Report, GivesTheSpeedupErrorNextToTheStepTimesAndTheSerialColumns) {
 class PlotsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / "plots-test";
+    // One directory a test: ctest runs the tests of this fixture in parallel processes.
+    dir_ = fs::path(::testing::TempDir()) /
+           (std::string("plots-test-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
   }
   std::string data(const std::string& name) const { return read_text_file((dir_ / "plots" / name).string()); }
