@@ -112,18 +112,12 @@ void add_schedule(CLI::App& app) {
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
     const std::string& kind = options->kind;
-    const bool pipeline = kind == "gpipe" || kind == "1f1b" || kind == "1f1b-interleaved" || kind == "zb-h1";
-    if (!pipeline && options->spec.micro_batches != 1)
-      throw Error("--micro-batches", "only pipelines (gpipe, 1f1b, 1f1b-interleaved, zb-h1) split the batch, not " + kind);
+    if (!schedule::is_pipeline_kind(kind) && options->spec.micro_batches != 1)
+      throw Error("--micro-batches",
+                  "only pipelines (" + schedule::pipeline_kind_list() + ") split the batch, not " + kind);
     if (kind == "serial" && options->spec.replicas != 1)
       throw Error("--dp", "the serial step has no replicas: it is the one-device baseline");
-    const auto program = kind == "serial"  ? schedule::build_serial(options->spec)
-                         : kind == "gpipe" ? schedule::build_gpipe(options->spec)
-                         : kind == "1f1b"  ? schedule::build_1f1b(options->spec)
-                         : kind == "1f1b-interleaved" ? schedule::build_1f1b_interleaved(options->spec)
-                         : kind == "zb-h1" ? schedule::build_zb_h1(options->spec)
-                                           : schedule::build_mgrit(options->spec);
-    schedule::save_program(program, options->output);
+    schedule::save_program(schedule::build_kind(kind, options->spec), options->output);
   });
 }
 

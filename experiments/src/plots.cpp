@@ -277,7 +277,8 @@ std::vector<std::pair<std::string, std::vector<PointResult>>> kind_groups(const 
 }  // namespace
 
 std::string devices_table(const std::vector<PointResult>& results) {
-  const Axis& axis = axes().back();  // devices
+  const Axis& axis = *std::find_if(axes().begin(), axes().end(),
+                                    [](const Axis& a) { return a.name == std::string("devices"); });
   const std::vector<Family> families = families_along(axis, results);
   if (families.empty()) return "";
   std::ostringstream out;

@@ -74,17 +74,15 @@ schedule::Program build_point_program(const PointConfig& c) {
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
   spec.model = point_model(c);
-  if (c.kind == "gpipe") return schedule::build_gpipe(spec);
-  if (c.kind == "1f1b") return schedule::build_1f1b(spec);
-  if (c.kind == "1f1b-interleaved") return schedule::build_1f1b_interleaved(spec);
-  if (c.kind == "zb-h1") return schedule::build_zb_h1(spec);
-  return schedule::build_mgrit(spec);
+  return schedule::build_kind(c.kind, spec);
 }
 
 schedule::ModelDesc point_op_model(const PointConfig& c) {
-  schedule::ModelDesc model = point_model(c);
-  model.batch /= c.micro_batches * c.dp;
-  return model;
+  schedule::Program shape;  // the split of the batch, without building the ops
+  shape.model = point_model(c);
+  shape.micro_batches = c.micro_batches;
+  shape.replicas = c.dp;
+  return schedule::micro_batch_model(shape);
 }
 
 namespace {

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plait/experiments/sweep.hpp"
+#include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
 
@@ -94,11 +95,21 @@ void read_model(const json& value, const std::string& pointer, ModelShape& model
 }
 
 // Reads one axis value into `config`; the axis name is the pointer's last part.
+// A sweep's kinds: MGRIT and every pipeline (the serial step is each point's baseline).
+const std::set<std::string>& sweep_kinds() {
+  static const std::set<std::string> kinds = [] {
+    std::set<std::string> all(schedule::pipeline_kinds().begin(), schedule::pipeline_kinds().end());
+    all.insert("mgrit");
+    return all;
+  }();
+  return kinds;
+}
+
 using AxisReader = std::function<void(const json&, const std::string&, PointConfig&, Problems&)>;
 
 const std::map<std::string, AxisReader>& axis_readers() {
   static const std::map<std::string, AxisReader> readers = {
-      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"mgrit", "gpipe", "1f1b", "1f1b-interleaved", "zb-h1"}, c.kind, e); }},
+      {"kind", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, sweep_kinds(), c.kind, e); }},
       {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
       {"dp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.dp, e); }},
       {"virtual_stages", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.virtual_stages, e); }},
@@ -209,9 +220,7 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
 
 }  // namespace
 
-bool is_pipeline(const PointConfig& config) {
-  return config.kind == "gpipe" || config.kind == "1f1b" || config.kind == "1f1b-interleaved" || config.kind == "zb-h1";
-}
+bool is_pipeline(const PointConfig& config) { return schedule::is_pipeline_kind(config.kind); }
 
 std::string kind_label(const PointConfig& c) {
   if (!is_pipeline(c)) return c.kind;
@@ -282,7 +291,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
   for (const PointConfig& point : spec.points)
     if (!is_pipeline(point) && point.micro_batches != 1)
       problems.add("/grids", "micro_batches " + std::to_string(point.micro_batches) + " on a " + point.kind +
-                                 " point: only pipelines (gpipe, 1f1b, 1f1b-interleaved, zb-h1) split the batch");
+                                 " point: only pipelines (" + schedule::pipeline_kind_list() + ") split the batch");
   if (!problems.empty()) throw Error(origin, problems.joined());
   for (PointConfig& point : spec.points) point.model.dtype = dtype;
   return spec;

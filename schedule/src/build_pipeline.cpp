@@ -244,4 +244,29 @@ Program build_zb_h1(const BuildSpec& spec) {
   });
 }
 
+const std::vector<std::string>& pipeline_kinds() {
+  static const std::vector<std::string> kinds = {"gpipe", "1f1b", "1f1b-interleaved", "zb-h1"};
+  return kinds;
+}
+
+std::string pipeline_kind_list() {
+  std::string list;
+  for (const std::string& kind : pipeline_kinds()) list += (list.empty() ? "" : ", ") + kind;
+  return list;
+}
+
+bool is_pipeline_kind(const std::string& kind) {
+  return std::find(pipeline_kinds().begin(), pipeline_kinds().end(), kind) != pipeline_kinds().end();
+}
+
+Program build_kind(const std::string& kind, const BuildSpec& spec) {
+  if (kind == "mgrit") return build_mgrit(spec);
+  if (kind == "serial") return build_serial(spec);
+  if (kind == "gpipe") return build_gpipe(spec);
+  if (kind == "1f1b") return build_1f1b(spec);
+  if (kind == "1f1b-interleaved") return build_1f1b_interleaved(spec);
+  if (kind == "zb-h1") return build_zb_h1(spec);
+  throw Error("kind", "unknown kind \"" + kind + "\" (mgrit, serial, " + pipeline_kind_list() + ")");
+}
+
 }  // namespace plait::schedule

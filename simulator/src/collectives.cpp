@@ -104,6 +104,12 @@ AllreduceAlgorithm resolve(AllreduceAlgorithm algorithm, std::int64_t bytes, std
                                                              : AllreduceAlgorithm::ring;
 }
 
+int index_in_group(std::span<const int> group, int rank) {
+  const auto found = std::find(group.begin(), group.end(), rank);
+  if (found == group.end()) throw Error("rank " + std::to_string(rank), "a collective's group does not hold this rank");
+  return static_cast<int>(found - group.begin());
+}
+
 std::vector<int> allreduce_sources(int rank, int ranks) {
   if (ranks <= 1) return {};
   const Doubling d = doubling_of(ranks);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "plait/simulator/simulator.hpp"
@@ -30,5 +31,9 @@ AllreduceAlgorithm resolve(AllreduceAlgorithm algorithm, std::int64_t bytes, std
 
 // The ranks `rank` receives from in `allreduce` with either algorithm.
 std::vector<int> allreduce_sources(int rank, int ranks);
+
+// Where `rank` stands in a collective's group (schedule::collective_group);
+// throws plait::Error when the group does not hold it.
+int index_in_group(std::span<const int> group, int rank);
 
 }  // namespace plait::simulator::detail

@@ -1,6 +1,5 @@
 #include "rank_actor.hpp"
 
-#include <algorithm>
 #include <cmath>
 
 #include <simgrid/s4u/Actor.hpp>
@@ -47,12 +46,6 @@ class CollectivePort final : public MessagePort {
   std::span<const int> group_;
 };
 
-int index_in(std::span<const int> group, int rank) {
-  const auto found = std::find(group.begin(), group.end(), rank);
-  if (found == group.end())
-    throw Error("rank " + std::to_string(rank), "a collective's group does not hold this rank");
-  return static_cast<int>(found - group.begin());
-}
 
 }  // namespace
 
@@ -160,7 +153,7 @@ std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
 double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) {
   CollectivePort port(*this, group);
   const std::int64_t bytes = op.bytes > 0 ? op.bytes : static_cast<std::int64_t>(sizeof(double));
-  return allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in(group, state_.rank),
+  return allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
                    static_cast<int>(group.size()), bytes, value);
 }
 
@@ -169,7 +162,7 @@ double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> g
 std::vector<std::byte> SimGridComm::allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                                         std::span<const std::byte>) {
   CollectivePort port(*this, group);
-  allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in(group, state_.rank),
+  allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
             static_cast<int>(group.size()), op.bytes, 0);
   return {};
 }

@@ -1,5 +1,4 @@
 // simulate(): one SimGrid engine, one actor per rank running the interpreter.
-#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <unordered_set>
@@ -85,7 +84,7 @@ std::set<int> collective_sources(const schedule::Program& program, int rank) {
   std::set<int> sources;
   for (const schedule::OpKind kind : kinds) {
     const std::vector<int> group = schedule::collective_group(program, rank, kind);
-    const auto me = static_cast<int>(std::find(group.begin(), group.end(), rank) - group.begin());
+    const int me = detail::index_in_group(group, rank);
     for (int index : detail::allreduce_sources(me, static_cast<int>(group.size())))
       sources.insert(group[static_cast<std::size_t>(index)]);
   }

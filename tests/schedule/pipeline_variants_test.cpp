@@ -128,6 +128,18 @@ TEST(ZeroBubble, SplitBackwardsDoTheSerialWorkWithinOneFOneBsPeakMemory) {
             "recompute: zb-h1 splits the backward on kept graphs: it does not recompute");
 }
 
+TEST(BuildKind, NamesEveryKindAndRefusesAnother) {
+  const BuildSpec spec = pipeline_spec(4, 2, 2);
+  for (const std::string& kind : pipeline_kinds()) {
+    EXPECT_TRUE(is_pipeline_kind(kind));
+    EXPECT_EQ(build_kind(kind, spec).kind, kind);
+  }
+  EXPECT_FALSE(is_pipeline_kind("mgrit"));
+  EXPECT_EQ(pipeline_kind_list(), "gpipe, 1f1b, 1f1b-interleaved, zb-h1");
+  EXPECT_EQ(plait::testing::error_of([&] { build_kind("pipedream", spec); }),
+            "kind: unknown kind \"pipedream\" (mgrit, serial, gpipe, 1f1b, 1f1b-interleaved, zb-h1)");
+}
+
 TEST(InterleavedPipeline, BadSettingsAreOneLineErrors) {
   const auto error_of = [](const BuildSpec& spec) {
     return plait::testing::error_of([&] { build_1f1b_interleaved(spec); });

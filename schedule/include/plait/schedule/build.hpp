@@ -1,6 +1,9 @@
 // Builders: compile a description into a Program.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "plait/schedule/program.hpp"
 
 namespace plait::schedule {
@@ -56,5 +59,14 @@ Program build_1f1b_interleaved(const BuildSpec& spec);
 // (step_weight), which fills the bubbles: about a third of 1F1B's bubble when
 // the three halves cost the same.
 Program build_zb_h1(const BuildSpec& spec);
+
+// The pipeline kinds, in the order help and errors list them: gpipe, 1f1b,
+// 1f1b-interleaved, zb-h1 (ranks are stages; they split the batch).
+const std::vector<std::string>& pipeline_kinds();
+std::string pipeline_kind_list();  // "gpipe, 1f1b, 1f1b-interleaved, zb-h1"
+bool is_pipeline_kind(const std::string& kind);
+// The builder of a Program kind: mgrit, serial or a pipeline kind; throws
+// plait::Error naming the kinds for another.
+Program build_kind(const std::string& kind, const BuildSpec& spec);
 
 }  // namespace plait::schedule
