@@ -73,6 +73,13 @@ void add_schedule(CLI::App& app) {
   command->add_flag("--recompute", options->spec.recompute,
                     "activation checkpointing: keep no forward graph, recompute each block's forward in its "
                     "backward step");
+  command->add_option("--frozen", options->spec.frozen_blocks,
+                      "pipelines: the first K blocks are frozen (forward only, no gradients or all-reduce); "
+                      "stages balanced by work")
+      ->capture_default_str();
+  command->add_flag("--repack", options->spec.repack,
+                    "with --frozen: the trained blocks on the fewest stages that hold no more work each, the freed "
+                    "devices as more replicas (PipeTransformer)");
   command->add_option("--micro-batches,-M", options->spec.micro_batches,
                       "pipelines: micro-batches the batch is split into (must divide --batch)")
       ->capture_default_str();

@@ -151,7 +151,7 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
     if (options.check_serial) {
       report.max_rel_err_output = relative_error(report.output, serial.output());
       double worst = 0;
-      for (int block = 0; block < program.layers; ++block) {
+      for (int block = program.frozen_blocks; block < program.layers; ++block) {  // frozen ones have none
         auto found = report.gradients.find(block);
         if (found == report.gradients.end())
           throw Error("check-serial", "the Program left block " + std::to_string(block) + " without a gradient");

@@ -66,6 +66,8 @@ const std::vector<Setting>& settings() {
       {"iters", [](const PointConfig& c) { return std::to_string(c.fwd_iters) + "/" + std::to_string(c.bwd_iters) + " it"; }},
       {"ranks", [](const PointConfig& c) { return "P" + std::to_string(c.ranks); }},
       {"dp", [](const PointConfig& c) { return "D" + std::to_string(c.dp); }},
+      {"frozen", [](const PointConfig& c) { return c.frozen > 0 ? frozen_label(c) : "none frozen"; }},
+      {"repack", [](const PointConfig& c) { return std::string(c.repack ? "repacked" : "stages kept"); }},
       {"devices", [](const PointConfig& c) { return std::to_string(devices(c)) + " devices"; }},
       {"model", [](const PointConfig& c) {
          return "d" + std::to_string(c.model.d_model) + " h" + std::to_string(c.model.heads) + " s" +
@@ -99,6 +101,8 @@ const std::vector<Axis>& axes() {
       {"dp", [](const PointConfig& c) { return int(c.dp); }, true, {"dp", "ranks"}, true},
       // The kinds compared: at each device count a family's fastest split.
       {"devices", [](const PointConfig& c) { return int(devices(c)); }, true, {"devices", "ranks", "dp"}, true},
+      // Frozen blocks at a fixed device count (re-packing changes the split).
+      {"frozen", [](const PointConfig& c) { return int(c.frozen); }, false, {"frozen", "ranks", "dp"}, true},
   };
   return list;
 }

@@ -70,6 +70,7 @@ schedule::Program build_point_program(const PointConfig& c) {
   spec.micro_batches = c.micro_batches;
   spec.replicas = c.dp;
   spec.virtual_stages = c.virtual_stages;
+  spec.frozen_blocks = c.frozen;  // a re-packed point's ranks and dp are re-packed already
   const schedule::Relax relax = schedule::parse_relax(c.relax);
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};

@@ -172,7 +172,8 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
       measured += " (" + figure(r.measured_min_s) + ".." + figure(r.measured_max_s) + ")";
     std::string status = r.status;
     if (!r.error.empty()) status += ": " + table_cell(r.error);
-    out << "| " << kind_label(c) << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
+    const std::string frozen = frozen_label(c);
+    out << "| " << kind_label(c) << (frozen.empty() ? "" : " " + frozen) << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
         << c.bwd_iters << " | " << c.ranks << " | " << c.dp << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "

@@ -21,7 +21,10 @@
 // levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
 // only; must divide the batch), dp >= 1 (data parallelism: dp replicas of the
 // ranks, ranks x dp devices; dp x micro_batches must divide the batch),
-// virtual_stages >= 1 (1f1b-interleaved's chunks a stage), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
+// virtual_stages >= 1 (1f1b-interleaved's chunks a stage), frozen >= 0 (pipelines:
+// the first blocks frozen, forward only), repack bool (with frozen: the trained
+// blocks on fewer stages, the freed devices as replicas; ranks and dp in
+// results.csv are the re-packed layout), layers >= 1, levels >= 1, cf >= 2, relax "F" | "FCF", fwd_iters >= 1,
 // bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
 // heads dividing d_model}, mask "causal" | "none", platform (a shipped
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
@@ -63,6 +66,15 @@ bool read_int(const json& value, const std::string& pointer, int minimum, std::i
     return false;
   }
   out = value.get<std::int32_t>();
+  return true;
+}
+
+bool read_bool(const json& value, const std::string& pointer, bool& out, Problems& problems) {
+  if (!value.is_boolean()) {
+    problems.add(pointer, "must be true or false");
+    return false;
+  }
+  out = value.get<bool>();
   return true;
 }
 
@@ -113,6 +125,8 @@ const std::map<std::string, AxisReader>& axis_readers() {
       {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
       {"dp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.dp, e); }},
       {"virtual_stages", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.virtual_stages, e); }},
+      {"frozen", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 0, c.frozen, e); }},
+      {"repack", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.repack, e); }},
       {"layers", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.layers, e); }},
       {"levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.levels, e); }},
       {"cf", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 2, c.cf, e); }},
@@ -148,6 +162,21 @@ PointConfig read_base(const json& base, Problems& problems) {
     }
   }
   return config;
+}
+
+// A re-packing point's layout: the ranks and dp its frozen blocks leave it
+// (schedule::repacked); the point keeps repack to say so.
+void repack(PointConfig& point) {
+  schedule::BuildSpec spec;
+  spec.layers = point.layers;
+  spec.ranks = point.ranks;
+  spec.replicas = point.dp;
+  spec.micro_batches = point.micro_batches;
+  spec.frozen_blocks = point.frozen;
+  spec.model.batch = point.model.batch;
+  const schedule::BuildSpec packed = schedule::repacked(spec);
+  point.ranks = packed.ranks;
+  point.dp = packed.replicas;
 }
 
 // The cartesian product of one grid, axes in axis_readers() order.
@@ -187,7 +216,8 @@ void expand_grid(const json& grid, const std::string& pointer, const PointConfig
   }
   for (const auto& [axis, value] : grid.items())
     if (!axis_readers().count(axis)) problems.add(pointer + "/" + axis, "unknown axis");
-  for (const PointConfig& point : expanded) {
+  for (PointConfig& point : expanded) {
+    if (point.repack) repack(point);
     bool seen = false;
     for (const PointConfig& other : points) seen = seen || other == point;
     if (!seen) points.push_back(point);
@@ -227,6 +257,10 @@ std::string kind_label(const PointConfig& c) {
   return c.kind + " M" + std::to_string(c.micro_batches) + (c.virtual_stages > 1 ? " v" + std::to_string(c.virtual_stages) : "");
 }
 
+std::string frozen_label(const PointConfig& c) {
+  return c.frozen > 0 ? "F" + std::to_string(c.frozen) + (c.repack ? " repacked" : "") : "";
+}
+
 std::int32_t devices(const PointConfig& c) { return c.ranks * c.dp; }
 
 std::string point_name(const PointConfig& c) {
@@ -234,7 +268,8 @@ std::string point_name(const PointConfig& c) {
   std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);
   platform = platform.substr(0, platform.find('.'));
   const std::string schedule = is_pipeline(c) ? c.kind + ".M" + std::to_string(c.micro_batches) +
-                                                    (c.virtual_stages > 1 ? ".v" + std::to_string(c.virtual_stages) : "")
+                                                    (c.virtual_stages > 1 ? ".v" + std::to_string(c.virtual_stages) : "") +
+                                                    (c.frozen > 0 ? ".F" + std::to_string(c.frozen) + (c.repack ? "r" : "") : "")
                                               : ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
                                                     c.relax + ".it" + std::to_string(c.fwd_iters) + "-" +
                                                     std::to_string(c.bwd_iters);
@@ -292,6 +327,10 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
     if (!is_pipeline(point) && point.micro_batches != 1)
       problems.add("/grids", "micro_batches " + std::to_string(point.micro_batches) + " on a " + point.kind +
                                  " point: only pipelines (" + schedule::pipeline_kind_list() + ") split the batch");
+  for (const PointConfig& point : spec.points)
+    if (!is_pipeline(point) && point.frozen != 0)
+      problems.add("/grids", "frozen " + std::to_string(point.frozen) + " on a " + point.kind +
+                                 " point: only pipelines (" + schedule::pipeline_kind_list() + ") freeze blocks");
   if (!problems.empty()) throw Error(origin, problems.joined());
   for (PointConfig& point : spec.points) point.model.dtype = dtype;
   return spec;

@@ -557,7 +557,18 @@ Program build_within_budget(const BuildSpec& spec, const std::string& kind) {
   return build(spec, kind, allowance);
 }
 
+namespace {
+
+void check_nothing_frozen(const BuildSpec& spec, const std::string& kind) {
+  if (spec.frozen_blocks != 0)
+    throw Error("frozen", kind + " solves over every layer: only the pipelines (" + pipeline_kind_list() +
+                              ") freeze blocks");
+}
+
+}  // namespace
+
 Program build_serial(const BuildSpec& spec) {
+  check_nothing_frozen(spec, "serial");
   BuildSpec serial = spec;
   serial.forward = {.levels = 1, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
   serial.adjoint = serial.forward;
@@ -566,6 +577,7 @@ Program build_serial(const BuildSpec& spec) {
 }
 
 Program build_mgrit(const BuildSpec& spec) {
+  check_nothing_frozen(spec, "mgrit");
   if (spec.replicas != 1) return detail::data_parallel(spec, build_mgrit);
   return build_within_budget(spec, "mgrit");
 }

@@ -6,7 +6,7 @@
 // (collective_group). After the step each rank sums its blocks' gradients with
 // the ranks at its position in the other replicas (one grad_allreduce), so
 // every replica ends with the whole batch's gradients, as the serial step
-// (one grad_allreduce per chunk of blocks it owns).
+// (one grad_allreduce per chunk of trained blocks it owns).
 #include "detail/data_parallel.hpp"
 
 #include "plait/schedule/error.hpp"
@@ -42,7 +42,7 @@ Program data_parallel(const BuildSpec& spec, Program (*build_one_replica)(const 
         for (Op& op : section.ops)
           if (op.kind == OpKind::send || op.kind == OpKind::recv) op.peer += replica * per_replica;
       Section sum{.name = "gradient allreduce", .phase = Phase::none, .iteration = false, .repeat = 1, .ops = {}};
-      for (const BlockRange& chunk : owned_blocks(program, position)) {
+      for (const BlockRange& chunk : trained_blocks(program, position)) {
         const std::int32_t blocks = chunk.end - chunk.first;
         sum.ops.push_back({.kind = OpKind::grad_allreduce, .block = chunk.first, .span = blocks,
                            .bytes = gradient_bytes(program.model, blocks)});

@@ -10,26 +10,19 @@
 // (GraphUse::release), and sends the adjoint back. Consecutive chunks on one
 // rank (P = 1) share the boundary state: no message. With recompute, forwards
 // keep no graph and each backward step recomputes its forward (activation
-// checkpointing at every block). The schedules differ only in the order of
-// these units on each rank.
+// checkpointing at every block). Frozen blocks (the first K) step forward
+// only: the backward stops at block K. The schedules differ only in the order
+// of these units on each rank.
 #include <algorithm>
 #include <functional>
 
 #include "detail/data_parallel.hpp"
+#include "detail/freeze.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 
 namespace plait::schedule {
 namespace {
-
-// Blocks spread as evenly as the depth allows: the first layers % chunks
-// chunks hold one block more.
-std::vector<std::int32_t> even_partition(std::int32_t layers, std::int32_t chunks) {
-  std::vector<std::int32_t> partition{0};
-  for (std::int64_t chunk = 1; chunk <= chunks; ++chunk)
-    partition.push_back(static_cast<std::int32_t>(chunk * layers / chunks));
-  return partition;
-}
 
 // Tags as the MGRIT emitter gives them: by space and level.
 int tag_of(Space space) { return static_cast<int>(space) * 64; }
@@ -50,7 +43,8 @@ class StageEmitter {
     else if (rank_of(chunk - 1) != stage_) ops_.push_back(message(OpKind::recv, start, rank_of(chunk - 1)));
     for (int block = first; block < end; ++block)
       ops_.push_back({.kind = OpKind::step, .dst = {Space::u, 0, block + 1, micro}, .a = {Space::u, 0, block, micro},
-                      .level = 0, .block = block, .span = 1, .graph = recompute_ ? GraphUse::none : GraphUse::keep});
+                      .level = 0, .block = block, .span = 1,
+                      .graph = recompute_ || block < frozen() ? GraphUse::none : GraphUse::keep});
     const Buffer out{Space::u, 0, end, micro};
     if (chunk + 1 == chunks_) ops_.push_back({.kind = OpKind::loss, .dst = {Space::w, 0, end, micro}, .a = out});
     else if (rank_of(chunk + 1) != stage_) ops_.push_back(message(OpKind::send, out, rank_of(chunk + 1)));
@@ -58,9 +52,11 @@ class StageEmitter {
 
   // The backward of a micro-batch through a chunk; `split`: its input-gradient
   // half only (the graphs stay kept for weights()).
+  // The backward stops at the first trained block: none through a frozen chunk.
   void backward(int local, int micro, bool split = false) {
     const int chunk = global(local);
-    const int first = program_.partition[chunk], end = program_.partition[chunk + 1];
+    const int first = std::max(program_.partition[chunk], frozen()), end = program_.partition[chunk + 1];
+    if (first >= end) return;
     if (chunk + 1 < chunks_ && rank_of(chunk + 1) != stage_)
       ops_.push_back(message(OpKind::recv, {Space::w, 0, end, micro}, rank_of(chunk + 1)));
     for (int block = end - 1; block >= first; --block)
@@ -68,14 +64,15 @@ class StageEmitter {
                       .a = {Space::w, 0, block + 1, micro}, .c = {Space::u, 0, block, micro}, .level = 0,
                       .block = block, .span = 1, .accumulate_grad = !split,
                       .graph = split ? GraphUse::none : recompute_ ? GraphUse::recompute : GraphUse::release});
-    if (chunk > 0 && rank_of(chunk - 1) != stage_)
+    if (first > frozen() && chunk > 0 && rank_of(chunk - 1) != stage_)
       ops_.push_back(message(OpKind::send, {Space::w, 0, first, micro}, rank_of(chunk - 1)));
   }
 
   // A split backward's weight-gradient half: the kept graphs' parameter part, then freed.
   void weights(int local, int micro) {
     const int chunk = global(local);
-    for (int block = program_.partition[chunk + 1] - 1; block >= program_.partition[chunk]; --block)
+    const int first = std::max(program_.partition[chunk], frozen());
+    for (int block = program_.partition[chunk + 1] - 1; block >= first; --block)
       ops_.push_back({.kind = OpKind::step_weight, .a = {Space::w, 0, block + 1, micro},
                       .c = {Space::u, 0, block, micro}, .level = 0, .block = block, .span = 1,
                       .accumulate_grad = true, .graph = GraphUse::release});
@@ -84,6 +81,7 @@ class StageEmitter {
  private:
   int global(int local) const { return local * program_.ranks + stage_; }
   int rank_of(int chunk) const { return chunk % program_.ranks; }
+  int frozen() const { return program_.frozen_blocks; }
 
   Op message(OpKind kind, const Buffer& buffer, int peer) const {
     Op op{.kind = kind, .peer = peer, .tag = tag_of(buffer.space), .bytes = bytes_};
@@ -117,6 +115,9 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
                               " but only " + std::to_string(spec.layers) +
                               " layers: every stage needs at least one layer");
   check_model(spec.model);
+  if (spec.frozen_blocks < 0 || spec.frozen_blocks >= spec.layers)
+    throw Error("frozen", std::to_string(spec.frozen_blocks) + " frozen blocks of " + std::to_string(spec.layers) +
+                              ": must be in 0.." + std::to_string(spec.layers - 1) + " (one block at least trains)");
   const std::int32_t micro = spec.micro_batches;
   if (micro < 1 || micro > max_micro_batches)
     throw Error("micro-batches", "must be in 1.." + std::to_string(max_micro_batches));
@@ -135,7 +136,8 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
   program.forward = program.adjoint = sweep;
   program.model = spec.model;
   program.work = work_table(micro_batch_model(program));
-  program.partition = even_partition(spec.layers, spec.ranks * virtual_stages);
+  program.frozen_blocks = spec.frozen_blocks;
+  program.partition = detail::balanced_partition(spec.layers, spec.ranks * virtual_stages, spec.frozen_blocks);
   program.rank_programs.resize(spec.ranks);
   for (int stage = 0; stage < spec.ranks; ++stage) {
     Section section{.name = kind, .phase = Phase::none, .iteration = false, .repeat = 1, .ops = {}};
@@ -260,6 +262,7 @@ bool is_pipeline_kind(const std::string& kind) {
 }
 
 Program build_kind(const std::string& kind, const BuildSpec& spec) {
+  if (spec.repack) return build_kind(kind, repacked(spec));
   if (kind == "mgrit") return build_mgrit(spec);
   if (kind == "serial") return build_serial(spec);
   if (kind == "gpipe") return build_gpipe(spec);

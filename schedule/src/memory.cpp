@@ -49,8 +49,9 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
     RankMemory& memory = out[rank];
     for (const BlockRange& chunk : owned_blocks(program, rank))
       memory.parameters += (chunk.end - chunk.first) * parameter_bytes;
-    memory.gradients = memory.parameters;
-    memory.optimizer = optimizer_states_per_parameter * memory.parameters;
+    for (const BlockRange& chunk : trained_blocks(program, rank))  // frozen blocks have neither
+      memory.gradients += (chunk.end - chunk.first) * parameter_bytes;
+    memory.optimizer = optimizer_states_per_parameter * memory.gradients;
     // Kept graphs by (state, block), alive from their step to the adjoint step
     // that releases them: a pipeline holds its in-flight micro-batches' graphs.
     std::set<std::pair<Buffer, std::int32_t>> kept;

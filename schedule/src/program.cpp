@@ -194,6 +194,15 @@ std::vector<BlockRange> owned_blocks(const Program& program, int rank) {
   return chunks;
 }
 
+std::vector<BlockRange> trained_blocks(const Program& program, int rank) {
+  std::vector<BlockRange> trained;
+  for (BlockRange chunk : owned_blocks(program, rank)) {
+    chunk.first = std::max(chunk.first, program.frozen_blocks);
+    if (chunk.first < chunk.end) trained.push_back(chunk);
+  }
+  return trained;
+}
+
 std::vector<int> collective_group(const Program& program, int rank, OpKind kind) {
   const int per_replica = std::max(ranks_per_replica(program), 1);
   const int replicas = program.ranks / per_replica;

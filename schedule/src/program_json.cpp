@@ -3,7 +3,8 @@
 // {"format": "plait.program", "version": 1,
 //  "kind": "mgrit" | "serial" | "gpipe" | "1f1b", "layers": N, "ranks": P,
 //  "micro_batches": M (optional, 1), "replicas": D (optional, 1),
-//  "virtual_stages": v (optional, 1: chunks of blocks a rank holds), "tolerance": 0,
+//  "virtual_stages": v (optional, 1: chunks of blocks a rank holds),
+//  "frozen_blocks": K (optional, 0: blocks 0..K-1 run forward only), "tolerance": 0,
 //  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
 //              "skip_first_down_relax", "final_relax"}, "adjoint": {...},
 //  "model": {"kind": "transformer"|"linear"|"mlp", ...}, "partition": [0, ..., N],
@@ -207,6 +208,7 @@ static json header_json(const Program& program) {
           {"micro_batches", program.micro_batches},
           {"replicas", program.replicas},
           {"virtual_stages", program.virtual_stages},
+          {"frozen_blocks", program.frozen_blocks},
           {"tolerance", program.tolerance},
           {"forward", phase_to_json(program.forward)},
           {"adjoint", phase_to_json(program.adjoint)},
@@ -235,6 +237,7 @@ void from_json(const json& in, Program& program) {
   program.micro_batches = field_or<std::int32_t>(in, "micro_batches", 1, "");
   program.replicas = field_or<std::int32_t>(in, "replicas", 1, "");
   program.virtual_stages = field_or<std::int32_t>(in, "virtual_stages", 1, "");
+  program.frozen_blocks = field_or<std::int32_t>(in, "frozen_blocks", 0, "");
   program.tolerance = field_or<double>(in, "tolerance", 0.0, "");
   program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
   program.adjoint = phase_from_json(field<json>(in, "adjoint", ""), "/adjoint");

@@ -53,6 +53,10 @@ std::string format_summary(const Program& program, const ProgramSummary& summary
     std::snprintf(line, sizeof line, ", %d micro-batches", program.micro_batches);
     out += line;
   }
+  if (program.frozen_blocks > 0) {
+    std::snprintf(line, sizeof line, ", blocks 0-%d frozen", program.frozen_blocks - 1);
+    out += line;
+  }
   if (mgrit) {
     std::snprintf(line, sizeof line, ", forward L=%d cf=%d %s x%d, adjoint L=%d cf=%d %s x%d", program.forward.levels,
                   program.forward.coarsening_factor, std::string(to_string(program.forward.relax)).c_str(),

@@ -53,6 +53,10 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
   if (!partition_ok)
     problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per chunk (ranks of a replica x "
                                     "virtual_stages) + 1"});
+  const std::int32_t frozen = program.frozen_blocks;
+  if (frozen < 0 || frozen >= std::max(program.layers, 1))
+    problems.push_back({-1, "", -1, "frozen_blocks " + std::to_string(frozen) + " outside 0.." +
+                                        std::to_string(program.layers - 1) + " (one block at least must train)"});
   const std::int32_t micro_batches = program.micro_batches;
   if (micro_batches < 1 || micro_batches > max_micro_batches)
     problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) + " outside 1.." +
@@ -86,6 +90,11 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("grad_allreduce of blocks " + std::to_string(op.block) + " + " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");
         }
+        const bool gradient_op = op.kind == OpKind::step_weight || op.kind == OpKind::grad_allreduce ||
+                                 (op.kind == OpKind::step_adjoint && op.accumulate_grad);
+        if (gradient_op && op.block < frozen)
+          bad(std::string(to_string(op.kind)) + " on block " + std::to_string(op.block) + " of the " +
+              std::to_string(frozen) + " frozen blocks (they have no gradients)");
         if (is_block_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {
           bad("step block " + std::to_string(op.block) + " / span " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");

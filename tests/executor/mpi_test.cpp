@@ -90,6 +90,37 @@ TEST(MpiExec, PipelinesEqualSerialOnEveryRankCount) {
   }
 }
 
+// Frozen blocks (PipeTransformer): the trained blocks' gradients equal the
+// serial step's, the frozen ones have none; re-packed onto fewer stages and
+// more replicas, the same.
+TEST(MpiExec, FrozenPipelinesEqualSerialOnTheTrainedBlocks) {
+  for (int ranks = 1; ranks <= world->size(); ++ranks) {
+    auto group = make_mpi_subworld(world->rank() < ranks);
+    if (!group) continue;
+    for (const int frozen : {5, 10}) {
+      schedule::BuildSpec spec = test_support::small_pipeline_spec(ranks);
+      spec.model.batch = 12;
+      spec.micro_batches = 2;
+      spec.frozen_blocks = frozen;
+      spec.repack = frozen == 10;  // 10 of 12 frozen: an even stage count halves
+      const auto program = schedule::build_kind("1f1b", spec);
+      if (spec.repack && ranks % 2 == 0) {
+        EXPECT_GT(program.replicas, 1);
+      }
+      const auto report = execute(*group, program, check_options());
+      if (group->rank() != 0) continue;
+      SCOPED_TRACE(std::to_string(frozen) + " frozen on " + std::to_string(program.ranks / program.replicas) +
+                   " stage(s) x " + std::to_string(program.replicas) + " replica(s)");
+      ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+      EXPECT_LT(*report.max_rel_err_output, 1e-5);
+      EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+      EXPECT_EQ(report.gradients.size(), std::size_t(12 - frozen));
+      EXPECT_FALSE(report.gradients.contains(frozen - 1));
+      EXPECT_EQ(report.graph_misses, 0);
+    }
+  }
+}
+
 // Data parallelism: every split of the world's first ranks into replicas x
 // ranks per replica, for converged MGRIT and both pipelines, equals the serial
 // step (run with 3 and with 4 ranks: D = 2, 3, 4 and P x D = 2 x 2).

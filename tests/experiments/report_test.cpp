@@ -74,6 +74,8 @@ TEST(ResultsCsv, CarriesTheKindMicroBatchesDataParallelismAndMemory) {
   row.config.micro_batches = 4;
   row.config.dp = 2;
   row.config.virtual_stages = 2;
+  row.config.frozen = 8;
+  row.config.repack = true;
   row.predicted_memory_bytes = 123456000;  // six significant digits, as written
   const auto parsed = parse_results_csv(dump_results_csv({row}), "r.csv");
   EXPECT_EQ(parsed[0].config, row.config);
@@ -195,6 +197,30 @@ TEST_F(PlotsTest, KindsAgainstDevicesTakeEachFamilysFastestSplit) {
   const std::string dp = data("time_vs_dp.dat");
   EXPECT_NE(dp.find("# mgrit\n# dp predicted_s measured_s predicted_memory_mib\n1 0.5 ? 16\n2 0.4 ? 32\n"),
             std::string::npos) << dp;
+}
+
+TEST_F(PlotsTest, TimeAgainstFrozenBlocksHasALinePerRepack) {
+  std::vector<PointResult> rows;
+  for (const bool repack : {false, true})
+    for (const auto& [frozen, seconds] : {std::pair{0, 1.0}, {8, 0.8}, {12, 0.6}}) {
+      PointResult r = measured_point(16, 4, 0, 0, 0);
+      r.config.kind = "1f1b";
+      r.config.frozen = frozen;
+      r.config.repack = repack;
+      if (repack && frozen == 12) {
+        r.config.ranks = 2;
+        r.config.dp = 2;
+      }
+      r.predicted_time_s = seconds * (repack && frozen == 12 ? 0.5 : 1);
+      r.measured_time_s.reset();
+      rows.push_back(r);
+    }
+  detail::write_plots(dir_.string(), rows);
+  const std::string frozen = data("time_vs_frozen.dat");
+  EXPECT_NE(frozen.find("# stages kept\n# frozen predicted_s measured_s predicted_memory_mib\n0 1 ? ?\n8 0.8 ? ?\n12 0.6 ? ?\n"),
+            std::string::npos) << frozen;
+  EXPECT_NE(frozen.find("# repacked\n# frozen predicted_s measured_s predicted_memory_mib\n0 1 ? ?\n8 0.8 ? ?\n12 0.3 ? ?\n"),
+            std::string::npos) << frozen;
 }
 
 TEST_F(PlotsTest, KindsAgainstDevicesGetAPlotPerDepth) {

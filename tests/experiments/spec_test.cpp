@@ -68,6 +68,24 @@ TEST(SweepSpec, InterleavingAndDataParallelismAreAxes) {
   EXPECT_EQ(error_of(header() + R"(, "grids": [{"dp": 0}])"), "spec.json: /grids/0/dp: must be an integer >= 1");
 }
 
+TEST(SweepSpec, FrozenBlocksAndTheRepackAreAxes) {
+  const SweepSpec spec = parse_sweep_spec("{" + header() + R"(,
+    "base": {"kind": "1f1b", "layers": 16, "ranks": 4, "micro_batches": 2,
+             "model": {"d_model": 64, "heads": 2, "seq": 32, "batch": 8}},
+    "grids": [{"frozen": [0, 12], "repack": [false, true]}]})");
+  ASSERT_EQ(spec.points.size(), 4u);
+  EXPECT_EQ(spec.points[2].frozen, 12);
+  EXPECT_EQ(spec.points[2].ranks, 4);  // stages kept
+  EXPECT_EQ(spec.points[3].ranks, 2);  // 12 of 16 frozen: half the work, on half the stages
+  EXPECT_EQ(spec.points[3].dp, 2);
+  EXPECT_EQ(spec.points[1].ranks, 4);  // nothing frozen: nothing to re-pack
+  EXPECT_EQ(frozen_label(spec.points[3]), "F12 repacked");
+  EXPECT_EQ(point_name(spec.points[3]), "1f1b.M2.F12r.N16.P2x2.d64h2s32b8.causal.local");
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"frozen": 2}, {"repack": 1}])"),
+            "spec.json: /grids/1/repack: must be true or false; /grids: frozen 2 on a mgrit point: only pipelines "
+            "(gpipe, 1f1b, 1f1b-interleaved, zb-h1) freeze blocks");
+}
+
 TEST(SweepSpec, NotJsonIsOneError) {
   EXPECT_EQ(error_of("\"format\": "), "spec.json: not valid JSON");
 }

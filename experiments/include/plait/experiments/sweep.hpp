@@ -37,6 +37,8 @@ struct PointConfig {
   std::int32_t micro_batches = 1;   // pipelines: the batch's split
   std::int32_t virtual_stages = 1;  // 1f1b-interleaved: chunks a stage
   std::int32_t dp = 1;              // data parallelism: replicas of the `ranks`-rank layout
+  std::int32_t frozen = 0;          // pipelines: blocks frozen (forward only), PipeTransformer
+  bool repack = false;              // frozen blocks re-packed: ranks and dp are the re-packed layout
   std::int32_t layers = 32, levels = 2, cf = 2;
   std::string relax = "F";
   std::int32_t fwd_iters = 2, bwd_iters = 1, ranks = 1;
@@ -53,6 +55,8 @@ bool is_pipeline(const PointConfig& config);
 // The point's kind as a reader sees it: "mgrit", or a pipeline with its
 // micro-batches (and chunks), "1f1b M4", "1f1b-interleaved M4 v2".
 std::string kind_label(const PointConfig& config);
+// Its frozen blocks, "F8" or "F8 repacked"; "" when none.
+std::string frozen_label(const PointConfig& config);
 // The devices (ranks) a point runs on: ranks x dp.
 std::int32_t devices(const PointConfig& config);
 

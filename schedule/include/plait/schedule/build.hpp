@@ -31,6 +31,13 @@ struct BuildSpec {
   // Activation checkpointing: forward steps keep no graph; each backward step
   // recomputes its forward first (pipelines; MGRIT keeps no graph at all).
   bool recompute = false;
+  // Pipelines: blocks [0, frozen_blocks) are frozen (forward only, no graph,
+  // gradient or all-reduce); stages are balanced by work, not blocks.
+  std::int32_t frozen_blocks = 0;
+  // With frozen blocks, build_kind re-packs as PipeTransformer does: the fewest
+  // stages (a divisor of ranks) holding no more work each than an unfrozen
+  // stage, the freed devices as more replicas (ranks x replicas kept).
+  bool repack = false;
 };
 
 // Plain forward sweep, loss, adjoint sweep with gradients (one level each),
@@ -59,6 +66,14 @@ Program build_1f1b_interleaved(const BuildSpec& spec);
 // (step_weight), which fills the bubbles: about a third of 1F1B's bubble when
 // the three halves cost the same.
 Program build_zb_h1(const BuildSpec& spec);
+
+// The spec re-packed as PipeTransformer does once blocks are frozen: its
+// stages cut to the fewest (a divisor of them) whose work each is at most an
+// unfrozen stage's (a frozen block a third of a trained one), the freed
+// devices as more replicas (ranks x replicas kept); unchanged (but for repack,
+// cleared) when nothing is frozen, nothing can be freed, or the batch does not
+// split over the replicas and micro-batches.
+BuildSpec repacked(const BuildSpec& spec);
 
 // The pipeline kinds, in the order help and errors list them: gpipe, 1f1b,
 // 1f1b-interleaved, zb-h1 (ranks are stages; they split the batch).

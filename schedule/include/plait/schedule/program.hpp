@@ -196,6 +196,9 @@ struct Program {
   // Interleaved pipelines: each rank of a replica holds this many chunks of
   // blocks, chunk c on position c % (ranks / replicas).
   std::int32_t virtual_stages = 1;
+  // Blocks [0, frozen_blocks) are frozen (PipeTransformer): forward steps only,
+  // no kept graph, no gradients, no all-reduce of their weights.
+  std::int32_t frozen_blocks = 0;
   PhaseSpec forward, adjoint;
   double tolerance = 0;  // > 0: tolerance mode (iterations are a maximum)
   ModelDesc model;
@@ -223,6 +226,8 @@ struct BlockRange {
 };
 // The chunks of blocks rank `rank` owns, in block order.
 std::vector<BlockRange> owned_blocks(const Program& program, int rank);
+// The same clipped to the trained (not frozen) blocks: those with gradients.
+std::vector<BlockRange> trained_blocks(const Program& program, int rank);
 // The ranks a collective op of `rank` spans, ascending: an allreduce (of a
 // residual norm) its replica's ranks, a grad_allreduce the ranks at its
 // position in every replica.
