@@ -87,6 +87,13 @@ void add_schedule(CLI::App& app) {
                       "data parallelism: replicas of the --ranks layout (ranks x dp in all), each on batch / dp "
                       "samples, gradients summed at the end of the step (mgrit and pipelines)")
       ->capture_default_str();
+  command->add_flag("--dp-overlap", options->spec.dp_overlap,
+                    "with --dp: sum the gradients in buckets as the backward finishes them, overlapped with the rest "
+                    "of the step (DDP); the executor sums each bucket in place");
+  command->add_option("--bucket-bytes", options->spec.bucket_bytes,
+                      "with --dp-overlap: gradient bytes of a bucket (e.g. 25MiB, DDP's default)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   add_solver_options(*command, options->spec, options->relax, options->backward_relax, options->backward_levels);
   command->add_option("--fwd-iters", options->spec.forward.iterations, "forward MGRIT iterations")
       ->capture_default_str();

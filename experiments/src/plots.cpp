@@ -66,7 +66,9 @@ const std::vector<Setting>& settings() {
       {"iters", [](const PointConfig& c) { return std::to_string(c.fwd_iters) + "/" + std::to_string(c.bwd_iters) + " it"; }},
       {"ranks", [](const PointConfig& c) { return "P" + std::to_string(c.ranks); }},
       {"dp", [](const PointConfig& c) { return "D" + std::to_string(c.dp); }},
-      {"frozen", [](const PointConfig& c) { return c.frozen > 0 ? frozen_label(c) : "none frozen"; }},
+      // An empty text says nothing in a label: overlap and freezing are named where they are.
+      {"dp_overlap", [](const PointConfig& c) { return std::string(c.dp_overlap ? "overlapped" : ""); }},
+      {"frozen", [](const PointConfig& c) { return c.frozen > 0 ? "F" + std::to_string(c.frozen) : ""; }},
       {"repack", [](const PointConfig& c) { return std::string(c.repack ? "repacked" : "stages kept"); }},
       {"devices", [](const PointConfig& c) { return std::to_string(devices(c)) + " devices"; }},
       {"model", [](const PointConfig& c) {
@@ -156,7 +158,8 @@ std::vector<Family> families_along(const Axis& axis, const std::vector<PointResu
     for (const PointResult* r : compared) values.insert(setting.text(r->config));
     if (values.size() < 2) continue;
     for (Family& family : families)
-      family.label += (family.label.empty() ? "" : " ") + setting.text(family.points.front()->config);
+      if (const std::string text = setting.text(family.points.front()->config); !text.empty())
+        family.label += (family.label.empty() ? "" : " ") + text;
   }
   for (Family& family : families)
     if (family.label.empty()) family.label = "all points";
@@ -270,7 +273,8 @@ std::vector<std::pair<std::string, std::vector<PointResult>>> kind_groups(const 
   for (const PointResult& r : results) {
     if (!r.predicted_time_s) continue;
     std::string label;
-    for (const Setting* setting : varying) label += (label.empty() ? "" : " ") + setting->text(r.config);
+    for (const Setting* setting : varying)
+      if (const std::string text = setting->text(r.config); !text.empty()) label += (label.empty() ? "" : " ") + text;
     const auto [it, added] = index.try_emplace(label, groups.size());
     if (added) groups.push_back({label, {}});
     groups[it->second].second.push_back(r);

@@ -69,6 +69,7 @@ schedule::Program build_point_program(const PointConfig& c) {
   spec.ranks = c.ranks;
   spec.micro_batches = c.micro_batches;
   spec.replicas = c.dp;
+  spec.dp_overlap = c.dp_overlap;
   spec.virtual_stages = c.virtual_stages;
   spec.frozen_blocks = c.frozen;  // a re-packed point's ranks and dp are re-packed already
   const schedule::Relax relax = schedule::parse_relax(c.relax);

@@ -174,7 +174,7 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     if (!r.error.empty()) status += ": " + table_cell(r.error);
     const std::string frozen = frozen_label(c);
     out << "| " << kind_label(c) << (frozen.empty() ? "" : " " + frozen) << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
-        << c.bwd_iters << " | " << c.ranks << " | " << c.dp << " | d" << c.model.d_model << " h" << c.model.heads << " s"
+        << c.bwd_iters << " | " << c.ranks << " | " << c.dp << (c.dp_overlap ? " overlapped" : "") << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "
         << figure(r.predicted_serial_s) << " | " << figure(r.measured_serial_s) << " | "

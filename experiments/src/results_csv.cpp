@@ -21,7 +21,7 @@ namespace {
 
 const std::vector<std::string>& columns() {
   static const std::vector<std::string> names = {
-      "kind", "micro_batches", "virtual_stages", "dp", "frozen", "repack", "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
+      "kind", "micro_batches", "virtual_stages", "dp", "dp_overlap", "frozen", "repack", "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
       "batch", "mask", "platform", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
       "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
       "predicted_serial_s", "measured_serial_s", "speedup_error", "predicted_speedup_at_calibration",
@@ -31,7 +31,7 @@ const std::vector<std::string>& columns() {
 
 // Columns a results.csv of an earlier plait lacks (read as empty).
 bool added_later(const std::string& column) {
-  return column == "kind" || column == "micro_batches" || column == "virtual_stages" || column == "dp" || column == "frozen" || column == "repack" || column == "predicted_memory_bytes" || column == "predicted_serial_s" || column == "measured_serial_s" || column == "speedup_error" ||
+  return column == "kind" || column == "micro_batches" || column == "virtual_stages" || column == "dp" || column == "dp_overlap" || column == "frozen" || column == "repack" || column == "predicted_memory_bytes" || column == "predicted_serial_s" || column == "measured_serial_s" || column == "speedup_error" ||
          column == "predicted_speedup_at_calibration";
 }
 
@@ -130,7 +130,7 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
   for (const PointResult& r : results) {
     const PointConfig& c = r.config;
     const std::vector<std::string> fields = {
-        c.kind, std::to_string(c.micro_batches), std::to_string(c.virtual_stages), std::to_string(c.dp), std::to_string(c.frozen), c.repack ? "true" : "false", std::to_string(c.layers), std::to_string(c.levels), std::to_string(c.cf), c.relax,
+        c.kind, std::to_string(c.micro_batches), std::to_string(c.virtual_stages), std::to_string(c.dp), c.dp_overlap ? "true" : "false", std::to_string(c.frozen), c.repack ? "true" : "false", std::to_string(c.layers), std::to_string(c.levels), std::to_string(c.cf), c.relax,
         std::to_string(c.fwd_iters), std::to_string(c.bwd_iters), std::to_string(c.ranks),
         std::to_string(c.model.d_model), std::to_string(c.model.heads), std::to_string(c.model.seq),
         std::to_string(c.model.batch), c.mask, c.platform, number_text(r.predicted_time_s),
@@ -172,11 +172,13 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     if (index.contains("dp")) c.dp = integer("dp");
     if (index.contains("virtual_stages")) c.virtual_stages = integer("virtual_stages");
     if (index.contains("frozen")) c.frozen = integer("frozen");
-    if (index.contains("repack")) {
-      const std::string repack = text_of("repack");
-      if (repack != "true" && repack != "false") throw Error(where + ", repack", "\"" + repack + "\" is not true or false");
-      c.repack = repack == "true";
-    }
+    const auto flag = [&](const char* name) {
+      const std::string text = text_of(name);
+      if (text != "true" && text != "false") throw Error(where + ", " + name, "\"" + text + "\" is not true or false");
+      return text == "true";
+    };
+    if (index.contains("repack")) c.repack = flag("repack");
+    if (index.contains("dp_overlap")) c.dp_overlap = flag("dp_overlap");
     c.layers = integer("layers");
     c.levels = integer("levels");
     c.cf = integer("cf");

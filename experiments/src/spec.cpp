@@ -21,6 +21,7 @@
 // levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
 // only; must divide the batch), dp >= 1 (data parallelism: dp replicas of the
 // ranks, ranks x dp devices; dp x micro_batches must divide the batch),
+// dp_overlap bool (gradients summed in 25 MiB buckets amid the backward),
 // virtual_stages >= 1 (1f1b-interleaved's chunks a stage), frozen >= 0 (pipelines:
 // the first blocks frozen, forward only), repack bool (with frozen: the trained
 // blocks on fewer stages, the freed devices as replicas; ranks and dp in
@@ -125,6 +126,7 @@ const std::map<std::string, AxisReader>& axis_readers() {
       {"micro_batches", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.micro_batches, e); }},
       {"dp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.dp, e); }},
       {"virtual_stages", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.virtual_stages, e); }},
+      {"dp_overlap", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.dp_overlap, e); }},
       {"frozen", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 0, c.frozen, e); }},
       {"repack", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.repack, e); }},
       {"layers", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.layers, e); }},
@@ -273,7 +275,7 @@ std::string point_name(const PointConfig& c) {
                                               : ".L" + std::to_string(c.levels) + ".cf" + std::to_string(c.cf) + "." +
                                                     c.relax + ".it" + std::to_string(c.fwd_iters) + "-" +
                                                     std::to_string(c.bwd_iters);
-  const std::string shape = ".P" + std::to_string(c.ranks) + (c.dp > 1 ? "x" + std::to_string(c.dp) : "") + ".d" + std::to_string(m.d_model) + "h" +
+  const std::string shape = ".P" + std::to_string(c.ranks) + (c.dp > 1 ? "x" + std::to_string(c.dp) : "") + (c.dp_overlap ? "o" : "") + ".d" + std::to_string(m.d_model) + "h" +
                             std::to_string(m.heads) + "s" + std::to_string(m.seq) + "b" + std::to_string(m.batch) +
                             "." + c.mask + "." + platform;
   return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape

@@ -82,6 +82,7 @@ RunResult interpret(const Program& program, int rank, Backend& backend, Comm& co
       }
     }
   }
+  comm.finish();
   return result;
 }
 

@@ -17,7 +17,8 @@
 // the kept graph a last time and frees it (see GraphUse). A buffer of
 // micro-batch m > 0 is written "u[0][3]@m". A grad_allreduce sums the gradients
 // of blocks [block, block + span) over the replicas: {"op": "grad_allreduce",
-// "block": 4, "span": 4, "bytes": 3178496}.
+// "block": 4, "span": 4, "bytes": 3178496}; with "overlap": true it may run while
+// the rank computes on, done by the end of the rank's program (--dp-overlap).
 // Op fields that are empty/default are left out. Loading validates the result.
 
 #include <limits>
@@ -122,6 +123,7 @@ Op op_from_json(const json& in, const std::string& where) {
   op.peer = field_or<std::int32_t>(in, "peer", -1, where);
   op.tag = field_or<std::int32_t>(in, "tag", 0, where);
   op.bytes = field_or<std::int64_t>(in, "bytes", 0, where);
+  op.overlap = field_or<bool>(in, "overlap", false, where);
   return op;
 }
 
@@ -306,6 +308,7 @@ void append_op(std::string& out, const Op& op) {
   if (op.kind == OpKind::grad_allreduce) {
     number("block", op.block);
     number("span", op.span);
+    if (op.overlap) out += ",\"overlap\":true";
   }
   if (is_block_step(op.kind)) {
     number("level", op.level);

@@ -90,6 +90,8 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("grad_allreduce of blocks " + std::to_string(op.block) + " + " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");
         }
+        if (op.overlap && op.kind != OpKind::grad_allreduce)
+          bad(std::string(to_string(op.kind)) + " cannot overlap (only a grad_allreduce does)");
         const bool gradient_op = op.kind == OpKind::step_weight || op.kind == OpKind::grad_allreduce ||
                                  (op.kind == OpKind::step_adjoint && op.accumulate_grad);
         if (gradient_op && op.block < frozen)

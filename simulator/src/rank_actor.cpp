@@ -33,16 +33,18 @@ int point_of(const schedule::Op& op) {
 // A collective's messages within its group: peers are indices into `group`.
 class CollectivePort final : public MessagePort {
  public:
-  CollectivePort(SimGridComm& comm, std::span<const int> group) : comm_(comm), group_(group) {}
+  CollectivePort(SimGridComm& comm, Channel channel, std::span<const int> group)
+      : comm_(comm), channel_(channel), group_(group) {}
   void post(int peer, std::int64_t bytes, double value) override {
-    comm_.post(Channel::collective, group_[static_cast<std::size_t>(peer)], bytes, value);
+    comm_.post(channel_, group_[static_cast<std::size_t>(peer)], bytes, value);
   }
   double receive(int peer, std::int64_t bytes) override {
-    return comm_.receive(Channel::collective, group_[static_cast<std::size_t>(peer)], bytes);
+    return comm_.receive(channel_, group_[static_cast<std::size_t>(peer)], bytes);
   }
 
  private:
   SimGridComm& comm_;
+  Channel channel_;
   std::span<const int> group_;
 };
 
@@ -84,12 +86,15 @@ void CostBackend::compute(const schedule::Op& op) {
 }
 
 sg4::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst) {
-  const char prefix = channel == Channel::point_to_point ? (rendezvous ? 'P' : 'p') : (rendezvous ? 'C' : 'c');
+  const char prefix = channel == Channel::point_to_point ? (rendezvous ? 'P' : 'p')
+                      : channel == Channel::collective   ? (rendezvous ? 'C' : 'c')
+                                                         : (rendezvous ? 'G' : 'g');
   return sg4::Mailbox::by_name(prefix + std::to_string(src) + ">" + std::to_string(dst));
 }
 
-SimGridComm::SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes)
-    : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes) {}
+SimGridComm::SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
+                         GradientStream* stream)
+    : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes), stream_(stream) {}
 
 sg4::Mailbox* SimGridComm::cached(Channel channel, bool rendezvous, int src, int dst) {
   const std::int64_t key = (static_cast<std::int64_t>(channel) << 62) | (static_cast<std::int64_t>(rendezvous) << 61) |
@@ -121,7 +126,7 @@ double SimGridComm::receive(Channel channel, int peer, std::int64_t bytes) {
   if (peer < 0 || peer >= ranks_ || peer == state_.rank)
     throw Error("rank " + std::to_string(state_.rank), "recv from invalid peer " + std::to_string(peer));
   const double start = sg4::Engine::get_clock();
-  state_.waiting_for = (channel == Channel::collective ? "allreduce message from rank " : "recv from rank ") +
+  state_.waiting_for = (channel == Channel::point_to_point ? "recv from rank " : "allreduce message from rank ") +
                        std::to_string(peer);
   const bool rendezvous = is_rendezvous(bytes);
   std::unique_ptr<MessagePayload> payload(cached(channel, rendezvous, peer, state_.rank)->get<MessagePayload>());
@@ -151,20 +156,73 @@ std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
 }
 
 double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) {
-  CollectivePort port(*this, group);
+  CollectivePort port(*this, Channel::collective, group);
   const std::int64_t bytes = op.bytes > 0 ? op.bytes : static_cast<std::int64_t>(sizeof(double));
   return allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
                    static_cast<int>(group.size()), bytes, value);
 }
 
+void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value) {
+  CollectivePort port(*this, channel, group);
+  allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
+            static_cast<int>(group.size()), op.bytes, value);
+}
+
 // The gradients' messages as the allreduce algorithm sends them (a ring at
-// gradient sizes under `auto`); the cost backend has no data to sum.
+// gradient sizes under `auto`), in place or on the gradient stream; the cost
+// backend has no data to sum.
 std::vector<std::byte> SimGridComm::allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                                         std::span<const std::byte>) {
-  CollectivePort port(*this, group);
-  allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
-            static_cast<int>(group.size()), op.bytes, 0);
+  if (op.overlap && stream_ != nullptr) stream_->push(op, group);
+  else collective(Channel::collective, op, group, 0);
   return {};
+}
+
+void SimGridComm::finish() {
+  if (stream_ == nullptr) return;
+  state_.waiting_for = "its overlapped gradient all-reduces";
+  stream_->close_and_wait();
+  state_.waiting_for.clear();
+}
+
+GradientStream::GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes)
+    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes),
+      mutex_(sg4::Mutex::create()), changed_(sg4::ConditionVariable::create()) {}
+
+void GradientStream::push(const schedule::Op& op, std::span<const int> group) {
+  const std::unique_lock lock(*mutex_);
+  jobs_.push_back({&op, {group.begin(), group.end()}});
+  changed_->notify_all();
+}
+
+void GradientStream::close_and_wait() {
+  std::unique_lock lock(*mutex_);
+  closed_ = true;
+  changed_->notify_all();
+  while (!done_) changed_->wait(lock);
+  if (!state_.error.empty()) throw Error("gradient stream of rank " + std::to_string(state_.rank), state_.error);
+}
+
+void GradientStream::run() {
+  std::unique_lock lock(*mutex_);
+  try {
+    while (true) {
+      while (jobs_.empty() && !closed_) changed_->wait(lock);
+      if (jobs_.empty()) break;
+      const Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      comm_.collective(Channel::gradient, *job.op, job.group, 0);
+      lock.lock();
+    }
+  } catch (const std::exception& error) {  // SimGrid's kill is not a std::exception
+    if (!lock.owns_lock()) lock.lock();
+    state_.error = error.what();
+  }
+  state_.finished = true;
+  state_.finished_at = sg4::Engine::get_clock();
+  done_ = true;
+  changed_->notify_all();
 }
 
 void RankOpListener::before(const schedule::OpRef& ref) {

@@ -3,11 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <simgrid/s4u/ConditionVariable.hpp>
+#include <simgrid/s4u/Mutex.hpp>
 
 #include "plait/schedule/interpret.hpp"
 #include "plait/simulator/simulator.hpp"
@@ -92,7 +96,11 @@ class CostBackend final : public schedule::Backend {
   double last_block_end_ = -1;  // when this rank's last block step ended
 };
 
-enum class Channel : std::uint8_t { point_to_point, collective };
+// Overlapped gradient all-reduces travel on a channel of their own, received
+// by the ranks' gradient streams.
+enum class Channel : std::uint8_t { point_to_point, collective, gradient };
+
+class GradientStream;
 
 // The mailbox carrying messages from `src` to `dst` on `channel`: one per
 // ordered pair and protocol, so messages between two ranks match in order.
@@ -103,13 +111,18 @@ simgrid::s4u::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int
 // once; rendezvous ones start the transfer when the receive is posted.
 class SimGridComm final : public schedule::Comm {
  public:
-  SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes);
+  // `stream`: where overlapped grad_allreduce ops go (null: none in the program).
+  SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
+              GradientStream* stream = nullptr);
   void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
   std::vector<std::byte> recv(const schedule::Op& op) override;
   double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override;
   std::vector<std::byte> allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                              std::span<const std::byte> gradients) override;
+  void finish() override;  // waits for the gradient stream
 
+  // A collective's messages within `group` on `channel`.
+  void collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value);
   void post(Channel channel, int peer, std::int64_t bytes, double value);
   double receive(Channel channel, int peer, std::int64_t bytes);
 
@@ -120,7 +133,34 @@ class SimGridComm final : public schedule::Comm {
   int ranks_;
   AllreduceAlgorithm algorithm_;
   std::int64_t eager_limit_bytes_;
+  GradientStream* stream_;
   std::unordered_map<std::int64_t, simgrid::s4u::Mailbox*> mailboxes_;
+};
+
+// A rank's gradient stream (Op::overlap): an actor beside the rank's that
+// runs its overlapped grad_allreduce ops one after another, in the order the
+// rank issues them (as NCCL runs DDP's buckets on its own stream), while the
+// rank computes on; the rank waits for it at the end of its program. Its
+// messages are its own (state()), outside the rank's timeline.
+class GradientStream {
+ public:
+  GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes);
+  void push(const schedule::Op& op, std::span<const int> group);  // from the rank's actor
+  void close_and_wait();                                          // from the rank's actor; throws its error
+  void run();                                                     // the stream actor's body
+  RankState& state() { return state_; }
+
+ private:
+  struct Job {
+    const schedule::Op* op;
+    std::vector<int> group;
+  };
+  RankState state_;
+  SimGridComm comm_;
+  std::deque<Job> jobs_;
+  bool closed_ = false, done_ = false;
+  simgrid::s4u::MutexPtr mutex_;
+  simgrid::s4u::ConditionVariablePtr changed_;
 };
 
 // Bridges the interpreter's op callbacks to the simulator's event listeners.

@@ -75,12 +75,14 @@ std::set<int> point_to_point_sources(const schedule::RankProgram& rank_program) 
   return sources;
 }
 
-// The ranks a rank receives collective messages from, over all its collectives' groups.
-std::set<int> collective_sources(const schedule::Program& program, int rank) {
+// The ranks a rank receives collective messages from, over all its
+// collectives' groups: those it runs in place, or (`overlapped`) those its
+// gradient stream runs.
+std::set<int> collective_sources(const schedule::Program& program, int rank, bool overlapped) {
   std::set<schedule::OpKind> kinds;
   for (const schedule::Section& section : program.rank_programs[static_cast<std::size_t>(rank)].sections)
     for (const schedule::Op& op : section.ops)
-      if (schedule::is_collective(op.kind)) kinds.insert(op.kind);
+      if (schedule::is_collective(op.kind) && op.overlap == overlapped) kinds.insert(op.kind);
   std::set<int> sources;
   for (const schedule::OpKind kind : kinds) {
     const std::vector<int> group = schedule::collective_group(program, rank, kind);
@@ -274,16 +276,25 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   for (EventListener* listener : listeners) listener->on_start(ranks);
   std::vector<detail::RankState> states(static_cast<std::size_t>(ranks));
   std::vector<sg4::ActorPtr> actors;
+  // Gradient streams of the ranks with overlapped gradient all-reduces.
+  std::vector<std::unique_ptr<detail::GradientStream>> streams(static_cast<std::size_t>(ranks));
+  std::vector<sg4::ActorPtr> stream_actors(static_cast<std::size_t>(ranks));
   for (int r = 0; r < ranks; ++r) {
     states[static_cast<std::size_t>(r)].rank = r;
     sg4::Host* host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])];
+    if (!collective_sources(program, r, true).empty()) {
+      auto& stream = streams[static_cast<std::size_t>(r)];
+      stream = std::make_unique<detail::GradientStream>(r, ranks, options.allreduce, options.eager_limit_bytes);
+      stream_actors[static_cast<std::size_t>(r)] =
+          sg4::Actor::create("gradients" + std::to_string(r), host, [stream = stream.get()] { stream->run(); });
+    }
     actors.push_back(sg4::Actor::create(
         "rank" + std::to_string(r), host,
         [&program, &options, &listeners, r, ranks, state = &states[static_cast<std::size_t>(r)],
-         pricer = rank_pricer[static_cast<std::size_t>(r)].get()]() {
+         stream = streams[static_cast<std::size_t>(r)].get(), pricer = rank_pricer[static_cast<std::size_t>(r)].get()]() {
           detail::SimGridClock clock;
           detail::CostBackend backend(program, *pricer, clock, state);
-          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes);
+          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes, stream);
           detail::RankOpListener listener(*state, listeners);
           try {
             schedule::interpret(program, r, backend, comm, &listener);
@@ -301,8 +312,11 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     for (int source : point_to_point_sources(program.rank_programs[static_cast<std::size_t>(r)]))
       if (source >= 0 && source < ranks && source != r)
         detail::mailbox_of(detail::Channel::point_to_point, false, source, r)->set_receiver(actor);
-    for (int source : collective_sources(program, r))
+    for (int source : collective_sources(program, r, false))
       detail::mailbox_of(detail::Channel::collective, false, source, r)->set_receiver(actor);
+    for (int source : collective_sources(program, r, true))
+      detail::mailbox_of(detail::Channel::gradient, false, source, r)
+          ->set_receiver(stream_actors[static_cast<std::size_t>(r)]);
   }
 
   engine.run();

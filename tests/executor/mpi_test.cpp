@@ -134,14 +134,17 @@ TEST(MpiExec, DataParallelEqualsSerialOnEverySplit) {
       mgrit.model.batch = 24;
       schedule::BuildSpec pipeline = mgrit;
       pipeline.micro_batches = 2;
+      schedule::BuildSpec overlapped = pipeline;
+      overlapped.dp_overlap = true;
+      overlapped.bucket_bytes = 1;  // a block a bucket, summed amid the backward
       for (const auto& [build, spec] : {std::pair{&schedule::build_mgrit, mgrit}, {&schedule::build_gpipe, pipeline},
-                                        {&schedule::build_1f1b, pipeline}}) {
+                                        {&schedule::build_1f1b, pipeline}, {&schedule::build_1f1b, overlapped}}) {
         schedule::BuildSpec replicated = spec;
         replicated.replicas = replicas;
         const auto program = build(replicated);
         const auto report = execute(*group, program, check_options());
         if (group->rank() != 0) continue;
-        SCOPED_TRACE(program.kind + " on " + std::to_string(ranks / replicas) + " rank(s) x " +
+        SCOPED_TRACE(program.kind + (spec.dp_overlap ? " overlapped" : "") + " on " + std::to_string(ranks / replicas) + " rank(s) x " +
                      std::to_string(replicas) + " replicas");
         ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
         EXPECT_LT(*report.max_rel_err_output, 1e-5);

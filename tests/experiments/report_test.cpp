@@ -74,6 +74,7 @@ TEST(ResultsCsv, CarriesTheKindMicroBatchesDataParallelismAndMemory) {
   row.config.micro_batches = 4;
   row.config.dp = 2;
   row.config.virtual_stages = 2;
+  row.config.dp_overlap = true;
   row.config.frozen = 8;
   row.config.repack = true;
   row.predicted_memory_bytes = 123456000;  // six significant digits, as written

@@ -58,8 +58,11 @@ TEST(SweepSpec, PipelineKindsAndMicroBatchesAreAxes) {
 TEST(SweepSpec, InterleavingAndDataParallelismAreAxes) {
   const SweepSpec spec = parse_sweep_spec("{" + header() + R"(,
     "base": {"layers": 16, "model": {"d_model": 64, "heads": 2, "seq": 32, "batch": 8}},
-    "grids": [{"kind": "1f1b-interleaved", "micro_batches": 2, "virtual_stages": [2, 4], "ranks": 2, "dp": [1, 2]}]})");
-  ASSERT_EQ(spec.points.size(), 4u);
+    "grids": [{"kind": "1f1b-interleaved", "micro_batches": 2, "virtual_stages": [2, 4], "ranks": 2, "dp": [1, 2]},
+              {"kind": "1f1b", "micro_batches": 2, "ranks": 2, "dp": 2, "dp_overlap": true}]})");
+  ASSERT_EQ(spec.points.size(), 5u);
+  EXPECT_TRUE(spec.points[4].dp_overlap);
+  EXPECT_EQ(point_name(spec.points[4]), "1f1b.M2.N16.P2x2o.d64h2s32b8.causal.local");
   EXPECT_EQ(spec.points[3].virtual_stages, 4);
   EXPECT_EQ(spec.points[3].dp, 2);
   EXPECT_EQ(devices(spec.points[3]), 4);

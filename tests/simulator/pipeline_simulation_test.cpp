@@ -84,5 +84,28 @@ TEST(PipelineSimulation, InterleavedOneFOneBBubbleIsTheClosedForm) {
             << "P" << stages << " v" << virtual_stages << " M" << micro_batches;
 }
 
+// Data-parallel 1F1B (2 stages x 2 replicas) whose gradient all-reduces are
+// slow: overlapped with the backward (one bucket a block) the step is shorter
+// than with the sums at its end, and no shorter than with free messages.
+double data_parallel_step_s(bool overlap, double bandwidth_bytes_per_s) {
+  return in_child_process([&] {
+    schedule::BuildSpec spec = plait::testing::pipeline_spec(8, 2, 2);
+    spec.replicas = 2;
+    spec.dp_overlap = overlap;
+    spec.bucket_bytes = 1;  // a block a bucket
+    const schedule::Program program = schedule::build_1f1b(spec);
+    return simulate(program, cluster(1, 4, link(0, bandwidth_bytes_per_s)), block_pricers(1e-3, 2e-3, 2e-3))
+        .predicted_time_s;
+  });
+}
+
+TEST(PipelineSimulation, OverlappedGradientAllReducesHideBehindTheBackward) {
+  const double blocking = data_parallel_step_s(false, 1e7), overlapped = data_parallel_step_s(true, 1e7);
+  const double free_messages = data_parallel_step_s(false, 1e30);
+  EXPECT_LT(overlapped, blocking - 1e-3);  // at least one block's sum (about 3.4 ms) hidden
+  EXPECT_GE(overlapped, free_messages - 1e-12);
+  EXPECT_NEAR(data_parallel_step_s(true, 1e30), free_messages, 1e-9);
+}
+
 }  // namespace
 }  // namespace plait::simulator

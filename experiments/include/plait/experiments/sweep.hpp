@@ -37,6 +37,7 @@ struct PointConfig {
   std::int32_t micro_batches = 1;   // pipelines: the batch's split
   std::int32_t virtual_stages = 1;  // 1f1b-interleaved: chunks a stage
   std::int32_t dp = 1;              // data parallelism: replicas of the `ranks`-rank layout
+  bool dp_overlap = false;          // gradient buckets summed amid the backward (DDP)
   std::int32_t frozen = 0;          // pipelines: blocks frozen (forward only), PipeTransformer
   bool repack = false;              // frozen blocks re-packed: ranks and dp are the re-packed layout
   std::int32_t layers = 32, levels = 2, cf = 2;

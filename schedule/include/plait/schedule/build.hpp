@@ -25,6 +25,11 @@ struct BuildSpec {
   // replicas ranks in all), each on batch / replicas samples, their gradients
   // summed at the end of the step. MGRIT and the pipelines take it.
   std::int32_t replicas = 1;
+  // With replicas: sum the gradients in buckets of about bucket_bytes, each
+  // right after the step that finishes its blocks' gradients, overlapped with
+  // the rest of the backward (PyTorch DDP's default bucket: 25 MiB).
+  bool dp_overlap = false;
+  std::int64_t bucket_bytes = std::int64_t{25} << 20;
   // Interleaved 1F1B: chunks of blocks each stage holds (the model in ranks x
   // virtual_stages chunks, chunk c on stage c % ranks).
   std::int32_t virtual_stages = 1;

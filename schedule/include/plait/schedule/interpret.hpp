@@ -43,6 +43,10 @@ class Comm {
   // rank and throws plait::Error for more: comms spanning ranks override it.
   virtual std::vector<std::byte> allreduce_gradients(const Op& op, std::span<const int> group,
                                                      std::span<const std::byte> gradients);
+  // The end of the rank's program: a comm that runs overlapped gradient
+  // all-reduces (Op::overlap) in the background waits for them here; one that
+  // runs them in place (the executor) has nothing to wait for.
+  virtual void finish() {}
 };
 
 // Where an op sits: for listeners (trace recorders, progress).

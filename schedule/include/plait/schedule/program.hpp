@@ -83,6 +83,9 @@ struct Op {
   std::int32_t peer = -1;   // send/recv
   std::int32_t tag = 0;
   std::int64_t bytes = 0;   // message bytes
+  // grad_allreduce: may run while the rank computes on (a bucket of gradients
+  // summed once final, as DDP and NCCL do), done by the end of the rank's program.
+  bool overlap = false;
 
   friend bool operator==(const Op&, const Op&) = default;
 };
