@@ -63,7 +63,7 @@ schedule::ModelDesc point_model(const PointConfig& c) {
   return model;
 }
 
-schedule::Program build_point_program(const PointConfig& c) {
+schedule::BuildSpec point_build_spec(const PointConfig& c) {
   schedule::BuildSpec spec;
   spec.layers = c.layers;
   spec.ranks = c.ranks;
@@ -76,8 +76,10 @@ schedule::Program build_point_program(const PointConfig& c) {
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
   spec.model = point_model(c);
-  return schedule::build_kind(c.kind, spec);
+  return spec;
 }
+
+schedule::Program build_point_program(const PointConfig& c) { return schedule::build_kind(c.kind, point_build_spec(c)); }
 
 schedule::ModelDesc point_op_model(const PointConfig& c) {
   schedule::Program shape;  // the split of the batch, without building the ops

@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/points.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
@@ -169,14 +170,7 @@ PointConfig read_base(const json& base, Problems& problems) {
 // A re-packing point's layout: the ranks and dp its frozen blocks leave it
 // (schedule::repacked); the point keeps repack to say so.
 void repack(PointConfig& point) {
-  schedule::BuildSpec spec;
-  spec.layers = point.layers;
-  spec.ranks = point.ranks;
-  spec.replicas = point.dp;
-  spec.micro_batches = point.micro_batches;
-  spec.frozen_blocks = point.frozen;
-  spec.model.batch = point.model.batch;
-  const schedule::BuildSpec packed = schedule::repacked(spec);
+  const schedule::BuildSpec packed = schedule::repacked(detail::point_build_spec(point));
   point.ranks = packed.ranks;
   point.dp = packed.replicas;
 }

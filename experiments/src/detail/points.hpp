@@ -5,6 +5,7 @@
 #include <string>
 
 #include "plait/experiments/sweep.hpp"
+#include "plait/schedule/build.hpp"
 #include "plait/schedule/program.hpp"
 
 namespace plait::experiments::detail {
@@ -24,6 +25,7 @@ schedule::ModelDesc point_model(const PointConfig& config);
 schedule::ModelDesc point_op_model(const PointConfig& config);
 
 // The Program of a point (schedule::build_mgrit, build_gpipe or build_1f1b); throws plait::Error.
+schedule::BuildSpec point_build_spec(const PointConfig& config);
 schedule::Program build_point_program(const PointConfig& config);
 
 // Fills predicted_time_s, predicted_serial_s and predicted_speedup from `plait simulate --json`
