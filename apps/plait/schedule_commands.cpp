@@ -149,8 +149,7 @@ void add_inspect(CLI::App& app) {
       ->capture_default_str();
   command->callback([path, as_json, optimizer] {
     const auto program = schedule::load_program(*path);
-    const int states = *optimizer == "adamw" ? 2 : *optimizer == "sgd-momentum" ? 1 : 0;
-    const auto summary = schedule::summarize(program, states);
+    const auto summary = schedule::summarize(program, schedule::optimizer_states_per_parameter(*optimizer));
     if (*as_json) {
       print_json(summary);
     } else {

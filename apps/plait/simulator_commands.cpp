@@ -23,6 +23,7 @@ struct SimulateCommand {
   double compute_scale = 1;
   std::vector<double> rank_compute_scales;
   bool json = false, cross_traffic = false, profile_links_off = false, ignore_memory = false;
+  std::string optimizer = "none";
 };
 
 std::string seconds_text(double seconds) {
@@ -69,7 +70,9 @@ void run_simulate(const SimulateCommand& command) {
   const schedule::Program program = schedule::load_program(command.program_path);
   simulator::PlatformSpec platform = simulator::load_platform(simulator::find_platform(command.platform));
   if (command.nodes > 0) platform = simulator::with_nodes(platform, command.nodes);
-  if (!command.ignore_memory) simulator::check_memory_fits(simulator::memory_fit(program, platform));
+  if (!command.ignore_memory)
+    simulator::check_memory_fits(
+        simulator::memory_fit(program, platform, schedule::optimizer_states_per_parameter(command.optimizer)));
   simulator::SimulateOptions options;
   options.network_model = command.network_model;
   options.cross_traffic = command.cross_traffic;
@@ -122,6 +125,10 @@ void add_simulator_commands(CLI::App& app) {
   sub->add_flag("--json", command->json, "print the prediction as JSON");
   sub->add_flag("--ignore-memory", command->ignore_memory,
                 "simulate even when a rank's estimated memory exceeds its device's");
+  sub->add_option("--optimizer", command->optimizer,
+                  "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter) or adamw (2)")
+      ->check(CLI::IsMember({"none", "sgd-momentum", "adamw"}))
+      ->capture_default_str();
   sub->add_option("--allreduce", command->allreduce,
                   "allreduce algorithm (auto: recursive doubling up to the eager limit, ring above)")
       ->check(CLI::IsMember({"auto", "ring", "recursive-doubling"}))

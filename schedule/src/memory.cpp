@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <set>
 
+#include "plait/schedule/error.hpp"
+
 namespace plait::schedule {
 namespace {
 
@@ -78,6 +80,13 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
     memory.messages = most_sends * state;
   }
   return out;
+}
+
+int optimizer_states_per_parameter(const std::string& optimizer) {
+  if (optimizer == "none") return 0;
+  if (optimizer == "sgd-momentum") return 1;
+  if (optimizer == "adamw") return 2;
+  throw Error("optimizer", "unknown optimizer \"" + optimizer + "\" (none, sgd-momentum or adamw)");
 }
 
 std::string format_bytes(double bytes) {

@@ -14,8 +14,9 @@ double machine_memory_bytes() {
 
 }  // namespace
 
-std::vector<RankFit> memory_fit(const schedule::Program& program, const PlatformSpec& platform) {
-  const auto needed = schedule::estimate_memory(program);
+std::vector<RankFit> memory_fit(const schedule::Program& program, const PlatformSpec& platform,
+                                int optimizer_states_per_parameter) {
+  const auto needed = schedule::estimate_memory(program, optimizer_states_per_parameter);
   std::vector<RankFit> fits;
   if (platform.node_devices.empty()) return fits;  // a SimGrid XML platform: no sheets
   const std::vector<int> device_of_rank = place_ranks(platform, program.ranks);
@@ -35,6 +36,7 @@ void check_memory_fits(const std::vector<RankFit>& fits) {
     const auto& m = fit.needed;
     throw Error("memory", "rank " + std::to_string(fit.rank) + " needs " + schedule::format_bytes(double(m.total())) +
                               " (parameters and gradients " + schedule::format_bytes(double(m.parameters + m.gradients)) +
+                              (m.optimizer > 0 ? ", optimizer " + schedule::format_bytes(double(m.optimizer)) : "") +
                               ", states " + schedule::format_bytes(double(m.states)) + ", kept graphs " +
                               schedule::format_bytes(double(m.kept_graphs)) + ") but its " + fit.device + " has " +
                               schedule::format_bytes(fit.available_bytes) +

@@ -84,6 +84,13 @@ if(NOT err MATCHES "^plait: memory: rank 0 needs [0-9.]+ GiB \\(parameters and g
   message(FATAL_ERROR "unexpected error: ${err}")
 endif()
 run(0 ${PLAIT} simulate ${WORK}/huge.json --platform h100x32 --ignore-memory --json)
+# 13 blocks of d8192 in bf16 a rank: 39 GiB of weights and gradients fit an H100, AdamW's 2 states more do not.
+run(0 ${PLAIT} schedule --kind gpipe -N 26 -P 2 --d-model 8192 --heads 64 --seq 16 --batch 1 --dtype bf16 -o ${WORK}/wide.json)
+run(0 ${PLAIT} simulate ${WORK}/wide.json --platform h100x32 --json)
+run(1 ${PLAIT} simulate ${WORK}/wide.json --platform h100x32 --optimizer adamw)
+if(NOT err MATCHES "^plait: memory: rank 0 needs [0-9.]+ GiB \\(parameters and gradients 39.0 GiB, optimizer 39.0 GiB, [^)]*\\) but its h100-sxm has 74.5 GiB; [^\n]*\n$")
+  message(FATAL_ERROR "unexpected error: ${err}")
+endif()
 run(0 ${PLAIT} inspect ${WORK}/huge.json --json)
 string(JSON kept GET "${out}" ranks 0 memory_bytes kept_graphs)
 string(JSON total GET "${out}" ranks 0 memory_bytes total)

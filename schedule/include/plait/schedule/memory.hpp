@@ -35,6 +35,10 @@ std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks);
 // norm and nonlinearity, the attention probabilities); 0 for the test problems.
 std::int64_t graph_bytes(const ModelDesc& model);
 
+// States a parameter of an optimizer keeps: none 0, sgd-momentum 1, adamw 2;
+// throws plait::Error naming the optimizers for another.
+int optimizer_states_per_parameter(const std::string& optimizer);
+
 // `optimizer_states_per_parameter`: 0 for a plain step, 2 for AdamW.
 std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter = 0);
 

@@ -19,7 +19,9 @@ struct RankFit {
   double available_bytes = 0;
 };
 
-std::vector<RankFit> memory_fit(const schedule::Program& program, const PlatformSpec& platform);
+// `optimizer_states_per_parameter` as schedule::estimate_memory (AdamW: 2).
+std::vector<RankFit> memory_fit(const schedule::Program& program, const PlatformSpec& platform,
+                                int optimizer_states_per_parameter = 0);
 
 // Throws plait::Error ("memory: rank R needs ... but its <sheet> has ...") for
 // the first rank that does not fit.
