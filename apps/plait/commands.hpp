@@ -24,6 +24,7 @@ void add_executor_commands(CLI::App& app);   // run (starts mpirun plait-exec)
 void add_trace_commands(CLI::App& app);      // compare, export
 void add_experiment_commands(CLI::App& app); // sweep
 void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
+void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simulator)
 
 // The flags `plait run` gives `mpirun -n ranks` on this machine
 // (--allow-run-as-root as root, --oversubscribe past the physical cores).

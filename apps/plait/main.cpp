@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
 #ifdef PLAIT_HAVE_SIMGRID
   plait::cli::add_simulator_commands(app);
   plait::cli::add_replay_commands(app);
+  plait::cli::add_allreduce_commands(app);
 #endif
   plait::cli::add_executor_commands(app);
   plait::cli::add_trace_commands(app);

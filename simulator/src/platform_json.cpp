@@ -7,6 +7,8 @@
 //   device object     {"sheet": device sheet name, "profile": optional profile path
 //                      (relative to the platform file)}
 //   node.link         the intra-node link (device to device through the node's switch)
+//   node.allreduce_pass_bytes_per_s  optional: each device's pass over a gradient
+//                     all-reduce's buffer (bytes / this before its messages)
 //   inter_node        {"topology": "star" | "fat-tree" | "torus", "link": link,
 //                      fat-tree: "down", "up", "link_count" (one entry per level,
 //                      leaves = product of down = nodes); torus: "dimensions"
@@ -157,6 +159,9 @@ PlatformSpec parse_platform(const json& in, const std::string& origin) {
     read.fail("/nodes", std::to_string(spec.nodes) + " nodes of " + std::to_string(spec.node_devices.size()) +
                             " devices are above the limit of " + std::to_string(max_platform_devices) + " devices");
   spec.intra_node = read.link(read.member(node, "/node", "link"), "/node/link");
+  if (node.contains("allreduce_pass_bytes_per_s"))
+    spec.allreduce_pass_bytes_per_s =
+        read.positive(node["allreduce_pass_bytes_per_s"], "/node/allreduce_pass_bytes_per_s", false);
 
   if (in.contains("inter_node")) {
     const json& inter = in["inter_node"];

@@ -93,8 +93,9 @@ sg4::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst) {
 }
 
 SimGridComm::SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-                         GradientStream* stream)
-    : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes), stream_(stream) {}
+                         GradientStream* stream, double pass_bytes_per_s)
+    : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes), stream_(stream),
+      pass_bytes_per_s_(pass_bytes_per_s) {}
 
 sg4::Mailbox* SimGridComm::cached(Channel channel, bool rendezvous, int src, int dst) {
   const std::int64_t key = (static_cast<std::int64_t>(channel) << 62) | (static_cast<std::int64_t>(rendezvous) << 61) |
@@ -163,6 +164,8 @@ double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> g
 }
 
 void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value) {
+  if (pass_bytes_per_s_ > 0 && op.kind == schedule::OpKind::grad_allreduce && group.size() > 1)
+    sg4::this_actor::sleep_for(double(op.bytes) / pass_bytes_per_s_);
   CollectivePort port(*this, channel, group);
   allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
             static_cast<int>(group.size()), op.bytes, value);
@@ -185,8 +188,9 @@ void SimGridComm::finish() {
   state_.waiting_for.clear();
 }
 
-GradientStream::GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes)
-    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes),
+GradientStream::GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
+                               double pass_bytes_per_s)
+    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes, nullptr, pass_bytes_per_s),
       mutex_(sg4::Mutex::create()), changed_(sg4::ConditionVariable::create()) {}
 
 void GradientStream::push(const schedule::Op& op, std::span<const int> group) {

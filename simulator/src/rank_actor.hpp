@@ -111,9 +111,10 @@ simgrid::s4u::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int
 // once; rendezvous ones start the transfer when the receive is posted.
 class SimGridComm final : public schedule::Comm {
  public:
-  // `stream`: where overlapped grad_allreduce ops go (null: none in the program).
+  // `stream`: where overlapped grad_allreduce ops go (null: none in the
+  // program); `pass_bytes_per_s`: PlatformSpec::allreduce_pass_bytes_per_s.
   SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-              GradientStream* stream = nullptr);
+              GradientStream* stream = nullptr, double pass_bytes_per_s = 0);
   void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
   std::vector<std::byte> recv(const schedule::Op& op) override;
   double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override;
@@ -121,7 +122,8 @@ class SimGridComm final : public schedule::Comm {
                                              std::span<const std::byte> gradients) override;
   void finish() override;  // waits for the gradient stream
 
-  // A collective's messages within `group` on `channel`.
+  // A collective within `group` on `channel`: a gradient all-reduce's pass
+  // over its buffer, then its messages.
   void collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value);
   void post(Channel channel, int peer, std::int64_t bytes, double value);
   double receive(Channel channel, int peer, std::int64_t bytes);
@@ -134,6 +136,7 @@ class SimGridComm final : public schedule::Comm {
   AllreduceAlgorithm algorithm_;
   std::int64_t eager_limit_bytes_;
   GradientStream* stream_;
+  double pass_bytes_per_s_;
   std::unordered_map<std::int64_t, simgrid::s4u::Mailbox*> mailboxes_;
 };
 
@@ -144,7 +147,8 @@ class SimGridComm final : public schedule::Comm {
 // messages are its own (state()), outside the rank's timeline.
 class GradientStream {
  public:
-  GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes);
+  GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
+                 double pass_bytes_per_s);
   void push(const schedule::Op& op, std::span<const int> group);  // from the rank's actor
   void close_and_wait();                                          // from the rank's actor; throws its error
   void run();                                                     // the stream actor's body

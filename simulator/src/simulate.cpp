@@ -1,5 +1,4 @@
 // simulate(): one SimGrid engine, one actor per rank running the interpreter.
-#include <atomic>
 #include <limits>
 #include <unordered_set>
 #include <chrono>
@@ -15,6 +14,7 @@
 
 #include "collectives.hpp"
 #include "critical_path.hpp"
+#include "engine.hpp"
 #include "listeners.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
@@ -26,35 +26,6 @@ namespace plait::simulator {
 namespace {
 
 namespace sg4 = simgrid::s4u;
-
-std::atomic<bool> engine_started{false};
-
-// SimGrid's command-line style configuration; the strings outlive the engine.
-// SimGrid exits the process on an unknown network model: check it first.
-void check_network_model(const std::string& model) {
-  static const std::set<std::string> known = {"CM02", "LV08", "Constant", "SMPI", "IB"};
-  if (known.count(model) == 0)
-    throw Error("network model", "unknown model \"" + model + "\" (expected CM02, LV08, Constant, SMPI or IB)");
-}
-
-std::vector<std::string>& engine_arguments(const SimulateOptions& options) {
-  check_network_model(options.network_model);
-  static std::vector<std::string> arguments;
-  arguments = {"plait-simulate",
-               "--cfg=network/model:" + options.network_model,
-               std::string("--cfg=network/crosstraffic:") + (options.cross_traffic ? "1" : "0"),
-               "--cfg=contexts/stack-size:512",
-               "--log=root.thres:warning",
-               // SimGrid reports deadlocks itself; plait reports them as errors.
-               "--log=ker_engine.app:file:/dev/null"};
-  for (const std::string& setting : options.simgrid_config) {
-    if (setting.find(':') == std::string::npos)
-      throw Error("simgrid config", "\"" + setting + "\" is not of the form name:value");
-    if (setting.starts_with("network/model:")) check_network_model(setting.substr(setting.find(':') + 1));
-    arguments.push_back("--cfg=" + setting);
-  }
-  return arguments;
-}
 
 schedule::Program serial_counterpart(const schedule::Program& program) {
   schedule::BuildSpec spec;
@@ -235,9 +206,8 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
       throw Error("rank compute scales", "rank " + std::to_string(rank) + ": must be a finite number > 0");
   std::vector<int> device_of_rank;
   if (platform.simgrid_xml.empty()) device_of_rank = place_ranks(platform, program.ranks);
-  std::vector<std::string>& arguments = engine_arguments(options);
-  if (engine_started.exchange(true))
-    throw Error("simulator", "SimGrid allows one simulation per process; run another process for the next one");
+  std::vector<std::string>& arguments = detail::engine_arguments(options);
+  detail::claim_engine();
 
   const auto wall_start = std::chrono::steady_clock::now();
   std::vector<char*> argv;
@@ -284,17 +254,19 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     sg4::Host* host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])];
     if (!collective_sources(program, r, true).empty()) {
       auto& stream = streams[static_cast<std::size_t>(r)];
-      stream = std::make_unique<detail::GradientStream>(r, ranks, options.allreduce, options.eager_limit_bytes);
+      stream = std::make_unique<detail::GradientStream>(r, ranks, options.allreduce, options.eager_limit_bytes,
+                                                        platform.allreduce_pass_bytes_per_s);
       stream_actors[static_cast<std::size_t>(r)] =
           sg4::Actor::create("gradients" + std::to_string(r), host, [stream = stream.get()] { stream->run(); });
     }
     actors.push_back(sg4::Actor::create(
         "rank" + std::to_string(r), host,
-        [&program, &options, &listeners, r, ranks, state = &states[static_cast<std::size_t>(r)],
+        [&program, &options, &listeners, &platform, r, ranks, state = &states[static_cast<std::size_t>(r)],
          stream = streams[static_cast<std::size_t>(r)].get(), pricer = rank_pricer[static_cast<std::size_t>(r)].get()]() {
           detail::SimGridClock clock;
           detail::CostBackend backend(program, *pricer, clock, state);
-          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes, stream);
+          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes, stream,
+                                   platform.allreduce_pass_bytes_per_s);
           detail::RankOpListener listener(*state, listeners);
           try {
             schedule::interpret(program, r, backend, comm, &listener);

@@ -5,6 +5,7 @@
 
 #include "error_text.hpp"
 #include "loader_fuzz.hpp"
+#include "plait/costmodels/allreduce_fit.hpp"
 #include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/error.hpp"
@@ -50,6 +51,16 @@ TEST(LoadersFuzz, MutatedPingpongOutputLoadsOrGivesOneLocatedError) {
   const std::string valid = read_text_file(PLAIT_COSTMODELS_DATA "/pingpong.json");
   plait::testing::fuzz_loader(valid, "pingpong.json", 10000,
                        [](const std::string& text) { read_pingpong_results(text, "pingpong.json"); });
+}
+
+TEST(LoadersFuzz, MutatedNcclTestsCsvLoadsOrGivesOneLocatedError) {
+  const std::string valid =
+      "size(B),count,type,time(ns),busbw(GB/s),time(ns),busbw(GB/s)\n"
+      "1048576,262144,float,44210,23.72,45100,23.25\n"
+      "2097152,524288,float,53430,39.25,51130,41.01\n"
+      "16777216,4194304,float,232000,126.33,231000,126.9\n";
+  plait::testing::fuzz_loader(valid, "ar.csv", 10000,
+                              [](const std::string& text) { parse_allreduce_csv(text, 8, "ar.csv"); });
 }
 
 // What the fuzzer found, pinned.

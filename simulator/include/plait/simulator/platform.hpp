@@ -59,6 +59,10 @@ struct PlatformSpec {
   int nodes = 1;
   std::vector<DeviceSpec> node_devices;  // the devices of every node
   LinkSpec intra_node;                   // device to device within a node
+  // Each device's pass over an all-reduce's buffer before its messages (NCCL's
+  // copy and reduction kernels), bytes / this; 0: none (a gradient all-reduce
+  // is its messages alone). Fitted by `plait allreduce-check --fit`.
+  double allreduce_pass_bytes_per_s = 0;
   InterNodeSpec inter_node;
   Placement placement = Placement::block;
   std::vector<int> explicit_devices;  // device index of each rank (explicit_list)
