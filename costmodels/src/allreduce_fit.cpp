@@ -20,16 +20,9 @@ std::vector<std::string> split_fields(const std::string& line) {
 }
 
 double positive_number(const std::string& field, const std::string& where) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(field, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != field.size() || !std::isfinite(value) || value <= 0)
-    throw Error(where, "\"" + field + "\" is not a positive number");
-  return value;
+  const std::optional<double> value = number_of_field(field);
+  if (!value || !std::isfinite(*value) || *value <= 0) throw Error(where, "\"" + field + "\" is not a positive number");
+  return *value;
 }
 
 // Solves the 3 x 3 system a x = b (Gauss-Jordan with pivoting); false when singular.

@@ -15,6 +15,7 @@
 
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 
 namespace plait::experiments {
 namespace {
@@ -99,14 +100,8 @@ std::vector<std::vector<std::string>> split_csv(const std::string& text, const s
 
 std::optional<double> parse_number(const std::string& field, const std::string& where) {
   if (field.empty()) return std::nullopt;
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(field, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != field.size()) throw Error(where, "\"" + field + "\" is not a number");
+  const std::optional<double> value = number_of_field(field);
+  if (!value) throw Error(where, "\"" + field + "\" is not a number");
   return value;
 }
 

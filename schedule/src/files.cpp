@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "plait/schedule/error.hpp"
 
@@ -63,6 +64,18 @@ void check_writable(const std::string& path) {
   if (!probe) throw Error(path, "cannot open for writing (" + system_reason() + ")");
   std::fclose(probe);
   std::remove(temporary.c_str());
+}
+
+std::optional<double> number_of_field(const std::string& field) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(field, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (used == 0 || used != field.size()) return std::nullopt;
+  return value;
 }
 
 }  // namespace plait

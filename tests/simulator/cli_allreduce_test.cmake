@@ -3,14 +3,7 @@
 # 500 GB/s pass) recovers them, and the held-out count is predicted exactly;
 # bad arguments are one-line errors.
 # Run by ctest: cmake -DPLAIT=<plait binary> -DDATA=<csv dir> -P this file.
-function(run expected_code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT code EQUAL expected_code)
-    message(FATAL_ERROR "${ARGN}\nexit ${code} (expected ${expected_code})\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../support/run_command.cmake)
 
 run(0 ${PLAIT} allreduce-check --platform a100-node --measured 2=${DATA}/ring_2gpu_allreduce.csv
     --measured 3=${DATA}/ring_3gpu_allreduce.csv --measured 4=${DATA}/ring_4gpu_allreduce.csv --fit 2,4)

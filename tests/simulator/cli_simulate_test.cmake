@@ -4,14 +4,7 @@
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
-function(run expected_code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT code EQUAL expected_code)
-    message(FATAL_ERROR "${ARGN}\nexit ${code} (expected ${expected_code})\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../support/run_command.cmake)
 
 run(0 ${PLAIT} schedule -N 64 -L 3 --cf 4 --relax FCF -P 8 --d-model 768 --heads 12 --seq 1024 -o ${WORK}/program.json)
 run(0 ${PLAIT} simulate ${WORK}/program.json --platform h100x32 --json --trace ${WORK}/trace.json)

@@ -2,6 +2,7 @@
 // shared by every loader and saver of plait's JSON formats.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace plait {
@@ -13,5 +14,9 @@ void write_text_file(const std::string& path, const std::string& text);
 // Throws plait::Error if a file could not be written at `path` (its directory
 // is missing or read-only), without creating `path`: a check before a long run.
 void check_writable(const std::string& path);
+
+// The number a whole text field spells (CSV cells); nothing when it is empty,
+// is not a number, or has text after one.
+std::optional<double> number_of_field(const std::string& field);
 
 }  // namespace plait
