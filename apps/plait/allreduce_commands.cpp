@@ -37,14 +37,16 @@ double median(std::vector<double> values) {
 }
 
 void run_check(const AllreduceCheckCommand& command) {
+  const auto fitted_on = [&](int devices) {
+    return std::find(command.fit_devices.begin(), command.fit_devices.end(), devices) != command.fit_devices.end();
+  };
   std::vector<costmodels::AllreduceMeasurements> sets;
   for (const std::string& argument : command.measured) sets.push_back(load_measured(argument));
   simulator::PlatformSpec platform = simulator::load_platform(simulator::find_platform(command.platform));
   if (!command.fit_devices.empty()) {
     std::vector<costmodels::AllreduceMeasurements> fitted;
     for (const auto& set : sets)
-      if (std::find(command.fit_devices.begin(), command.fit_devices.end(), set.devices) != command.fit_devices.end())
-        fitted.push_back(set);
+      if (fitted_on(set.devices)) fitted.push_back(set);
     const costmodels::RingAllreduceFit fit = costmodels::fit_ring_allreduce(fitted, command.from_bytes);
     const auto& m = fit.model;
     std::printf("fit on %d samples: step latency %.3g us (+-%.1f%%), link %.4g GB/s (+-%.1f%%), pass %.4g GB/s (+-%.1f%%)\n",
@@ -82,10 +84,8 @@ void run_check(const AllreduceCheckCommand& command) {
       }
     }
     all.insert(all.end(), errors.begin(), errors.end());
-    const bool fitted = std::find(command.fit_devices.begin(), command.fit_devices.end(), set.devices) !=
-                        command.fit_devices.end();
     std::printf("%-8d %-8s %8zu %12.2f%% %11.2f%% %+7.1f%% @ %.0f MiB\n", set.devices,
-                command.fit_devices.empty() ? "checked" : fitted ? "fitted" : "held out", errors.size(),
+                command.fit_devices.empty() ? "checked" : fitted_on(set.devices) ? "fitted" : "held out", errors.size(),
                 100 * median(errors), 100 * worst, 100 * worst_signed, worst_bytes / 1048576);
   }
   std::printf("all: median |error| %.2f%%, max %.2f%% over %zu all-reduces of %.0f MiB and more\n", 100 * median(all),

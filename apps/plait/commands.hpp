@@ -26,6 +26,10 @@ void add_experiment_commands(CLI::App& app); // sweep
 void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
 void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simulator)
 
+// --optimizer none|sgd-momentum|adamw: the optimizer state a rank's memory
+// estimate counts (schedule::optimizer_states_per_parameter); inspect, simulate.
+void add_optimizer_option(CLI::App& command, std::string& optimizer);
+
 // The flags `plait run` gives `mpirun -n ranks` on this machine
 // (--allow-run-as-root as root, --oversubscribe past the physical cores).
 std::vector<std::string> mpirun_flags(int ranks);

@@ -135,6 +135,18 @@ void add_schedule(CLI::App& app) {
   });
 }
 
+}  // namespace
+
+void add_optimizer_option(CLI::App& command, std::string& optimizer) {
+  command.add_option("--optimizer", optimizer,
+                     "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter) "
+                     "or adamw (2)")
+      ->check(CLI::IsMember({"none", "sgd-momentum", "adamw"}))
+      ->capture_default_str();
+}
+
+namespace {
+
 void add_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
@@ -142,11 +154,7 @@ void add_inspect(CLI::App& app) {
   auto* command = app.add_subcommand("inspect", "per-rank op counts, messages, bytes, memory, critical path");
   command->add_option("program", *path, "Program JSON")->required();
   command->add_flag("--json", *as_json, "machine-readable output");
-  command->add_option("--optimizer", *optimizer,
-                      "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter) "
-                      "or adamw (2)")
-      ->check(CLI::IsMember({"none", "sgd-momentum", "adamw"}))
-      ->capture_default_str();
+  add_optimizer_option(*command, *optimizer);
   command->callback([path, as_json, optimizer] {
     const auto program = schedule::load_program(*path);
     const auto summary = schedule::summarize(program, schedule::optimizer_states_per_parameter(*optimizer));

@@ -125,10 +125,7 @@ void add_simulator_commands(CLI::App& app) {
   sub->add_flag("--json", command->json, "print the prediction as JSON");
   sub->add_flag("--ignore-memory", command->ignore_memory,
                 "simulate even when a rank's estimated memory exceeds its device's");
-  sub->add_option("--optimizer", command->optimizer,
-                  "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter) or adamw (2)")
-      ->check(CLI::IsMember({"none", "sgd-momentum", "adamw"}))
-      ->capture_default_str();
+  add_optimizer_option(*sub, command->optimizer);
   sub->add_option("--allreduce", command->allreduce,
                   "allreduce algorithm (auto: recursive doubling up to the eager limit, ring above)")
       ->check(CLI::IsMember({"auto", "ring", "recursive-doubling"}))

@@ -43,7 +43,8 @@ bool solve3(std::array<std::array<double, 4>, 3> m, std::array<double, 3>& x) {
   return true;
 }
 
-// The model's terms at one sample, each over the measured time (relative least squares).
+// The model's terms at one size: what multiplies the step latency, 1 / link
+// and 1 / pass (the fit divides each by the measured time: relative least squares).
 std::array<double, 3> terms(int devices, double bytes) {
   return {2.0 * (devices - 1), 2.0 * (devices - 1) / devices * bytes, bytes};
 }
@@ -85,8 +86,8 @@ AllreduceMeasurements load_allreduce_csv(const std::string& path, int devices) {
 }
 
 double RingAllreduceModel::seconds(int devices, double bytes) const {
-  return 2.0 * (devices - 1) * step_latency_s + 2.0 * (devices - 1) / devices * bytes / link_bytes_per_s +
-         bytes / pass_bytes_per_s;
+  const std::array<double, 3> term = terms(devices, bytes);
+  return term[0] * step_latency_s + term[1] / link_bytes_per_s + term[2] / pass_bytes_per_s;
 }
 
 RingAllreduceFit fit_ring_allreduce(const std::vector<AllreduceMeasurements>& sets, std::int64_t min_bytes) {

@@ -319,14 +319,15 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
     for (std::size_t i = 0; i < in.at("grids").size(); ++i)
       expand_grid(in.at("grids")[i], "/grids/" + std::to_string(i), base, spec.points, problems);
   }
-  for (const PointConfig& point : spec.points)
-    if (!is_pipeline(point) && point.micro_batches != 1)
+  for (const PointConfig& point : spec.points) {
+    if (is_pipeline(point)) continue;
+    if (point.micro_batches != 1)
       problems.add("/grids", "micro_batches " + std::to_string(point.micro_batches) + " on a " + point.kind +
                                  " point: only pipelines (" + schedule::pipeline_kind_list() + ") split the batch");
-  for (const PointConfig& point : spec.points)
-    if (!is_pipeline(point) && point.frozen != 0)
+    if (point.frozen != 0)
       problems.add("/grids", "frozen " + std::to_string(point.frozen) + " on a " + point.kind +
                                  " point: only pipelines (" + schedule::pipeline_kind_list() + ") freeze blocks");
+  }
   if (!problems.empty()) throw Error(origin, problems.joined());
   for (PointConfig& point : spec.points) point.model.dtype = dtype;
   return spec;

@@ -49,8 +49,7 @@ void sum_in_buckets(const Program& program, int position, std::int64_t bucket_by
   for (std::size_t s = 0; s < rank.sections.size(); ++s)
     for (std::size_t i = 0; i < rank.sections[s].ops.size(); ++i) {
       const Op& op = rank.sections[s].ops[i];
-      const bool gradient = op.kind == OpKind::step_weight || (op.kind == OpKind::step_adjoint && op.accumulate_grad);
-      if (!gradient || !last.contains(op.block)) continue;
+      if (!adds_to_gradient(op) || !last.contains(op.block)) continue;
       last[op.block] = {s, i};
       repeated = repeated || rank.sections[s].repeat != 1;
     }

@@ -89,6 +89,10 @@ bool is_block_step(OpKind kind) {
   return kind == OpKind::step || kind == OpKind::step_adjoint || kind == OpKind::step_weight;
 }
 
+bool adds_to_gradient(const Op& op) {
+  return op.kind == OpKind::step_weight || (op.kind == OpKind::step_adjoint && op.accumulate_grad);
+}
+
 std::string_view cost_key(const Op& op) {
   switch (op.kind) {
     case OpKind::input: return cost_keys::input;

@@ -92,9 +92,7 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
         }
         if (op.overlap && op.kind != OpKind::grad_allreduce)
           bad(std::string(to_string(op.kind)) + " cannot overlap (only a grad_allreduce does)");
-        const bool gradient_op = op.kind == OpKind::step_weight || op.kind == OpKind::grad_allreduce ||
-                                 (op.kind == OpKind::step_adjoint && op.accumulate_grad);
-        if (gradient_op && op.block < frozen)
+        if ((adds_to_gradient(op) || op.kind == OpKind::grad_allreduce) && op.block < frozen)
           bad(std::string(to_string(op.kind)) + " on block " + std::to_string(op.block) + " of the " +
               std::to_string(frozen) + " frozen blocks (they have no gradients)");
         if (is_block_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {

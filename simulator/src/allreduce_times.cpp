@@ -30,13 +30,8 @@ std::vector<double> simulate_allreduces(const PlatformSpec& platform, const std:
     ranks = std::max(ranks, c.devices);
   }
   if (cases.empty()) return {};
-  std::vector<std::string>& arguments = detail::engine_arguments(options);
-  detail::claim_engine();
-  std::vector<char*> argv;
-  for (std::string& argument : arguments) argv.push_back(argument.data());
-  int argc = static_cast<int>(argv.size());
-  sg4::Engine engine(&argc, argv.data());
-  const detail::BuiltPlatform built = detail::build_platform(engine, platform);
+  const std::unique_ptr<sg4::Engine> engine = detail::start_engine(options);
+  const detail::BuiltPlatform built = detail::build_platform(*engine, platform);
   const std::vector<int> device_of_rank = place_ranks(platform, ranks);
 
   std::vector<detail::RankState> states(static_cast<std::size_t>(ranks));
@@ -78,7 +73,7 @@ std::vector<double> simulate_allreduces(const PlatformSpec& platform, const std:
     for (int r = 0; r < size; ++r)
       for (const int source : detail::allreduce_sources(r, size))
         detail::mailbox_of(detail::Channel::collective, false, source, r)->set_receiver(actors[static_cast<std::size_t>(r)]);
-  engine.run();
+  engine->run();
   for (const detail::RankState& state : states)
     if (!state.finished)
       throw Error("all-reduce simulation: rank " + std::to_string(state.rank),

@@ -2,6 +2,10 @@
 
 #include <atomic>
 #include <set>
+#include <string>
+#include <vector>
+
+#include <simgrid/s4u/Engine.hpp>
 
 #include "plait/schedule/error.hpp"
 
@@ -16,8 +20,7 @@ void check_network_model(const std::string& model) {
     throw Error("network model", "unknown model \"" + model + "\" (expected CM02, LV08, Constant, SMPI or IB)");
 }
 
-}  // namespace
-
+// SimGrid's command-line style configuration; the strings outlive the engine.
 std::vector<std::string>& engine_arguments(const SimulateOptions& options) {
   check_network_model(options.network_model);
   static std::vector<std::string> arguments;
@@ -40,9 +43,16 @@ std::vector<std::string>& engine_arguments(const SimulateOptions& options) {
   return arguments;
 }
 
-void claim_engine() {
+}  // namespace
+
+std::unique_ptr<simgrid::s4u::Engine> start_engine(const SimulateOptions& options) {
+  std::vector<std::string>& arguments = engine_arguments(options);
   if (engine_started.exchange(true))
     throw Error("simulator", "SimGrid allows one simulation per process; run another process for the next one");
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  int argc = static_cast<int>(argv.size());
+  return std::make_unique<simgrid::s4u::Engine>(&argc, argv.data());
 }
 
 }  // namespace plait::simulator::detail

@@ -1,19 +1,20 @@
 // SimGrid's one engine a process: its configuration and the claim on it.
 #pragma once
 
-#include <string>
-#include <vector>
+#include <memory>
 
 #include "plait/simulator/simulator.hpp"
 
+namespace simgrid::s4u {
+class Engine;
+}
+
 namespace plait::simulator::detail {
 
-// SimGrid's command-line style configuration of `options`; the strings live
-// until the next call. Throws plait::Error on an unknown network model (SimGrid
-// would exit the process) or a setting not of the form name:value.
-std::vector<std::string>& engine_arguments(const SimulateOptions& options);
-
-// Throws plait::Error when this process has simulated already: SimGrid allows one engine a process.
-void claim_engine();
+// Starts this process's SimGrid engine configured by `options`. Throws
+// plait::Error on an unknown network model (SimGrid would exit the process), a
+// setting not of the form name:value, or when this process has simulated
+// already (SimGrid allows one engine a process).
+std::unique_ptr<simgrid::s4u::Engine> start_engine(const SimulateOptions& options);
 
 }  // namespace plait::simulator::detail

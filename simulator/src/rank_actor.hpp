@@ -144,7 +144,7 @@ class SimGridComm final : public schedule::Comm {
 // runs its overlapped grad_allreduce ops one after another, in the order the
 // rank issues them (as NCCL runs DDP's buckets on its own stream), while the
 // rank computes on; the rank waits for it at the end of its program. Its
-// messages are its own (state()), outside the rank's timeline.
+// messages are its own, outside the rank's timeline.
 class GradientStream {
  public:
   GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
@@ -152,7 +152,6 @@ class GradientStream {
   void push(const schedule::Op& op, std::span<const int> group);  // from the rank's actor
   void close_and_wait();                                          // from the rank's actor; throws its error
   void run();                                                     // the stream actor's body
-  RankState& state() { return state_; }
 
  private:
   struct Job {

@@ -206,18 +206,12 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
       throw Error("rank compute scales", "rank " + std::to_string(rank) + ": must be a finite number > 0");
   std::vector<int> device_of_rank;
   if (platform.simgrid_xml.empty()) device_of_rank = place_ranks(platform, program.ranks);
-  std::vector<std::string>& arguments = detail::engine_arguments(options);
-  detail::claim_engine();
-
   const auto wall_start = std::chrono::steady_clock::now();
-  std::vector<char*> argv;
-  for (std::string& argument : arguments) argv.push_back(argument.data());
-  int argc = static_cast<int>(argv.size());
-  sg4::Engine engine(&argc, argv.data());
-  const detail::BuiltPlatform built = detail::build_platform(engine, platform);
+  const std::unique_ptr<sg4::Engine> engine = detail::start_engine(options);
+  const detail::BuiltPlatform built = detail::build_platform(*engine, platform);
   const double platform_wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  if (options.intra_node_messages) apply_intra_node_model(engine, *options.intra_node_messages);
+  if (options.intra_node_messages) apply_intra_node_model(*engine, *options.intra_node_messages);
   if (!platform.simgrid_xml.empty()) {
     if (program.ranks > static_cast<int>(built.devices.size()))
       throw Error(platform.origin, "the program has " + std::to_string(program.ranks) +
@@ -291,7 +285,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
           ->set_receiver(stream_actors[static_cast<std::size_t>(r)]);
   }
 
-  engine.run();
+  engine->run();
 
   for (const detail::RankState& state : states)
     if (!state.finished) report_unfinished(program, states, sg4::Engine::get_clock());

@@ -24,10 +24,6 @@ BuildSpec overlap_spec(int layers, int stages, std::int64_t bucket_blocks) {
   return spec;
 }
 
-bool finishes_gradient(const Op& op) {
-  return op.kind == OpKind::step_weight || (op.kind == OpKind::step_adjoint && op.accumulate_grad);
-}
-
 TEST(DataParallelOverlap, EachBucketFollowsTheStepThatFinishesItsGradients) {
   for (const std::string& kind : {std::string("gpipe"), std::string("1f1b"), std::string("zb-h1")})
     for (const std::int64_t bucket_blocks : {1, 2, 8}) {
@@ -46,11 +42,11 @@ TEST(DataParallelOverlap, EachBucketFollowsTheStepThatFinishesItsGradients) {
           for (int block = ops[i].block; block < ops[i].block + ops[i].span; ++block) {
             ++summed[block];
             for (std::size_t later = i + 1; later < ops.size(); ++later)  // final: no gradient op after it
-              EXPECT_FALSE(finishes_gradient(ops[later]) && ops[later].block == block) << "block " << block;
+              EXPECT_FALSE(adds_to_gradient(ops[later]) && ops[later].block == block) << "block " << block;
           }
           // ... and it follows the op that finished one of them.
           ASSERT_GT(i, 0u);
-          EXPECT_TRUE(finishes_gradient(ops[i - 1]) || ops[i - 1].kind == OpKind::grad_allreduce);
+          EXPECT_TRUE(adds_to_gradient(ops[i - 1]) || ops[i - 1].kind == OpKind::grad_allreduce);
         }
         for (const BlockRange& chunk : owned_blocks(program, rank))
           for (int block = chunk.first; block < chunk.end; ++block) EXPECT_EQ(summed[block], 1) << "block " << block;

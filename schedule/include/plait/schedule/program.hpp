@@ -92,6 +92,8 @@ struct Op {
 
 // Cost key of an op: the name under which cost models price it (see cost_keys.hpp).
 std::string_view cost_key(const Op& op);
+// A step_adjoint with accumulate_grad or a step_weight: adds into its block's gradient.
+bool adds_to_gradient(const Op& op);
 
 enum class Phase : std::uint8_t { none, forward, adjoint };
 std::string_view to_string(Phase phase);
