@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   train->add_option("config", config_path, "training config (e.g. experiments/train-char-lm.json)")->required();
   train->add_option("--out", out, "output directory (overrides the config's out)");
   train->add_option("--steps", steps, "optimizer steps (overrides the config)");
-  train->add_option("--mode", mode, "serial or mgrit (overrides the config)");
+  train->add_option("--mode", mode, "serial or mgrit (overrides the config; a multilevel config trains single-level)");
   train->add_option("--device", device, "cpu, cuda or cuda:N (overrides the config)");
   train->add_flag("--resume", overrides.resume, "continue from the output directory's checkpoint");
   train->add_flag("--force", overrides.force, "replace another run's results in the output directory");
@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
   train->add_option("--predictions", overrides.predictions_path,
                     "predicted step times per solver setting (written by plait train --profile)");
   train->add_option("--inject-nan-at", overrides.inject_nan_at_step, "fault injection for tests")->group("");
+  train->add_flag("--check-correction", overrides.check_correction,
+                  "multilevel: record how far each cycle's coarse gradient is from the restricted fine gradient");
   app.require_subcommand(0, 1);
 
   try {

@@ -33,21 +33,25 @@ std::map<std::string, double> predict_training_settings(const training::TrainCon
   }
   std::filesystem::create_directories(work_dir);
   std::map<std::string, double> predictions;
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    const std::string key = training::settings_json(candidates[i]);
-    if (predictions.count(key)) continue;
-    const std::string stem = work_dir + "/setting-" + std::to_string(i);
-    schedule::save_program(training::build_program(config, candidates[i], ranks), stem + ".program.json");
-    const std::vector<std::string> argv = {tools.plait, "simulate", stem + ".program.json", "--platform", tools.platform,
-                                           "--profile", tools.profile, "--json"};
-    const int code = detail::run_process(argv, stem + ".prediction.json", stem + ".stderr");
-    if (code != 0)
-      throw Error("plait simulate", "exit " + std::to_string(code) + ": " + detail::last_words(stem + ".stderr") + " [" +
-                                        detail::join_command(argv) + "]");
-    const json prediction = json::parse(read_text_file(stem + ".prediction.json"), nullptr, false);
-    if (!prediction.is_object() || !prediction.contains("predicted_time_s") || !prediction["predicted_time_s"].is_number())
-      throw Error(stem + ".prediction.json", "no predicted_time_s");
-    predictions[key] = prediction["predicted_time_s"].get<double>();
+  int made = 0;
+  for (int level = 0; level < training::training_levels(config); ++level) {  // multilevel: every level's network
+    const training::TrainConfig level_config = training::level_config(config, level);
+    for (const auto& settings : candidates) {
+      const std::string key = training::prediction_key(settings, level_config.model.ode_layers);
+      if (predictions.count(key)) continue;
+      const std::string stem = work_dir + "/setting-" + std::to_string(made++);
+      schedule::save_program(training::build_program(level_config, settings, ranks), stem + ".program.json");
+      const std::vector<std::string> argv = {tools.plait, "simulate", stem + ".program.json", "--platform",
+                                             tools.platform, "--profile", tools.profile, "--json"};
+      const int code = detail::run_process(argv, stem + ".prediction.json", stem + ".stderr");
+      if (code != 0)
+        throw Error("plait simulate", "exit " + std::to_string(code) + ": " + detail::last_words(stem + ".stderr") +
+                                          " [" + detail::join_command(argv) + "]");
+      const json prediction = json::parse(read_text_file(stem + ".prediction.json"), nullptr, false);
+      if (!prediction.is_object() || !prediction.contains("predicted_time_s") || !prediction["predicted_time_s"].is_number())
+        throw Error(stem + ".prediction.json", "no predicted_time_s");
+      predictions[key] = prediction["predicted_time_s"].get<double>();
+    }
   }
   return predictions;
 }

@@ -19,6 +19,17 @@ TEST(TrainingFuzz, MutatedConfigsLoadOrGiveOneLocatedError) {
   EXPECT_GT(summary.refused, 5000);
 }
 
+TEST(TrainingFuzz, MutatedMultilevelConfigsLoadOrGiveOneLocatedError) {
+  TrainConfig config;
+  config.solver.mode = "multilevel";
+  config.solver.multilevel = {.levels = 3, .cf = 2, .coarse_steps = 2, .fine_steps = 1, .restriction = "average"};
+  config.steps = 200;
+  config.checkpoint_interval = 40;
+  const auto summary = plait::testing::fuzz_loader(dump_train_config(config), "train.json", 10000,
+                                                   [](const std::string& text) { parse_train_config(text, "train.json"); });
+  EXPECT_GT(summary.refused, 5000);
+}
+
 TEST(TrainingFuzz, MutatedIdxFilesLoadOrGiveOneLocatedError) {
   std::string valid{'\0', '\0', '\x08', '\x03', '\0', '\0', '\0', '\x02', '\0', '\0', '\0', '\x04', '\0', '\0', '\0', '\x04'};
   valid += std::string(32, '\x11');

@@ -12,6 +12,7 @@
 #include "error_text.hpp"
 #include "plait/training/config.hpp"
 #include "plait/training/datasets.hpp"
+#include "plait/training/multilevel.hpp"
 #include "plait/training/tensor_file.hpp"
 
 namespace plait::training {
@@ -92,6 +93,61 @@ TEST(TrainConfig, EachBadValueIsItsOwnError) {
               HasSubstr("/model/patch: must divide the image side 28"));
   // Several problems at once are all reported.
   EXPECT_THAT(error_for("\"lr\": 0.1", "\"lr\": 0, \"beta1\": 2"), HasSubstr("/optimizer/beta1"));
+}
+
+const std::string multilevel_config = R"({
+  "format": "plait.train", "version": 1,
+  "model": {"ode_layers": 12},
+  "solver": {"mode": "multilevel", "levels": 3, "cf": 2, "coarse_steps": 2, "fine_steps": 1,
+             "correction": false, "restriction": "average", "level_solver": "mgrit"},
+  "steps": 40, "checkpoint_interval": 8
+})";
+
+TEST(TrainConfig, ParsesAMultilevelSolverAndItsLevels) {
+  const TrainConfig c = parse_train_config(multilevel_config, "m.json");
+  const auto& ml = c.solver.multilevel;
+  EXPECT_EQ(ml.levels, 3);
+  EXPECT_EQ(ml.coarse_steps, 2);
+  EXPECT_FALSE(ml.correction);
+  EXPECT_EQ(ml.restriction, "average");
+  EXPECT_EQ(initial_settings(c).mode, "mgrit");
+  EXPECT_EQ(training_levels(c), 3);
+  EXPECT_EQ(level_config(c, 2).model.ode_layers, 3);
+  EXPECT_EQ(parse_train_config(dump_train_config(c), "again").solver.multilevel.restriction, "average");
+  // Cycles of 4 steps: 2 on level 2, then 1 on level 1 and 1 on level 0, each after a prolongation.
+  EXPECT_EQ(cycle_steps(c), 4);
+  const std::vector<std::tuple<int, bool, int>> plan = {{2, true, -1}, {2, false, -1}, {1, false, 2}, {0, false, 1}};
+  for (int step = 0; step < 8; ++step) {
+    const CycleStep where = cycle_step(c, step);
+    EXPECT_EQ(std::make_tuple(where.level, where.starts_cycle, where.prolong_from), plan[step % 4]) << "step " << step;
+  }
+}
+
+TEST(TrainConfig, BadMultilevelSettingsAreOneLineErrors) {
+  auto error_for = [](const std::string& from, const std::string& to) {
+    std::string text = multilevel_config;
+    const auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    return error_of([&] { parse_train_config(text, "m.json"); });
+  };
+  EXPECT_THAT(error_for("\"levels\": 3", "\"levels\": 4"),
+              StartsWith("m.json: /solver/cf: 2 must divide the 3 ODE blocks of level 2 (ode_layers 12, levels 4)"));
+  EXPECT_THAT(error_for("\"levels\": 3", "\"levels\": 0"), HasSubstr("/solver/levels: must be an integer in 1..16"));
+  EXPECT_THAT(error_for("\"cf\": 2", "\"cf\": 5"), HasSubstr("/solver/cf: 5 must divide the 12 ODE blocks of level 0"));
+  EXPECT_THAT(error_for("\"steps\": 40", "\"steps\": 42"),
+              HasSubstr("/steps: must be a whole number of cycles of 4 optimizer steps"));
+  EXPECT_THAT(error_for("\"checkpoint_interval\": 8", "\"checkpoint_interval\": 6"),
+              HasSubstr("/checkpoint_interval: must be a whole number of cycles of 4"));
+  EXPECT_THAT(error_for("\"fine_steps\": 1", "\"fine_steps\": 0"), HasSubstr("/solver/fine_steps: must be an integer in 1.."));
+  EXPECT_THAT(error_for("\"restriction\": \"average\"", "\"restriction\": \"mean\""),
+              HasSubstr("/solver/restriction: must be \"average\" or \"injection\""));
+  EXPECT_THAT(error_for("\"mode\": \"multilevel\"", "\"mode\": \"mgrit\""),
+              HasSubstr("/solver: levels, cf, coarse_steps, fine_steps, correction, restriction and level_solver belong to mode \"multilevel\""));
+  EXPECT_THAT(error_for("\"steps\": 40", "\"steps\": 40, \"detector\": {\"interval\": 4}"),
+              HasSubstr("/detector/interval: the detector watches single-level MGRIT runs"));
+  // One line, whatever the count of problems.
+  EXPECT_EQ(error_for("\"cf\": 2", "\"cf\": 5").find('\n'), std::string::npos);
 }
 
 TEST(TextCorpus, ReadsADirectoryOfTextFilesSkippingIndexFiles) {

@@ -81,6 +81,12 @@ struct Readers {
       out = v.get<std::string>();
     };
   }
+  FieldReader boolean(bool& out) {
+    return [&out, this](const json& v, const std::string& p) {
+      if (!v.is_boolean()) return problems.add(p, "must be true or false");
+      out = v.get<bool>();
+    };
+  }
   FieldReader text(std::string& out, bool may_be_empty = false) {
     return [&out, may_be_empty, this](const json& v, const std::string& p) {
       if (!v.is_string() || (!may_be_empty && v.get<std::string>().empty()))
@@ -102,8 +108,32 @@ struct Readers {
   }
 };
 
-void check_consistency(const TrainConfig& c, Problems& problems) {
+void check_multilevel(const TrainConfig& c, Problems& problems) {
+  const auto& ml = c.solver.multilevel;
+  if (c.detector.interval > 0)
+    problems.add("/detector/interval", "the detector watches single-level MGRIT runs: set interval 0 with mode \"multilevel\"");
+  std::int64_t blocks = c.model.ode_layers;
+  for (int level = 1; level < ml.levels; ++level) {
+    if (blocks % ml.cf != 0)
+      return problems.add("/solver/cf", std::to_string(ml.cf) + " must divide the " + std::to_string(blocks) +
+                                            " ODE blocks of level " + std::to_string(level - 1) + " (ode_layers " +
+                                            std::to_string(c.model.ode_layers) + ", levels " + std::to_string(ml.levels) + ")");
+    blocks /= ml.cf;
+  }
+  const std::int64_t cycle = ml.levels == 1 ? 1 : ml.coarse_steps + std::int64_t(ml.levels - 1) * ml.fine_steps;
+  if (c.steps % cycle != 0)
+    problems.add("/steps", "must be a whole number of cycles of " + std::to_string(cycle) +
+                               " optimizer steps (coarse_steps + (levels - 1) * fine_steps)");
+  if (c.checkpoint_interval % cycle != 0)
+    problems.add("/checkpoint_interval", "must be a whole number of cycles of " + std::to_string(cycle) + " optimizer steps");
+}
+
+void check_consistency(const TrainConfig& c, Problems& problems, bool multilevel_fields) {
   const auto& m = c.model;
+  if (c.solver.mode == "multilevel") check_multilevel(c, problems);
+  else if (multilevel_fields)
+    problems.add("/solver", "levels, cf, coarse_steps, fine_steps, correction, restriction and level_solver "
+                            "belong to mode \"multilevel\"");
   if (m.d_model % m.heads != 0) problems.add("/model/heads", "must divide d_model (" + std::to_string(m.d_model) + ")");
   if (c.task == "vit" && vit_image_side % m.patch != 0)
     problems.add("/model/patch", "must divide the image side " + std::to_string(vit_image_side));
@@ -134,6 +164,15 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
   if (document.value("version", json()) != 1) problems.add("/version", "must be 1");
   auto& m = c.model;
   auto& o = c.optimizer;
+  auto& ml = c.solver.multilevel;
+  bool multilevel_fields = false;
+  // A multilevel field's reader, noting that one was given.
+  auto multilevel = [&](FieldReader reader) -> FieldReader {
+    return [&multilevel_fields, reader](const json& v, const std::string& p) {
+      multilevel_fields = true;
+      reader(v, p);
+    };
+  };
   const std::map<std::string, FieldReader> fields = {
       {"format", [](const json&, const std::string&) {}},
       {"version", [](const json&, const std::string&) {}},
@@ -170,9 +209,16 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
       {"solver",
        [&](const json& v, const std::string& p) {
          read_object(v, p,
-                     {{"mode", r.choice(c.solver.mode, {"serial", "mgrit"})},
+                     {{"mode", r.choice(c.solver.mode, {"serial", "mgrit", "multilevel"})},
                       {"forward", r.phase(c.solver.forward)},
-                      {"adjoint", r.phase(c.solver.adjoint)}},
+                      {"adjoint", r.phase(c.solver.adjoint)},
+                      {"levels", multilevel(r.integer(ml.levels, 1, 16))},
+                      {"cf", multilevel(r.integer(ml.cf, 2, 1 << 16))},
+                      {"coarse_steps", multilevel(r.integer(ml.coarse_steps, 0, 100000))},
+                      {"fine_steps", multilevel(r.integer(ml.fine_steps, 1, 100000))},
+                      {"correction", multilevel(r.boolean(ml.correction))},
+                      {"restriction", multilevel(r.choice(ml.restriction, {"injection", "average"}))},
+                      {"level_solver", multilevel(r.choice(ml.level_solver, {"serial", "mgrit"}))}},
                      problems);
        }},
       {"optimizer",
@@ -211,7 +257,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
   };
   read_object(document, "", fields, problems);
   if (c.task == "vit") m.seq = (vit_image_side / m.patch) * (vit_image_side / m.patch) + 1;
-  if (problems.empty()) check_consistency(c, problems);
+  if (problems.empty()) check_consistency(c, problems, multilevel_fields);
   if (!problems.empty()) throw Error(origin, problems.joined());
   return c;
 }
@@ -230,13 +276,20 @@ std::string dump_train_config(const TrainConfig& c) {
              {"buffer_after", m.buffer_after}, {"tstop", m.tstop},      {"init", m.init},
              {"dropout", m.dropout},       {"patch", m.patch}};
   if (c.task == "char-lm") model["seq"] = m.seq;
+  json solver{{"mode", c.solver.mode}, {"forward", phase(c.solver.forward)}, {"adjoint", phase(c.solver.adjoint)}};
+  if (c.solver.mode == "multilevel") {
+    const auto& ml = c.solver.multilevel;
+    solver.update({{"levels", ml.levels}, {"cf", ml.cf}, {"coarse_steps", ml.coarse_steps},
+                   {"fine_steps", ml.fine_steps}, {"correction", ml.correction}, {"restriction", ml.restriction},
+                   {"level_solver", ml.level_solver}});
+  }
   json out{{"format", "plait.train"},
            {"version", 1},
            {"task", c.task},
            {"data", {{"corpus", c.data.corpus}, {"dataset", c.data.dataset},
                      {"validation_fraction", c.data.validation_fraction}}},
            {"model", model},
-           {"solver", {{"mode", c.solver.mode}, {"forward", phase(c.solver.forward)}, {"adjoint", phase(c.solver.adjoint)}}},
+           {"solver", solver},
            {"optimizer", {{"kind", o.kind}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
                           {"beta2", o.beta2}, {"eps", o.eps}, {"momentum", o.momentum},
                           {"warmup_steps", o.warmup_steps}, {"min_lr_ratio", o.min_lr_ratio},
@@ -256,8 +309,19 @@ std::string dump_train_config(const TrainConfig& c) {
 }
 
 SolverSettings initial_settings(const TrainConfig& config) {
-  SolverSettings settings{config.solver.mode, config.solver.forward, config.solver.adjoint};
+  const std::string& mode = config.solver.mode == "multilevel" ? config.solver.multilevel.level_solver : config.solver.mode;
+  SolverSettings settings{mode, config.solver.forward, config.solver.adjoint};
   return settings.mode == "serial" ? serial_settings(settings) : settings;
+}
+
+int training_levels(const TrainConfig& config) {
+  return config.solver.mode == "multilevel" ? config.solver.multilevel.levels : 1;
+}
+
+TrainConfig level_config(const TrainConfig& config, int level) {
+  TrainConfig out = config;
+  for (int l = 0; l < level; ++l) out.model.ode_layers /= config.solver.multilevel.cf;
+  return out;
 }
 
 SolverSettings serial_settings(SolverSettings settings) {
@@ -275,6 +339,12 @@ json phase_json(const schedule::PhaseSpec& s) {
 
 std::string settings_json(const SolverSettings& s) {
   return json{{"mode", s.mode}, {"forward", phase_json(s.forward)}, {"adjoint", phase_json(s.adjoint)}}.dump();
+}
+
+std::string prediction_key(const SolverSettings& settings, int ode_layers) {
+  json key = json::parse(settings_json(settings));
+  key["ode_layers"] = ode_layers;
+  return key.dump();
 }
 
 SolverSettings parse_settings_json(const std::string& text, const std::string& origin) {

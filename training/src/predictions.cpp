@@ -27,7 +27,8 @@ std::map<std::string, double> load_training_predictions(const std::string& path)
     for (const auto& entry : in.at("predictions")) {
       const double seconds = entry.at("predicted_step_s").get<double>();
       if (!(seconds > 0)) throw Error(path, "predicted_step_s must be positive");
-      predictions[settings_json(parse_settings_json(entry.at("settings").dump(), path))] = seconds;
+      const json& settings = entry.at("settings");
+      predictions[prediction_key(parse_settings_json(settings.dump(), path), settings.at("ode_layers").get<int>())] = seconds;
     }
   } catch (const json::exception& error) {
     throw Error(path, std::string("malformed: ") + error.what());

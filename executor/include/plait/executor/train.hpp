@@ -22,6 +22,10 @@ struct TrainOverrides {
   bool show_progress = true;  // a progress line on a terminal (never in CI)
   std::string predictions_path;  // plait train --profile: predicted step times, recorded in the metrics
   int inject_nan_at_step = -1;  // fault injection (tests): this step's loss is NaN
+  // Multilevel: at each cycle's first coarse step, evaluate the coarse
+  // objective's gradient again and record its relative difference from the
+  // restricted fine gradient ("correction_error"); the extra runs are a check.
+  bool check_correction = false;
 };
 
 struct DetectorEvent {
@@ -37,6 +41,7 @@ struct TrainSummary {
   std::optional<double> validation_loss, validation_accuracy;
   double median_step_s = 0;  // median wall time of a training step (probes and evaluations excluded)
   double wall_s = 0;
+  double flops = 0;  // of every training step (forward, backward, optimizer; evaluation not counted)
   std::vector<DetectorEvent> probes;  // every detector probe, in order
   std::string final_mode;
 };

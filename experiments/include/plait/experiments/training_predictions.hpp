@@ -1,6 +1,7 @@
 // Predicted step times for a training run: every solver setting the run may
 // use (its own, the serial one, and each iteration count raise-iterations
-// may reach) is built into a Program of the ODE blocks and priced by
+// may reach, at every level of a multilevel run) is built into a Program of
+// the ODE blocks and priced by
 // `plait simulate` (a child process per setting: one SimGrid engine each).
 #pragma once
 
@@ -18,7 +19,7 @@ struct PredictionTools {
   std::string platform = "local";
 };
 
-// settings_json -> predicted seconds of one step of the ODE solve on `ranks` ranks.
+// prediction_key -> predicted seconds of one step of the ODE solve on `ranks` ranks.
 std::map<std::string, double> predict_training_settings(const training::TrainConfig& config, int ranks,
                                                         const PredictionTools& tools, const std::string& work_dir);
 

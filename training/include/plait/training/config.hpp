@@ -7,7 +7,9 @@
 //               "validation_fraction"}
 //   model      {"d_model", "heads", "mlp_ratio", "seq", "batch", "ode_layers",
 //               "buffer_before", "buffer_after", "tstop", "init", "dropout", "patch"}
-//   solver     {"mode": "serial" | "mgrit", "forward": phase, "adjoint": phase}
+//   solver     {"mode": "serial" | "mgrit" | "multilevel", "forward": phase, "adjoint": phase,
+//               multilevel only: "levels", "cf", "coarse_steps", "fine_steps", "correction",
+//               "restriction": "injection" | "average", "level_solver": "serial" | "mgrit"}
 //              phase = {"levels", "cf", "relax": "F" | "FCF", "iterations"}
 //   optimizer  {"kind": "adamw" | "sgd", "lr", "weight_decay", "beta1", "beta2",
 //               "momentum", "warmup_steps", "min_lr_ratio", "clip_norm"}
@@ -44,10 +46,25 @@ struct ModelConfig {
   std::int32_t patch = 7;             // vit: square patch side, dividing 28
 };
 
+// Multilevel-in-depth training (MG/OPT): level l is the network with
+// ode_layers / cf^l ODE blocks of step cf^l h; a cycle runs `coarse_steps`
+// optimizer steps on the coarsest level, then `fine_steps` on each finer one,
+// each level's change prolonged to the next finer level before its steps.
+struct MultilevelConfig {
+  std::int32_t levels = 2;  // 1: single-level training
+  std::int32_t cf = 2;
+  std::int32_t coarse_steps = 1;
+  std::int32_t fine_steps = 1;
+  bool correction = true;                // the first-order (tau) correction of each coarse objective
+  std::string restriction = "injection";  // injection | average: coarse block i from fine blocks i*cf..
+  std::string level_solver = "serial";    // serial | mgrit (with forward / adjoint) at every level
+};
+
 struct SolverConfig {
-  std::string mode = "mgrit";  // serial | mgrit
+  std::string mode = "mgrit";  // serial | mgrit | multilevel
   schedule::PhaseSpec forward{.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
   schedule::PhaseSpec adjoint{.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 1};
+  MultilevelConfig multilevel;
 };
 
 struct OptimizerConfig {
@@ -94,20 +111,30 @@ std::string dump_train_config(const TrainConfig& config);
 
 // The solver settings in force (the detector may change them mid-run).
 struct SolverSettings {
-  std::string mode;  // serial | mgrit
+  std::string mode;  // serial | mgrit (multilevel runs one of them at every level)
   schedule::PhaseSpec forward, adjoint;
 };
-// The config's own settings (serial mode: one level per phase).
+// The config's own settings (serial mode: one level per phase; multilevel:
+// its level_solver's).
 SolverSettings initial_settings(const TrainConfig& config);
 // The same settings, serial (exact).
 SolverSettings serial_settings(SolverSettings settings);
 // {"mode", "forward": {"levels", "cf", "relax", "iterations"}, "adjoint": {...}} as one JSON line.
 std::string settings_json(const SolverSettings& settings);
 SolverSettings parse_settings_json(const std::string& text, const std::string& origin);
+// Key of a predicted step time: settings_json with the ODE blocks of the
+// level it solves added ("ode_layers"), one JSON line.
+std::string prediction_key(const SolverSettings& settings, int ode_layers);
 // What the Program of the ODE blocks is built from, on `ranks` ranks.
 schedule::BuildSpec build_spec(const TrainConfig& config, const SolverSettings& settings, int ranks);
 // build_serial or build_mgrit of build_spec; errors say which solver and split failed.
 schedule::Program build_program(const TrainConfig& config, const SolverSettings& settings, int ranks);
+
+// Levels of the run: the multilevel hierarchy's, else 1.
+int training_levels(const TrainConfig& config);
+// The config of level `level` (0: the config itself): ode_layers / cf^level
+// ODE blocks over the same tstop, so each block steps cf^level h.
+TrainConfig level_config(const TrainConfig& config, int level);
 
 // Blocks of the whole network: buffers + ODE blocks.
 inline int total_blocks(const ModelConfig& model) {

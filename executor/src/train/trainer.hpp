@@ -1,0 +1,125 @@
+// The trainer of `plait-exec train`, private to the executor. Its parts live
+// in one file each: the loop (trainer.cpp), the detector (detector.cpp), the
+// output directory and checkpoints (run_files.cpp) and the multilevel cycle
+// (multilevel_cycle.cpp).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "../detail/transformer.hpp"
+#include "data.hpp"
+#include "optimizer.hpp"
+#include "plait/executor/exec.hpp"
+#include "plait/executor/torch_backend.hpp"
+#include "plait/executor/train.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/interpret.hpp"
+#include "task_model.hpp"
+
+namespace plait::executor::detail {
+
+// Rank-collective agreement: a plait::Error anywhere is an AgreedError everywhere.
+template <typename Body>
+void agreed(World& world, Body&& body) {
+  std::optional<Error> problem;
+  try {
+    body();
+  } catch (const Error& error) {
+    problem = error;
+  }
+  const int reporter = world.first_failed(problem.has_value());
+  if (reporter >= 0)
+    throw AgreedError(problem ? *problem : Error("rank " + std::to_string(reporter), "failed"), reporter);
+}
+
+// One network of the run: level 0 is the config's, level l has ode_layers /
+// cf^l ODE blocks (multilevel training). Each level has its own ODE blocks,
+// Programs and optimizer; the parts outside the ODE (TaskModel) are shared.
+struct Level {
+  int index = 0;
+  training::TrainConfig config;  // ode_layers of this level
+  std::map<std::string, schedule::Program> programs;  // by settings (and "/eval")
+  std::vector<std::int32_t> partition;  // ODE blocks per rank, as every Program of the level splits them
+  std::unique_ptr<TorchBackend> backend;
+  std::unique_ptr<Optimizer> optimizer;
+  double parameters = 0;  // elements updated by a step at this level, all ranks
+  // Multilevel cycle state (coarse levels): the parameters as restricted at
+  // the cycle's start, the correction added to each slot's gradient, and the
+  // restricted fine gradient the coarse objective's gradient equals there.
+  std::vector<at::Tensor> start, correction, restricted_gradient;
+};
+
+class Trainer {
+ public:
+  Trainer(World& world, const training::TrainConfig& config, const TrainOverrides& overrides);
+  TrainSummary run();
+
+ private:
+  using Settings = training::SolverSettings;
+  struct Outcome {
+    schedule::RunResult result;
+    double loss = 0;
+    std::int64_t correct = 0, count = 0;
+    double flops = 0;  // forward + backward, all ranks (no optimizer)
+  };
+
+  bool first() const { return world_.rank() == 0; }
+  bool last() const { return world_.rank() == world_.size() - 1; }
+  const schedule::Program& program_for(Level& level, const Settings& settings, bool evaluation = false);
+  Outcome run_program(Level& level, const schedule::Program& program, const Batch& batch, bool with_gradients, int step);
+  // The parameters a step at `level` updates on this rank (its ODE blocks,
+  // then the shared ones) and their gradients of the last run.
+  std::vector<ParameterSlot> slots(Level& level);
+  std::vector<at::Tensor> gradient_snapshot(Level& level);
+  double global_sum(double local) { return world_.sum_all({local}).at(0); }
+  std::pair<double, double> evaluate();
+
+  // detector.cpp
+  DetectorEvent probe(int step, const Batch& batch, std::vector<at::Tensor>& serial_gradient);
+  void compare_gradients(const std::vector<at::Tensor>& serial, DetectorEvent& event);
+  void apply_policy(DetectorEvent& event);
+
+  // run_files.cpp
+  void save_checkpoint(int step, double elapsed);
+  int load_checkpoint(double& elapsed);
+  void prepare_output();
+  // Returns the cumulative FLOPs of the last line kept (rank 0; 0 elsewhere).
+  double keep_metrics_up_to(int step);
+  void write_metric(const nlohmann::json& record);
+  void write_csv();
+
+  // multilevel_cycle.cpp. Restricts every level from the finest and builds
+  // the corrections on the cycle's first batch; returns the FLOPs it spent.
+  double begin_cycle(int step, const Batch& batch);
+  // Adds level `coarse`'s change since the cycle's start to level coarse - 1.
+  void prolong(int coarse);
+  // A step's gradients at a coarse level plus its correction; the first
+  // step at the coarsest level makes the correction from its own gradient.
+  void add_correction(Level& level, std::vector<ParameterSlot>& parameters);
+  // --check-correction: the coarse objective's gradient evaluated afresh at
+  // the restricted parameters against the restricted fine gradient.
+  double correction_error(Level& level, const Batch& batch, int step);
+
+  World& world_;
+  const training::TrainConfig& config_;
+  const TrainOverrides& overrides_;
+  std::string out_;
+  std::unique_ptr<TrainingData> data_;
+  Settings settings_;
+  bool detector_active_ = true;
+  std::vector<Level> levels_;
+  std::unique_ptr<ModelContext> context_;
+  std::unique_ptr<TaskModel> model_;
+  double outside_flops_ = 0;  // per training step, outside the ODE blocks
+  std::vector<DetectorEvent> probes_;
+  std::map<std::string, double> predictions_;  // prediction_key -> predicted step of the ODE solve
+};
+
+}  // namespace plait::executor::detail

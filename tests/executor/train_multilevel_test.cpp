@@ -1,0 +1,157 @@
+// Multilevel-in-depth training on one rank: the corrected coarse objective's
+// gradient at the restricted parameters is the restricted fine gradient, a
+// cycle without coarse steps leaves training as single-level training, each
+// level's step costs the FLOPs the work table predicts, a resumed multilevel
+// run repeats the uninterrupted losses.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "plait/schedule/cost_keys.hpp"
+#include "plait/training/datasets.hpp"
+#include "plait/training/multilevel.hpp"
+#include "train_support.hpp"
+
+namespace plait::executor {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+TrainConfig multilevel_lm(const fs::path& dir, int levels, int coarse_steps, int fine_steps) {
+  TrainConfig c = tiny_lm(dir);
+  c.solver.mode = "multilevel";
+  c.solver.multilevel = {.levels = levels, .cf = 2, .coarse_steps = coarse_steps, .fine_steps = fine_steps};
+  c.optimizer.warmup_steps = 1;
+  c.steps = 4 * training::cycle_steps(c);
+  c.checkpoint_interval = c.steps;
+  c.eval_interval = c.steps;
+  return c;
+}
+
+std::vector<json> records_of(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::vector<json> records;
+  std::string line;
+  while (std::getline(in, line)) records.push_back(json::parse(line));
+  return records;
+}
+
+std::vector<json> run_records(TrainConfig config, const fs::path& out, TrainOverrides overrides = {}) {
+  config.out = out.string();
+  overrides.force = !overrides.resume;
+  SelfWorld world;
+  train(world, config, overrides);
+  return records_of(out);
+}
+
+TEST(TrainMultilevel, TheCorrectedCoarseGradientIsTheRestrictedFineGradient) {
+  const fs::path dir = scratch("ml-correction");
+  TrainOverrides check;
+  check.check_correction = true;
+  for (const int levels : {2, 3}) {
+    for (const bool correction : {true, false}) {
+      for (const char* restriction : {"injection", "average"}) {
+        TrainConfig config = multilevel_lm(dir, levels, 2, 1);
+        config.model.dropout = 0.1;  // masks drawn per step must be the same in every run of the step
+        config.solver.multilevel.correction = correction;
+        config.solver.multilevel.restriction = restriction;
+        const auto records = run_records(config, dir / "run", check);
+        int checked = 0;
+        for (const auto& r : records) {
+          if (!r.contains("correction_error")) continue;
+          ++checked;
+          const double error = r["correction_error"].get<double>();
+          std::printf("levels %d, correction %d, %s, step %d: |grad psi - R grad f| / |R grad f| = %.3g\n", levels,
+                      correction, restriction, r["step"].get<int>(), error);
+          EXPECT_EQ(r["level"], levels - 1);
+          if (correction) EXPECT_LT(error, 1e-5);
+          else EXPECT_GT(error, 1e-2);  // the plain coarse gradient is not the restricted fine one
+        }
+        EXPECT_EQ(checked, 4);  // one per cycle
+        config.solver.multilevel.correction = true;
+      }
+    }
+  }
+}
+
+TEST(TrainMultilevel, CyclesWithoutCoarseStepsTrainAsSingleLevel) {
+  const fs::path dir = scratch("ml-zero");
+  TrainConfig serial = tiny_lm(dir);
+  serial.solver.mode = "serial";
+  serial.optimizer.warmup_steps = 1;
+  serial.steps = 8;
+  serial.eval_interval = serial.checkpoint_interval = 8;
+  const auto single = losses_of((run_records(serial, dir / "single"), dir / "single"));
+  for (const char* restriction : {"injection", "average"}) {
+    TrainConfig config = multilevel_lm(dir, 2, 0, 1);
+    config.steps = 8;
+    config.eval_interval = config.checkpoint_interval = 8;
+    config.solver.multilevel.restriction = restriction;
+    run_records(config, dir / "multilevel");
+    const auto multilevel = losses_of(dir / "multilevel");
+    ASSERT_EQ(multilevel.size(), single.size());
+    for (std::size_t i = 0; i < single.size(); ++i) EXPECT_EQ(multilevel[i], single[i]) << restriction << ", step " << i + 1;
+  }
+}
+
+TEST(TrainMultilevel, EachLevelsStepCostsTheFlopsOfTheWorkTable) {
+  const fs::path dir = scratch("ml-flops");
+  const TrainConfig config = multilevel_lm(dir, 2, 2, 1);  // cycles: coarse (with the fine gradient), coarse, fine
+  const auto records = run_records(config, dir / "run");
+  ASSERT_EQ(records.size(), 12u);
+  const auto& m = config.model;
+  schedule::ModelDesc block{.d_model = m.d_model, .heads = m.heads, .seq = m.seq, .batch = m.batch, .mlp_ratio = m.mlp_ratio};
+  const auto table = schedule::work_table(block);
+  // A serial step runs each ODE block forward (keeping its graph) and back with parameter gradients.
+  const double per_block = table.at(std::string(schedule::cost_keys::block_forward_keep)).flops +
+                           table.at(std::string(schedule::cost_keys::block_gradient)).flops;
+  const double d = m.d_model, block_parameters = (4.0 + 2 * m.mlp_ratio) * d * d + (9.0 + m.mlp_ratio) * d;
+  const int vocab = training::CharTokenizer(training::load_text_corpus(config.data.corpus)).vocab_size();
+  const double shared_parameters = (m.buffer_before + m.buffer_after) * block_parameters + double(vocab) * d +
+                                   double(m.seq) * d + 2 * d + double(vocab) * d + vocab;
+  const double tokens = double(m.batch) * m.seq, head = 3 * 2 * tokens * d * vocab;
+  auto expected = [&](int ode_blocks) {
+    const double parameters = ode_blocks * block_parameters + shared_parameters;
+    return (ode_blocks + m.buffer_before + m.buffer_after) * per_block + head + 14 * parameters;
+  };
+  const double loss_op = table.at(std::string(schedule::cost_keys::loss)).flops;
+  for (int cycle = 0; cycle < 4; ++cycle) {
+    const json &first = records[3 * cycle], &coarse = records[3 * cycle + 1], &fine = records[3 * cycle + 2];
+    EXPECT_EQ(first["level"], 1);
+    EXPECT_EQ(coarse["level"], 1);
+    EXPECT_EQ(fine["level"], 0);
+    EXPECT_DOUBLE_EQ(coarse["flops"].get<double>(), expected(m.ode_layers / 2) + loss_op);
+    EXPECT_DOUBLE_EQ(fine["flops"].get<double>(), expected(m.ode_layers) + loss_op);
+    // The cycle's first step also computes the fine gradient its correction needs (no update).
+    const double fine_gradient = expected(m.ode_layers) + loss_op - 14 * (m.ode_layers * block_parameters + shared_parameters);
+    EXPECT_DOUBLE_EQ(first["flops"].get<double>(), coarse["flops"].get<double>() + fine_gradient);
+  }
+  double cumulative = 0;
+  for (const auto& r : records) EXPECT_DOUBLE_EQ(r["cumulative_flops"].get<double>(), cumulative += r["flops"].get<double>());
+}
+
+TEST(TrainMultilevel, AResumedRunRepeatsTheUninterruptedLosses) {
+  const fs::path dir = scratch("ml-resume");
+  TrainConfig config = multilevel_lm(dir, 3, 2, 1);  // cycles of 4 steps: 2 on level 2, 1 on level 1, 1 on level 0
+  config.solver.multilevel.restriction = "average";
+  config.optimizer.kind = "sgd";
+  config.steps = 12;
+  config.checkpoint_interval = 4;
+  const auto whole = run_records(config, dir / "whole");
+  config.out = (dir / "interrupted").string();
+  TrainOverrides faulty;
+  faulty.inject_nan_at_step = 9;  // the second step of the third cycle
+  EXPECT_THAT(error_of_training(config, faulty), HasSubstr("step 10: the loss is not finite; stopped, the last good checkpoint (step 8)"));
+  TrainOverrides resume;
+  resume.resume = true;
+  const auto resumed = run_records(config, dir / "interrupted", resume);
+  ASSERT_EQ(resumed.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(resumed[i]["loss"], whole[i]["loss"]) << "step " << i + 1;
+    EXPECT_EQ(resumed[i]["level"], whole[i]["level"]) << "step " << i + 1;
+    EXPECT_EQ(resumed[i]["cumulative_flops"], whole[i]["cumulative_flops"]) << "step " << i + 1;
+  }
+}
+
+}  // namespace
+}  // namespace plait::executor
