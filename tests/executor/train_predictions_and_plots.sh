@@ -15,7 +15,8 @@ with=$(grep -c '"predicted_step_s":[0-9]' "$work/run/metrics.jsonl")
 lines=$(wc -l < "$work/run/metrics.jsonl")
 [ "$with" -eq "$lines" ] || { echo "FAIL: $with of $lines metrics lines carry predicted_step_s"; exit 1; }
 "$plot" "$work/plots" "$work/run"
-for png in loss-vs-step.png loss-vs-time.png; do
+for png in loss-vs-step.png loss-vs-time.png validation-vs-flops.png validation-vs-time.png; do
   [ "$(head -c 4 "$work/plots/$png" | tail -c 3)" = "PNG" ] || { echo "FAIL: $png is not a PNG"; exit 1; }
 done
+grep -q "^run  *final_val" "$work/plots/to-reference-loss.txt" || { echo "FAIL: no table in to-reference-loss.txt"; exit 1; }
 echo "predictions: $count settings, in all $lines metrics lines; plots written"

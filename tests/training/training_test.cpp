@@ -99,7 +99,7 @@ const std::string multilevel_config = R"({
   "format": "plait.train", "version": 1,
   "model": {"ode_layers": 12},
   "solver": {"mode": "multilevel", "levels": 3, "cf": 2, "coarse_steps": 2, "fine_steps": 1,
-             "correction": false, "restriction": "average", "level_solver": "mgrit"},
+             "correction": false, "restriction": "average", "level_solver": "mgrit", "coarse_lr_factor": 0.5},
   "steps": 40, "checkpoint_interval": 8
 })";
 
@@ -110,6 +110,7 @@ TEST(TrainConfig, ParsesAMultilevelSolverAndItsLevels) {
   EXPECT_EQ(ml.coarse_steps, 2);
   EXPECT_FALSE(ml.correction);
   EXPECT_EQ(ml.restriction, "average");
+  EXPECT_EQ(ml.coarse_lr_factor, 0.5);
   EXPECT_EQ(initial_settings(c).mode, "mgrit");
   EXPECT_EQ(training_levels(c), 3);
   EXPECT_EQ(level_config(c, 2).model.ode_layers, 3);
@@ -143,7 +144,7 @@ TEST(TrainConfig, BadMultilevelSettingsAreOneLineErrors) {
   EXPECT_THAT(error_for("\"restriction\": \"average\"", "\"restriction\": \"mean\""),
               HasSubstr("/solver/restriction: must be \"average\" or \"injection\""));
   EXPECT_THAT(error_for("\"mode\": \"multilevel\"", "\"mode\": \"mgrit\""),
-              HasSubstr("/solver: levels, cf, coarse_steps, fine_steps, correction, restriction and level_solver belong to mode \"multilevel\""));
+              HasSubstr("/solver: levels, cf, coarse_steps, fine_steps, correction, restriction, level_solver and coarse_lr_factor belong to mode \"multilevel\""));
   EXPECT_THAT(error_for("\"steps\": 40", "\"steps\": 40, \"detector\": {\"interval\": 4}"),
               HasSubstr("/detector/interval: the detector watches single-level MGRIT runs"));
   // One line, whatever the count of problems.

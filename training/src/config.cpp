@@ -132,7 +132,7 @@ void check_consistency(const TrainConfig& c, Problems& problems, bool multilevel
   const auto& m = c.model;
   if (c.solver.mode == "multilevel") check_multilevel(c, problems);
   else if (multilevel_fields)
-    problems.add("/solver", "levels, cf, coarse_steps, fine_steps, correction, restriction and level_solver "
+    problems.add("/solver", "levels, cf, coarse_steps, fine_steps, correction, restriction, level_solver and coarse_lr_factor "
                             "belong to mode \"multilevel\"");
   if (m.d_model % m.heads != 0) problems.add("/model/heads", "must divide d_model (" + std::to_string(m.d_model) + ")");
   if (c.task == "vit" && vit_image_side % m.patch != 0)
@@ -218,7 +218,8 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
                       {"fine_steps", multilevel(r.integer(ml.fine_steps, 1, 100000))},
                       {"correction", multilevel(r.boolean(ml.correction))},
                       {"restriction", multilevel(r.choice(ml.restriction, {"injection", "average"}))},
-                      {"level_solver", multilevel(r.choice(ml.level_solver, {"serial", "mgrit"}))}},
+                      {"level_solver", multilevel(r.choice(ml.level_solver, {"serial", "mgrit"}))},
+                      {"coarse_lr_factor", multilevel(r.number(ml.coarse_lr_factor, 0, 10, true))}},
                      problems);
        }},
       {"optimizer",
@@ -281,7 +282,7 @@ std::string dump_train_config(const TrainConfig& c) {
     const auto& ml = c.solver.multilevel;
     solver.update({{"levels", ml.levels}, {"cf", ml.cf}, {"coarse_steps", ml.coarse_steps},
                    {"fine_steps", ml.fine_steps}, {"correction", ml.correction}, {"restriction", ml.restriction},
-                   {"level_solver", ml.level_solver}});
+                   {"level_solver", ml.level_solver}, {"coarse_lr_factor", ml.coarse_lr_factor}});
   }
   json out{{"format", "plait.train"},
            {"version", 1},

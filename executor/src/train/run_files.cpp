@@ -146,8 +146,8 @@ void Trainer::prepare_output() {
 }
 
 // A resumed run keeps the metrics up to its checkpoint and writes the rest.
-double Trainer::keep_metrics_up_to(int step) {
-  double cumulative_flops = 0;
+std::pair<double, double> Trainer::keep_metrics_up_to(int step) {
+  double cumulative_flops = 0, training_time = 0;
   agreed(world_, [&] {
     if (!first()) return;
     std::ifstream in(fs::path(out_) / "metrics.jsonl");
@@ -157,10 +157,11 @@ double Trainer::keep_metrics_up_to(int step) {
       if (!record.is_object() || record.value("step", 0) > step) continue;
       kept += line + "\n";
       cumulative_flops = record.value("cumulative_flops", cumulative_flops);
+      training_time = record.value("training_time_s", training_time);
     }
     write_text_file((fs::path(out_) / "metrics.jsonl").string(), kept);
   });
-  return cumulative_flops;
+  return {cumulative_flops, training_time};
 }
 
 void Trainer::write_metric(const json& record) {
@@ -177,7 +178,7 @@ void Trainer::write_csv() {
   std::ifstream in(fs::path(out_) / "metrics.jsonl");
   std::ostringstream csv;
   csv << "step,loss,lr,grad_norm,time_s,step_time_s,mode,forward_levels,forward_iterations,adjoint_levels,"
-         "adjoint_iterations,val_loss,val_accuracy,predicted_step_s,level,flops,cumulative_flops\n";
+         "adjoint_iterations,val_loss,val_accuracy,predicted_step_s,level,flops,cumulative_flops,training_time_s\n";
   std::string line;
   auto number = [](const json& record, const char* key) {
     return record.contains(key) && record[key].is_number() ? json(record[key]).dump() : std::string();
@@ -191,7 +192,7 @@ void Trainer::write_csv() {
         << s["forward"]["levels"] << ',' << s["forward"]["iterations"] << ',' << s["adjoint"]["levels"] << ','
         << s["adjoint"]["iterations"] << ',' << number(r, "val_loss") << ',' << number(r, "val_accuracy") << ','
         << number(r, "predicted_step_s") << ',' << number(r, "level") << ',' << number(r, "flops") << ','
-        << number(r, "cumulative_flops") << '\n';
+        << number(r, "cumulative_flops") << ',' << number(r, "training_time_s") << '\n';
   }
   write_text_file((fs::path(out_) / "metrics.csv").string(), csv.str());
 }

@@ -232,11 +232,14 @@ std::pair<double, double> Trainer::evaluate() {
 
 TrainSummary Trainer::run() {
   TrainSummary summary;
-  double elapsed_before = 0, cumulative_flops = 0;
+  double elapsed_before = 0, cumulative_flops = 0, training_time = 0;
   int start = 0;
   if (overrides_.resume) {
     start = load_checkpoint(elapsed_before);
-    cumulative_flops = global_sum(keep_metrics_up_to(start));
+    const auto [flops, seconds] = keep_metrics_up_to(start);
+    const auto totals = world_.sum_all({flops, seconds});
+    cumulative_flops = totals[0];
+    training_time = totals[1];
   } else {
     prepare_output();
   }
@@ -293,18 +296,20 @@ TrainSummary Trainer::run() {
       for (auto& slot : parameters)
         if (slot.gradient.defined()) slot.gradient.mul_(scale);
     }
-    const double lr = learning_rate(config_.optimizer, step, config_.steps);
+    const double lr = learning_rate(config_.optimizer, step, config_.steps) *
+                      std::pow(config_.solver.multilevel.coarse_lr_factor, level.index);
     level.optimizer->step(parameters, lr);
     world_.barrier();
     const double step_time = now_seconds() - step_start;
     if (!probing) step_times.push_back(step_time);
     flops += outcome.flops + outside_flops_ + training::optimizer_flops(config_.optimizer, level.parameters);
     cumulative_flops += flops;
+    training_time += step_time;
 
     json record{{"step", step + 1}, {"loss", outcome.loss}, {"lr", lr}, {"grad_norm", grad_norm},
                 {"step_time_s", step_time}, {"time_s", elapsed_before + now_seconds() - started},
                 {"settings", settings_object(used)}, {"level", level.index}, {"flops", flops},
-                {"cumulative_flops", cumulative_flops}};
+                {"cumulative_flops", cumulative_flops}, {"training_time_s", training_time}};
     if (checked) record["correction_error"] = *checked;
     if (auto predicted = predictions_.find(training::prediction_key(used, level.config.model.ode_layers));
         predicted != predictions_.end())

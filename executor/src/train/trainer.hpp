@@ -90,8 +90,9 @@ class Trainer {
   void save_checkpoint(int step, double elapsed);
   int load_checkpoint(double& elapsed);
   void prepare_output();
-  // Returns the cumulative FLOPs of the last line kept (rank 0; 0 elsewhere).
-  double keep_metrics_up_to(int step);
+  // Returns the cumulative FLOPs and training time of the last line kept
+  // (rank 0; zeros elsewhere).
+  std::pair<double, double> keep_metrics_up_to(int step);
   void write_metric(const nlohmann::json& record);
   void write_csv();
 

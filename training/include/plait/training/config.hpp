@@ -9,7 +9,8 @@
 //               "buffer_before", "buffer_after", "tstop", "init", "dropout", "patch"}
 //   solver     {"mode": "serial" | "mgrit" | "multilevel", "forward": phase, "adjoint": phase,
 //               multilevel only: "levels", "cf", "coarse_steps", "fine_steps", "correction",
-//               "restriction": "injection" | "average", "level_solver": "serial" | "mgrit"}
+//               "restriction": "injection" | "average", "level_solver": "serial" | "mgrit",
+//               "coarse_lr_factor"}
 //              phase = {"levels", "cf", "relax": "F" | "FCF", "iterations"}
 //   optimizer  {"kind": "adamw" | "sgd", "lr", "weight_decay", "beta1", "beta2",
 //               "momentum", "warmup_steps", "min_lr_ratio", "clip_norm"}
@@ -58,6 +59,7 @@ struct MultilevelConfig {
   bool correction = true;                // the first-order (tau) correction of each coarse objective
   std::string restriction = "injection";  // injection | average: coarse block i from fine blocks i*cf..
   std::string level_solver = "serial";    // serial | mgrit (with forward / adjoint) at every level
+  double coarse_lr_factor = 1.0;          // level l steps with the learning rate times this^l
 };
 
 struct SolverConfig {
