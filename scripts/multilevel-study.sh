@@ -5,11 +5,14 @@
 # correction) and the same without the correction, trained side by side (one
 # rank and one thread each, all three at once so that they share the machine
 # alike), then plotted and tabled by scripts/plot-training.sh against the
-# single-level run's final validation loss.
-#   scripts/multilevel-study.sh OUT_DIR [STEPS]   (STEPS: a multiple of 3; default 900)
+# single-level run's final validation loss. The multilevel runs get
+# MULTILEVEL_STEPS optimizer steps (default 1.5 x STEPS: the uncorrected cycle
+# costs 2/3 of single-level FLOPs per step), each run its own cosine schedule.
+#   scripts/multilevel-study.sh OUT_DIR [STEPS [MULTILEVEL_STEPS]]   (multiples of 3; default 900, 1350)
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [STEPS]}
 steps=${2:-900}
+multilevel_steps=${3:-$((steps * 3 / 2))}
 here=$(cd "$(dirname "$0")/.." && pwd)
 plait=${PLAIT:-$here/build/apps/plait}
 [ -x "$plait" ] || { echo "multilevel-study: $plait is not built (scripts/bootstrap.sh)" >&2; exit 1; }
@@ -26,7 +29,9 @@ for optimizer in sgd adamw; do
   done
   pids=()
   for run in single-level multilevel multilevel-uncorrected; do
-    "$plait" train -n 1 "$out/configs/$optimizer-$run.json" --out "$out/$optimizer/$run" --steps "$steps" --force \
+    run_steps=$multilevel_steps
+    [ $run = single-level ] && run_steps=$steps
+    "$plait" train -n 1 "$out/configs/$optimizer-$run.json" --out "$out/$optimizer/$run" --steps "$run_steps" --force \
       > "$out/$optimizer-$run.log" 2>&1 &
     pids+=($!)
   done

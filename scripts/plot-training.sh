@@ -21,6 +21,19 @@ for run in "$@"; do
 done
 mkdir -p "$out"
 
+draw() {  # output file, x label, y label, extra settings, plot clauses (ending in ", ")
+  gnuplot <<GNUPLOT
+set terminal pngcairo size 900,560
+set output '$1'
+$4
+set key top right
+set grid
+set xlabel '$2'
+set ylabel '$3'
+plot ${5%, }
+GNUPLOT
+}
+
 plot_against() {  # column of x, its label, output file
   local x=$1 label=$2 file=$3 plots="" index=1
   shift 3
@@ -31,16 +44,7 @@ plot_against() {  # column of x, its label, output file
     plots+="'$run/metrics.csv' using $x:(valid(12) ? \$12 : 1/0) with points pt 7 ps 1.5 lc $index title '$name (validation)', "
     index=$((index + 1))
   done
-  gnuplot <<GNUPLOT
-set terminal pngcairo size 900,560
-set output '$file'
-set datafile separator ','
-set key top right
-set grid
-set xlabel '$label'
-set ylabel 'loss (cross-entropy)'
-plot ${plots%, }
-GNUPLOT
+  draw "$file" "$label" "loss (cross-entropy)" "set datafile separator ','" "$plots"
 }
 
 validation_against() {  # column of x, its label, output file
@@ -53,15 +57,7 @@ validation_against() {  # column of x, its label, output file
     plots+="'$out/.$name.validation' using 1:2 with linespoints lw 2 pt 7 lc $index title '$name', "
     index=$((index + 1))
   done
-  gnuplot <<GNUPLOT
-set terminal pngcairo size 900,560
-set output '$file'
-set key top right
-set grid
-set xlabel '$label'
-set ylabel 'validation loss (cross-entropy)'
-plot ${plots%, }
-GNUPLOT
+  draw "$file" "$label" "validation loss (cross-entropy)" "" "$plots"
   for run in "$@"; do rm -f "$out/.$(basename "$run").validation"; done
 }
 

@@ -1,5 +1,6 @@
 // Multilevel-in-depth training on one rank: the corrected coarse objective's
-// gradient at the restricted parameters is the restricted fine gradient, a
+// gradient at the restricted parameters is the restricted fine gradient (char
+// LM and ViT), a
 // cycle without coarse steps leaves training as single-level training, each
 // level's step costs the FLOPs the work table predicts, a resumed multilevel
 // run repeats the uninterrupted losses.
@@ -72,6 +73,27 @@ TEST(TrainMultilevel, TheCorrectedCoarseGradientIsTheRestrictedFineGradient) {
       }
     }
   }
+}
+
+TEST(TrainMultilevel, AVitTrainsMultilevelWithTheCorrection) {
+  const fs::path dir = scratch("ml-vit");
+  TrainConfig config = multilevel_lm(dir, 2, 2, 1);
+  config.task = "vit";
+  config.model.patch = 7;
+  config.model.seq = 17;
+  config.model.batch = 8;
+  config.eval_batches = 1;
+  if (!fs::exists(fs::path(config.data.dataset) / "train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << config.data.dataset << ": Fashion-MNIST is not installed (scripts/bootstrap.sh installs it)";
+  TrainOverrides check;
+  check.check_correction = true;
+  const auto records = run_records(config, dir / "run", check);
+  ASSERT_EQ(records.size(), 12u);
+  for (int cycle = 0; cycle < 4; ++cycle) {
+    EXPECT_LT(records[3 * cycle]["correction_error"].get<double>(), 1e-5) << "cycle " << cycle;
+    EXPECT_EQ(records[3 * cycle + 2]["level"], 0);
+  }
+  EXPECT_TRUE(records.back().contains("val_accuracy"));
 }
 
 TEST(TrainMultilevel, CyclesWithoutCoarseStepsTrainAsSingleLevel) {

@@ -64,13 +64,18 @@ TEST(TrainConfig, VitTakesItsSequenceFromThePatches) {
   EXPECT_EQ(c.model.seq, 7 * 7 + 1);
 }
 
+// The error of parsing `text` with `from` replaced by `to`.
+std::string error_after_replacing(std::string text, const std::string& from, const std::string& to,
+                                  const std::string& origin) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return error_of([&] { parse_train_config(text, origin); });
+}
+
 TEST(TrainConfig, EachBadValueIsItsOwnError) {
   auto error_for = [](const std::string& from, const std::string& to) {
-    std::string text = valid_config;
-    const auto at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-    return error_of([&] { parse_train_config(text, "c.json"); });
+    return error_after_replacing(valid_config, from, to, "c.json");
   };
   EXPECT_THAT(error_for("\"plait.train\"", "\"plait.sweep\""), StartsWith("c.json: /format: must be \"plait.train\""));
   EXPECT_THAT(error_for("\"task\": \"char-lm\"", "\"task\": \"gpt\""), HasSubstr("/task: must be \"char-lm\" or \"vit\""));
@@ -126,11 +131,7 @@ TEST(TrainConfig, ParsesAMultilevelSolverAndItsLevels) {
 
 TEST(TrainConfig, BadMultilevelSettingsAreOneLineErrors) {
   auto error_for = [](const std::string& from, const std::string& to) {
-    std::string text = multilevel_config;
-    const auto at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-    return error_of([&] { parse_train_config(text, "m.json"); });
+    return error_after_replacing(multilevel_config, from, to, "m.json");
   };
   EXPECT_THAT(error_for("\"levels\": 3", "\"levels\": 4"),
               StartsWith("m.json: /solver/cf: 2 must divide the 3 ODE blocks of level 2 (ode_layers 12, levels 4)"));

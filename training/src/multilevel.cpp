@@ -34,12 +34,7 @@ CycleStep cycle_step(const TrainConfig& config, int step) {
 
 double outside_flops(const TrainConfig& config, int vocab) {
   const auto& m = config.model;
-  schedule::ModelDesc block;
-  block.d_model = m.d_model;
-  block.heads = m.heads;
-  block.seq = m.seq;
-  block.batch = m.batch;
-  block.mlp_ratio = m.mlp_ratio;
+  const schedule::ModelDesc block = build_spec(config, initial_settings(config), 1).model;
   const auto table = schedule::work_table(block);
   const double per_buffer_block = table.at(std::string(schedule::cost_keys::block_forward_keep)).flops +
                                   table.at(std::string(schedule::cost_keys::block_gradient)).flops;

@@ -197,4 +197,22 @@ void Trainer::write_csv() {
   write_text_file((fs::path(out_) / "metrics.csv").string(), csv.str());
 }
 
+// summary.json: the run's figures and every detector probe (collective).
+void Trainer::write_summary(const TrainSummary& summary) {
+  json probes = json::array();
+  for (const auto& p : probes_)
+    probes.push_back({{"step", p.step}, {"forward_factor", p.forward_factor}, {"adjoint_factor", p.adjoint_factor},
+                      {"gradient_relative_error", p.gradient_relative_error}, {"gradient_cosine", p.gradient_cosine},
+                      {"action", p.action}});
+  auto optional = [](const std::optional<double>& v) { return v ? json(*v) : json(); };
+  const json out{{"steps", summary.steps}, {"ranks", world_.size()}, {"final_loss", summary.final_loss},
+                 {"validation_loss", optional(summary.validation_loss)},
+                 {"validation_accuracy", optional(summary.validation_accuracy)},
+                 {"median_step_s", summary.median_step_s}, {"wall_s", summary.wall_s}, {"flops", summary.flops},
+                 {"final_settings", json::parse(training::settings_json(settings_))}, {"probes", probes}};
+  agreed(world_, [&] {
+    if (first()) write_text_file(out_ + "/summary.json", out.dump(2));
+  });
+}
+
 }  // namespace plait::executor::detail

@@ -359,22 +359,7 @@ TrainSummary Trainer::run() {
   summary.wall_s = elapsed_before + now_seconds() - started;
   summary.probes = probes_;
   summary.final_mode = levels_.size() > 1 ? "multilevel (" + settings_.mode + ")" : settings_.mode;
-  if (first()) {
-    json probes = json::array();
-    for (const auto& p : probes_)
-      probes.push_back({{"step", p.step}, {"forward_factor", p.forward_factor}, {"adjoint_factor", p.adjoint_factor},
-                        {"gradient_relative_error", p.gradient_relative_error},
-                        {"gradient_cosine", p.gradient_cosine}, {"action", p.action}});
-    auto optional = [](const std::optional<double>& v) { return v ? json(*v) : json(); };
-    const json out{{"steps", summary.steps}, {"ranks", world_.size()}, {"final_loss", summary.final_loss},
-                   {"validation_loss", optional(summary.validation_loss)},
-                   {"validation_accuracy", optional(summary.validation_accuracy)},
-                   {"median_step_s", summary.median_step_s}, {"wall_s", summary.wall_s}, {"flops", summary.flops},
-                   {"final_settings", settings_object(settings_)}, {"probes", probes}};
-    agreed(world_, [&] { write_text_file(out_ + "/summary.json", out.dump(2)); });
-  } else {
-    agreed(world_, [] {});
-  }
+  write_summary(summary);
   return summary;
 }
 

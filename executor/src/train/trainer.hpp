@@ -95,6 +95,7 @@ class Trainer {
   std::pair<double, double> keep_metrics_up_to(int step);
   void write_metric(const nlohmann::json& record);
   void write_csv();
+  void write_summary(const TrainSummary& summary);
 
   // multilevel_cycle.cpp. Restricts every level from the finest and builds
   // the corrections on the cycle's first batch; returns the FLOPs it spent.
