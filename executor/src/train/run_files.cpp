@@ -29,8 +29,7 @@ std::string level_prefix(int level) { return level == 0 ? "" : "level" + std::to
 // where the coarse levels' parameters are restricted afresh anyway: only
 // their optimizer state is kept.
 void Trainer::save_checkpoint(int step, double elapsed) {
-  const fs::path out = out_, partial = out / "checkpoint.partial", final_dir = out / "checkpoint",
-                 old = out / "checkpoint.old";
+  const fs::path partial = out_ / "checkpoint.partial", final_dir = out_ / "checkpoint", old = out_ / "checkpoint.old";
   agreed(world_, [&] {
     if (first()) {
       fs::remove_all(partial);
@@ -62,7 +61,7 @@ void Trainer::save_checkpoint(int step, double elapsed) {
   agreed(world_, [&] {
     if (!first()) return;
     const json state{{"format", "plait.train-state"}, {"version", 1}, {"step", step}, {"ranks", world_.size()},
-                     {"settings", json::parse(training::settings_json(settings_))},
+                     {"settings", settings_object(settings_)},
                      {"detector_active", detector_active_}, {"elapsed_s", elapsed},
                      {"config", json::parse(training::dump_train_config(config_))}};
     write_text_file((partial / "state.json").string(), state.dump(2));
@@ -76,12 +75,11 @@ void Trainer::save_checkpoint(int step, double elapsed) {
 // Returns the step to continue from.
 int Trainer::load_checkpoint(double& elapsed) {
   int step = 0;
-  const fs::path out = out_;
   agreed(world_, [&] {
-    fs::path dir = out / "checkpoint";
-    if (!fs::exists(dir / "state.json") && fs::exists(out / "checkpoint.old" / "state.json")) dir = out / "checkpoint.old";
+    fs::path dir = out_ / "checkpoint";
+    if (!fs::exists(dir / "state.json") && fs::exists(out_ / "checkpoint.old" / "state.json")) dir = out_ / "checkpoint.old";
     const std::string state_path = (dir / "state.json").string();
-    if (!fs::exists(state_path)) throw Error(out_, "--resume: no checkpoint here");
+    if (!fs::exists(state_path)) throw Error(out_.string(), "--resume: no checkpoint here");
     json state;
     try {
       state = json::parse(read_text_file(state_path));
@@ -133,15 +131,14 @@ int Trainer::load_checkpoint(double& elapsed) {
 
 // A fresh run refuses an output directory holding another run, unless --force.
 void Trainer::prepare_output() {
-  const fs::path out = out_;
   agreed(world_, [&] {
     if (!first()) return;
-    const bool has_run = fs::exists(out / "metrics.jsonl") || fs::exists(out / "checkpoint");
+    const bool has_run = fs::exists(out_ / "metrics.jsonl") || fs::exists(out_ / "checkpoint");
     if (has_run && !overrides_.force)
-      throw Error(out_, "holds another run's results (use --resume to continue it, --force to replace it)");
-    fs::create_directories(out);
-    for (const char* name : {"metrics.jsonl", "metrics.csv", "summary.json"}) fs::remove(out / name);
-    for (const char* name : {"checkpoint", "checkpoint.old", "checkpoint.partial"}) fs::remove_all(out / name);
+      throw Error(out_.string(), "holds another run's results (use --resume to continue it, --force to replace it)");
+    fs::create_directories(out_);
+    for (const char* name : {"metrics.jsonl", "metrics.csv", "summary.json"}) fs::remove(out_ / name);
+    for (const char* name : {"checkpoint", "checkpoint.old", "checkpoint.partial"}) fs::remove_all(out_ / name);
   });
 }
 
@@ -150,7 +147,7 @@ std::pair<double, double> Trainer::keep_metrics_up_to(int step) {
   double cumulative_flops = 0, training_time = 0;
   agreed(world_, [&] {
     if (!first()) return;
-    std::ifstream in(fs::path(out_) / "metrics.jsonl");
+    std::ifstream in(out_ / "metrics.jsonl");
     std::string kept, line;
     while (std::getline(in, line)) {
       const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);  // a kill may tear the last line
@@ -159,14 +156,14 @@ std::pair<double, double> Trainer::keep_metrics_up_to(int step) {
       cumulative_flops = record.value("cumulative_flops", cumulative_flops);
       training_time = record.value("training_time_s", training_time);
     }
-    write_text_file((fs::path(out_) / "metrics.jsonl").string(), kept);
+    write_text_file((out_ / "metrics.jsonl").string(), kept);
   });
   return {cumulative_flops, training_time};
 }
 
 void Trainer::write_metric(const json& record) {
   if (!first()) return;
-  const fs::path path = fs::path(out_) / "metrics.jsonl";
+  const fs::path path = out_ / "metrics.jsonl";
   std::ofstream out(path, std::ios::app);
   out << record.dump() << '\n';
   if (!out.flush()) throw Error(path.string(), "write failed");
@@ -175,7 +172,7 @@ void Trainer::write_metric(const json& record) {
 // metrics.csv from metrics.jsonl (a resumed run's lines included).
 void Trainer::write_csv() {
   if (!first()) return;
-  std::ifstream in(fs::path(out_) / "metrics.jsonl");
+  std::ifstream in(out_ / "metrics.jsonl");
   std::ostringstream csv;
   csv << "step,loss,lr,grad_norm,time_s,step_time_s,mode,forward_levels,forward_iterations,adjoint_levels,"
          "adjoint_iterations,val_loss,val_accuracy,predicted_step_s,level,flops,cumulative_flops,training_time_s\n";
@@ -194,7 +191,7 @@ void Trainer::write_csv() {
         << number(r, "predicted_step_s") << ',' << number(r, "level") << ',' << number(r, "flops") << ','
         << number(r, "cumulative_flops") << ',' << number(r, "training_time_s") << '\n';
   }
-  write_text_file((fs::path(out_) / "metrics.csv").string(), csv.str());
+  write_text_file((out_ / "metrics.csv").string(), csv.str());
 }
 
 // summary.json: the run's figures and every detector probe (collective).
@@ -209,9 +206,9 @@ void Trainer::write_summary(const TrainSummary& summary) {
                  {"validation_loss", optional(summary.validation_loss)},
                  {"validation_accuracy", optional(summary.validation_accuracy)},
                  {"median_step_s", summary.median_step_s}, {"wall_s", summary.wall_s}, {"flops", summary.flops},
-                 {"final_settings", json::parse(training::settings_json(settings_))}, {"probes", probes}};
+                 {"final_settings", settings_object(settings_)}, {"probes", probes}};
   agreed(world_, [&] {
-    if (first()) write_text_file(out_ + "/summary.json", out.dump(2));
+    if (first()) write_text_file((out_ / "summary.json").string(), out.dump(2));
   });
 }
 

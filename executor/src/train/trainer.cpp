@@ -36,8 +36,6 @@ constexpr std::uint64_t dropout_stream = 1ULL << 43;
 using nlohmann::json;
 using schedule::Program;
 
-json settings_object(const training::SolverSettings& settings) { return json::parse(training::settings_json(settings)); }
-
 // The forward solve and the loss alone (evaluation needs no adjoint).
 Program forward_only(const Program& full) {
   Program program = full;
@@ -287,7 +285,7 @@ TrainSummary Trainer::run() {
       const std::string what = !std::isfinite(outcome.loss) ? "the loss" : "the gradient norm";
       throw AgreedError(Error("step " + std::to_string(step + 1), what + " is not finite; stopped, the last good checkpoint (step " +
                                                                   std::to_string(last_checkpoint) + ") is kept in " +
-                                                                  out_ + "/checkpoint"),
+                                                                  (out_ / "checkpoint").string()),
                         0);
     }
     if (event) compare_gradients(serial_gradient, *event);  // before clipping: the solver's own error

@@ -4,6 +4,7 @@
 // (multilevel_cycle.cpp).
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +38,11 @@ void agreed(World& world, Body&& body) {
   const int reporter = world.first_failed(problem.has_value());
   if (reporter >= 0)
     throw AgreedError(problem ? *problem : Error("rank " + std::to_string(reporter), "failed"), reporter);
+}
+
+// The solver settings as a JSON object (metrics, state.json, summary.json).
+inline nlohmann::json settings_object(const training::SolverSettings& settings) {
+  return nlohmann::json::parse(training::settings_json(settings));
 }
 
 // One network of the run: level 0 is the config's, level l has ode_layers /
@@ -112,7 +118,7 @@ class Trainer {
   World& world_;
   const training::TrainConfig& config_;
   const TrainOverrides& overrides_;
-  std::string out_;
+  std::filesystem::path out_;
   std::unique_ptr<TrainingData> data_;
   Settings settings_;
   bool detector_active_ = true;
