@@ -30,6 +30,14 @@ void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simul
 // estimate counts (schedule::optimizer_states_per_parameter); inspect, simulate.
 void add_optimizer_option(CLI::App& command, std::string& optimizer);
 
+// calibrate --from-steps FILE --platform P -o profile.json [--folds K] [--report FILE.md]
+struct FromStepsArgs {
+  std::string steps_csv, platform, output, report, predictions;
+  int folds = 5;
+};
+// Fits the platform's device sheet to the measured steps (needs the simulator's platforms).
+void run_calibrate_from_steps(const FromStepsArgs& args);
+
 // The flags `plait run` gives `mpirun -n ranks` on this machine
 // (--allow-run-as-root as root, --oversubscribe past the physical cores).
 std::vector<std::string> mpirun_flags(int ranks);

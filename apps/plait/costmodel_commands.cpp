@@ -30,6 +30,7 @@ struct CalibrateArgs {
   bool no_network = false;
   double max_median_error = 0.10;
   cm::CalibrationOptions options;
+  FromStepsArgs from_steps;
 };
 
 std::vector<schedule::ModelDesc> parse_shape_list(const std::string& text) {
@@ -210,7 +211,27 @@ void add_costmodel_commands(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   calibrate->add_option("--device", args->options.device, "cpu or cuda")->capture_default_str();
-  calibrate->callback([args] { run_calibrate(*args); });
+  calibrate->add_option("--from-steps", args->from_steps.steps_csv,
+                        "Fit a GPU's kernel model to these measured training steps (CSV with vTrain's columns) "
+                        "instead of measuring this machine; needs --platform")
+      ->check(CLI::ExistingFile);
+  calibrate->add_option("--platform", args->from_steps.platform,
+                        "--from-steps: the platform whose devices and links ran the steps (e.g. a100-node)");
+  calibrate->add_option("--folds", args->from_steps.folds, "--from-steps: folds of the held-out check")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100));
+  calibrate->add_option("--report", args->from_steps.report, "--from-steps: also write the report (markdown) here");
+  calibrate->add_option("--predictions", args->from_steps.predictions,
+                        "--from-steps: write each step's held-out prediction here (CSV)");
+  calibrate->callback([args] {
+    if (args->from_steps.steps_csv.empty()) return run_calibrate(*args);
+    args->from_steps.output = args->output;
+#ifdef PLAIT_HAVE_SIMGRID
+    run_calibrate_from_steps(args->from_steps);
+#else
+    throw Error("--from-steps", "this plait was built without SimGrid, whose platforms it needs");
+#endif
+  });
 }
 
 }  // namespace plait::cli

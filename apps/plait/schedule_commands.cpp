@@ -57,8 +57,10 @@ std::string format_vector(const std::vector<double>& values) {
 void add_schedule(CLI::App& app) {
   struct Options {
     BuildSpec spec;
-    std::string kind = "mgrit", relax = "F", backward_relax, output, mask = "causal";
+    std::string kind = "mgrit", relax = "F", backward_relax, output, mask = "causal", model = "transformer";
     int backward_levels = 0;
+    std::int32_t vocab = 50304;  // GPT-2's 50,257 padded to a multiple of 128, as Megatron does
+    CLI::Option* vocab_option = nullptr;
   };
   auto options = std::make_shared<Options>();
   options->spec.forward.iterations = 2;
@@ -100,8 +102,14 @@ void add_schedule(CLI::App& app) {
   command->add_option("--bwd-iters", options->spec.adjoint.iterations, "adjoint MGRIT iterations")
       ->capture_default_str();
   auto& model = options->spec.model;
-  command->add_option("--model", model.kind, "transformer, linear or mlp")
-      ->check(CLI::IsMember({"transformer", "linear", "mlp"}))->capture_default_str();
+  command->add_option("--model", options->model, "transformer (the block stack, mean-squared loss), gpt (a full "
+                      "training step: embeddings, output layer over --vocab, cross-entropy, Adam), linear or mlp")
+      ->check(CLI::IsMember({"transformer", "gpt", "linear", "mlp"}))->capture_default_str();
+  options->vocab_option = command->add_option("--vocab", options->vocab, "--model gpt: vocabulary of the output layer")->capture_default_str();
+  command->add_option("--tp", model.tensor_parallel,
+                      "tensor parallelism (Megatron): ranks each block is split over; ranks x dp x tp in all, "
+                      "tensor-parallel ranks adjacent")
+      ->capture_default_str();
   command->add_option("--d-model", model.d_model, "transformer width")->capture_default_str();
   command->add_option("--heads", model.heads, "attention heads")->capture_default_str();
   command->add_option("--seq", model.seq, "sequence length")->capture_default_str();
@@ -125,6 +133,10 @@ void add_schedule(CLI::App& app) {
   command->callback([options] {
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
+    options->spec.model.kind = options->model == "gpt" ? "transformer" : options->model;
+    if (options->model != "gpt" && options->vocab_option->count() > 0)
+      throw Error("--vocab", "only --model gpt has a vocabulary");
+    options->spec.model.vocab = options->model == "gpt" ? options->vocab : 0;
     const std::string& kind = options->kind;
     if (!schedule::is_pipeline_kind(kind) && options->spec.micro_batches != 1)
       throw Error("--micro-batches",

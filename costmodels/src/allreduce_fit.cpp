@@ -4,20 +4,12 @@
 #include <set>
 #include <sstream>
 
+#include "detail/csv.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
 
 namespace plait::costmodels {
 namespace {
-
-std::vector<std::string> split_fields(const std::string& line) {
-  std::vector<std::string> fields;
-  std::stringstream stream(line);
-  std::string field;
-  while (std::getline(stream, field, ',')) fields.push_back(field);
-  if (!line.empty() && line.back() == ',') fields.emplace_back();
-  return fields;
-}
 
 double positive_number(const std::string& field, const std::string& where) {
   const std::optional<double> value = number_of_field(field);
@@ -56,7 +48,7 @@ AllreduceMeasurements parse_allreduce_csv(const std::string& text, int devices, 
   std::stringstream stream(text);
   std::string line;
   if (!std::getline(stream, line)) throw Error(origin, "empty file (expected nccl-tests CSV)");
-  const std::vector<std::string> header = split_fields(line);
+  const std::vector<std::string> header = detail::split_csv_line(line);
   int size_column = -1, time_column = -1;
   for (int i = 0; i < static_cast<int>(header.size()); ++i) {
     if (header[i] == "size(B)" && size_column < 0) size_column = i;
@@ -67,7 +59,7 @@ AllreduceMeasurements parse_allreduce_csv(const std::string& text, int devices, 
   AllreduceMeasurements out{.devices = devices, .origin = origin, .samples = {}};
   for (int number = 2; std::getline(stream, line); ++number) {
     if (line.empty()) continue;
-    const std::vector<std::string> fields = split_fields(line);
+    const std::vector<std::string> fields = detail::split_csv_line(line);
     const std::string where = origin + ": line " + std::to_string(number);
     if (fields.size() != header.size())
       throw Error(where, std::to_string(fields.size()) + " fields, the header has " + std::to_string(header.size()));

@@ -32,8 +32,10 @@ double dtype_bytes(std::string_view dtype) {
 
 namespace {
 
+// T tensor-parallel ranks (a rank computes H / T heads and r d / T MLP
+// columns), V the vocabulary (0: none).
 struct Shape {
-  double B, S, d, H, r, e, n;
+  double B, S, d, H, r, e, n, T, V;
 };
 
 Shape shape_of(const schedule::ModelDesc& model) {
@@ -47,12 +49,12 @@ Shape shape_of(const schedule::ModelDesc& model) {
   }
   const double B = model.batch, S = model.seq;
   return {B, S, double(model.d_model), double(model.heads), double(model.mlp_ratio),
-          dtype_bytes(model.dtype), B * S};
+          dtype_bytes(model.dtype), B * S, double(std::max(model.tensor_parallel, 1)), double(model.vocab)};
 }
 
 // A GEMM [m x k] * [k x n]: reads both operands, writes the result.
 WorkPart gemm(std::string name, double m, double k, double n, double e, double batches = 1) {
-  return {std::move(name), 2 * m * k * n * batches, (m * k + k * n + m * n) * batches * e};
+  return {std::move(name), 2 * m * k * n * batches, (m * k + k * n + m * n) * batches * e, std::min({m, k, n})};
 }
 
 // An elementwise kernel over `elements` reading `inputs` tensors, writing one.
@@ -61,27 +63,54 @@ WorkPart elementwise(std::string name, double elements, double flops_per_element
   return {std::move(name), elements * flops_per_element, elements * (inputs + 1) * e};
 }
 
+// Tensor parallelism splits the heads and the MLP columns: every part but
+// the LayerNorms and residuals works on 1 / T of its tensors.
 std::vector<WorkPart> forward_parts(const Shape& s) {
-  const double nd = s.n * s.d, scores = s.B * s.H * s.S * s.S, dh = s.d / s.H;
-  const double hidden = s.n * s.r * s.d;
+  const double nd = s.n * s.d, heads = s.B * s.H / s.T, scores = heads * s.S * s.S, dh = s.d / s.H;
+  const double hidden = s.n * s.r * s.d / s.T;
   return {
       elementwise("ln1", nd, 8, 1, s.e),
-      gemm("qkv", s.n, s.d, 3 * s.d, s.e),
+      gemm("qkv", s.n, s.d, 3 * s.d / s.T, s.e),
       // q, k, v are permuted views: matmul copies them contiguous.
-      elementwise("qkv.contiguous", 3 * nd, 0, 1, s.e),
-      gemm("scores", s.S, dh, s.S, s.e, s.B * s.H),
+      elementwise("qkv.contiguous", 3 * nd / s.T, 0, 1, s.e),
+      gemm("scores", s.S, dh, s.S, s.e, heads),
       elementwise("scale", scores, 1, 1, s.e),
       elementwise("mask", scores, 1, 2, s.e),  // additive causal mask
       elementwise("softmax", scores, 5, 1, s.e),
-      gemm("attn.v", s.S, s.S, dh, s.e, s.B * s.H),
-      elementwise("heads.merge", nd, 0, 1, s.e),  // transpose + reshape copies
-      gemm("out.proj", s.n, s.d, s.d, s.e),
+      gemm("attn.v", s.S, s.S, dh, s.e, heads),
+      elementwise("heads.merge", nd / s.T, 0, 1, s.e),  // transpose + reshape copies
+      gemm("out.proj", s.n, s.d / s.T, s.d, s.e),
       elementwise("residual1", nd, 2, 2, s.e),
       elementwise("ln2", nd, 8, 1, s.e),
-      gemm("mlp.up", s.n, s.d, s.r * s.d, s.e),
+      gemm("mlp.up", s.n, s.d, s.r * s.d / s.T, s.e),
       elementwise("gelu", hidden, 14, 1, s.e),
-      gemm("mlp.down", s.n, s.r * s.d, s.d, s.e),
+      gemm("mlp.down", s.n, s.r * s.d / s.T, s.d, s.e),
       elementwise("residual2", nd, 2, 2, s.e),
+  };
+}
+
+// The block as Megatron runs it in a full GPT step (a vocabulary): the score
+// scaling folded into the batched GEMM, scale-mask-softmax one fused kernel,
+// dropout on the probabilities and, fused with the bias and the residual, on
+// each branch (p = 0.1, a byte mask each), the MLP's bias fused with GELU.
+std::vector<WorkPart> megatron_forward_parts(const Shape& s) {
+  const double nd = s.n * s.d, heads = s.B * s.H / s.T, scores = heads * s.S * s.S, dh = s.d / s.H;
+  const double hidden = s.n * s.r * s.d / s.T;
+  return {
+      elementwise("ln1", nd, 8, 1, s.e),
+      gemm("qkv", s.n, s.d, 3 * s.d / s.T, s.e),
+      gemm("scores", s.S, dh, s.S, s.e, heads),
+      elementwise("softmax", scores, 7, 1, s.e),
+      {"attention.dropout", 2 * scores, scores * (2 * s.e + 1)},
+      gemm("attn.v", s.S, s.S, dh, s.e, heads),
+      elementwise("heads.merge", nd / s.T, 0, 1, s.e),
+      gemm("out.proj", s.n, s.d / s.T, s.d, s.e),
+      {"bias.dropout.add1", 4 * nd, nd * (3 * s.e + 1)},
+      elementwise("ln2", nd, 8, 1, s.e),
+      gemm("mlp.up", s.n, s.d, s.r * s.d / s.T, s.e),
+      elementwise("bias.gelu", hidden, 15, 1, s.e),
+      gemm("mlp.down", s.n, s.r * s.d / s.T, s.d, s.e),
+      {"bias.dropout.add2", 4 * nd, nd * (3 * s.e + 1)},
   };
 }
 
@@ -93,23 +122,47 @@ WorkPart input_gradient(const WorkPart& part) {
                        part.name == "out.proj" || part.name == "mlp.up" || part.name == "mlp.down";
   // scores and attn.v have two activation inputs: both gradients are needed.
   const double factor = (part.name == "scores" || part.name == "attn.v") ? 2 : 1;
-  if (is_gemm) return {part.name + ".dx", part.flops * factor, part.bytes * factor};
+  if (is_gemm) return {part.name + ".dx", part.flops * factor, part.bytes * factor, part.gemm_min_dim};
   return {part.name + ".dx", 2 * part.flops, 2 * part.bytes};
 }
 
 // Parameter gradients: dW = X^T dY of the weight GEMMs, plus accumulating the
 // gradient into the parameter's .grad (read + write).
 std::vector<WorkPart> parameter_gradient_parts(const Shape& s) {
-  const double params = (4 + 2 * s.r) * s.d * s.d;
+  const double params = (4 + 2 * s.r) * s.d * s.d / s.T;
   return {
-      gemm("qkv.dw", s.d, s.n, 3 * s.d, s.e),
-      gemm("out.proj.dw", s.d, s.n, s.d, s.e),
-      gemm("mlp.up.dw", s.d, s.n, s.r * s.d, s.e),
-      gemm("mlp.down.dw", s.r * s.d, s.n, s.d, s.e),
-      elementwise("bias+ln.grads", s.n * (5 + s.r) * s.d, 1, 0, s.e),
+      gemm("qkv.dw", s.d, s.n, 3 * s.d / s.T, s.e),
+      gemm("out.proj.dw", s.d / s.T, s.n, s.d, s.e),
+      gemm("mlp.up.dw", s.d, s.n, s.r * s.d / s.T, s.e),
+      gemm("mlp.down.dw", s.r * s.d / s.T, s.n, s.d, s.e),
+      elementwise("bias+ln.grads", s.n * (5 + s.r / s.T) * s.d, 1, 0, s.e),
       elementwise("grad.accumulate", params, 1, 2, s.e),
   };
 }
+
+// A full step's ends (vocabulary V, 1 / T of it on each rank). The embedding:
+// the word rows' lookup plus the position embedding, and in the backward the
+// gradient's scatter-add into both tables. The head: final LayerNorm, logits
+// over V / T, the vocabulary-parallel cross-entropy (in fp32, as Megatron) and
+// their backward: the logits' input and weight gradients, the LayerNorm's.
+OpWork embedding_work(const Shape& s) {
+  const double nd = s.n * s.d;
+  return {{elementwise("embed.lookup", nd, 0, 1, s.e), elementwise("embed.position", nd, 1, 2, s.e),
+           elementwise("embed.grad", nd, 1, 2, s.e), elementwise("embed.position.grad", nd, 1, 2, s.e)}};
+}
+
+OpWork head_work(const Shape& s) {
+  const double nd = s.n * s.d, logits = s.n * s.V / s.T;
+  return {{elementwise("head.ln", nd, 8, 1, s.e), gemm("logits", s.n, s.d, s.V / s.T, s.e),
+           elementwise("cross_entropy", logits, 5, 1, 4), elementwise("cross_entropy.dx", logits, 3, 1, 4),
+           gemm("logits.dx", s.n, s.V / s.T, s.d, s.e), gemm("logits.dw", s.d, s.n, s.V / s.T, s.e),
+           elementwise("head.ln.dx", nd, 16, 2, s.e)}};
+}
+
+// Fused Adam on one parameter, fp32 master weights and moments: reads the
+// gradient, master weight and two moments, writes those three and the
+// model-dtype weight.
+OpWork adam_work(const Shape& s) { return {{{"adam", 14, 4 * 4 + 2 * s.e + 4 * 3}}}; }
 
 }  // namespace
 
@@ -118,7 +171,7 @@ std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model)
   const double state = s.n * s.d;
   std::map<std::string, OpWork> table;
 
-  OpWork forward{forward_parts(s)};
+  OpWork forward{s.V > 0 ? megatron_forward_parts(s) : forward_parts(s)};
   OpWork adjoint;
   for (const WorkPart& part : forward.parts) adjoint.parts.push_back(input_gradient(part));
   OpWork gradient = adjoint;
@@ -141,12 +194,17 @@ std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model)
   // no memory traffic, only the per-op overhead a profile fits.
   table[std::string(keys::vec_zero)] = {};
   table[std::string(keys::vec_copy)] = {};
-  table[std::string(keys::input)] = {};
+  table[std::string(keys::input)] = s.V > 0 ? embedding_work(s) : OpWork{};
+  table[std::string(keys::update)] = adam_work(s);
   table[std::string(keys::vec_sub)] = {{elementwise("sub", state, 1, 2, s.e)}};
   // ||a||^2 in double: convert (e -> 8 bytes), square, sum.
   table[std::string(keys::vec_norm)] = {{{"to.double", 0, state * (s.e + 8)},
                                          elementwise("square", state, 1, 1, 8),
                                          {"sum", state, state * 8}}};
+  if (s.V > 0) {
+    table[std::string(keys::loss)] = head_work(s);
+    return table;
+  }
   // Mean-squared loss 0.5 * mean((u - t)^2) and its gradient (u - t) / N.
   table[std::string(keys::loss)] = {{elementwise("loss.diff", state, 1, 2, s.e),
                                      elementwise("loss.square", state, 1, 1, s.e),
@@ -163,12 +221,26 @@ double peak_flops(const DeviceSheet& device, std::string_view dtype) {
   return device.peak_flops_fp32;
 }
 
+double roofline_seconds(const WorkPart& part, const DeviceSheet& device, std::string_view dtype) {
+  const double saturation =
+      part.gemm_min_dim > 0 && device.gemm_half_dim > 0 ? part.gemm_min_dim / (part.gemm_min_dim + device.gemm_half_dim) : 1;
+  const double flops = part.flops / saturation, bytes = part.bytes / device.memory_efficiency;
+  return roofline_seconds(schedule::Work{flops, bytes}, device, dtype);
+}
+
 double roofline_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype) {
   double seconds = 0;
-  for (const WorkPart& part : work.parts) {
-    seconds += roofline_seconds(schedule::Work{part.flops, part.bytes}, device, dtype);
-  }
+  for (const WorkPart& part : work.parts) seconds += roofline_seconds(part, device, dtype);
   return seconds;
+}
+
+double device_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype) {
+  return std::max(roofline_seconds(work, device, dtype) / device.efficiency,
+                  device.kernel_overhead_s * double(work.parts.size()));
+}
+
+double updated_parameters(const schedule::Op& op, const schedule::ModelDesc& model) {
+  return double(op.bytes) / dtype_bytes(model.dtype);
 }
 
 double roofline_seconds(const schedule::Work& work, const DeviceSheet& device,

@@ -60,6 +60,27 @@ std::map<std::string, double, std::less<>> roofline_table(const schedule::Progra
   return table;
 }
 
+// The host's time to launch the key's kernels (one per part of its work; an
+// update's single kernel is handled per op by per_update). Kernels run
+// asynchronously: an op takes the longer of launching and running them.
+double kernel_launches(const schedule::Program& program, const DeviceSheet& device, std::string_view key) {
+  if (device.kernel_overhead_s == 0 || program.model.kind != "transformer" || key == schedule::cost_keys::update) return 0;
+  const auto work = transformer_work(schedule::micro_batch_model(program));
+  const auto found = work.find(std::string(key));
+  return found == work.end() ? 0 : device.kernel_overhead_s * double(found->second.parts.size());
+}
+
+// An update op's price: the table's is one parameter's; the kernel runs once.
+double per_update(const schedule::Op& op, const schedule::ModelDesc& model, double seconds, const DeviceSheet& device) {
+  if (op.kind != schedule::OpKind::update) return seconds;
+  return std::max(seconds * updated_parameters(op, model), device.kernel_overhead_s);
+}
+
+// A send or recv costs the rank the device's message overhead (0 by default).
+bool is_message(const schedule::Op& op) {
+  return op.kind == schedule::OpKind::send || op.kind == schedule::OpKind::recv;
+}
+
 class AnalyticPricer final : public OpPricer {
  public:
   explicit AnalyticPricer(DeviceSheet device) : device_(std::move(device)) {
@@ -69,12 +90,15 @@ class AnalyticPricer final : public OpPricer {
   }
 
   double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
+    if (is_message(op)) return device_.message_overhead_s;
     if (is_free(op)) return 0;
-    return cache_.seconds(schedule::micro_batch_model(program), schedule::cost_key(op), [&](const auto&) {
+    const schedule::ModelDesc model = schedule::micro_batch_model(program);
+    const double seconds = cache_.seconds(model, schedule::cost_key(op), [&](const auto&) {
       auto table = roofline_table(program, device_);
-      for (auto& [key, seconds] : table) seconds /= device_.efficiency;
+      for (auto& [key, seconds] : table) seconds = std::max(seconds / device_.efficiency, kernel_launches(program, device_, key));
       return table;
     });
+    return per_update(op, model, seconds, device_);
   }
 
  private:
@@ -88,11 +112,13 @@ class ProfilePricer final : public OpPricer {
       : profile_(std::move(profile)), contention_(contention) {}
 
   double op_seconds(const schedule::Program& program, const schedule::Op& op) const override {
+    if (is_message(op)) return profile_.device.message_overhead_s;
     if (is_free(op)) return 0;
     // Ops run on one micro-batch: priced at that shape.
     const schedule::ModelDesc model = schedule::micro_batch_model(program);
-    const double seconds = cache_.seconds(model, schedule::cost_key(op),
-                                          [&](const auto& shape) { return table(program, shape); });
+    const double seconds = per_update(op, model, cache_.seconds(model, schedule::cost_key(op), [&](const auto& shape) {
+      return table(program, shape);
+    }), profile_.device);
     if (program.kind != "serial" || !schedule::is_block_step(op.kind)) return seconds;
     const SpeedReference* reference = profile_.find_speed_reference(model);
     return reference ? seconds * reference->serial_factor : seconds;
@@ -124,7 +150,7 @@ class ProfilePricer final : public OpPricer {
       } else if (fit != profile_.fits.end()) {
         seconds = fit->second.seconds(seconds);
       } else {
-        seconds /= profile_.device.efficiency;
+        seconds = std::max(seconds / profile_.device.efficiency, kernel_launches(program, profile_.device, key));
       }
       if (contended && fit != profile_.fits.end()) seconds *= fit->second.contention_factor;
     }

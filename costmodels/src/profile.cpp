@@ -19,7 +19,9 @@ bool operator==(const MessageModel& x, const MessageModel& y) { return x.segment
 bool operator==(const DeviceSheet& x, const DeviceSheet& y) {
   return x.name == y.name && x.peak_flops_fp32 == y.peak_flops_fp32 &&
          x.peak_flops_bf16 == y.peak_flops_bf16 && x.memory_bandwidth == y.memory_bandwidth &&
-         x.efficiency == y.efficiency;
+         x.efficiency == y.efficiency && x.gemm_half_dim == y.gemm_half_dim &&
+         x.memory_efficiency == y.memory_efficiency && x.kernel_overhead_s == y.kernel_overhead_s &&
+         x.message_overhead_s == y.message_overhead_s;
 }
 bool operator==(const KeyFit& x, const KeyFit& y) {
   return x.efficiency == y.efficiency && x.overhead_s == y.overhead_s &&
@@ -63,7 +65,8 @@ bool operator==(const Profile& x, const Profile& y) {
 
 bool same_shape(const schedule::ModelDesc& x, const schedule::ModelDesc& y) {
   return x.d_model == y.d_model && x.heads == y.heads && x.seq == y.seq && x.batch == y.batch &&
-         x.mlp_ratio == y.mlp_ratio && x.dtype == y.dtype && x.causal == y.causal;
+         x.mlp_ratio == y.mlp_ratio && x.dtype == y.dtype && x.causal == y.causal &&
+         x.vocab == y.vocab && x.tensor_parallel == y.tensor_parallel;
 }
 
 const OpMeasurement* Profile::find(std::string_view key, const schedule::ModelDesc& model) const {

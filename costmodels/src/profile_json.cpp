@@ -5,7 +5,8 @@
 //   "units": {"time": "s", "size": "B"},          // checked: anything else is refused
 //   "machine": {"cpu_model", "cores", "threads", "torch_version", "device", "date",
 //               "clock": "real_time" | "cpu_time"},   // which time the op timings are
-//   "device": {"name", "peak_flops_fp32", "peak_flops_bf16", "memory_bandwidth", "efficiency"},
+//   "device": {"name", "peak_flops_fp32", "peak_flops_bf16", "memory_bandwidth", "efficiency",
+//              "gemm_half_dim", "memory_efficiency", "kernel_overhead_s", "message_overhead_s"},  // the last four optional
 //   "ops": [{"key": "block.fwd",
 //            "shape": {"d_model", "heads", "seq", "batch", "mlp_ratio", "dtype", "causal"},
 //            "alone": {"mean_s", "median_s", "min_s", "stddev_s", "repetitions"},
@@ -164,6 +165,11 @@ struct ProfileReader {
     device.peak_flops_bf16 = in.number(*object, here, "peak_flops_bf16", 0.0, "FLOP/s");
     device.memory_bandwidth = in.number(*object, here, "memory_bandwidth", 1.0, "bandwidth");
     device.efficiency = in.number(*object, here, "efficiency", 1e-6, "efficiency");
+    if (object->contains("gemm_half_dim")) device.gemm_half_dim = in.number(*object, here, "gemm_half_dim", 0.0, "dimension");
+    if (object->contains("memory_efficiency"))
+      device.memory_efficiency = in.number(*object, here, "memory_efficiency", 1e-6, "efficiency");
+    if (object->contains("kernel_overhead_s")) device.kernel_overhead_s = in.seconds(*object, here, "kernel_overhead_s");
+    if (object->contains("message_overhead_s")) device.message_overhead_s = in.seconds(*object, here, "message_overhead_s");
     return device;
   }
 
@@ -275,6 +281,12 @@ void to_json(json& out, const Profile& profile) {
                    {"peak_flops_bf16", device.peak_flops_bf16},
                    {"memory_bandwidth", device.memory_bandwidth},
                    {"efficiency", device.efficiency}};
+  if (device.gemm_half_dim != 0 || device.memory_efficiency != 1 || device.kernel_overhead_s != 0 ||
+      device.message_overhead_s != 0)
+    out["device"].update({{"gemm_half_dim", device.gemm_half_dim},
+                          {"memory_efficiency", device.memory_efficiency},
+                          {"kernel_overhead_s", device.kernel_overhead_s},
+                          {"message_overhead_s", device.message_overhead_s}});
   json ops = json::array();
   for (const OpMeasurement& op : profile.ops) {
     json entry = {{"key", op.key}, {"shape", shape_json(op.shape)}, {"alone", timing_json(op.alone)}};

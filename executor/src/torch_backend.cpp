@@ -45,6 +45,13 @@ void check_runnable(const schedule::ModelDesc& model, const std::string& device)
     throw Error(where, "the executor runs kind \"transformer\", not \"" + model.kind + "\"");
   if (model.d_model < 1 || model.heads < 1 || model.seq < 1 || model.batch < 1 || model.mlp_ratio < 1)
     throw Error(where, "d_model, heads, seq, batch and mlp_ratio must be positive");
+  // Priced and simulated, not yet executed: the executor's blocks are whole.
+  if (model.tensor_parallel != 1)
+    throw Error(where, "the executor does not run tensor parallelism yet (tensor_parallel " +
+                           std::to_string(model.tensor_parallel) + "); plait simulate predicts it");
+  if (model.vocab != 0)
+    throw Error(where, "the executor does not run a full GPT step (vocab " + std::to_string(model.vocab) +
+                           ") yet; plait simulate predicts it");
   if (model.d_model % model.heads != 0)
     throw Error(where, "d_model " + std::to_string(model.d_model) + " is not divisible by heads " +
                            std::to_string(model.heads));

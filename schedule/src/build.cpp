@@ -11,6 +11,7 @@
 
 #include "detail/data_parallel.hpp"
 #include "detail/grid.hpp"
+#include "detail/model_parallel.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/memory.hpp"
@@ -569,6 +570,7 @@ void check_nothing_frozen(const BuildSpec& spec, const std::string& kind) {
 
 Program build_serial(const BuildSpec& spec) {
   check_nothing_frozen(spec, "serial");
+  if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_serial);
   BuildSpec serial = spec;
   serial.forward = {.levels = 1, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
   serial.adjoint = serial.forward;
@@ -578,6 +580,7 @@ Program build_serial(const BuildSpec& spec) {
 
 Program build_mgrit(const BuildSpec& spec) {
   check_nothing_frozen(spec, "mgrit");
+  if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_mgrit);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_mgrit);
   return build_within_budget(spec, "mgrit");
 }

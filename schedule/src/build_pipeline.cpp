@@ -17,6 +17,7 @@
 #include <functional>
 
 #include "detail/data_parallel.hpp"
+#include "detail/model_parallel.hpp"
 #include "detail/freeze.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
@@ -151,6 +152,7 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
 }  // namespace
 
 Program build_gpipe(const BuildSpec& spec) {
+  if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_gpipe);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_gpipe);
   return build_pipeline(spec, "gpipe", [](const Program& program, int, StageEmitter& out) {
     for (int micro = 0; micro < program.micro_batches; ++micro) out.forward(0, micro);
@@ -159,6 +161,7 @@ Program build_gpipe(const BuildSpec& spec) {
 }
 
 Program build_1f1b(const BuildSpec& spec) {
+  if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_1f1b);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_1f1b);
   return build_pipeline(spec, "1f1b", [](const Program& program, int stage, StageEmitter& out) {
     const int micro_batches = program.micro_batches;
@@ -178,6 +181,7 @@ Program build_1f1b(const BuildSpec& spec) {
 // rank s warms up with (P - s - 1) 2 + (v - 1) P forwards (all of them when
 // M = P), then alternates, then drains.
 Program build_1f1b_interleaved(const BuildSpec& spec) {
+  if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_1f1b_interleaved);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_1f1b_interleaved);
   if (spec.ranks > 0 && spec.micro_batches % spec.ranks != 0)
     throw Error("micro-batches", std::to_string(spec.micro_batches) + " is not a multiple of the " +
@@ -236,6 +240,7 @@ std::vector<std::pair<Unit, int>> zero_bubble_order(int stages, int stage, int m
 }  // namespace
 
 Program build_zb_h1(const BuildSpec& spec) {
+  if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_zb_h1);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_zb_h1);
   return build_pipeline(spec, "zb-h1", [](const Program& program, int stage, StageEmitter& out) {
     for (const auto& [unit, micro] : zero_bubble_order(program.ranks, stage, program.micro_batches)) {

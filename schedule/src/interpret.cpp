@@ -23,6 +23,12 @@ std::vector<std::byte> Comm::allreduce_gradients(const Op& op, std::span<const i
   return {gradients.begin(), gradients.end()};
 }
 
+void Comm::tensor_allreduces(const Op& op, std::span<const int> group, int, std::int64_t) {
+  if (group.size() != 1)
+    throw Error(std::string(to_string(op.kind)), "this backend does not run tensor parallelism (" +
+                                                     std::to_string(group.size()) + " ranks a block)");
+}
+
 RunResult interpret(const Program& program, int rank, Backend& backend, Comm& comm,
                     OpListener* listener) {
   if (rank < 0 || rank >= static_cast<int>(program.rank_programs.size())) {
@@ -35,6 +41,8 @@ RunResult interpret(const Program& program, int rank, Backend& backend, Comm& co
   const bool tolerance_mode = program.tolerance > 0;
 
   const auto& sections = program.rank_programs[rank].sections;
+  const std::vector<int> shards = tensor_group(program, rank);
+  const std::int64_t shard_state_bytes = shards.size() > 1 ? state_bytes(micro_batch_model(program)) : 0;
   for (int s = 0; s < static_cast<int>(sections.size()); ++s) {
     const Section& section = sections[s];
     PhaseState* phase = section.phase == Phase::forward   ? &forward
@@ -68,6 +76,8 @@ RunResult interpret(const Program& program, int rank, Backend& backend, Comm& co
             break;
           default:
             backend.compute(op);
+            if (const int count = tensor_allreduces(program, op); count > 0)
+              comm.tensor_allreduces(op, shards, count, shard_state_bytes);
         }
         if (listener) listener->after(ref);
       }

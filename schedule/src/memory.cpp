@@ -20,10 +20,28 @@ std::int64_t block_parameter_count(const ModelDesc& model) {
   if (model.kind == "mlp") return std::int64_t{model.width} * model.width + model.width;
   if (model.kind != "transformer") return 1;
   const std::int64_t d = model.d_model, hidden = std::int64_t{model.mlp_ratio} * d;
-  return 4 * d                 // two LayerNorms
-         + 3 * d * d + 3 * d   // q, k, v
-         + d * d + d           // output projection
-         + hidden * d + hidden + d * hidden + d;  // MLP
+  const std::int64_t tp = std::max(model.tensor_parallel, 1);
+  return 4 * d                                  // two LayerNorms
+         + (3 * d * d + 3 * d) / tp             // q, k, v: by columns
+         + d * d / tp + d                       // output projection: by rows
+         + (hidden * d + hidden) / tp           // MLP up: by columns
+         + d * hidden / tp + d;                 // MLP down: by rows
+}
+
+std::int64_t end_parameter_bytes(const Program& program, int rank) {
+  const ModelDesc& model = program.model;
+  if (model.vocab <= 0) return 0;
+  const std::int64_t d = model.d_model;
+  const std::int64_t word = std::int64_t{model.vocab} / std::max(model.tensor_parallel, 1) * d;
+  bool first = false, last = false;
+  for (const BlockRange& chunk : owned_blocks(program, rank)) {
+    first = first || chunk.first == 0;
+    last = last || chunk.end == program.layers;
+  }
+  std::int64_t elements = 0;
+  if (first) elements += word + std::int64_t{model.seq} * d;
+  if (last) elements += (first ? 0 : word) + 2 * d;
+  return elements * element_bytes(model);
 }
 
 std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks) {
@@ -34,10 +52,13 @@ std::int64_t graph_bytes(const ModelDesc& model) {
   if (model.kind != "transformer") return 0;
   const std::int64_t tokens = std::int64_t{model.batch} * model.seq, d = model.d_model;
   const std::int64_t hidden = std::int64_t{model.mlp_ratio} * d;
-  // Per token: x, LN1 out, q/k/v, attended, y, LN2 out (8 d) and fc1 out, GELU out (2 hidden);
-  // per head: scores and softmax probabilities (2 seq^2, 3 with the causal mask's sum).
-  const std::int64_t per_token = 8 * d + 2 * hidden;
-  const std::int64_t attention = std::int64_t{model.batch} * model.heads * model.seq * model.seq * (model.causal ? 3 : 2);
+  // Per token: x, LN1 out, y, LN2 out (4 d), q/k/v, attended (4 d / T) and fc1 out, GELU out
+  // (2 hidden / T); per head (H / T of them): scores and softmax probabilities (2 seq^2, 3
+  // with the causal mask's sum). T tensor-parallel ranks.
+  const std::int64_t tp = std::max(model.tensor_parallel, 1);
+  const std::int64_t per_token = 4 * d + (4 * d + 2 * hidden) / tp;
+  const std::int64_t attention =
+      std::int64_t{model.batch} * model.heads / tp * model.seq * model.seq * (model.causal ? 3 : 2);
   return (tokens * per_token + attention) * element_bytes(model);
 }
 
@@ -53,7 +74,14 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
       memory.parameters += (chunk.end - chunk.first) * parameter_bytes;
     for (const BlockRange& chunk : trained_blocks(program, rank))  // frozen blocks have neither
       memory.gradients += (chunk.end - chunk.first) * parameter_bytes;
+    const std::int64_t ends = end_parameter_bytes(program, rank);
+    memory.parameters += ends;
+    memory.gradients += ends;
     memory.optimizer = optimizer_states_per_parameter * memory.gradients;
+    if (model.vocab > 0) {  // a full step's mixed precision: fp32 states, fp32 master weights below fp32
+      const std::int64_t elements = memory.gradients / element_bytes(model);
+      memory.optimizer = elements * 4 * (optimizer_states_per_parameter + (element_bytes(model) < 4 ? 1 : 0));
+    }
     // Kept graphs by (state, block), alive from their step to the adjoint step
     // that releases them: a pipeline holds its in-flight micro-batches' graphs.
     std::set<std::pair<Buffer, std::int32_t>> kept;

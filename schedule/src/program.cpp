@@ -13,9 +13,9 @@ namespace {
 
 constexpr std::array<std::string_view, 8> space_names = {"", "u", "g", "w", "gw", "tmp", "reg", "v"};
 
-constexpr std::array<std::string_view, 14> op_kind_names = {
+constexpr std::array<std::string_view, 15> op_kind_names = {
     "input", "zero", "copy", "sub", "norm_sq", "step", "step_adjoint",
-    "loss", "send", "recv", "allreduce", "record_norm", "grad_allreduce", "step_weight"};
+    "loss", "send", "recv", "allreduce", "record_norm", "grad_allreduce", "step_weight", "update"};
 
 bool parse_int(std::string_view text, std::int32_t& value) {
   const auto* end = text.data() + text.size();
@@ -113,6 +113,7 @@ std::string_view cost_key(const Op& op) {
     case OpKind::record_norm: return cost_keys::record;
     case OpKind::grad_allreduce: return cost_keys::grad_allreduce;
     case OpKind::step_weight: return cost_keys::block_weight_gradient;
+    case OpKind::update: return cost_keys::update;
   }
   return "";
 }
@@ -173,6 +174,17 @@ void check_model(const ModelDesc& model) {
     throw Error("model.init", "unknown initialisation \"" + model.init + "\" (normal, pytorch, depth-scaled)");
   }
   state_bytes(model);  // checks the dtype
+  if (model.vocab < 0) throw Error("model.vocab", "must be >= 0");
+  const std::int32_t tp = model.tensor_parallel;
+  if (tp < 1 || tp > max_ranks) throw Error("model.tensor_parallel", "must be in 1.." + std::to_string(max_ranks));
+  const auto split = [&](const char* what, std::int64_t value) {
+    if (value % tp != 0)
+      throw Error("tp", std::string(what) + " " + std::to_string(value) + " is not divisible by " +
+                            std::to_string(tp) + " tensor-parallel ranks");
+  };
+  split("heads", model.heads);
+  split("MLP width", std::int64_t{model.mlp_ratio} * model.d_model);
+  split("vocabulary", model.vocab);
 }
 
 ModelDesc micro_batch_model(const Program& program) {
@@ -191,9 +203,10 @@ std::int32_t replica_of(const Program& program, int rank) {
 }
 
 std::vector<BlockRange> owned_blocks(const Program& program, int rank) {
-  const std::int32_t per_replica = std::max(ranks_per_replica(program), 1);
+  const std::int32_t tp = std::max(program.model.tensor_parallel, 1);
+  const std::int32_t stages = std::max(ranks_per_replica(program) / tp, 1);
   std::vector<BlockRange> chunks;
-  for (std::size_t chunk = rank % per_replica; chunk + 1 < program.partition.size(); chunk += per_replica)
+  for (std::size_t chunk = rank % (stages * tp) / tp; chunk + 1 < program.partition.size(); chunk += stages)
     chunks.push_back({program.partition[chunk], program.partition[chunk + 1]});
   return chunks;
 }
@@ -208,14 +221,34 @@ std::vector<BlockRange> trained_blocks(const Program& program, int rank) {
 }
 
 std::vector<int> collective_group(const Program& program, int rank, OpKind kind) {
+  const int tp = std::max(program.model.tensor_parallel, 1);
   const int per_replica = std::max(ranks_per_replica(program), 1);
   const int replicas = program.ranks / per_replica;
   std::vector<int> group;
   if (kind == OpKind::grad_allreduce)
     for (int replica = 0; replica < replicas; ++replica) group.push_back(replica * per_replica + rank % per_replica);
-  else
-    for (int position = 0; position < per_replica; ++position) group.push_back(rank / per_replica * per_replica + position);
+  else  // a replica's ranks of the same tensor-parallel shard (each holds the whole value)
+    for (int position = rank % tp; position < per_replica; position += tp)
+      group.push_back(rank / per_replica * per_replica + position);
   return group;
+}
+
+std::vector<int> tensor_group(const Program& program, int rank) {
+  const int tp = std::max(program.model.tensor_parallel, 1);
+  std::vector<int> group;
+  for (int shard = 0; shard < tp; ++shard) group.push_back(rank / tp * tp + shard);
+  return group;
+}
+
+int tensor_allreduces(const Program& program, const Op& op) {
+  if (program.model.tensor_parallel <= 1) return 0;
+  switch (op.kind) {
+    case OpKind::step: return 2;
+    case OpKind::step_adjoint: return op.graph == GraphUse::recompute ? 4 : 2;
+    case OpKind::input:
+    case OpKind::loss: return program.model.vocab > 0 ? 1 : 0;
+    default: return 0;
+  }
 }
 
 std::int64_t state_elements(const ModelDesc& model) {

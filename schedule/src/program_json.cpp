@@ -166,6 +166,8 @@ void to_json(json& out, const ModelDesc& model) {
     out.update({{"d_model", model.d_model}, {"heads", model.heads}, {"seq", model.seq},
                 {"batch", model.batch}, {"mlp_ratio", model.mlp_ratio},
                 {"dtype", model.dtype}, {"causal", model.causal}, {"init", model.init}});
+    if (model.vocab > 0) out["vocab"] = model.vocab;
+    if (model.tensor_parallel != 1) out["tensor_parallel"] = model.tensor_parallel;
   } else {
     out.update({{"lambda", model.lambda}, {"scheme", model.scheme}, {"width", model.width}});
   }
@@ -185,6 +187,8 @@ void from_json(const json& in, ModelDesc& model) {
   model.dtype = field_or(in, "dtype", defaults.dtype, where);
   model.causal = field_or(in, "causal", defaults.causal, where);
   model.init = field_or(in, "init", defaults.init, where);
+  model.vocab = field_or(in, "vocab", defaults.vocab, where);
+  model.tensor_parallel = field_or(in, "tensor_parallel", defaults.tensor_parallel, where);
   model.lambda = field_or(in, "lambda", defaults.lambda, where);
   model.scheme = field_or(in, "scheme", defaults.scheme, where);
   model.width = field_or(in, "width", defaults.width, where);

@@ -41,18 +41,23 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
     problems.push_back({-1, "", -1, "replicas " + std::to_string(replicas) + " must be >= 1 and divide the " +
                                         std::to_string(ranks) + " ranks"});
   const std::int64_t per_replica = replicas >= 1 && ranks >= 1 && ranks % replicas == 0 ? ranks / replicas : ranks;
+  const std::int32_t tp = program.model.tensor_parallel;
+  if (tp > 1 && per_replica % tp != 0)
+    problems.push_back({-1, "", -1, std::to_string(tp) + " tensor-parallel ranks do not divide the " +
+                                        std::to_string(per_replica) + " ranks of a replica"});
+  const std::int64_t stages = tp > 1 && per_replica % tp == 0 ? per_replica / tp : per_replica;
   const auto& partition = program.partition;
   const std::int32_t chunks = program.virtual_stages;
   if (chunks < 1 || chunks > max_layers)
     problems.push_back({-1, "", -1, "virtual_stages " + std::to_string(chunks) + " must be >= 1"});
-  bool partition_ok = static_cast<std::int64_t>(partition.size()) == per_replica * std::max(chunks, 1) + 1 &&
+  bool partition_ok = static_cast<std::int64_t>(partition.size()) == stages * std::max(chunks, 1) + 1 &&
                       partition.front() == 0 && partition.back() == program.layers;
   for (std::size_t i = 1; partition_ok && i < partition.size(); ++i) {
     partition_ok = partition[i] > partition[i - 1];
   }
   if (!partition_ok)
-    problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per chunk (ranks of a replica x "
-                                    "virtual_stages) + 1"});
+    problems.push_back({-1, "", -1, "partition must rise from 0 to layers, one entry per chunk (ranks of a replica / "
+                                    "tensor_parallel x virtual_stages) + 1"});
   const std::int32_t frozen = program.frozen_blocks;
   if (frozen < 0 || frozen >= std::max(program.layers, 1))
     problems.push_back({-1, "", -1, "frozen_blocks " + std::to_string(frozen) + " outside 0.." +
@@ -90,6 +95,8 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("grad_allreduce of blocks " + std::to_string(op.block) + " + " + std::to_string(op.span) +
               " outside the " + std::to_string(program.layers) + " layers");
         }
+        if (op.kind == OpKind::update && program.model.vocab < 1)
+          bad("update (the optimizer step) belongs to a full training step (a model with a vocabulary)");
         if (op.overlap && op.kind != OpKind::grad_allreduce)
           bad(std::string(to_string(op.kind)) + " cannot overlap (only a grad_allreduce does)");
         if ((adds_to_gradient(op) || op.kind == OpKind::grad_allreduce) && op.block < frozen)
@@ -100,7 +107,8 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
               " outside the " + std::to_string(program.layers) + " layers");
         }
         const bool needs_dst = op.kind != OpKind::send && op.kind != OpKind::record_norm &&
-                               op.kind != OpKind::grad_allreduce && op.kind != OpKind::step_weight;
+                               op.kind != OpKind::grad_allreduce && op.kind != OpKind::step_weight &&
+                               op.kind != OpKind::update;
         if (needs_dst && op.dst.empty()) bad(std::string(to_string(op.kind)) + " without dst");
         const bool needs_a = op.kind == OpKind::copy || op.kind == OpKind::sub || op.kind == OpKind::norm_sq ||
                              is_block_step(op.kind) || op.kind == OpKind::loss || op.kind == OpKind::send ||

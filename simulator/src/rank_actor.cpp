@@ -93,9 +93,9 @@ sg4::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst) {
 }
 
 SimGridComm::SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-                         GradientStream* stream, double pass_bytes_per_s)
+                         GradientStream* stream, double pass_bytes_per_s, double message_overhead_s)
     : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes), stream_(stream),
-      pass_bytes_per_s_(pass_bytes_per_s) {}
+      pass_bytes_per_s_(pass_bytes_per_s), message_overhead_s_(message_overhead_s) {}
 
 sg4::Mailbox* SimGridComm::cached(Channel channel, bool rendezvous, int src, int dst) {
   const std::int64_t key = (static_cast<std::int64_t>(channel) << 62) | (static_cast<std::int64_t>(rendezvous) << 61) |
@@ -148,11 +148,13 @@ double SimGridComm::receive(Channel channel, int peer, std::int64_t bytes) {
 }
 
 void SimGridComm::send(const schedule::Op& op, std::span<const std::byte>) {
+  if (message_overhead_s_ > 0) sg4::this_actor::sleep_for(message_overhead_s_);
   post(Channel::point_to_point, op.peer, op.bytes, 0);
 }
 
 std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
   receive(Channel::point_to_point, op.peer, op.bytes);
+  if (message_overhead_s_ > 0) sg4::this_actor::sleep_for(message_overhead_s_);
   return {};
 }
 
@@ -169,6 +171,16 @@ void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<
   CollectivePort port(*this, channel, group);
   allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
             static_cast<int>(group.size()), op.bytes, value);
+}
+
+// Megatron's activation all-reduces: NCCL rings within the tensor-parallel group.
+void SimGridComm::tensor_allreduces(const schedule::Op&, std::span<const int> group, int count, std::int64_t bytes) {
+  const schedule::Op sum{.kind = schedule::OpKind::allreduce, .bytes = bytes};
+  for (int i = 0; i < count; ++i) {
+    CollectivePort port(*this, Channel::collective, group);
+    allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
+              static_cast<int>(group.size()), sum.bytes, 0);
+  }
 }
 
 // The gradients' messages as the allreduce algorithm sends them (a ring at

@@ -113,13 +113,16 @@ class SimGridComm final : public schedule::Comm {
  public:
   // `stream`: where overlapped grad_allreduce ops go (null: none in the
   // program); `pass_bytes_per_s`: PlatformSpec::allreduce_pass_bytes_per_s.
+  // `message_overhead_s`: the rank's time on each send and recv besides the
+  // wire (the pricer's price of those ops).
   SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-              GradientStream* stream = nullptr, double pass_bytes_per_s = 0);
+              GradientStream* stream = nullptr, double pass_bytes_per_s = 0, double message_overhead_s = 0);
   void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
   std::vector<std::byte> recv(const schedule::Op& op) override;
   double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override;
   std::vector<std::byte> allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                              std::span<const std::byte> gradients) override;
+  void tensor_allreduces(const schedule::Op& op, std::span<const int> group, int count, std::int64_t bytes) override;
   void finish() override;  // waits for the gradient stream
 
   // A collective within `group` on `channel`: a gradient all-reduce's pass
@@ -137,6 +140,7 @@ class SimGridComm final : public schedule::Comm {
   std::int64_t eager_limit_bytes_;
   GradientStream* stream_;
   double pass_bytes_per_s_;
+  double message_overhead_s_;
   std::unordered_map<std::int64_t, simgrid::s4u::Mailbox*> mailboxes_;
 };
 

@@ -34,6 +34,7 @@ schedule::Program serial_counterpart(const schedule::Program& program) {
   spec.forward = program.forward;
   spec.adjoint = program.adjoint;
   spec.model = program.model;
+  spec.model.tensor_parallel = 1;  // one device holds whole blocks
   return schedule::build_serial(spec);
 }
 
@@ -260,7 +261,8 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
           detail::SimGridClock clock;
           detail::CostBackend backend(program, *pricer, clock, state);
           detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes, stream,
-                                   platform.allreduce_pass_bytes_per_s);
+                                   platform.allreduce_pass_bytes_per_s,
+                                   pricer->op_seconds(program, schedule::Op{.kind = schedule::OpKind::send}));
           detail::RankOpListener listener(*state, listeners);
           try {
             schedule::interpret(program, r, backend, comm, &listener);

@@ -20,6 +20,7 @@ struct WorkPart {
   std::string name;
   double flops = 0;
   double bytes = 0;  // memory traffic: every tensor read and written once
+  double gemm_min_dim = 0;  // a GEMM's smallest dimension (0: not a GEMM)
 };
 
 struct OpWork {
@@ -31,7 +32,11 @@ struct OpWork {
 // the executor runs it: pre-LN attention + MLP block; block.adj back-propagates
 // to the state only, block.adj_grad to the state and the parameters, both on
 // the graph their forward step kept; the *_recompute keys run that forward
-// step first (no kept graph at that state: coarse levels, C-points).
+// step first (no kept graph at that state: coarse levels, C-points). On one of
+// model.tensor_parallel ranks: its share of the heads and MLP columns. With a
+// vocabulary, input is the embedding (lookup and gradient), loss the final
+// LayerNorm, output layer and cross-entropy, forward and backward; update
+// is the work of one parameter's Adam step (update ops scale it).
 // Throws plait::Error for other model kinds or bad sizes.
 std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model);
 
@@ -41,8 +46,15 @@ double dtype_bytes(std::string_view dtype);
 // Peak FLOP/s of `device` for `dtype` (bf16/fp16 fall back to fp32 where unknown).
 double peak_flops(const DeviceSheet& device, std::string_view dtype);
 
-// Sum over parts of max(flops / peak, bytes / bandwidth), at full efficiency.
+// Sum over parts of max(flops / peak, bytes / bandwidth), at full efficiency
+// (but for the sheet's GEMM saturation and memory efficiency).
 double roofline_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype);
+double roofline_seconds(const WorkPart& part, const DeviceSheet& device, std::string_view dtype);
+// What the device takes: roofline / efficiency, or launching its kernels
+// (kernel_overhead_s a part) when that takes longer: kernels run asynchronously.
+double device_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype);
+// Parameters an update op updates (its bytes at the model's dtype).
+double updated_parameters(const schedule::Op& op, const schedule::ModelDesc& model);
 double roofline_seconds(const schedule::Work& work, const DeviceSheet& device,
                         std::string_view dtype);
 

@@ -37,6 +37,18 @@ struct DeviceSheet {
   double memory_bandwidth = 0;  // bytes/s
   double efficiency = 1.0;      // fraction of roofline reached (fitted from a profile)
   double memory_bytes = 0;      // device memory; 0: this machine's (shared by its devices)
+  // A GPU's kernels (fitted by calibrate --from-steps; the defaults change nothing):
+  // a GEMM whose smallest dimension is m reaches m / (m + gemm_half_dim) of
+  // the efficiency; memory-bound kernels memory_efficiency of it; the host
+  // takes kernel_overhead_s to launch each kernel (part of an op), and since
+  // kernels run asynchronously an op takes the longer of launching and running.
+  double gemm_half_dim = 0;
+  double memory_efficiency = 1.0;
+  double kernel_overhead_s = 0;
+  // Host time a rank spends on each point-to-point send and receive besides
+  // the wire (Megatron's blocking stage-to-stage exchange); pricers charge it
+  // as the price of send and recv ops.
+  double message_overhead_s = 0;
 };
 
 // A link's public figures (link sheets).
@@ -50,7 +62,8 @@ struct LinkSheet {
 class OpPricer {
  public:
   virtual ~OpPricer() = default;
-  // Seconds for `op` of `program` on this device; 0 for communication ops.
+  // Seconds for `op` of `program` on this device; for send and recv the
+  // device's message overhead, for collectives 0.
   virtual double op_seconds(const schedule::Program& program, const schedule::Op& op) const = 0;
   // How many times its price a block step costs when its rank did no block
   // step for `idle_s` seconds before it (waiting for a message); 1 by default.

@@ -27,5 +27,7 @@ inline constexpr std::string_view recv = "comm.recv";
 inline constexpr std::string_view allreduce = "comm.allreduce";
 inline constexpr std::string_view grad_allreduce = "comm.grad_allreduce";  // data parallelism's gradient sum
 inline constexpr std::string_view record = "record";
+// The optimizer step; cost models price it per parameter updated.
+inline constexpr std::string_view update = "update";
 
 }  // namespace plait::schedule::cost_keys

@@ -43,6 +43,11 @@ class Comm {
   // rank and throws plait::Error for more: comms spanning ranks override it.
   virtual std::vector<std::byte> allreduce_gradients(const Op& op, std::span<const int> group,
                                                      std::span<const std::byte> gradients);
+  // The activation all-reduces (`count`, each of `bytes`) a block step or a
+  // vocabulary-parallel op takes in a tensor-parallel group (tensor_group,
+  // tensor_allreduces), after the op's compute. The default serves a group
+  // of one and throws plait::Error for more.
+  virtual void tensor_allreduces(const Op& op, std::span<const int> group, int count, std::int64_t bytes);
   // The end of the rank's program: a comm that runs overlapped gradient
   // all-reduces (Op::overlap) in the background waits for them here; one that
   // runs them in place (the executor) has nothing to wait for.

@@ -15,7 +15,9 @@ namespace plait::schedule {
 struct RankMemory {
   std::int64_t parameters = 0;   // the rank's blocks' weights
   std::int64_t gradients = 0;    // their gradients (the same size)
-  std::int64_t optimizer = 0;    // optimizer state, when training (e.g. AdamW: 2x parameters)
+  // Optimizer state, when training (e.g. AdamW: 2x parameters); a full
+  // training step (a vocabulary) in fp16 / bf16 also keeps fp32 master weights.
+  std::int64_t optimizer = 0;
   std::int64_t states = 0;       // every state buffer the rank writes or receives, one state each
   std::int64_t kept_graphs = 0;  // activations of forward steps kept for the adjoint
   std::int64_t recompute = 0;    // one recomputing adjoint step's transient graph
@@ -26,8 +28,16 @@ struct RankMemory {
   }
 };
 
-// Parameters of one block (weights and biases of attention, MLP, two LayerNorms).
+// Parameters of one block (weights and biases of attention, MLP, two
+// LayerNorms) on one tensor-parallel rank: 1 / T of the split matrices and
+// their column-split biases; LayerNorms and the row-split layers' biases whole.
 std::int64_t block_parameter_count(const ModelDesc& model);
+// Bytes (model dtype) of the embedding and output-layer parameters rank `rank`
+// holds: with a vocabulary, the word embedding's 1 / T of the vocabulary and
+// the position embedding on the rank of block 0; the final LayerNorm and the
+// output layer (the word embedding's shard again, tied) on the rank of the
+// last block; the two once when one rank holds both. 0 without a vocabulary.
+std::int64_t end_parameter_bytes(const Program& program, int rank);
 // Bytes of the gradients of `blocks` blocks, one element per parameter in the
 // model's dtype: what a grad_allreduce moves.
 std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks);

@@ -52,6 +52,9 @@ enum class OpKind : std::uint8_t {
   record_norm,   // append sqrt(a(reg)) to this phase's residual history
   grad_allreduce,  // gradients of blocks [block, block + span) = their sum over the replicas
   step_weight,     // grads += the parameter part of J^T a at state c (a split backward's second half)
+  // The optimizer step over the rank's trained parameters (a full training
+  // step: model.vocab > 0); bytes = those parameters at the model's dtype.
+  update,
 };
 
 std::string_view to_string(OpKind kind);
@@ -150,6 +153,17 @@ struct ModelDesc {
   // biases) or "depth-scaled" (pytorch, with MLP, value and output projections
   // scaled by 1/sqrt(log 2N), N the Program's layers; METHOD.md).
   std::string init = "normal";
+  // A full GPT training step when > 0: token and position embeddings before
+  // the first block, final LayerNorm, an output layer over this vocabulary and
+  // the cross-entropy after the last, the optimizer step at the end (Adam,
+  // fp32 master weights). 0: the block stack alone with a mean-squared loss.
+  std::int32_t vocab = 0;
+  // Megatron tensor parallelism: each block (and the vocabulary) split over
+  // this many ranks, QKV and MLP-up by columns, the attention output and
+  // MLP-down by rows, one activation all-reduce after each half of the block
+  // forward, one per half in the backward (tensor_allreduces). Ranks are laid
+  // out tensor-parallel first: rank r is shard r % T of pipeline rank r / T.
+  std::int32_t tensor_parallel = 1;
   // reference problems
   double lambda = -1.0;
   std::string scheme = "forward-euler";  // linear: forward-euler | backward-euler
@@ -237,6 +251,15 @@ std::vector<BlockRange> trained_blocks(const Program& program, int rank);
 // residual norm) its replica's ranks, a grad_allreduce the ranks at its
 // position in every replica.
 std::vector<int> collective_group(const Program& program, int rank, OpKind kind);
+// The tensor-parallel group of `rank`: the model.tensor_parallel ranks
+// holding shards of the same blocks, ascending.
+std::vector<int> tensor_group(const Program& program, int rank);
+// Activation all-reduces (each of one micro-batch state) in the tensor-parallel
+// group that running `op` takes (0 when model.tensor_parallel is 1): a forward
+// step 2, an adjoint step 2 (4 when it recomputes its forward), a step_weight
+// 0; with a vocabulary, input (the vocabulary-parallel embedding) 1, loss (the
+// output layer's input gradient) 1.
+int tensor_allreduces(const Program& program, const Op& op);
 
 // JSON form: {"format": "plait.program", "version": 1, ...}; see program_json.cpp.
 void to_json(nlohmann::json& out, const Program& program);

@@ -1,0 +1,118 @@
+// Measured training steps of whole iterations (Megatron GPT runs on GPUs),
+// the Programs they ran, a fast estimate of a Program's step, and the GPU
+// kernel model (DeviceSheet's efficiency, GEMM saturation, memory efficiency,
+// kernel overhead) fitted to the steps: `plait calibrate --from-steps`.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plait/costmodels/allreduce_fit.hpp"
+#include "plait/costmodels/costmodels.hpp"
+#include "plait/schedule/build.hpp"
+
+namespace plait::costmodels {
+
+// One measured iteration: vTrain's columns "# GPUs", "global batch", "micro
+// batch", "hidden size", "attention heads", "# layers", "sequence length",
+// "tensor parallelism", "data parallelism", "pipeline parallelism",
+// "iteration time (ms)" (matched by name; other columns ignored).
+struct StepMeasurement {
+  int line = 0;  // in its file, for messages
+  int gpus = 0, global_batch = 0, micro_batch = 0, hidden = 0, heads = 0, layers = 0, seq = 0;
+  int tp = 0, dp = 0, pp = 0;
+  double seconds = 0;
+};
+
+// Throws plait::Error "<origin>: line <n>, <column>: <reason>" for a bad row: a
+// missing column or field, a value that is not a positive integer (a time not
+// a positive number), TP x DP x PP not the GPUs, a global batch not split into
+// whole micro-batches over the replicas, heads not dividing the hidden size or
+// not divisible by TP; or for no rows.
+std::vector<StepMeasurement> parse_step_csv(const std::string& text, const std::string& origin);
+std::vector<StepMeasurement> load_step_csv(const std::string& path);
+
+// What the measured runs ran (the data's README): Megatron GPT in fp16, pre-LN
+// blocks, MLP 4x, causal attention, a vocabulary of `vocab` padded to a
+// multiple of 128 x TP; 1F1B over PP stages of global / (micro x DP)
+// micro-batches, DP replicas, full activation checkpointing, Adam.
+schedule::BuildSpec megatron_step_spec(const StepMeasurement& step, int vocab = 50257);
+inline constexpr const char* megatron_step_kind = "1f1b";
+
+// How a step's communication is priced: point-to-point messages by an
+// alpha-beta model, collectives by the ring model of the node's links.
+struct StepLinks {
+  RingAllreduceModel ring;
+  MessageModel messages;
+};
+
+// A Program's step time without SimGrid, for fits that price thousands of
+// steps many times: a timed dry run of the ranks of one tensor-parallel shard
+// of one replica (the others run the same ops in lockstep), compute ops at the
+// pricer's prices (a block step plus its activation all-reduces; a send or
+// recv the device's message overhead), messages by links.messages, every
+// collective as links.ring prices it.
+// Contention between messages is not modelled: SimGrid's `plait simulate`
+// is the full model.
+class StepEstimator {
+ public:
+  explicit StepEstimator(const schedule::Program& program);
+  double seconds(const OpPricer& pricer, const StepLinks& links) const;
+
+ private:
+  struct CompactOp {
+    enum class Kind : std::uint8_t { compute, send, recv, collective, barrier } kind = Kind::compute;
+    int price = -1;       // compute: index into priced_
+    int peer = -1;        // send / recv: index of the peer among the ranks run
+    int group = 1;        // collective: devices
+    int tensor_allreduces = 0;
+    std::int64_t bytes = 0;
+  };
+  schedule::Program program_;  // for the pricer: one rank, only the ops priced
+  std::vector<schedule::Op> priced_;
+  std::vector<std::vector<CompactOp>> ranks_;
+  int tensor_parallel_ = 1;
+  std::int64_t state_bytes_ = 0;
+};
+
+// The GPU kernel model's fitted parameters, on top of a sheet's peak figures.
+struct KernelFit {
+  // efficiency, gemm_half_dim, memory_efficiency, kernel_overhead_s, message_overhead_s set
+  DeviceSheet device;
+  // One standard error of each, relative to it (efficiency, half dim, memory,
+  // kernel launch, message overhead).
+  std::array<double, 5> relative_uncertainty{};
+  double mean_abs_error = 0;  // on the rows fitted
+  int rows = 0;
+};
+
+// Least squares on log(predicted / measured) over the steps (Nelder-Mead on
+// the log of each parameter), estimators[i] pricing steps[i]. Throws
+// plait::Error with fewer than 4 steps.
+KernelFit fit_kernel_model(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
+                           const DeviceSheet& sheet, const StepLinks& links);
+
+// k-fold cross-validation: rows dealt into `folds` folds (a fixed shuffle by
+// `seed`), each fold predicted by the fit on the others. Returns each row's
+// held-out predicted seconds.
+std::vector<double> cross_validate(const std::vector<StepMeasurement>& steps,
+                                   const std::vector<StepEstimator>& estimators, const DeviceSheet& sheet,
+                                   const StepLinks& links, int folds = 5, unsigned seed = 1);
+
+// Held-out error of predicted seconds against the steps: mean |error|, max,
+// and the same by TP, PP, DP and micro batch.
+struct ErrorSummary {
+  std::string group;  // "all", "TP 2", ...
+  int rows = 0;
+  double mean_abs = 0, max_abs = 0;
+};
+std::vector<ErrorSummary> summarize_errors(const std::vector<StepMeasurement>& steps, const std::vector<double>& predicted);
+
+// Markdown: the fitted parameters with their uncertainty, the error tables,
+// and the worst rows with their settings.
+std::string format_step_fit(const std::vector<StepMeasurement>& steps, const std::vector<double>& held_out,
+                            const KernelFit& fit, int folds, const std::string& origin);
+
+}  // namespace plait::costmodels

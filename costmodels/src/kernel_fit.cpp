@@ -1,0 +1,195 @@
+// The GPU kernel model fitted to measured steps, and its k-fold check.
+//
+// Five parameters on top of a sheet's peak FLOP/s and bandwidth: the
+// efficiency every kernel reaches, the GEMM dimension at which a GEMM gets
+// half of it, the fraction of it memory-bound kernels get, the host's time
+// to launch a kernel, and its time on each stage-to-stage message. A step's
+// estimate is monotone but not linear in them (the roofline's max, the
+// saturation, launches against kernels), so Nelder-Mead minimises the squared
+// log ratio of predicted to measured over the log of each parameter.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <random>
+
+#include "plait/costmodels/steps.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+constexpr int parameter_count = 5;
+using Point = std::array<double, parameter_count>;  // logs of the parameters
+
+DeviceSheet sheet_at(const DeviceSheet& sheet, const Point& x) {
+  DeviceSheet device = sheet;
+  device.efficiency = std::exp(x[0]);
+  device.gemm_half_dim = std::exp(x[1]);
+  device.memory_efficiency = std::exp(x[2]);
+  device.kernel_overhead_s = std::exp(x[3]);
+  device.message_overhead_s = std::exp(x[4]);
+  return device;
+}
+
+Point point_of(const DeviceSheet& device) {
+  return {std::log(device.efficiency), std::log(device.gemm_half_dim), std::log(device.memory_efficiency),
+          std::log(device.kernel_overhead_s), std::log(device.message_overhead_s)};
+}
+
+// log(predicted / measured) of each of `rows`.
+std::vector<double> residuals(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
+                              const std::vector<std::size_t>& rows, const DeviceSheet& device,
+                              const StepLinks& links) {
+  const auto pricer = make_analytic_pricer(device);
+  std::vector<double> out;
+  out.reserve(rows.size());
+  for (std::size_t row : rows) out.push_back(std::log(estimators[row].seconds(*pricer, links) / steps[row].seconds));
+  return out;
+}
+
+double cost(const std::vector<double>& r) {
+  return std::inner_product(r.begin(), r.end(), r.begin(), 0.0);
+}
+
+Point nelder_mead(const std::function<double(const Point&)>& f, Point start) {
+  std::array<Point, parameter_count + 1> simplex;
+  std::array<double, parameter_count + 1> value;
+  simplex.fill(start);
+  for (int i = 0; i < parameter_count; ++i) simplex[i + 1][i] += 0.5;
+  for (int i = 0; i <= parameter_count; ++i) value[i] = f(simplex[i]);
+  for (int iteration = 0; iteration < 600; ++iteration) {
+    std::array<int, parameter_count + 1> order;
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return value[a] < value[b]; });
+    const int best = order.front(), worst = order.back(), second = order[parameter_count - 1];
+    if (value[worst] - value[best] < 1e-10 * (1 + value[best])) break;
+    Point centre{};
+    for (int i : order)
+      if (i != worst)
+        for (int k = 0; k < parameter_count; ++k) centre[k] += simplex[i][k] / parameter_count;
+    const auto along = [&](double t) {
+      Point p;
+      for (int k = 0; k < parameter_count; ++k) p[k] = centre[k] + t * (simplex[worst][k] - centre[k]);
+      return p;
+    };
+    const Point reflected = along(-1);
+    const double reflected_value = f(reflected);
+    if (reflected_value < value[best]) {
+      const Point expanded = along(-2);
+      const double expanded_value = f(expanded);
+      if (expanded_value < reflected_value) simplex[worst] = expanded, value[worst] = expanded_value;
+      else simplex[worst] = reflected, value[worst] = reflected_value;
+    } else if (reflected_value < value[second]) {
+      simplex[worst] = reflected, value[worst] = reflected_value;
+    } else {
+      const Point contracted = along(0.5);
+      const double contracted_value = f(contracted);
+      if (contracted_value < value[worst]) {
+        simplex[worst] = contracted, value[worst] = contracted_value;
+      } else {
+        for (int i = 0; i <= parameter_count; ++i) {
+          if (i == best) continue;
+          for (int k = 0; k < parameter_count; ++k) simplex[i][k] = simplex[best][k] + 0.5 * (simplex[i][k] - simplex[best][k]);
+          value[i] = f(simplex[i]);
+        }
+      }
+    }
+  }
+  return simplex[std::min_element(value.begin(), value.end()) - value.begin()];
+}
+
+// Diagonal of (J^T J)^-1 by Gauss-Jordan; NaN where singular.
+Point inverse_diagonal(std::array<Point, parameter_count> a) {
+  std::array<Point, parameter_count> inverse{};
+  for (int i = 0; i < parameter_count; ++i) inverse[i][i] = 1;
+  for (int i = 0; i < parameter_count; ++i) {
+    int pivot = i;
+    for (int r = i + 1; r < parameter_count; ++r)
+      if (std::abs(a[r][i]) > std::abs(a[pivot][i])) pivot = r;
+    std::swap(a[i], a[pivot]);
+    std::swap(inverse[i], inverse[pivot]);
+    if (std::abs(a[i][i]) < 1e-300) {
+      Point nan;
+      nan.fill(NAN);
+      return nan;
+    }
+    const double scale = a[i][i];
+    for (int k = 0; k < parameter_count; ++k) a[i][k] /= scale, inverse[i][k] /= scale;
+    for (int r = 0; r < parameter_count; ++r) {
+      if (r == i) continue;
+      const double factor = a[r][i];
+      for (int k = 0; k < parameter_count; ++k) a[r][k] -= factor * a[i][k], inverse[r][k] -= factor * inverse[i][k];
+    }
+  }
+  Point diagonal;
+  for (int i = 0; i < parameter_count; ++i) diagonal[i] = inverse[i][i];
+  return diagonal;
+}
+
+KernelFit fit_rows(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
+                   const std::vector<std::size_t>& rows, const DeviceSheet& sheet, const StepLinks& links) {
+  if (rows.size() < parameter_count)
+    throw Error("step fit", std::to_string(rows.size()) + " measured steps: at least 4 are needed for 4 parameters");
+  // A data-independent start: half the peak, GEMMs at half speed at 64, HBM
+  // at 70 %, 20 us to launch a kernel, 100 us a message.
+  DeviceSheet start = sheet;
+  start.efficiency = 0.5, start.gemm_half_dim = 64, start.memory_efficiency = 0.7, start.kernel_overhead_s = 20e-6;
+  start.message_overhead_s = 100e-6;
+  const auto at = [&](const Point& x) { return residuals(steps, estimators, rows, sheet_at(sheet, x), links); };
+  const auto objective = [&](const Point& x) { return cost(at(x)); };
+  Point best = nelder_mead(objective, point_of(start));
+  best = nelder_mead(objective, best);  // a restart leaves a collapsed simplex
+  KernelFit fit;
+  fit.device = sheet_at(sheet, best);
+  fit.rows = int(rows.size());
+  const std::vector<double> at_best = at(best);
+  for (double r : at_best) fit.mean_abs_error += std::abs(std::expm1(r)) / double(rows.size());
+  // Standard errors from the Jacobian of the log residuals in the log parameters.
+  std::vector<Point> jacobian(rows.size());
+  for (int k = 0; k < parameter_count; ++k) {
+    Point moved = best;
+    moved[k] += 1e-3;
+    const std::vector<double> r = at(moved);
+    for (std::size_t i = 0; i < rows.size(); ++i) jacobian[i][k] = (r[i] - at_best[i]) / 1e-3;
+  }
+  std::array<Point, parameter_count> normal{};
+  for (const Point& row : jacobian)
+    for (int a = 0; a < parameter_count; ++a)
+      for (int b = 0; b < parameter_count; ++b) normal[a][b] += row[a] * row[b];
+  const double variance = cost(at_best) / double(std::max<std::size_t>(rows.size() - parameter_count, 1));
+  const Point diagonal = inverse_diagonal(normal);
+  for (int k = 0; k < parameter_count; ++k) fit.relative_uncertainty[k] = std::sqrt(variance * diagonal[k]);
+  return fit;
+}
+
+}  // namespace
+
+KernelFit fit_kernel_model(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
+                           const DeviceSheet& sheet, const StepLinks& links) {
+  if (steps.size() != estimators.size()) throw Error("step fit", "one estimator a step is needed");
+  std::vector<std::size_t> rows(steps.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  return fit_rows(steps, estimators, rows, sheet, links);
+}
+
+std::vector<double> cross_validate(const std::vector<StepMeasurement>& steps,
+                                   const std::vector<StepEstimator>& estimators, const DeviceSheet& sheet,
+                                   const StepLinks& links, int folds, unsigned seed) {
+  if (folds < 2 || std::size_t(folds) > steps.size())
+    throw Error("folds", std::to_string(folds) + " folds of " + std::to_string(steps.size()) + " steps");
+  std::vector<std::size_t> order(steps.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(seed));
+  std::vector<double> predicted(steps.size(), 0);
+  for (int fold = 0; fold < folds; ++fold) {
+    std::vector<std::size_t> train, test;
+    for (std::size_t i = 0; i < order.size(); ++i) (int(i % folds) == fold ? test : train).push_back(order[i]);
+    const KernelFit fit = fit_rows(steps, estimators, train, sheet, links);
+    const auto pricer = make_analytic_pricer(fit.device);
+    for (std::size_t row : test) predicted[row] = estimators[row].seconds(*pricer, links);
+  }
+  return predicted;
+}
+
+}  // namespace plait::costmodels

@@ -1,0 +1,137 @@
+// A Program's step time by a timed dry run (see StepEstimator in steps.hpp).
+//
+// Only the ranks of tensor-parallel shard 0 of replica 0 run: every shard of a
+// group runs the same ops and meets the others at each activation all-reduce,
+// and replicas meet only in their gradient sums, which start together. The
+// Program is compiled once into compact ops whose compute prices are looked
+// up per distinct op, so a fit re-prices a step in microseconds.
+#include <algorithm>
+#include <deque>
+#include <map>
+
+#include "plait/costmodels/steps.hpp"
+#include "plait/schedule/error.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+// The op's fields that its price depends on.
+auto price_identity(const schedule::Op& op) {
+  return std::tuple(op.kind, op.graph, op.accumulate_grad, op.span, op.level, op.bytes);
+}
+
+}  // namespace
+
+StepEstimator::StepEstimator(const schedule::Program& program)
+    : tensor_parallel_(std::max(program.model.tensor_parallel, 1)),
+      state_bytes_(program.model.kind == "transformer" ? schedule::state_bytes(schedule::micro_batch_model(program)) : 0) {
+  program_ = program;
+  program_.rank_programs.clear();
+  const int per_replica = schedule::ranks_per_replica(program);
+  std::map<int, int> index_of;  // Program rank -> index among the ranks run
+  for (int rank = 0; rank < per_replica; rank += tensor_parallel_) index_of[rank] = int(index_of.size());
+  std::map<decltype(price_identity(schedule::Op{})), int> prices;
+  ranks_.resize(index_of.size());
+  const auto price_of = [&](const schedule::Op& op) {
+    const auto [found, added] = prices.try_emplace(price_identity(op), int(priced_.size()));
+    if (added) priced_.push_back(op);
+    return found->second;
+  };
+  for (const auto& [rank, index] : index_of) {
+    for (const schedule::Section& section : program.rank_programs[rank].sections)
+      for (int repetition = 0; repetition < section.repeat; ++repetition)
+        for (const schedule::Op& op : section.ops) {
+          CompactOp compact;
+          using schedule::OpKind;
+          if (op.kind == OpKind::send || op.kind == OpKind::recv) {
+            compact.kind = op.kind == OpKind::send ? CompactOp::Kind::send : CompactOp::Kind::recv;
+            const auto peer = index_of.find(op.peer);
+            if (peer == index_of.end())
+              throw Error("step estimate", "rank " + std::to_string(rank) + " messages rank " + std::to_string(op.peer) +
+                                               " outside its replica's shard");
+            compact.peer = peer->second;
+            compact.bytes = op.bytes;
+            compact.price = price_of(op);
+          } else if (op.kind == OpKind::grad_allreduce) {
+            compact.kind = CompactOp::Kind::collective;
+            compact.group = int(schedule::collective_group(program, rank, op.kind).size());
+            compact.bytes = op.bytes;
+          } else if (op.kind == OpKind::allreduce) {
+            compact.kind = CompactOp::Kind::barrier;  // the replica's stages meet
+            compact.bytes = 8;
+          } else if (op.kind == OpKind::record_norm) {
+            continue;
+          } else {
+            compact.price = price_of(op);
+            compact.tensor_allreduces = schedule::tensor_allreduces(program, op);
+          }
+          ranks_[index].push_back(compact);
+        }
+  }
+}
+
+double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) const {
+  std::vector<double> price(priced_.size());
+  const double tensor_allreduce = tensor_parallel_ > 1 ? links.ring.seconds(tensor_parallel_, double(state_bytes_)) : 0;
+  for (std::size_t i = 0; i < priced_.size(); ++i) price[i] = pricer.op_seconds(program_, priced_[i]);
+  const int ranks = int(ranks_.size());
+  std::vector<std::size_t> next(ranks, 0);
+  std::vector<double> clock(ranks, 0);
+  std::map<std::pair<int, int>, std::deque<double>> arrivals;  // (from, to) -> arrival times
+  std::vector<int> at_barrier;
+  std::deque<int> runnable;
+  std::vector<char> queued(ranks, 1);
+  for (int r = 0; r < ranks; ++r) runnable.push_back(r);
+  const auto wake = [&](int r) {
+    if (!queued[r]) queued[r] = 1, runnable.push_back(r);
+  };
+  while (!runnable.empty()) {
+    const int r = runnable.front();
+    runnable.pop_front();
+    queued[r] = 0;
+    bool blocked = false;
+    while (!blocked && next[r] < ranks_[r].size()) {
+      const CompactOp& op = ranks_[r][next[r]];
+      switch (op.kind) {
+        case CompactOp::Kind::compute:
+          clock[r] += price[op.price] + op.tensor_allreduces * tensor_allreduce;
+          break;
+        case CompactOp::Kind::send:
+          clock[r] += price[op.price];
+          arrivals[{r, op.peer}].push_back(clock[r] + links.messages.seconds(op.bytes));
+          wake(op.peer);
+          break;
+        case CompactOp::Kind::recv: {
+          auto& queue = arrivals[{op.peer, r}];
+          if (queue.empty()) {
+            blocked = true;
+            continue;
+          }
+          clock[r] = std::max(clock[r], queue.front()) + price[op.price];
+          queue.pop_front();
+          break;
+        }
+        case CompactOp::Kind::collective:
+          if (op.group > 1) clock[r] += links.ring.seconds(op.group, double(op.bytes));
+          break;
+        case CompactOp::Kind::barrier:
+          at_barrier.push_back(r);
+          ++next[r];
+          blocked = true;
+          if (int(at_barrier.size()) == ranks) {
+            double meet = 0;
+            for (int waiting : at_barrier) meet = std::max(meet, clock[waiting]);
+            for (int waiting : at_barrier) clock[waiting] = meet + links.ring.seconds(ranks, double(op.bytes)), wake(waiting);
+            at_barrier.clear();
+          }
+          continue;
+      }
+      ++next[r];
+    }
+  }
+  for (int r = 0; r < ranks; ++r)
+    if (next[r] < ranks_[r].size()) throw Error("step estimate", "rank " + std::to_string(r) + " never finishes (deadlock)");
+  return *std::max_element(clock.begin(), clock.end());
+}
+
+}  // namespace plait::costmodels

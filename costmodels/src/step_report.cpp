@@ -1,0 +1,82 @@
+// The error tables of a kernel-model fit on measured steps (markdown).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <numeric>
+
+#include "plait/costmodels/steps.hpp"
+
+namespace plait::costmodels {
+namespace {
+
+std::string format(const char* pattern, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
+}
+
+}  // namespace
+
+std::vector<ErrorSummary> summarize_errors(const std::vector<StepMeasurement>& steps, const std::vector<double>& predicted) {
+  std::map<std::pair<int, int>, ErrorSummary> groups;  // (axis, value): ordered by axis, then value
+  const char* axes[] = {"all", "TP", "PP", "DP", "micro batch"};
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const StepMeasurement& s = steps[i];
+    const double error = std::abs(predicted[i] / s.seconds - 1);
+    const int values[] = {0, s.tp, s.pp, s.dp, s.micro_batch};
+    for (int axis = 0; axis < 5; ++axis) {
+      ErrorSummary& group = groups[{axis, values[axis]}];
+      group.group = axis == 0 ? "all" : std::string(axes[axis]) + " " + std::to_string(values[axis]);
+      group.mean_abs += error;
+      group.max_abs = std::max(group.max_abs, error);
+      ++group.rows;
+    }
+  }
+  std::vector<ErrorSummary> out;
+  for (auto& [key, group] : groups) {
+    group.mean_abs /= group.rows;
+    out.push_back(group);
+  }
+  return out;
+}
+
+std::string format_step_fit(const std::vector<StepMeasurement>& steps, const std::vector<double>& held_out,
+                            const KernelFit& fit, int folds, const std::string& origin) {
+  const DeviceSheet& d = fit.device;
+  const auto& u = fit.relative_uncertainty;
+  std::string out = "# Kernel model fitted on " + std::to_string(steps.size()) + " measured steps\n\n";
+  out += "Steps: `" + origin + "`. Device sheet `" + d.name + "` (peak " + format("%.3g", d.peak_flops_bf16) +
+         " FLOP/s fp16, " + format("%.3g", d.memory_bandwidth) + " B/s).\n\n";
+  out += "| parameter | fitted | ± (1 s.e.) |\n|---|---:|---:|\n";
+  out += "| efficiency (of peak) | " + format("%.3f", d.efficiency) + " | " + format("%.1f %%", 100 * u[0]) + " |\n";
+  out += "| GEMM half-speed dimension | " + format("%.1f", d.gemm_half_dim) + " | " + format("%.1f %%", 100 * u[1]) + " |\n";
+  out += "| memory efficiency (of the above) | " + format("%.3f", d.memory_efficiency) + " | " +
+         format("%.1f %%", 100 * u[2]) + " |\n";
+  out += "| kernel launch | " + format("%.2f us", d.kernel_overhead_s * 1e6) + " | " + format("%.1f %%", 100 * u[3]) + " |\n";
+  out += "| message overhead (stage to stage) | " + format("%.1f us", d.message_overhead_s * 1e6) + " | " +
+         format("%.1f %%", 100 * u[4]) + " |\n\n";
+  out += "Fit on all rows: mean |error| " + format("%.2f %%", 100 * fit.mean_abs_error) + ".\n\n";
+  out += "## " + std::to_string(folds) + "-fold held-out error\n\n";
+  out += "Each row predicted by the model fitted on the other folds.\n\n| rows | n | mean abs | max abs |\n|---|---:|---:|---:|\n";
+  for (const ErrorSummary& group : summarize_errors(steps, held_out))
+    out += "| " + group.group + " | " + std::to_string(group.rows) + " | " + format("%.2f %%", 100 * group.mean_abs) +
+           " | " + format("%.1f %%", 100 * group.max_abs) + " |\n";
+  std::vector<std::size_t> order(steps.size());
+  std::iota(order.begin(), order.end(), 0);
+  const auto error = [&](std::size_t i) { return held_out[i] / steps[i].seconds - 1; };
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return std::abs(error(a)) > std::abs(error(b)); });
+  out += "\n## Worst held-out rows\n\n| line | GPUs | TP | PP | DP | global | micro | hidden | layers | measured | predicted | error |\n"
+         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (std::size_t k = 0; k < std::min<std::size_t>(10, order.size()); ++k) {
+    const StepMeasurement& s = steps[order[k]];
+    out += "| " + std::to_string(s.line) + " | " + std::to_string(s.gpus) + " | " + std::to_string(s.tp) + " | " +
+           std::to_string(s.pp) + " | " + std::to_string(s.dp) + " | " + std::to_string(s.global_batch) + " | " +
+           std::to_string(s.micro_batch) + " | " + std::to_string(s.hidden) + " | " + std::to_string(s.layers) + " | " +
+           format("%.1f ms", s.seconds * 1e3) + " | " + format("%.1f ms", held_out[order[k]] * 1e3) + " | " +
+           format("%+.1f %%", 100 * error(order[k])) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace plait::costmodels
