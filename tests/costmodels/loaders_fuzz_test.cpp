@@ -8,6 +8,7 @@
 #include "plait/costmodels/allreduce_fit.hpp"
 #include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
+#include "plait/costmodels/steps.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
 #include "profile_fixture.hpp"
@@ -61,6 +62,12 @@ TEST(LoadersFuzz, MutatedNcclTestsCsvLoadsOrGivesOneLocatedError) {
       "16777216,4194304,float,232000,126.33,231000,126.9\n";
   plait::testing::fuzz_loader(valid, "ar.csv", 10000,
                               [](const std::string& text) { parse_allreduce_csv(text, 8, "ar.csv"); });
+}
+
+TEST(LoadersFuzz, MutatedStepCsvLoadsOrGivesOneLocatedError) {
+  const std::string valid = read_text_file(PLAIT_COSTMODELS_DATA "/vtrain_steps_sample.csv");
+  ASSERT_EQ(error_of([&] { parse_step_csv(valid, "steps.csv"); }), "no error");
+  plait::testing::fuzz_loader(valid, "steps.csv", 10000, [](const std::string& text) { parse_step_csv(text, "steps.csv"); });
 }
 
 // What the fuzzer found, pinned.
