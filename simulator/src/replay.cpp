@@ -123,6 +123,8 @@ class TracePricer final : public costmodels::OpPricer {
   }
 
   double op_seconds(const schedule::Program&, const schedule::Op& op) const override {
+    // A measured message's time is in its trace's transfer, not a host cost.
+    if (schedule::is_communication(op.kind)) return 0;
     const auto place = places_.find(&op);
     if (place != places_.end()) {
       const int repetition = repetitions_[&op]++;
