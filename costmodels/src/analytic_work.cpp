@@ -235,8 +235,13 @@ double roofline_seconds(const OpWork& work, const DeviceSheet& device, std::stri
 }
 
 double device_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype) {
-  return std::max(roofline_seconds(work, device, dtype) / device.efficiency,
-                  device.kernel_overhead_s * double(work.parts.size()));
+  // A two-stage pipeline: the host launches kernel i at i x launch; it runs
+  // once launched and once kernel i - 1 is done.
+  double done = 0;
+  for (std::size_t i = 0; i < work.parts.size(); ++i)
+    done = std::max(done, double(i + 1) * device.kernel_overhead_s) +
+           roofline_seconds(work.parts[i], device, dtype) / device.efficiency;
+  return done;
 }
 
 double updated_parameters(const schedule::Op& op, const schedule::ModelDesc& model) {

@@ -60,14 +60,18 @@ std::map<std::string, double, std::less<>> roofline_table(const schedule::Progra
   return table;
 }
 
-// The host's time to launch the key's kernels (one per part of its work; an
-// update's single kernel is handled per op by per_update). Kernels run
-// asynchronously: an op takes the longer of launching and running them.
-double kernel_launches(const schedule::Program& program, const DeviceSheet& device, std::string_view key) {
-  if (device.kernel_overhead_s == 0 || program.model.kind != "transformer" || key == schedule::cost_keys::update) return 0;
-  const auto work = transformer_work(schedule::micro_batch_model(program));
-  const auto found = work.find(std::string(key));
-  return found == work.end() ? 0 : device.kernel_overhead_s * double(found->second.parts.size());
+// Seconds per key on the device (device_seconds: launches overlapped with
+// running), or roofline / efficiency for the reference models.
+std::map<std::string, double, std::less<>> device_table(const schedule::Program& program, const DeviceSheet& device) {
+  std::map<std::string, double, std::less<>> table;
+  if (program.model.kind != "transformer") {
+    for (auto& [key, seconds] : table = roofline_table(program, device)) seconds /= device.efficiency;
+    return table;
+  }
+  for (const auto& [key, work] : transformer_work(schedule::micro_batch_model(program)))
+    table[key] = key == schedule::cost_keys::update ? roofline_seconds(work, device, program.model.dtype) / device.efficiency
+                                                    : device_seconds(work, device, program.model.dtype);
+  return table;
 }
 
 // An update op's price: the table's is one parameter's; the kernel runs once.
@@ -94,9 +98,7 @@ class AnalyticPricer final : public OpPricer {
     if (is_free(op)) return 0;
     const schedule::ModelDesc model = schedule::micro_batch_model(program);
     const double seconds = cache_.seconds(model, schedule::cost_key(op), [&](const auto&) {
-      auto table = roofline_table(program, device_);
-      for (auto& [key, seconds] : table) seconds = std::max(seconds / device_.efficiency, kernel_launches(program, device_, key));
-      return table;
+      return device_table(program, device_);
     });
     return per_update(op, model, seconds, device_);
   }
@@ -135,6 +137,7 @@ class ProfilePricer final : public OpPricer {
   std::map<std::string, double, std::less<>> table(const schedule::Program& program,
                                                    const schedule::ModelDesc& model) const {
     auto table = roofline_table(program, profile_.device);
+    const auto unfitted = device_table(program, profile_.device);
     const bool contended = contention_ == Contention::contended;
     // A profile from before block.fwd_keep had its own key prices those steps as block.fwd.
     const bool keep_unmeasured = !profile_.find(schedule::cost_keys::block_forward_keep, model) &&
@@ -150,7 +153,7 @@ class ProfilePricer final : public OpPricer {
       } else if (fit != profile_.fits.end()) {
         seconds = fit->second.seconds(seconds);
       } else {
-        seconds = std::max(seconds / profile_.device.efficiency, kernel_launches(program, profile_.device, key));
+        seconds = unfitted.at(key);
       }
       if (contended && fit != profile_.fits.end()) seconds *= fit->second.contention_factor;
     }

@@ -26,6 +26,25 @@ TEST(Roofline, Bf16UsesTheBf16PeakAndFallsBackToFp32) {
   EXPECT_DOUBLE_EQ(roofline_seconds(schedule::Work{4e9, 0}, no_bf16, "bf16"), 4e9 / 100e9);
 }
 
+// Kernels of 1, 5 and 1 s (bytes at 10 GB/s) launched 2 s apart: the first
+// ends at 2 + 1, the second starts when it does (launched at 4) and ends at 9,
+// the third, launched at 6, waits for it and ends at 10.
+TEST(Roofline, KernelsRunOnceLaunchedAndTheirPredecessorIsDone) {
+  DeviceSheet gpu = toy;
+  gpu.kernel_overhead_s = 2;
+  const OpWork work{{{"a", 0, 10e9}, {"b", 0, 50e9}, {"c", 0, 10e9}}};
+  EXPECT_DOUBLE_EQ(device_seconds(work, gpu, "fp32"), 10);
+  gpu.kernel_overhead_s = 0;  // no launch cost: the roofline sum
+  EXPECT_DOUBLE_EQ(device_seconds(work, gpu, "fp32"), 7);
+  gpu.kernel_overhead_s = 10;  // launch-bound: the last launch plus the last kernel
+  EXPECT_DOUBLE_EQ(device_seconds(work, gpu, "fp32"), 31);
+  // GEMM saturation and memory efficiency: a GEMM of smallest dimension 100 at
+  // half dimension 100 runs at half speed; memory-bound parts at 0.5 twice as long.
+  gpu.kernel_overhead_s = 0, gpu.gemm_half_dim = 100, gpu.memory_efficiency = 0.5;
+  EXPECT_DOUBLE_EQ(roofline_seconds(WorkPart{"gemm", 100e9, 0, 100}, gpu, "fp32"), 2);
+  EXPECT_DOUBLE_EQ(roofline_seconds(WorkPart{"copy", 0, 10e9}, gpu, "fp32"), 2);
+}
+
 TEST(Roofline, PartsArePricedSeparatelyAndSummed) {
   const OpWork work{{{"gemm", 1e9, 1e6}, {"softmax", 1e6, 1e9}}};
   EXPECT_DOUBLE_EQ(roofline_seconds(work, toy, "fp32"), 0.01 + 0.1);

@@ -50,8 +50,10 @@ double peak_flops(const DeviceSheet& device, std::string_view dtype);
 // (but for the sheet's GEMM saturation and memory efficiency).
 double roofline_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype);
 double roofline_seconds(const WorkPart& part, const DeviceSheet& device, std::string_view dtype);
-// What the device takes: roofline / efficiency, or launching its kernels
-// (kernel_overhead_s a part) when that takes longer: kernels run asynchronously.
+// What the device takes to run the parts in order: kernel i (a part) starts
+// once the host has launched it (kernel_overhead_s each, one after another)
+// and kernel i - 1 has finished, and runs roofline / efficiency. With no
+// launch cost: the roofline sum / efficiency.
 double device_seconds(const OpWork& work, const DeviceSheet& device, std::string_view dtype);
 // Parameters an update op updates (its bytes at the model's dtype).
 double updated_parameters(const schedule::Op& op, const schedule::ModelDesc& model);

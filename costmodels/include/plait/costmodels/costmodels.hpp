@@ -40,8 +40,8 @@ struct DeviceSheet {
   // A GPU's kernels (fitted by calibrate --from-steps; the defaults change nothing):
   // a GEMM whose smallest dimension is m reaches m / (m + gemm_half_dim) of
   // the efficiency; memory-bound kernels memory_efficiency of it; the host
-  // takes kernel_overhead_s to launch each kernel (part of an op), and since
-  // kernels run asynchronously an op takes the longer of launching and running.
+  // takes kernel_overhead_s to launch each kernel (part of an op), and a
+  // kernel runs once launched and its predecessor done (device_seconds).
   double gemm_half_dim = 0;
   double memory_efficiency = 1.0;
   double kernel_overhead_s = 0;
