@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <tuple>
 
 #include "plait/costmodels/steps.hpp"
 
@@ -62,6 +63,32 @@ std::string format_step_fit(const std::vector<StepMeasurement>& steps, const std
   for (const ErrorSummary& group : summarize_errors(steps, held_out))
     out += "| " + group.group + " | " + std::to_string(group.rows) + " | " + format("%.2f %%", 100 * group.mean_abs) +
            " | " + format("%.1f %%", 100 * group.max_abs) + " |\n";
+  // A miss shared by every row of one per-rank shape is the model's (that
+  // shape's kernels), not the measurement's noise: the spread says which.
+  struct Shape {
+    double sum = 0, sum_sq = 0;
+    int rows = 0;
+  };
+  std::map<std::tuple<int, int, int>, Shape> shapes;  // (TP, micro batch, hidden)
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    Shape& shape = shapes[{steps[i].tp, steps[i].micro_batch, steps[i].hidden}];
+    const double error = held_out[i] / steps[i].seconds - 1;
+    shape.sum += error, shape.sum_sq += error * error, ++shape.rows;
+  }
+  std::vector<std::pair<double, std::string>> by_shape;
+  for (const auto& [key, shape] : shapes) {
+    const double mean = shape.sum / shape.rows;
+    const double spread = std::sqrt(std::max(0.0, shape.sum_sq / shape.rows - mean * mean));
+    const auto [tp, micro, hidden] = key;
+    by_shape.emplace_back(std::abs(mean), "| " + std::to_string(tp) + " | " + std::to_string(micro) + " | " +
+                                              std::to_string(hidden) + " | " + std::to_string(shape.rows) + " | " +
+                                              format("%+.1f %%", 100 * mean) + " | " + format("%.1f %%", 100 * spread) + " |\n");
+  }
+  std::sort(by_shape.rbegin(), by_shape.rend());
+  out += "\n## Misses by per-rank shape\n\nMean signed held-out error of the rows of one shape and its spread "
+         "(a large mean with a small spread is the model's miss on that shape's kernels); the largest first.\n\n"
+         "| TP | micro | hidden | rows | mean | spread |\n|---:|---:|---:|---:|---:|---:|\n";
+  for (std::size_t k = 0; k < std::min<std::size_t>(8, by_shape.size()); ++k) out += by_shape[k].second;
   std::vector<std::size_t> order(steps.size());
   std::iota(order.begin(), order.end(), 0);
   const auto error = [&](std::size_t i) { return held_out[i] / steps[i].seconds - 1; };
