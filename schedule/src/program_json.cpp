@@ -7,7 +7,9 @@
 //  "frozen_blocks": K (optional, 0: blocks 0..K-1 run forward only), "tolerance": 0,
 //  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
 //              "skip_first_down_relax", "final_relax"}, "adjoint": {...},
-//  "model": {"kind": "transformer"|"linear"|"mlp", ...}, "partition": [0, ..., N],
+//  "model": {"kind": "transformer"|"linear"|"mlp", ..., "vocab": V (optional, 0: the
+//            block stack; > 0: a full GPT step), "tensor_parallel": T (optional, 1)},
+//  "partition": [0, ..., N] (one entry per chunk of a replica's ranks / T),
 //  "work": {"block.fwd": {"flops", "bytes"}, ...},
 //  "rank_programs": [{"sections": [{"name", "phase", "iteration", "repeat",
 //      "ops": [{"op": "step", "dst": "u[0][3]", "a": "u[0][2]", "level": 0,
@@ -19,7 +21,8 @@
 // of blocks [block, block + span) over the replicas: {"op": "grad_allreduce",
 // "block": 4, "span": 4, "bytes": 3178496}; with "overlap": true it may run while
 // the rank computes on, done by the end of the rank's program (--dp-overlap).
-// Op fields that are empty/default are left out. Loading validates the result.
+// An update op ({"op": "update", "bytes": ...}) is a full step's optimizer step
+// over the rank's parameters. Op fields that are empty/default are left out. Loading validates the result.
 
 #include <limits>
 #include <utility>
