@@ -33,6 +33,12 @@ std::string valid_program(const char* kind) {
     spec.replicas = 2;
     return dump_program(build_1f1b(spec));
   }
+  if (name == "gpt tp2") {  // tensor parallelism and a full step: update ops
+    spec.micro_batches = 2;
+    spec.model.tensor_parallel = 2;
+    spec.model.vocab = 32;
+    return dump_program(build_1f1b(spec));
+  }
   return dump_program(name == "mgrit" ? build_mgrit(spec) : build_serial(spec));
 }
 
@@ -65,6 +71,12 @@ TEST(ProgramFuzz, MutatedDataParallelProgramsLoadOrGiveOneLocatedError) {
 
 TEST(ProgramFuzz, MutatedZeroBubbleProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("zb-h1"), "p.json", 5000,
+                                            [](const std::string& text) { parse_program(text, "p.json"); });
+  EXPECT_GT(summary.refused, 2500);
+}
+
+TEST(ProgramFuzz, MutatedTensorParallelGptProgramsLoadOrGiveOneLocatedError) {
+  const auto summary = testing::fuzz_loader(valid_program("gpt tp2"), "p.json", 5000,
                                             [](const std::string& text) { parse_program(text, "p.json"); });
   EXPECT_GT(summary.refused, 2500);
 }
