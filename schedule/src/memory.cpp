@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "plait/schedule/error.hpp"
@@ -12,6 +13,29 @@ namespace {
 
 std::int64_t element_bytes(const ModelDesc& model) {
   return model.kind == "transformer" ? state_bytes(model) / state_elements(model) : 8;
+}
+
+// The most state buffers alive at once: a buffer lives from the op that first
+// writes it to the last op that reads it (a section's repeats reuse the same
+// buffers, so one pass in order suffices). A pipeline's stage holds its
+// in-flight micro-batches' states, not all of them.
+std::int64_t most_live_states(const RankProgram& rank) {
+  std::map<Buffer, std::pair<std::size_t, std::size_t>> life;  // first write, last use
+  std::size_t index = 0;
+  for (const auto& section : rank.sections)
+    for (const auto& op : section.ops) {
+      for (const Buffer* buffer : {&op.dst, &op.a, &op.b, &op.c}) {
+        if (buffer->empty() || buffer->space == Space::reg) continue;
+        auto [entry, added] = life.try_emplace(*buffer, index, index);
+        entry->second.second = index;
+      }
+      ++index;
+    }
+  std::vector<std::int64_t> change(index + 1, 0);
+  for (const auto& [buffer, span] : life) ++change[span.first], --change[span.second + 1];
+  std::int64_t live = 0, most = 0;
+  for (const std::int64_t delta : change) most = std::max(most, live += delta);
+  return most;
 }
 
 }  // namespace
@@ -86,13 +110,11 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
     // that releases them: a pipeline holds its in-flight micro-batches' graphs.
     std::set<std::pair<Buffer, std::int32_t>> kept;
     std::size_t most_kept = 0;
-    std::set<Buffer> buffers;
     bool recomputes = false;
     std::int64_t most_sends = 0;
     for (const auto& section : program.rank_programs[rank].sections) {
       std::int64_t sends = 0;
       for (const auto& op : section.ops) {
-        if (!op.dst.empty() && op.dst.space != Space::reg) buffers.insert(op.dst);
         if (op.kind == OpKind::send) sends += 1;
         if (op.kind == OpKind::step && op.graph == GraphUse::keep) kept.insert({op.a, op.block});
         if ((op.kind == OpKind::step_adjoint || op.kind == OpKind::step_weight) && op.graph == GraphUse::release)
@@ -102,7 +124,7 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
       }
       most_sends = std::max(most_sends, sends);
     }
-    memory.states = std::int64_t(buffers.size()) * state;
+    memory.states = most_live_states(program.rank_programs[rank]) * state;
     memory.kept_graphs = std::int64_t(most_kept) * graph;
     memory.recompute = recomputes ? graph : 0;
     memory.messages = most_sends * state;
