@@ -46,7 +46,7 @@ std::vector<double> simulate_allreduces(const PlatformSpec& platform, const std:
         [&, r] {
           detail::RankState& state = states[static_cast<std::size_t>(r)];
           detail::SimGridComm comm(state, ranks, options.allreduce, options.eager_limit_bytes, nullptr,
-                                   platform.allreduce_pass_bytes_per_s);
+                                   {.pass_bytes_per_s = platform.allreduce_pass_bytes_per_s});
           try {
             for (std::size_t i = 0; i < cases.size(); ++i) {
               barrier->wait();

@@ -93,9 +93,9 @@ sg4::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst) {
 }
 
 SimGridComm::SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-                         GradientStream* stream, double pass_bytes_per_s, double message_overhead_s)
+                         GradientStream* stream, CommCosts costs)
     : state_(state), ranks_(ranks), algorithm_(algorithm), eager_limit_bytes_(eager_limit_bytes), stream_(stream),
-      pass_bytes_per_s_(pass_bytes_per_s), message_overhead_s_(message_overhead_s) {}
+      costs_(std::move(costs)) {}
 
 sg4::Mailbox* SimGridComm::cached(Channel channel, bool rendezvous, int src, int dst) {
   const std::int64_t key = (static_cast<std::int64_t>(channel) << 62) | (static_cast<std::int64_t>(rendezvous) << 61) |
@@ -148,13 +148,13 @@ double SimGridComm::receive(Channel channel, int peer, std::int64_t bytes) {
 }
 
 void SimGridComm::send(const schedule::Op& op, std::span<const std::byte>) {
-  if (message_overhead_s_ > 0) sg4::this_actor::sleep_for(message_overhead_s_);
+  if (costs_.message_overhead_s > 0) sg4::this_actor::sleep_for(costs_.message_overhead_s);
   post(Channel::point_to_point, op.peer, op.bytes, 0);
 }
 
 std::vector<std::byte> SimGridComm::recv(const schedule::Op& op) {
   receive(Channel::point_to_point, op.peer, op.bytes);
-  if (message_overhead_s_ > 0) sg4::this_actor::sleep_for(message_overhead_s_);
+  if (costs_.message_overhead_s > 0) sg4::this_actor::sleep_for(costs_.message_overhead_s);
   return {};
 }
 
@@ -166,21 +166,21 @@ double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> g
 }
 
 void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value) {
-  if (pass_bytes_per_s_ > 0 && op.kind == schedule::OpKind::grad_allreduce && group.size() > 1)
-    sg4::this_actor::sleep_for(double(op.bytes) / pass_bytes_per_s_);
+  if (costs_.pass_bytes_per_s > 0 && op.kind == schedule::OpKind::grad_allreduce && group.size() > 1)
+    sg4::this_actor::sleep_for(double(op.bytes) / costs_.pass_bytes_per_s);
   CollectivePort port(*this, channel, group);
   allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
             static_cast<int>(group.size()), op.bytes, value);
 }
 
-// Megatron's activation all-reduces: NCCL rings within the tensor-parallel group.
+// Megatron's activation all-reduces: NCCL rings within the tensor-parallel
+// group, at the ring's closed form (see CommCosts::tensor_link).
 void SimGridComm::tensor_allreduces(const schedule::Op&, std::span<const int> group, int count, std::int64_t bytes) {
-  const schedule::Op sum{.kind = schedule::OpKind::allreduce, .bytes = bytes};
-  for (int i = 0; i < count; ++i) {
-    CollectivePort port(*this, Channel::collective, group);
-    allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
-              static_cast<int>(group.size()), sum.bytes, 0);
-  }
+  const double shards = double(group.size());
+  const LinkSpec& link = costs_.tensor_link;
+  double ring = 2 * (shards - 1) * (link.latency_s + double(bytes) / shards / link.bandwidth_bytes_per_s);
+  if (costs_.pass_bytes_per_s > 0) ring += double(bytes) / costs_.pass_bytes_per_s;
+  sg4::this_actor::sleep_for(count * ring);
 }
 
 // The gradients' messages as the allreduce algorithm sends them (a ring at
@@ -202,7 +202,7 @@ void SimGridComm::finish() {
 
 GradientStream::GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
                                double pass_bytes_per_s)
-    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes, nullptr, pass_bytes_per_s),
+    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes, nullptr, {.pass_bytes_per_s = pass_bytes_per_s}),
       mutex_(sg4::Mutex::create()), changed_(sg4::ConditionVariable::create()) {}
 
 void GradientStream::push(const schedule::Op& op, std::span<const int> group) {

@@ -106,17 +106,25 @@ class GradientStream;
 // ordered pair and protocol, so messages between two ranks match in order.
 simgrid::s4u::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst);
 
+// What a rank's communication costs besides its messages.
+struct CommCosts {
+  double pass_bytes_per_s = 0;    // PlatformSpec::allreduce_pass_bytes_per_s
+  double message_overhead_s = 0;  // the rank's time on each send and recv (the pricer's)
+  // A tensor-parallel group shares one node's NVSwitch and runs in lockstep:
+  // its activation all-reduces take the ring's closed form over this link
+  // (2 (T - 1) steps of latency + a T-th of the state, plus the pass), not
+  // message by message (a 512-GPU step would simulate ~100 M messages).
+  LinkSpec tensor_link;
+};
+
 // Messages over SimGrid mailboxes. Sends are detached (never block). Eager
 // mailboxes have the receiving actor as permanent receiver, so data flows at
 // once; rendezvous ones start the transfer when the receive is posted.
 class SimGridComm final : public schedule::Comm {
  public:
-  // `stream`: where overlapped grad_allreduce ops go (null: none in the
-  // program); `pass_bytes_per_s`: PlatformSpec::allreduce_pass_bytes_per_s.
-  // `message_overhead_s`: the rank's time on each send and recv besides the
-  // wire (the pricer's price of those ops).
+  // `stream`: where overlapped grad_allreduce ops go (null: none in the program).
   SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-              GradientStream* stream = nullptr, double pass_bytes_per_s = 0, double message_overhead_s = 0);
+              GradientStream* stream = nullptr, CommCosts costs = {});
   void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
   std::vector<std::byte> recv(const schedule::Op& op) override;
   double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override;
@@ -139,8 +147,7 @@ class SimGridComm final : public schedule::Comm {
   AllreduceAlgorithm algorithm_;
   std::int64_t eager_limit_bytes_;
   GradientStream* stream_;
-  double pass_bytes_per_s_;
-  double message_overhead_s_;
+  CommCosts costs_;
   std::unordered_map<std::int64_t, simgrid::s4u::Mailbox*> mailboxes_;
 };
 

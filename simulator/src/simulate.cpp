@@ -260,9 +260,11 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
          stream = streams[static_cast<std::size_t>(r)].get(), pricer = rank_pricer[static_cast<std::size_t>(r)].get()]() {
           detail::SimGridClock clock;
           detail::CostBackend backend(program, *pricer, clock, state);
-          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes, stream,
-                                   platform.allreduce_pass_bytes_per_s,
-                                   pricer->op_seconds(program, schedule::Op{.kind = schedule::OpKind::send}));
+          detail::SimGridComm comm(
+              *state, ranks, options.allreduce, options.eager_limit_bytes, stream,
+              {.pass_bytes_per_s = platform.allreduce_pass_bytes_per_s,
+               .message_overhead_s = pricer->op_seconds(program, schedule::Op{.kind = schedule::OpKind::send}),
+               .tensor_link = platform.intra_node});
           detail::RankOpListener listener(*state, listeners);
           try {
             schedule::interpret(program, r, backend, comm, &listener);
