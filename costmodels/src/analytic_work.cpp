@@ -65,9 +65,17 @@ WorkPart elementwise(std::string name, double elements, double flops_per_element
 
 // Tensor parallelism splits the heads and the MLP columns: every part but
 // the LayerNorms and residuals works on 1 / T of its tensors.
+struct BlockSizes {
+  double nd, heads, scores, dh, hidden;  // state, heads x batch, attention scores, head width, MLP activations
+};
+
+BlockSizes sizes_of(const Shape& s) {
+  const double heads = s.B * s.H / s.T;
+  return {s.n * s.d, heads, heads * s.S * s.S, s.d / s.H, s.n * s.r * s.d / s.T};
+}
+
 std::vector<WorkPart> forward_parts(const Shape& s) {
-  const double nd = s.n * s.d, heads = s.B * s.H / s.T, scores = heads * s.S * s.S, dh = s.d / s.H;
-  const double hidden = s.n * s.r * s.d / s.T;
+  const auto [nd, heads, scores, dh, hidden] = sizes_of(s);
   return {
       elementwise("ln1", nd, 8, 1, s.e),
       gemm("qkv", s.n, s.d, 3 * s.d / s.T, s.e),
@@ -94,12 +102,11 @@ std::vector<WorkPart> forward_parts(const Shape& s) {
 // dropout on the probabilities and, fused with the bias and the residual, on
 // each branch (p = 0.1, a byte mask each), the MLP's bias fused with GELU.
 std::vector<WorkPart> megatron_forward_parts(const Shape& s) {
-  const double nd = s.n * s.d, heads = s.B * s.H / s.T, scores = heads * s.S * s.S, dh = s.d / s.H;
-  const double hidden = s.n * s.r * s.d / s.T;
+  const auto [nd, heads, scores, dh, hidden] = sizes_of(s);
   return {
       elementwise("ln1", nd, 8, 1, s.e),
       gemm("qkv", s.n, s.d, 3 * s.d / s.T, s.e),
-      gemm("scores", s.S, dh, s.S, s.e, heads),
+      gemm("scores", s.S, dh, s.S, s.e, heads),  // scaled by the GEMM's alpha
       elementwise("softmax", scores, 7, 1, s.e),
       {"attention.dropout", 2 * scores, scores * (2 * s.e + 1)},
       gemm("attn.v", s.S, s.S, dh, s.e, heads),
