@@ -154,7 +154,11 @@ void check_model(const ModelDesc& model) {
   if (model.kind == "mlp" && model.width > max_mlp_width) {
     throw Error("model.width", std::to_string(model.width) + " above the limit of " + std::to_string(max_mlp_width));
   }
-  if (model.kind != "transformer") return;
+  if (model.kind != "transformer") {
+    if (model.vocab != 0 || model.tensor_parallel != 1)
+      throw Error("model", "only a transformer has a vocabulary or tensor parallelism, not " + model.kind);
+    return;
+  }
   for (const auto& [name, value] : {std::pair{"d_model", model.d_model}, {"heads", model.heads},
                                     {"seq", model.seq}, {"batch", model.batch}, {"mlp_ratio", model.mlp_ratio}}) {
     if (value < 1) throw Error(std::string("model.") + name, "must be >= 1");
