@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "plait/costmodels/steps.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/reference.hpp"
@@ -61,6 +62,7 @@ void add_schedule(CLI::App& app) {
     int backward_levels = 0;
     std::int32_t vocab = 50304;  // GPT-2's 50,257 padded to a multiple of 128, as Megatron does
     CLI::Option* vocab_option = nullptr;
+    std::string from_step;
   };
   auto options = std::make_shared<Options>();
   options->spec.forward.iterations = 2;
@@ -129,8 +131,23 @@ void add_schedule(CLI::App& app) {
                       "bytes per rank (e.g. 512MiB, 4GiB): keep forward graphs only within it, "
                       "recompute the rest in the adjoint")
       ->transform(CLI::AsSizeValue(false));
+  command->add_option("--from-step", options->from_step,
+                      "FILE.csv:LINE: the Megatron step a measured row ran (calibrate --from-steps' CSV): "
+                      "1F1B, its TP, PP, DP and micro-batches, GPT, fp16, recompute; other settings ignored");
   command->add_option("-o,--output", options->output, "where to write the Program")->required();
   command->callback([options] {
+    if (!options->from_step.empty()) {
+      const auto colon = options->from_step.rfind(':');
+      const std::string path = options->from_step.substr(0, colon);
+      const std::string line = colon == std::string::npos ? "" : options->from_step.substr(colon + 1);
+      if (line.empty() || line.find_first_not_of("0123456789") != std::string::npos || line.size() > 9)
+        throw Error("--from-step", "\"" + options->from_step + "\" is not FILE.csv:LINE");
+      for (const costmodels::StepMeasurement& step : costmodels::load_step_csv(path))
+        if (step.line == std::stoi(line))
+          return schedule::save_program(
+              schedule::build_kind(costmodels::megatron_step_kind, costmodels::megatron_step_spec(step)), options->output);
+      throw Error("--from-step", path + " has no measured step on line " + line);
+    }
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
     options->spec.model.kind = options->model == "gpt" ? "transformer" : options->model;
