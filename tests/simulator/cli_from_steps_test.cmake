@@ -1,7 +1,8 @@
 # plait calibrate --from-steps end to end on 48 real rows of the vTrain A100
 # data: the kernel model is fitted, the k-fold report and the per-row
 # predictions written, and the fitted profile prices a tensor-parallel GPT
-# step in plait simulate; bad arguments are one-line errors.
+# step in plait simulate; schedule --from-step builds a row's own step; bad
+# arguments are one-line errors.
 # Run by ctest: cmake -DPLAIT=<plait binary> -DDATA=<csv dir> -DWORK=<dir> -P this file.
 include(${CMAKE_CURRENT_LIST_DIR}/../support/run_command.cmake)
 file(MAKE_DIRECTORY ${WORK})
@@ -53,5 +54,18 @@ if(NOT err MATCHES "^plait: --vocab: only --model gpt has a vocabulary\n$")
 endif()
 run(1 ${PLAIT} schedule --kind 1f1b --model gpt --tp 3 -P 2 -M 2 -o ${WORK}/never.json)
 if(NOT err MATCHES "^plait: tp: heads 4 is not divisible by 3 tensor-parallel ranks\n$")
+  message(FATAL_ERROR "unexpected error: ${err}")
+endif()
+# A measured row's own step: line 2 is 2 GPUs, PP 2, global 16 in micro-batches of 8.
+run(0 ${PLAIT} schedule --from-step ${DATA}/vtrain_steps_sample.csv:2 -o ${WORK}/line2.json)
+file(READ ${WORK}/line2.json program)
+string(JSON ranks GET "${program}" ranks)
+string(JSON micro GET "${program}" micro_batches)
+string(JSON vocab GET "${program}" model vocab)
+if(NOT ranks EQUAL 2 OR NOT micro EQUAL 2 OR NOT vocab EQUAL 50304)
+  message(FATAL_ERROR "line 2's step: ${ranks} ranks, ${micro} micro-batches, vocabulary ${vocab}")
+endif()
+run(1 ${PLAIT} schedule --from-step ${DATA}/vtrain_steps_sample.csv:1 -o ${WORK}/never.json)
+if(NOT err MATCHES "^plait: --from-step: .*vtrain_steps_sample.csv has no measured step on line 1\n$")
   message(FATAL_ERROR "unexpected error: ${err}")
 endif()
