@@ -55,6 +55,19 @@ std::string format_vector(const std::vector<double>& values) {
   return out + "]";
 }
 
+// --from-step FILE.csv:LINE: the Megatron step that row of measured steps ran.
+schedule::Program measured_step_program(const std::string& file_and_line) {
+  const auto colon = file_and_line.rfind(':');
+  const std::string path = file_and_line.substr(0, colon);
+  const std::string line = colon == std::string::npos ? "" : file_and_line.substr(colon + 1);
+  if (line.empty() || line.find_first_not_of("0123456789") != std::string::npos || line.size() > 9)
+    throw Error("--from-step", "\"" + file_and_line + "\" is not FILE.csv:LINE");
+  const int number = std::stoi(line);
+  for (const costmodels::StepMeasurement& step : costmodels::load_step_csv(path))
+    if (step.line == number) return schedule::build_kind(costmodels::megatron_step_kind, costmodels::megatron_step_spec(step));
+  throw Error("--from-step", path + " has no measured step on line " + line);
+}
+
 void add_schedule(CLI::App& app) {
   struct Options {
     BuildSpec spec;
@@ -136,18 +149,7 @@ void add_schedule(CLI::App& app) {
                       "1F1B, its TP, PP, DP and micro-batches, GPT, fp16, recompute; other settings ignored");
   command->add_option("-o,--output", options->output, "where to write the Program")->required();
   command->callback([options] {
-    if (!options->from_step.empty()) {
-      const auto colon = options->from_step.rfind(':');
-      const std::string path = options->from_step.substr(0, colon);
-      const std::string line = colon == std::string::npos ? "" : options->from_step.substr(colon + 1);
-      if (line.empty() || line.find_first_not_of("0123456789") != std::string::npos || line.size() > 9)
-        throw Error("--from-step", "\"" + options->from_step + "\" is not FILE.csv:LINE");
-      for (const costmodels::StepMeasurement& step : costmodels::load_step_csv(path))
-        if (step.line == std::stoi(line))
-          return schedule::save_program(
-              schedule::build_kind(costmodels::megatron_step_kind, costmodels::megatron_step_spec(step)), options->output);
-      throw Error("--from-step", path + " has no measured step on line " + line);
-    }
+    if (!options->from_step.empty()) return schedule::save_program(measured_step_program(options->from_step), options->output);
     finish_phases(options->spec, options->relax, options->backward_relax, options->backward_levels);
     options->spec.model.causal = options->mask == "causal";
     options->spec.model.kind = options->model == "gpt" ? "transformer" : options->model;

@@ -130,7 +130,8 @@ Point inverse_diagonal(std::array<Point, parameter_count> a) {
 KernelFit fit_rows(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
                    const std::vector<std::size_t>& rows, const DeviceSheet& sheet, const StepLinks& links) {
   if (rows.size() < parameter_count)
-    throw Error("step fit", std::to_string(rows.size()) + " measured steps: at least 4 are needed for 4 parameters");
+    throw Error("step fit", std::to_string(rows.size()) + " measured steps: at least " + std::to_string(parameter_count) +
+                                " are needed for " + std::to_string(parameter_count) + " parameters");
   // A data-independent start: half the peak, GEMMs at half speed at 64, HBM
   // at 70 %, 20 us to launch a kernel, 100 us a message.
   DeviceSheet start = sheet;

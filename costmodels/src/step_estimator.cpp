@@ -22,14 +22,15 @@ auto price_identity(const schedule::Op& op) {
 
 }  // namespace
 
-StepEstimator::StepEstimator(const schedule::Program& program)
-    : tensor_parallel_(std::max(program.model.tensor_parallel, 1)),
-      state_bytes_(program.model.kind == "transformer" ? schedule::state_bytes(schedule::micro_batch_model(program)) : 0) {
-  program_ = program;
-  program_.rank_programs.clear();
-  const int per_replica = schedule::ranks_per_replica(program);
+StepEstimator::StepEstimator(schedule::Program program) {
+  // The pricer needs the Program's settings, not its ops: keep it without them.
+  const std::vector<schedule::RankProgram> rank_programs = std::move(program.rank_programs);
+  program.rank_programs.clear();
+  program_ = std::move(program);
+  const int tensor_parallel = std::max(program_.model.tensor_parallel, 1);
+  const int per_replica = schedule::ranks_per_replica(program_);
   std::map<int, int> index_of;  // Program rank -> index among the ranks run
-  for (int rank = 0; rank < per_replica; rank += tensor_parallel_) index_of[rank] = int(index_of.size());
+  for (int rank = 0; rank < per_replica; rank += tensor_parallel) index_of[rank] = int(index_of.size());
   std::map<decltype(price_identity(schedule::Op{})), int> prices;
   ranks_.resize(index_of.size());
   const auto price_of = [&](const schedule::Op& op) {
@@ -38,7 +39,7 @@ StepEstimator::StepEstimator(const schedule::Program& program)
     return found->second;
   };
   for (const auto& [rank, index] : index_of) {
-    for (const schedule::Section& section : program.rank_programs[rank].sections)
+    for (const schedule::Section& section : rank_programs[rank].sections)
       for (int repetition = 0; repetition < section.repeat; ++repetition)
         for (const schedule::Op& op : section.ops) {
           CompactOp compact;
@@ -54,7 +55,7 @@ StepEstimator::StepEstimator(const schedule::Program& program)
             compact.price = price_of(op);
           } else if (op.kind == OpKind::grad_allreduce) {
             compact.kind = CompactOp::Kind::collective;
-            compact.group = int(schedule::collective_group(program, rank, op.kind).size());
+            compact.group = int(schedule::collective_group(program_, rank, op.kind).size());
             compact.bytes = op.bytes;
           } else if (op.kind == OpKind::allreduce) {
             compact.kind = CompactOp::Kind::barrier;  // the replica's stages meet
@@ -63,7 +64,7 @@ StepEstimator::StepEstimator(const schedule::Program& program)
             continue;
           } else {
             compact.price = price_of(op);
-            compact.tensor_allreduces = schedule::tensor_allreduces(program, op);
+            compact.tensor_allreduces = schedule::tensor_allreduces(program_, op);
           }
           ranks_[index].push_back(compact);
         }
@@ -72,7 +73,11 @@ StepEstimator::StepEstimator(const schedule::Program& program)
 
 double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) const {
   std::vector<double> price(priced_.size());
-  const double tensor_allreduce = tensor_parallel_ > 1 ? links.ring.seconds(tensor_parallel_, double(state_bytes_)) : 0;
+  const int tensor_parallel = std::max(program_.model.tensor_parallel, 1);
+  const double tensor_allreduce =
+      tensor_parallel > 1
+          ? links.ring.seconds(tensor_parallel, double(schedule::state_bytes(schedule::micro_batch_model(program_))))
+          : 0;
   for (std::size_t i = 0; i < priced_.size(); ++i) price[i] = pricer.op_seconds(program_, priced_[i]);
   const int ranks = int(ranks_.size());
   std::vector<std::size_t> next(ranks, 0);

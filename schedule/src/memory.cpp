@@ -101,11 +101,12 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
     const std::int64_t ends = end_parameter_bytes(program, rank);
     memory.parameters += ends;
     memory.gradients += ends;
-    memory.optimizer = optimizer_states_per_parameter * memory.gradients;
-    if (model.vocab > 0) {  // a full step's mixed precision: fp32 states, fp32 master weights below fp32
-      const std::int64_t elements = memory.gradients / element_bytes(model);
-      memory.optimizer = elements * 4 * (optimizer_states_per_parameter + (element_bytes(model) < 4 ? 1 : 0));
-    }
+    // A full step (a vocabulary) keeps fp32 states, and fp32 master weights below fp32.
+    const bool mixed_precision = model.vocab > 0;
+    const std::int64_t elements = memory.gradients / element_bytes(model);
+    memory.optimizer = mixed_precision
+                           ? elements * 4 * (optimizer_states_per_parameter + (element_bytes(model) < 4 ? 1 : 0))
+                           : optimizer_states_per_parameter * memory.gradients;
     // Kept graphs by (state, block), alive from their step to the adjoint step
     // that releases them: a pipeline holds its in-flight micro-batches' graphs.
     std::set<std::pair<Buffer, std::int32_t>> kept;

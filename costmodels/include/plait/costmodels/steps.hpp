@@ -1,7 +1,7 @@
 // Measured training steps of whole iterations (Megatron GPT runs on GPUs),
 // the Programs they ran, a fast estimate of a Program's step, and the GPU
 // kernel model (DeviceSheet's efficiency, GEMM saturation, memory efficiency,
-// kernel overhead) fitted to the steps: `plait calibrate --from-steps`.
+// kernel launch and message overheads) fitted to the steps: `plait calibrate --from-steps`.
 #pragma once
 
 #include <array>
@@ -58,7 +58,7 @@ struct StepLinks {
 // is the full model.
 class StepEstimator {
  public:
-  explicit StepEstimator(const schedule::Program& program);
+  explicit StepEstimator(schedule::Program program);
   double seconds(const OpPricer& pricer, const StepLinks& links) const;
 
  private:
@@ -70,11 +70,9 @@ class StepEstimator {
     int tensor_allreduces = 0;
     std::int64_t bytes = 0;
   };
-  schedule::Program program_;  // for the pricer: one rank, only the ops priced
+  schedule::Program program_;  // for the pricer: the settings, without rank programs
   std::vector<schedule::Op> priced_;
   std::vector<std::vector<CompactOp>> ranks_;
-  int tensor_parallel_ = 1;
-  std::int64_t state_bytes_ = 0;
 };
 
 // The GPU kernel model's fitted parameters, on top of a sheet's peak figures.
@@ -90,7 +88,7 @@ struct KernelFit {
 
 // Least squares on log(predicted / measured) over the steps (Nelder-Mead on
 // the log of each parameter), estimators[i] pricing steps[i]. Throws
-// plait::Error with fewer than 4 steps.
+// plait::Error with fewer steps than parameters (5).
 KernelFit fit_kernel_model(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
                            const DeviceSheet& sheet, const StepLinks& links);
 

@@ -18,7 +18,7 @@ struct RankMemory {
   // Optimizer state, when training (e.g. AdamW: 2x parameters); a full
   // training step (a vocabulary) in fp16 / bf16 also keeps fp32 master weights.
   std::int64_t optimizer = 0;
-  std::int64_t states = 0;       // every state buffer the rank writes or receives, one state each
+  std::int64_t states = 0;       // the most state buffers alive at once (first write to last read), one state each
   std::int64_t kept_graphs = 0;  // activations of forward steps kept for the adjoint
   std::int64_t recompute = 0;    // one recomputing adjoint step's transient graph
   std::int64_t messages = 0;     // send copies one section can have in flight
