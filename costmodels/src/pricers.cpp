@@ -74,10 +74,11 @@ std::map<std::string, double, std::less<>> device_table(const schedule::Program&
   return table;
 }
 
-// An update op's price: the table's is one parameter's; the kernel runs once.
+// An update op's price: the table's is one parameter's; its one kernel runs
+// once launched, as device_seconds prices a one-part op.
 double per_update(const schedule::Op& op, const schedule::ModelDesc& model, double seconds, const DeviceSheet& device) {
   if (op.kind != schedule::OpKind::update) return seconds;
-  return std::max(seconds * updated_parameters(op, model), device.kernel_overhead_s);
+  return device.kernel_overhead_s + seconds * updated_parameters(op, model);
 }
 
 // A send or recv costs the rank the device's message overhead (0 by default).
