@@ -171,10 +171,12 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
 // loop stays in cache, and its probe missed ~10 % of a 1.5x slowdown that a
 // run saw (time / probe held within ~5 % with the cycle). Every rank starts
 // together, so co-running ranks load the machine as they do in the steps.
-// -1 when the rank has no forward step.
+// A tensor-parallel group's steps sum over the group: its shards run a fixed
+// number of cycles together. -1 when the rank has no forward step.
 double time_speed_probe(World& world, const Program& program, TorchBackend& backend) {
   constexpr double probe_seconds = 0.05;
   constexpr int min_cycles = 3;
+  const bool fixed_cycles = program.model.tensor_parallel > 1;
   std::vector<schedule::Op> cycle;
   std::set<std::int32_t> blocks;
   for (const auto& section : program.rank_programs.at(world.rank()).sections)
@@ -197,7 +199,7 @@ double time_speed_probe(World& world, const Program& program, TorchBackend& back
   run_cycle();  // warm
   std::vector<double> seconds;
   const double start = now_seconds();
-  while (seconds.size() < min_cycles || now_seconds() - start < probe_seconds) {
+  while (seconds.size() < min_cycles || (!fixed_cycles && now_seconds() - start < probe_seconds)) {
     const double begin = now_seconds();
     run_cycle();
     seconds.push_back((now_seconds() - begin) / double(cycle.size()));
@@ -257,7 +259,9 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   report.device = options.device;
   report.steps = options.steps;
 
-  TorchBackend backend(program, world.rank(), options.device);
+  const std::vector<int> tensor_group = schedule::tensor_group(program, world.rank());
+  TorchBackend backend(program, world.rank(), options.device,
+                       tensor_group.size() > 1 ? world.make_group_sum(tensor_group) : nullptr);
   backend.set_keep_step_graphs(options.keep_step_graphs);
   for (int i = 0; i < options.warmup; ++i) run_program_step(world, program, backend, nullptr);
   if (world.rank() == options.fail_rank) {
@@ -284,15 +288,18 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
 
   // Results of the last timed step, gathered on rank 0.
   // Micro-batches are the batch's rows in order: their states concatenated are the whole output.
+  // Every shard of a tensor-parallel group holds the same output: the first one's is reported.
+  const bool reports_output = tensor_group.front() == world.rank();
   std::vector<double> output;
-  for (const schedule::Buffer& buffer : network_outputs(program, world.rank())) {
+  for (const schedule::Buffer& buffer : reports_output ? network_outputs(program, world.rank()) : std::vector<schedule::Buffer>{}) {
     const std::vector<double> rows = backend.state(buffer);
     output.insert(output.end(), rows.begin(), rows.end());
   }
   const auto outputs = world.gather(output);
   const auto losses = world.gather(output.empty() ? std::vector<double>{} : std::vector<double>{backend.last_loss()});
   // Gradients are as large as the model: gathered only to be compared.
-  // Every replica holds the same sums after the gradient all-reduce: the first one's are the step's.
+  // Every replica holds the same sums after the gradient all-reduce: the first one's are the step's;
+  // a tensor-parallel group's shards add up to the whole blocks' (TorchBackend::gradient).
   const bool reports_gradients = options.check_serial && schedule::replica_of(program, world.rank()) == 0;
   const auto gradients = world.gather(reports_gradients ? pack_gradients(backend) : std::vector<double>{});
   // Replicas hold consecutive rows of the batch, in rank order; each one's

@@ -26,6 +26,63 @@ void check(int code, const std::string& where) {
   throw Error(where, std::string(text, std::size_t(length)));
 }
 
+// Calls `add` with every group member's bytes (this rank's own included, all
+// of this rank's size), in group order.
+template <typename Add>
+void for_each_member(MPI_Comm comm, int tag, std::span<const int> group, std::span<const std::byte> mine,
+                     const std::string& where, const Add& add) {
+  if (mine.size() > std::size_t(INT_MAX)) throw Error(where, "collective over 2 GiB");
+  int me = 0;
+  MPI_Comm_rank(comm, &me);
+  std::vector<MPI_Request> sends;
+  for (int peer : group)
+    if (peer != me)
+      check(MPI_Isend(mine.data(), int(mine.size()), MPI_BYTE, peer, tag, comm, &sends.emplace_back()), where);
+  std::unique_ptr<std::byte[]> part(new std::byte[mine.size()]);
+  for (int peer : group) {
+    if (peer == me) {
+      add(mine.data());
+      continue;
+    }
+    MPI_Status status;
+    check(MPI_Recv(part.get(), int(mine.size()), MPI_BYTE, peer, tag, comm, &status), where);
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    if (std::size_t(count) != mine.size())
+      throw Error(where, "rank " + std::to_string(peer) + " sent " + std::to_string(count) +
+                             " bytes to the collective, this rank has " + std::to_string(mine.size()));
+    add(part.get());
+  }
+  check(MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE), where);
+}
+
+// Tensor-parallel sums on a communicator of their own (a duplicate), so
+// they never match a Program message or a gradient sum.
+class MpiGroupSum final : public GroupSum {
+ public:
+  MpiGroupSum(MPI_Comm comm, std::span<const int> group) : comm_(comm), group_(group.begin(), group.end()) {}
+  ~MpiGroupSum() override { MPI_Comm_free(&comm_); }
+  int size() const override { return int(group_.size()); }
+  void sum(std::span<float> values) override { sum_in_group_order(values); }
+  void sum(std::span<double> values) override { sum_in_group_order(values); }
+
+ private:
+  template <typename T>
+  void sum_in_group_order(std::span<T> values) {
+    const std::vector<T> mine(values.begin(), values.end());
+    bool first = true;
+    for_each_member(comm_, 0, group_, std::as_bytes(std::span<const T>(mine)), "tensor-parallel sum",
+                    [&](const std::byte* part) {
+                      const auto* member = reinterpret_cast<const T*>(part);  // new[]'s storage is aligned for T
+                      for (std::size_t i = 0; i < values.size(); ++i) values[i] = first ? member[i] : values[i] + member[i];
+                      first = false;
+                    });
+  }
+
+  MPI_Comm comm_;
+  std::vector<int> group_;
+};
+
 std::string op_where(const schedule::Op& op) {
   return std::string(to_string(op.kind)) + " peer " + std::to_string(op.peer) + " tag " + std::to_string(op.tag);
 }
@@ -67,7 +124,8 @@ class MpiComm final : public schedule::Comm {
       check(MPI_Allreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_), op_where(op));
       return sum;
     }
-    for_each_member(op, group, {reinterpret_cast<const std::byte*>(&value), sizeof value}, [&](const std::byte* part) {
+    for_each_member(comm_, collective_tag, group, {reinterpret_cast<const std::byte*>(&value), sizeof value}, op_where(op),
+                    [&](const std::byte* part) {
       double member = 0;
       std::memcpy(&member, part, sizeof member);
       sum += member;
@@ -84,7 +142,7 @@ class MpiComm final : public schedule::Comm {
     std::vector<std::byte> sum(elements * sizeof(float));  // operator new's storage is aligned for float
     auto* total = reinterpret_cast<float*>(sum.data());
     bool first = true;
-    for_each_member(op, group, gradients, [&](const std::byte* part) {
+    for_each_member(comm_, collective_tag, group, gradients, op_where(op), [&](const std::byte* part) {
       if (first) std::memcpy(total, part, sum.size());
       else
         for (std::size_t i = 0; i < elements; ++i) total[i] += reinterpret_cast<const float*>(part)[i];
@@ -92,6 +150,10 @@ class MpiComm final : public schedule::Comm {
     });
     return sum;
   }
+
+  // The torch backend's block steps run a tensor-parallel group's sums
+  // themselves (GroupSum): they sit inside the block, not after it.
+  void tensor_allreduces(const schedule::Op&, std::span<const int>, int, std::int64_t) override {}
 
  private:
   struct Pending {
@@ -114,37 +176,6 @@ class MpiComm final : public schedule::Comm {
     int size = 0;
     MPI_Comm_size(comm_, &size);
     return size;
-  }
-
-  // Calls `add` with every group member's bytes (this rank's own included, all
-  // of this rank's size), in group order.
-  template <typename Add>
-  void for_each_member(const schedule::Op& op, std::span<const int> group, std::span<const std::byte> mine,
-                       const Add& add) {
-    if (mine.size() > std::size_t(INT_MAX)) throw Error(op_where(op), "collective over 2 GiB");
-    int me = 0;
-    MPI_Comm_rank(comm_, &me);
-    std::vector<MPI_Request> sends;
-    for (int peer : group)
-      if (peer != me)
-        check(MPI_Isend(mine.data(), int(mine.size()), MPI_BYTE, peer, collective_tag, comm_, &sends.emplace_back()),
-              op_where(op));
-    std::unique_ptr<std::byte[]> part(new std::byte[mine.size()]);
-    for (int peer : group) {
-      if (peer == me) {
-        add(mine.data());
-        continue;
-      }
-      MPI_Status status;
-      check(MPI_Recv(part.get(), int(mine.size()), MPI_BYTE, peer, collective_tag, comm_, &status), op_where(op));
-      int count = 0;
-      MPI_Get_count(&status, MPI_BYTE, &count);
-      if (std::size_t(count) != mine.size())
-        throw Error(op_where(op), "rank " + std::to_string(peer) + " sent " + std::to_string(count) +
-                                      " bytes to the collective, this rank has " + std::to_string(mine.size()));
-      add(part.get());
-    }
-    check(MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE), op_where(op));
   }
 
   // The largest tag every MPI allows; built Programs tag by space x 64 + level.
@@ -183,6 +214,19 @@ class MpiWorld final : public World {
     }
   }
   std::unique_ptr<schedule::Comm> make_comm() override { return std::make_unique<MpiComm>(data_); }
+
+  std::unique_ptr<GroupSum> make_group_sum(std::span<const int> group) override {
+    MPI_Comm comm;
+    check(MPI_Comm_dup(data_, &comm), "tensor-parallel group");
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    for (int member : group)
+      if (member < 0 || member >= size_) {
+        MPI_Comm_free(&comm);
+        throw Error("tensor-parallel group", "rank " + std::to_string(member) + " is not one of the " +
+                                                 std::to_string(size_) + " ranks");
+      }
+    return std::make_unique<MpiGroupSum>(comm, group);
+  }
 
   std::vector<std::vector<double>> gather(const std::vector<double>& mine) override {
     const int count = int(mine.size());

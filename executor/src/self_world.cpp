@@ -21,9 +21,23 @@ class SelfComm final : public schedule::Comm {
   double allreduce_sum(const schedule::Op&, std::span<const int>, double value) override { return value; }
 };
 
+// A group of this one rank: the sum is the value.
+class SelfGroupSum final : public GroupSum {
+ public:
+  int size() const override { return 1; }
+  void sum(std::span<float>) override {}
+  void sum(std::span<double>) override {}
+};
+
 }  // namespace
 
 std::unique_ptr<schedule::Comm> SelfWorld::make_comm() { return std::make_unique<SelfComm>(); }
+
+std::unique_ptr<GroupSum> SelfWorld::make_group_sum(std::span<const int> group) {
+  if (group.size() != 1 || group[0] != 0)
+    throw Error("tensor-parallel group", "a single-rank run has no ranks but 0 to sum over");
+  return std::make_unique<SelfGroupSum>();
+}
 
 void SelfWorld::abort(int exit_code) { std::_Exit(exit_code); }
 

@@ -1,5 +1,6 @@
 #include "plait/executor/torch_backend.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -17,6 +18,7 @@
 #endif
 
 #include "detail/backend_access.hpp"
+#include "detail/tensor_parallel.hpp"
 #include "detail/transformer.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -45,10 +47,6 @@ void check_runnable(const schedule::ModelDesc& model, const std::string& device)
     throw Error(where, "the executor runs kind \"transformer\", not \"" + model.kind + "\"");
   if (model.d_model < 1 || model.heads < 1 || model.seq < 1 || model.batch < 1 || model.mlp_ratio < 1)
     throw Error(where, "d_model, heads, seq, batch and mlp_ratio must be positive");
-  // Priced and simulated, not yet executed: the executor's blocks are whole.
-  if (model.tensor_parallel != 1)
-    throw Error(where, "the executor does not run tensor parallelism yet (tensor_parallel " +
-                           std::to_string(model.tensor_parallel) + "); plait simulate predicts it");
   if (model.vocab != 0)
     throw Error(where, "the executor does not run a full GPT step (vocab " + std::to_string(model.vocab) +
                            ") yet; plait simulate predicts it");
@@ -102,8 +100,10 @@ struct TorchBackend::Impl {
   double dropout = 0;
   std::uint64_t dropout_seed = 0;
   std::map<int, detail::DropoutMasks> masks;  // per block, for dropout_seed
+  std::unique_ptr<GroupSum> group;  // the tensor-parallel group; null for whole blocks
+  int shard = 0;                    // this rank's place in it
 
-  Impl(const schedule::Program& program, int rank_, const std::string& device)
+  Impl(const schedule::Program& program, int rank_, const std::string& device, std::unique_ptr<GroupSum> group_)
       : context(program.model, device),
         rank(rank_),
         layers(program.layers),
@@ -112,6 +112,14 @@ struct TorchBackend::Impl {
         micro_batches(program.micro_batches),
         replicas(program.replicas),
         replica(schedule::replica_of(program, rank_)) {
+    const std::vector<int> members = schedule::tensor_group(program, rank);
+    if (members.size() > 1) {
+      if (!group_ || group_->size() != int(members.size()))
+        throw Error("rank " + std::to_string(rank), "a tensor-parallel Program needs the rank's group of " +
+                                                        std::to_string(members.size()) + " to sum over");
+      group = std::move(group_);
+      shard = int(std::find(members.begin(), members.end(), rank) - members.begin());
+    }
     at::NoGradGuard no_grad;
     input = detail::make_input(context);
     target = detail::make_target(context);
@@ -149,6 +157,7 @@ struct TorchBackend::Impl {
                   "block " + std::to_string(block) + " outside 0.." + std::to_string(layers - 1));
     at::NoGradGuard no_grad;
     auto made = detail::make_block_parameters(context, block, layers);
+    if (group) made = detail::shard_block_parameters(made, shard, group->size());
     for (auto& p : made) p.requires_grad_(true);  // leaves for step_adjoint's vjp
     return parameters.emplace(block, std::move(made)).first->second;
   }
@@ -180,7 +189,8 @@ struct TorchBackend::Impl {
   StepGraph record_step(const at::Tensor& input, const Op& op) {
     at::AutoGradMode enable_grad(true);
     at::Tensor leaf = input.detach().requires_grad_(true);
-    at::Tensor output = detail::block_step(context, parameters.at(op.block), leaf, op.span * h, masks_of(op.block));
+    at::Tensor output =
+        detail::block_step(context, parameters.at(op.block), leaf, op.span * h, masks_of(op.block), group.get());
     return {input, leaf, output};
   }
 
@@ -196,7 +206,7 @@ struct TorchBackend::Impl {
       out = graph.output.detach();
     } else {
       at::NoGradGuard no_grad;
-      out = detail::block_step(context, parameters.at(op.block), input, op.span * h, masks_of(op.block));
+      out = detail::block_step(context, parameters.at(op.block), input, op.span * h, masks_of(op.block), group.get());
     }
     at::NoGradGuard no_grad;
     states[op.dst] = op.b.empty() ? out : out + state(op.b, &op);
@@ -285,9 +295,10 @@ struct TorchBackend::Impl {
   }
 };
 
-TorchBackend::TorchBackend(const schedule::Program& program, int rank, const std::string& device) {
+TorchBackend::TorchBackend(const schedule::Program& program, int rank, const std::string& device,
+                           std::unique_ptr<GroupSum> tensor_group) {
   check_runnable(program.model, device);
-  impl_ = std::make_unique<Impl>(program, rank, device);
+  impl_ = std::make_unique<Impl>(program, rank, device, std::move(tensor_group));
 }
 
 TorchBackend::~TorchBackend() = default;
@@ -301,8 +312,11 @@ double TorchBackend::read_register(const Buffer& reg) {
 
 void TorchBackend::write_register(const Buffer& reg, double value) { impl_->registers[reg] = value; }
 
+// A tensor-parallel shard sends its 1 / T of the state (Megatron's scatter);
+// assign_bytes gathers the parts over the group.
 std::span<const std::byte> TorchBackend::bytes_of(const Buffer& buffer) {
   at::Tensor tensor = impl_->state(buffer);
+  if (const auto& group = impl_->group) tensor = tensor.reshape({group->size(), -1})[impl_->shard];
   if (!tensor.is_contiguous() || tensor.device().is_cuda()) tensor = tensor.to(at::kCPU).contiguous();
   impl_->staging = tensor;  // keeps the bytes alive until the next bytes_of
   return {static_cast<const std::byte*>(impl_->staging.data_ptr()), impl_->staging.nbytes()};
@@ -310,12 +324,16 @@ std::span<const std::byte> TorchBackend::bytes_of(const Buffer& buffer) {
 
 void TorchBackend::assign_bytes(const Buffer& buffer, std::span<const std::byte> bytes) {
   const auto& options = impl_->context.options;
-  at::Tensor host = at::empty(impl_->state_shape(), options.device(at::kCPU));
-  if (bytes.size() != host.nbytes())
+  const auto& group = impl_->group;
+  at::Tensor host = at::zeros(impl_->state_shape(), options.device(at::kCPU));
+  at::Tensor part = group ? host.view({group->size(), -1})[impl_->shard] : host;
+  if (bytes.size() != part.nbytes())
     throw Error("rank " + std::to_string(impl_->rank) + ", recv " + to_string(buffer),
-                "message has " + std::to_string(bytes.size()) + " bytes, a state has " +
-                    std::to_string(host.nbytes()));
-  std::memcpy(host.data_ptr(), bytes.data(), bytes.size());
+                "message has " + std::to_string(bytes.size()) + " bytes, a state" + (group ? "'s part" : "") +
+                    " has " + std::to_string(part.nbytes()));
+  std::memcpy(part.data_ptr(), bytes.data(), bytes.size());
+  // The other parts are zeros here: the group's sum is the gathered state, exactly.
+  if (group) host = detail::summed_over_group(host, *group);
   impl_->states[buffer] = host.to(options.device());
 }
 
@@ -404,8 +422,14 @@ std::vector<double> TorchBackend::gradient(int block) const {
   auto found = impl_->gradients.find(block);
   if (found == impl_->gradients.end())
     throw Error("rank " + std::to_string(impl_->rank), "no gradient for block " + std::to_string(block));
+  std::vector<at::Tensor> tensors = found->second;
+  if (const auto& group = impl_->group) {
+    at::NoGradGuard no_grad;
+    const auto whole = detail::make_block_parameters(impl_->context, block, impl_->layers);
+    tensors = detail::unshard_block_tensors(tensors, whole, impl_->shard, group->size());
+  }
   std::vector<at::Tensor> flat;
-  for (const auto& g : found->second) flat.push_back(g.reshape({-1}));
+  for (const auto& g : tensors) flat.push_back(g.reshape({-1}));
   return detail::to_doubles(at::cat(flat));
 }
 

@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
 
+#include "detail/tensor_parallel.hpp"
 #include "plait/schedule/error.hpp"
 
 namespace plait::executor::detail {
@@ -150,12 +151,19 @@ DropoutMasks make_dropout_masks(const ModelContext& context, double p, std::uint
 }
 
 at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& p,
-                      const at::Tensor& x, double s, const DropoutMasks* dropout) {
+                      const at::Tensor& x, double s, const DropoutMasks* dropout, GroupSum* group) {
   const auto& m = context.model;
   const int64_t batch = x.size(0), seq = x.size(1), d = x.size(2);
-  const int64_t heads = m.heads, head_dim = d / heads;
+  const int64_t head_dim = d / m.heads;
+  const int64_t width = p[qkv_weight].size(0) / 3;  // d, or d / T on a tensor-parallel shard
+  const int64_t heads = width / head_dim;
+  // A branch's input enters the group, and its output is the group's sum plus the bias.
+  const auto enter = [&](const at::Tensor& input) { return group ? enter_group(input, *group) : input; };
+  const auto project_out = [&](const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+    return group ? sum_over_group(at::linear(input, weight), *group) + bias : at::linear(input, weight, bias);
+  };
 
-  const at::Tensor normed = at::layer_norm(x, {d}, p[ln1_weight], p[ln1_bias], 1e-5);
+  const at::Tensor normed = enter(at::layer_norm(x, {d}, p[ln1_weight], p[ln1_bias], 1e-5));
   // [batch, seq, 3, heads, head_dim] -> [3, batch, heads, seq, head_dim]
   const at::Tensor qkv = at::linear(normed, p[qkv_weight], p[qkv_bias])
                              .view({batch, seq, 3, heads, head_dim})
@@ -164,14 +172,13 @@ at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>
   at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(head_dim)));
   if (context.causal_mask.defined()) scores = scores + context.causal_mask;
   const at::Tensor attended =
-      at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, d});
-  at::Tensor attention = at::linear(attended, p[out_weight], p[out_bias]);
+      at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, width});
+  at::Tensor attention = project_out(attended, p[out_weight], p[out_bias]);
   if (dropout) attention = attention * dropout->attention;
   const at::Tensor y = at::add(x, attention, s);
 
-  const at::Tensor normed2 = at::layer_norm(y, {d}, p[ln2_weight], p[ln2_bias], 1e-5);
-  at::Tensor mlp =
-      at::linear(at::gelu(at::linear(normed2, p[fc1_weight], p[fc1_bias])), p[fc2_weight], p[fc2_bias]);
+  const at::Tensor normed2 = enter(at::layer_norm(y, {d}, p[ln2_weight], p[ln2_bias], 1e-5));
+  at::Tensor mlp = project_out(at::gelu(at::linear(normed2, p[fc1_weight], p[fc1_bias])), p[fc2_weight], p[fc2_bias]);
   if (dropout) mlp = mlp * dropout->mlp;
   return at::add(y, mlp, s);
 }

@@ -207,6 +207,66 @@ TEST(TorchBackend, ReadBeforeWriteNamesTheBuffer) {
   }
 }
 
+// A stand-in for the other shard of a group of two: it holds what this one
+// does, so a sum doubles; it counts the sums a shard's ops ask for.
+class CountingGroupSum final : public GroupSum {
+ public:
+  explicit CountingGroupSum(int* sums) : sums_(sums) {}
+  int size() const override { return 2; }
+  void sum(std::span<float> values) override { double_each(values); }
+  void sum(std::span<double> values) override { double_each(values); }
+
+ private:
+  template <typename T>
+  void double_each(std::span<T> values) {
+    ++*sums_;
+    for (T& value : values) value += value;
+  }
+  int* sums_;
+};
+
+// A tensor-parallel shard sums its block's partial outputs over the group as
+// often as the Program says (schedule::tensor_allreduces): 2 a forward step, 2
+// a backward step, 4 one that recomputes its forward; a message carries half
+// a state and is gathered by one sum.
+TEST(TorchBackend, TensorParallelShardSumsAsOftenAsTheProgramCounts) {
+  auto program = empty_program(small_model(), 2);
+  program.model.tensor_parallel = 2;
+  program.ranks = 2;
+  program.rank_programs.resize(2);
+  EXPECT_THROW(TorchBackend(program, 1), Error);  // a shard needs its group
+  int sums = 0;
+  TorchBackend backend(program, 1, "cpu", std::make_unique<CountingGroupSum>(&sums));
+  backend.fill_random(u(0), 3);
+  backend.fill_random(w(1), 4);
+  const Op step{.kind = OpKind::step, .dst = u(1), .a = u(0), .block = 1, .span = 1, .graph = schedule::GraphUse::keep};
+  Op adjoint{.kind = OpKind::step_adjoint, .dst = w(0), .a = w(1), .c = u(0), .block = 1, .span = 1, .accumulate_grad = true};
+  for (const Op& op : {step, adjoint}) {
+    sums = 0;
+    backend.compute(op);
+    EXPECT_EQ(sums, schedule::tensor_allreduces(program, op)) << to_string(op.kind);
+    EXPECT_EQ(sums, 2);
+  }
+  adjoint.graph = schedule::GraphUse::recompute;
+  sums = 0;
+  backend.compute(adjoint);
+  EXPECT_EQ(sums, schedule::tensor_allreduces(program, adjoint));
+  EXPECT_EQ(sums, 4);
+  // Shard 1's block holds half the heads and half the MLP, and LayerNorms whole.
+  const std::int64_t d = 16, hidden = 32;
+  EXPECT_EQ(backend.parameters(1).size(), std::size_t(4 * d + (3 * d * d + 3 * d + d * d) / 2 + d + (2 * hidden * d + hidden) / 2 + d));
+  const auto message = backend.bytes_of(u(1));
+  EXPECT_EQ(message.size(), std::size_t(backend.state_elements()) * sizeof(double) / 2);
+  const std::vector<std::byte> part(message.begin(), message.end());
+  sums = 0;
+  backend.assign_bytes(u(2), part);
+  EXPECT_EQ(sums, 1);
+  // The part lands in shard 1's place; the stand-in's sum doubles it.
+  const auto sent = backend.state(u(1)), gathered = backend.state(u(2));
+  const std::size_t half = sent.size() / 2;
+  for (std::size_t i = 0; i < sent.size(); ++i) ASSERT_EQ(gathered[i], i < half ? 0.0 : 2 * sent[i]);
+}
+
 TEST(TorchBackend, RejectsModelsItCannotRun) {
   auto model = small_model();
   model.kind = "linear";

@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 
+#include "plait/executor/world.hpp"
 #include "plait/schedule/program.hpp"
 
 namespace plait::executor::detail {
@@ -50,8 +51,11 @@ struct DropoutMasks {
 DropoutMasks make_dropout_masks(const ModelContext& context, double p, std::uint64_t seed, int block);
 
 // Phi(u) = u + s*F(u): Y = X + s*Attn(LN1(X)), X' = Y + s*MLP(LN2(Y)).
+// With a tensor-parallel group, `parameters` are this shard's
+// (shard_block_parameters) and each branch's partial output is summed over it.
 at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& parameters,
-                      const at::Tensor& state, double s, const DropoutMasks* dropout = nullptr);
+                      const at::Tensor& state, double s, const DropoutMasks* dropout = nullptr,
+                      GroupSum* group = nullptr);
 
 // splitmix64 of (seed, stream): independent seeds for blocks, batches, masks.
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);

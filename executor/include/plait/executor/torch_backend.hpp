@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "plait/executor/world.hpp"
 #include "plait/schedule/interpret.hpp"
 
 namespace plait::executor {
@@ -40,7 +41,12 @@ class TorchBackend : public schedule::Backend {
   // Parameters of the rank's blocks (schedule::owned_blocks) are created now;
   // any other block a Program names is created on first use. Weights depend on
   // (model.seed, block) only, so every rank count builds the same network.
-  TorchBackend(const schedule::Program& program, int rank, const std::string& device = "cpu");
+  // A tensor-parallel Program (model.tensor_parallel T > 1) needs the rank's
+  // group (schedule::tensor_group): the rank holds its shard of every block,
+  // its block steps sum their partial outputs over the group, and a state
+  // travels as its 1 / T part, gathered over the group where it arrives.
+  TorchBackend(const schedule::Program& program, int rank, const std::string& device = "cpu",
+               std::unique_ptr<GroupSum> tensor_group = nullptr);
   ~TorchBackend() override;
   TorchBackend(const TorchBackend&) = delete;
   TorchBackend& operator=(const TorchBackend&) = delete;
@@ -67,11 +73,13 @@ class TorchBackend : public schedule::Backend {
   std::int64_t state_elements() const;
 
   // Parameter gradients accumulated by step_adjoint ops with accumulate_grad,
-  // flattened in parameter order; blocks that got none are absent.
+  // flattened in parameter order; blocks that got none are absent. A
+  // tensor-parallel shard gives its part in the whole block's layout (zeros
+  // elsewhere; whole-block tensors on shard 0 only): the shards' add up.
   std::vector<int> gradient_blocks() const;
   std::vector<double> gradient(int block) const;
   void zero_gradients();
-  // Flattened parameters of a block (creating them if needed).
+  // Flattened parameters of a block (creating them if needed): this shard's.
   std::vector<double> parameters(int block);
 
   // On (the default): a forward step the Program marks "keep" keeps its

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,17 @@ struct ClockSample {
   double uncertainty = 0;
 };
 
+// An element-wise sum, in place, over a fixed group of ranks (a
+// tensor-parallel group): every member calls it with the same sizes in the
+// same order, and every member gets bit-identical sums (added in group order).
+class GroupSum {
+ public:
+  virtual ~GroupSum() = default;
+  virtual int size() const = 0;
+  virtual void sum(std::span<float> values) = 0;
+  virtual void sum(std::span<double> values) = 0;
+};
+
 class World {
  public:
   virtual ~World() = default;
@@ -37,6 +49,9 @@ class World {
   virtual void quiet_barrier() = 0;
   // A Comm for one interpret() run. Destroying it waits for its sends.
   virtual std::unique_ptr<schedule::Comm> make_comm() = 0;
+  // Collective over every rank: a GroupSum over `group` (ascending ranks,
+  // this one among them), on messages of its own.
+  virtual std::unique_ptr<GroupSum> make_group_sum(std::span<const int> group) = 0;
   // Rank 0 gets every rank's vector in rank order; other ranks get {}.
   virtual std::vector<std::vector<double>> gather(const std::vector<double>& mine) = 0;
   // True on every rank iff `ok` is true on every rank.
@@ -60,6 +75,7 @@ class SelfWorld final : public World {
   void barrier() override {}
   void quiet_barrier() override {}
   std::unique_ptr<schedule::Comm> make_comm() override;
+  std::unique_ptr<GroupSum> make_group_sum(std::span<const int> group) override;
   std::vector<std::vector<double>> gather(const std::vector<double>& mine) override { return {mine}; }
   bool all_ok(bool ok) override { return ok; }
   int first_failed(bool failed) override { return failed ? 0 : -1; }

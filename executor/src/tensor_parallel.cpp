@@ -1,0 +1,110 @@
+#include "detail/tensor_parallel.hpp"
+
+#include <cstdint>
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "detail/transformer.hpp"
+
+namespace plait::executor::detail {
+namespace {
+
+bool is_whole_on_every_shard(int index) {
+  switch (index) {
+    case ln1_weight: case ln1_bias: case ln2_weight: case ln2_bias: case out_bias: case fc2_bias: return true;
+    default: return false;
+  }
+}
+
+// The part of a whole-block tensor that shard `shard` of `count` holds, as a
+// view of it (QKV as [3, d / T, ...]: its rows are q, k, v, each by heads).
+at::Tensor shard_view(const at::Tensor& whole, int index, int shard, int count) {
+  const auto part = [&](const at::Tensor& tensor, int64_t dim) {
+    const int64_t size = tensor.size(dim) / count;
+    return tensor.narrow(dim, shard * size, size);
+  };
+  switch (index) {
+    case qkv_weight: return part(whole.view({3, whole.size(0) / 3, whole.size(1)}), 1);
+    case qkv_bias: return part(whole.view({3, whole.size(0) / 3}), 1);
+    case fc1_weight: case fc1_bias: return part(whole, 0);
+    case out_weight: case fc2_weight: return part(whole, 1);
+    default: return whole;
+  }
+}
+
+at::Tensor as_group_dtype(const at::Tensor& tensor) {
+  return tensor.detach().to(at::kCPU, tensor.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).contiguous();
+}
+
+// The group's sum of `tensor`, a new tensor (fp64 stays fp64, others add in fp32).
+at::Tensor group_sum_of(const at::Tensor& tensor, GroupSum& group) {
+  at::Tensor host = as_group_dtype(tensor).clone();
+  if (host.scalar_type() == at::kDouble) group.sum(std::span<double>(host.data_ptr<double>(), std::size_t(host.numel())));
+  else group.sum(std::span<float>(host.data_ptr<float>(), std::size_t(host.numel())));
+  return host.to(tensor.options());
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+GroupSum& group_of(AutogradContext* context) {
+  return *reinterpret_cast<GroupSum*>(context->saved_data["group"].toInt());
+}
+
+struct SumOverGroup : torch::autograd::Function<SumOverGroup> {
+  static at::Tensor forward(AutogradContext* context, const at::Tensor& partial, GroupSum* group) {
+    context->saved_data["group"] = reinterpret_cast<std::int64_t>(group);
+    return group_sum_of(partial, *group);
+  }
+  static variable_list backward(AutogradContext*, variable_list gradients) { return {gradients[0], at::Tensor()}; }
+};
+
+struct EnterGroup : torch::autograd::Function<EnterGroup> {
+  static at::Tensor forward(AutogradContext* context, const at::Tensor& input, GroupSum* group) {
+    context->saved_data["group"] = reinterpret_cast<std::int64_t>(group);
+    return input.clone();
+  }
+  static variable_list backward(AutogradContext* context, variable_list gradients) {
+    return {group_sum_of(gradients[0], group_of(context)), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+std::vector<at::Tensor> shard_block_parameters(const std::vector<at::Tensor>& whole, int shard, int count) {
+  std::vector<at::Tensor> shard_parameters;
+  for (int index = 0; index < int(whole.size()); ++index) {
+    if (is_whole_on_every_shard(index)) {
+      shard_parameters.push_back(whole[std::size_t(index)]);
+      continue;
+    }
+    const at::Tensor view = shard_view(whole[std::size_t(index)], index, shard, count);
+    // QKV's q, k, v parts side by side again ([3 d / T, d]), as the block step reads them.
+    const bool qkv = index == qkv_weight || index == qkv_bias;
+    shard_parameters.push_back(qkv ? view.flatten(0, 1).clone() : view.clone());
+  }
+  return shard_parameters;
+}
+
+std::vector<at::Tensor> unshard_block_tensors(const std::vector<at::Tensor>& shard_tensors,
+                                              const std::vector<at::Tensor>& whole_shapes, int shard, int count) {
+  std::vector<at::Tensor> whole;
+  for (int index = 0; index < int(shard_tensors.size()); ++index) {
+    whole.push_back(at::zeros_like(whole_shapes[std::size_t(index)]));
+    if (is_whole_on_every_shard(index)) {
+      if (shard == 0) whole.back().copy_(shard_tensors[std::size_t(index)]);
+      continue;
+    }
+    at::Tensor view = shard_view(whole.back(), index, shard, count);
+    view.copy_(shard_tensors[std::size_t(index)].reshape(view.sizes()));
+  }
+  return whole;
+}
+
+at::Tensor sum_over_group(const at::Tensor& partial, GroupSum& group) { return SumOverGroup::apply(partial, &group); }
+
+at::Tensor enter_group(const at::Tensor& input, GroupSum& group) { return EnterGroup::apply(input, &group); }
+
+at::Tensor summed_over_group(const at::Tensor& tensor, GroupSum& group) { return group_sum_of(tensor, group); }
+
+}  // namespace plait::executor::detail
