@@ -151,7 +151,10 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
     if (options.check_serial) {
       report.max_rel_err_output = relative_error(report.output, serial.output());
       double worst = 0;
-      for (int block = program.frozen_blocks; block < program.layers; ++block) {  // frozen ones have none
+      std::vector<int> compared;
+      for (int block = program.frozen_blocks; block < program.layers; ++block) compared.push_back(block);  // frozen ones have none
+      if (program.model.vocab > 0) compared.insert(compared.end(), {embedding_gradient_id, final_norm_gradient_id});
+      for (int block : compared) {
         auto found = report.gradients.find(block);
         if (found == report.gradients.end())
           throw Error("check-serial", "the Program left block " + std::to_string(block) + " without a gradient");

@@ -6,7 +6,9 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/cuda.h>
 
+#include "detail/gpt_ends.hpp"
 #include "detail/transformer.hpp"
+#include "train/optimizer.hpp"
 #include "plait/executor/torch_backend.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -20,6 +22,11 @@ struct SerialBaseline::Impl {
   at::Tensor input, target;
   std::vector<std::vector<at::Tensor>> parameters;  // per block
   at::Tensor output, loss;
+  // A full GPT step: its token ids, ends (word, position, final norm) and
+  // the optimizer step at learning rate 0, as the Program's update op.
+  at::Tensor tokens;
+  std::vector<at::Tensor> ends;
+  detail::Optimizer optimizer{training::OptimizerConfig{}};
 
   Impl(const schedule::ModelDesc& model, int layers_, const std::string& device)
       : context(model, device), layers(layers_), h(model.tstop / layers_), on_cuda(detail::is_cuda(device)) {
@@ -30,17 +37,32 @@ struct SerialBaseline::Impl {
       parameters.push_back(detail::make_block_parameters(context, block, layers));
       for (auto& p : parameters.back()) p.requires_grad_(true);
     }
+    if (model.vocab > 0) {
+      tokens = detail::make_tokens(context);
+      ends = detail::GptEnds(context, true, true).parameters();
+    }
+  }
+
+  std::vector<at::Tensor> all_parameters() const {
+    std::vector<at::Tensor> all = ends;
+    for (const auto& block : parameters) all.insert(all.end(), block.begin(), block.end());
+    return all;
   }
 
   void step() {
-    for (auto& block : parameters)
-      for (auto& p : block) p.mutable_grad().reset();
-    at::AutoGradMode enable_grad(true);
-    at::Tensor x = input;
-    for (const auto& block : parameters) x = detail::block_step(context, block, x, h);
-    loss = detail::loss_value(x, target);
-    loss.backward();
-    output = x.detach();
+    for (auto& p : all_parameters()) p.mutable_grad().reset();
+    {
+      at::AutoGradMode enable_grad(true);
+      at::Tensor x = tokens.defined() ? detail::embed_whole(ends[0], ends[1], tokens) : input;
+      for (const auto& block : parameters) x = detail::block_step(context, block, x, h);
+      loss = tokens.defined() ? detail::loss_whole(x, ends[2], ends[3], ends[0], tokens) : detail::loss_value(x, target);
+      loss.backward();
+      output = x.detach();
+    }
+    if (!tokens.defined()) return;
+    std::vector<detail::ParameterSlot> slots;
+    for (const auto& p : all_parameters()) slots.push_back({std::to_string(slots.size()), p, p.grad()});
+    optimizer.step(slots, 0);
   }
 };
 
@@ -91,10 +113,15 @@ std::vector<double> SerialBaseline::output() const {
 }
 
 std::vector<double> SerialBaseline::gradient(int block) const {
-  if (block < 0 || block >= impl_->layers)
+  const auto& ends = impl_->ends;
+  const bool end = !ends.empty() && (block == embedding_gradient_id || block == final_norm_gradient_id);
+  if (!end && (block < 0 || block >= impl_->layers))
     throw Error("serial baseline", "no block " + std::to_string(block));
+  const std::vector<at::Tensor> tensors = !end ? impl_->parameters[std::size_t(block)]
+                                          : block == embedding_gradient_id ? std::vector<at::Tensor>{ends[0], ends[1]}
+                                                                           : std::vector<at::Tensor>{ends[2], ends[3]};
   std::vector<at::Tensor> flat;
-  for (const auto& p : impl_->parameters[block]) {
+  for (const auto& p : tensors) {
     if (!p.grad().defined()) throw Error("serial baseline", "no step has run yet");
     flat.push_back(p.grad().reshape({-1}));
   }

@@ -22,16 +22,8 @@ std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) {
 
 namespace {
 
-// Random streams: blocks use stream = block; input and target use streams far above.
-constexpr std::uint64_t input_stream = 1ULL << 40;
-constexpr std::uint64_t target_stream = (1ULL << 40) + 1;
-
-at::Tensor seeded_normal(std::uint64_t seed, std::uint64_t stream, at::IntArrayRef shape,
-                         double std_dev, const at::TensorOptions& options) {
-  at::Generator generator = at::detail::createCPUGenerator(mix_seed(seed, stream));
-  at::Tensor values = at::randn(shape, generator, at::TensorOptions().dtype(at::kDouble));
-  return (values * std_dev).to(options);
-}
+constexpr std::uint64_t input_stream = first_model_stream;
+constexpr std::uint64_t target_stream = first_model_stream + 1;
 
 at::Tensor seeded_uniform(std::uint64_t seed, std::uint64_t stream, at::IntArrayRef shape, double bound,
                           const at::TensorOptions& options) {
@@ -41,6 +33,13 @@ at::Tensor seeded_uniform(std::uint64_t seed, std::uint64_t stream, at::IntArray
 }
 
 }  // namespace
+
+at::Tensor seeded_normal(std::uint64_t seed, std::uint64_t stream, at::IntArrayRef shape,
+                         double std_dev, const at::TensorOptions& options) {
+  at::Generator generator = at::detail::createCPUGenerator(mix_seed(seed, stream));
+  at::Tensor values = at::randn(shape, generator, at::TensorOptions().dtype(at::kDouble));
+  return (values * std_dev).to(options);
+}
 
 at::ScalarType scalar_type_of(const std::string& dtype) {
   if (dtype == "fp32") return at::kFloat;

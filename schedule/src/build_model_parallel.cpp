@@ -51,11 +51,13 @@ void add_step_ends(Program& program) {
     const std::int64_t ends = end_parameter_bytes(program, rank);
     bytes += ends;
     RankProgram& ops = program.rank_programs[rank];
+    // The ends' gradients are final only when the last of the rank's gradient
+    // sums runs (with buckets, the one that sums block 0's): they join it.
     if (ends > 0)
       for (auto section = ops.sections.rbegin(); section != ops.sections.rend(); ++section) {
-        auto sum = std::find_if(section->ops.begin(), section->ops.end(),
+        auto sum = std::find_if(section->ops.rbegin(), section->ops.rend(),
                                 [](const Op& op) { return op.kind == OpKind::grad_allreduce; });
-        if (sum == section->ops.end()) continue;
+        if (sum == section->ops.rend()) continue;
         sum->bytes += ends;
         break;
       }

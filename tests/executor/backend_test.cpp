@@ -156,6 +156,45 @@ TEST(TorchBackend, SerialProgramMatchesTheAutogradBaseline) {
   for (std::size_t i = 0; i < output.size(); ++i) ASSERT_NEAR(last[i], output[i], 1e-12);
 }
 
+// The GPT step's update op is AdamW: at the default learning rate 0 the
+// weights stay as they were (a measured step); at lr its next step moves
+// every weight by lr against its gradient's sign (m / (sqrt(v) + eps) =
+// g / (|g| + eps)), plus the decay of lr * 0.01 * w on matrices.
+TEST(TorchBackend, GptUpdateIsAdamAndLeavesWeightsAtLearningRateZero) {
+  schedule::BuildSpec spec;
+  spec.layers = 2;
+  spec.ranks = 1;
+  spec.model = small_model("fp64");
+  spec.model.dtype = "fp32";
+  spec.model.vocab = 32;
+  const auto program = schedule::build_serial(spec);
+  ASSERT_EQ(program.rank_programs[0].sections.back().ops.back().kind, OpKind::update);
+  struct NoComm : schedule::Comm {
+    void send(const Op&, std::span<const std::byte>) override { FAIL(); }
+    std::vector<std::byte> recv(const Op&) override { return {}; }
+    double allreduce_sum(const Op&, std::span<const int>, double v) override { return v; }
+  } comm;
+  TorchBackend backend(program, 0);
+  const auto initial = backend.parameters(1);
+  schedule::interpret(program, 0, backend, comm);
+  EXPECT_EQ(backend.parameters(1), initial);
+  EXPECT_NEAR(backend.last_loss(), std::log(32.0), 0.1);
+  const double lr = 1e-3;
+  const auto gradient = backend.gradient(1);
+  backend.set_learning_rate(lr);
+  backend.zero_gradients();  // the same gradient again: Adam's moments stay g and g^2
+  schedule::interpret(program, 0, backend, comm);
+  const auto updated = backend.parameters(1);
+  int moved = 0;
+  for (std::size_t i = 0; i < initial.size(); ++i) {
+    if (gradient[i] == 0) continue;
+    const double expected = -lr * gradient[i] / (std::abs(gradient[i]) + 1e-8);  // Adam's eps 1e-8
+    ASSERT_NEAR(updated[i] - initial[i], expected, 1e-5 * std::abs(initial[i]) + 2e-7) << "#" << i;
+    ++moved;
+  }
+  EXPECT_GT(moved, int(initial.size()) / 2);
+}
+
 TEST(TorchBackend, ParametersDependOnSeedAndBlockOnly) {
   const auto model = small_model("fp32");
   auto one_rank = empty_program(model, 6);

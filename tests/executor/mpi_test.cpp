@@ -200,6 +200,49 @@ TEST(MpiExec, TensorParallelEqualsSerial) {
   }
 }
 
+// A full GPT step (embeddings, tied output layer, cross-entropy, Adam):
+// every kind, with tensor, pipeline and data parallelism up to 4 ranks,
+// gives the serial step's loss and gradients, the ends' included.
+TEST(MpiExec, GptStepEqualsSerial) {
+  struct Case {
+    schedule::Program (*build)(const schedule::BuildSpec&);
+    int stages, tp, replicas;
+    bool recompute = false, overlap = false;
+  };
+  const std::vector<Case> cases{{&schedule::build_1f1b, 1, 1, 1},
+                                {&schedule::build_1f1b, 2, 1, 1},
+                                {&schedule::build_1f1b, 2, 2, 1, true},
+                                {&schedule::build_zb_h1, 2, 2, 1},
+                                {&schedule::build_gpipe, 1, 2, 2},
+                                {&schedule::build_1f1b, 2, 1, 2, false, true},
+                                {&schedule::build_mgrit, 2, 2, 1}};
+  for (const Case& c : cases) {
+    schedule::BuildSpec spec = c.build == &schedule::build_mgrit ? small_spec(c.stages, 12, 7, 7)
+                                                                 : test_support::small_pipeline_spec(c.stages);
+    spec.model.vocab = 64;
+    spec.model.tensor_parallel = c.tp;
+    spec.replicas = c.replicas;
+    spec.model.batch *= c.replicas;
+    spec.recompute = c.recompute;
+    spec.dp_overlap = c.overlap;
+    spec.bucket_bytes = 1;  // with dp_overlap: a block a bucket
+    const auto program = c.build(spec);
+    auto group = make_mpi_subworld(world->rank() < program.ranks);
+    if (program.ranks > world->size() || !group) continue;
+    const auto report = execute(*group, program, check_options());
+    if (group->rank() != 0) continue;
+    SCOPED_TRACE(program.kind + (c.recompute ? " recomputing" : "") + (c.overlap ? " overlapped" : "") + ": tp " +
+                 std::to_string(c.tp) + " x " + std::to_string(c.stages) + " stage(s) x " +
+                 std::to_string(c.replicas) + " replica(s)");
+    ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+    EXPECT_LT(*report.max_rel_err_output, 1e-5);
+    EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+    EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
+    EXPECT_NEAR(report.loss, std::log(64.0), 0.1) << "random tokens, small logits: about log V";
+    EXPECT_EQ(report.gradients.size(), 14u) << "12 blocks, the embeddings and the final LayerNorm";
+  }
+}
+
 TEST(MpiExec, TraceHasEveryRankOnOneClock) {
   const std::string path = ::testing::TempDir() + "mpi_trace_test.json";
   ExecOptions options;

@@ -119,6 +119,24 @@ TEST(TensorParallel, AShardSumsAndUpdatesItsOwnParameters) {
   EXPECT_EQ(memory.optimizer, memory.parameters / 2 * 12);
 }
 
+// With the gradients summed in buckets amid the backward (DDP), the ends'
+// gradients are final only at the rank's last sum: they join that one.
+TEST(TensorParallel, TheEndsJoinTheRanksLastGradientSum) {
+  BuildSpec spec = gpt_spec(4, 2, 2, 1, 2);
+  spec.dp_overlap = true;
+  spec.bucket_bytes = 1;  // a block a bucket
+  const Program program = build_1f1b(spec);
+  const std::int64_t block = shard_block_parameters(32, 64, 1) * 4;
+  for (int rank = 0; rank < program.ranks; ++rank) {
+    std::vector<std::int64_t> sums;
+    for (const Section& section : program.rank_programs[rank].sections)
+      for (const Op& op : section.ops)
+        if (op.kind == OpKind::grad_allreduce) sums.push_back(op.bytes - op.span * block);
+    ASSERT_EQ(sums.size(), 2u) << "rank " << rank;
+    EXPECT_EQ(sums, (std::vector<std::int64_t>{0, end_parameter_bytes(program, rank)})) << "rank " << rank;
+  }
+}
+
 TEST(TensorParallel, OneStageHoldsBothEndsOnce) {
   const Program program = build_1f1b(gpt_spec(4, 1, 2, 1, 1));
   EXPECT_EQ(end_parameter_bytes(program, 0), (64 * 32 + 8 * 32 + 2 * 32) * 4);

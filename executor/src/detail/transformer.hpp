@@ -60,6 +60,14 @@ at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>
 // splitmix64 of (seed, stream): independent seeds for blocks, batches, masks.
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);
 
+// Random streams of model.seed: blocks use stream = block; the input, the
+// target and a GPT step's ends use the streams from here on.
+constexpr std::uint64_t first_model_stream = 1ULL << 40;
+
+// N(0, std_dev^2) values of (seed, stream), drawn in fp64 on the CPU and cast.
+at::Tensor seeded_normal(std::uint64_t seed, std::uint64_t stream, at::IntArrayRef shape, double std_dev,
+                         const at::TensorOptions& options);
+
 // The network input and the loss target [batch, seq, d_model], seeded by model.seed.
 at::Tensor make_input(const ModelContext& context);
 at::Tensor make_target(const ModelContext& context);

@@ -19,8 +19,10 @@ class SerialBaseline {
   SerialBaseline(const SerialBaseline&) = delete;
   SerialBaseline& operator=(const SerialBaseline&) = delete;
 
-  // One training step without an update: zero gradients, forward, loss,
-  // backward. Returns the loss (reading it waits for the device).
+  // One training step: zero gradients, forward, loss, backward (a full GPT
+  // step, model.vocab > 0: its embeddings, loss and the optimizer step at
+  // learning rate 0, as a measured Program runs them). Returns the loss
+  // (reading it waits for the device).
   double run_step();
   // The same step without reading the loss back (no device sync): for timing.
   void run_step_async();
@@ -34,6 +36,7 @@ class SerialBaseline {
   int layers() const;
   // Results of the last step, fp64 host copies, flattened.
   std::vector<double> output() const;
+  // A block's gradient, or a GPT step's ends' (embedding_gradient_id, final_norm_gradient_id).
   std::vector<double> gradient(int block) const;
 
  private:

@@ -36,6 +36,12 @@ void set_up_compute(int threads);
 // True when this libtorch build sees a CUDA device.
 bool cuda_available();
 
+// A full GPT step's ends report their gradients beside the blocks' under
+// these ids: the word embedding (the tied output layer's gradient included)
+// and the position embedding; the final LayerNorm's weight and bias.
+constexpr int embedding_gradient_id = -1;
+constexpr int final_norm_gradient_id = -2;
+
 class TorchBackend : public schedule::Backend {
  public:
   // Parameters of the rank's blocks (schedule::owned_blocks) are created now;
@@ -79,6 +85,10 @@ class TorchBackend : public schedule::Backend {
   std::vector<int> gradient_blocks() const;
   std::vector<double> gradient(int block) const;
   void zero_gradients();
+  // The update op's AdamW step size (default 0: a measured step runs the
+  // optimizer in full and leaves the weights as they were, so every step and
+  // the serial baseline see one network).
+  void set_learning_rate(double learning_rate);
   // Flattened parameters of a block (creating them if needed): this shard's.
   std::vector<double> parameters(int block);
 
