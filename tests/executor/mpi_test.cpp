@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,27 @@ using test_support::check_options;
 using test_support::small_spec;
 
 World* world = nullptr;
+
+// The report of a step checked against the serial baseline equals it to fp32
+// round-off, with a gradient for each of `gradients` blocks.
+void expect_serial_step(const ExecReport& report, std::size_t gradients) {
+  ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
+  EXPECT_LT(*report.max_rel_err_output, 1e-5);
+  EXPECT_LT(*report.max_rel_err_grad, 1e-4);
+  EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
+  EXPECT_EQ(report.gradients.size(), gradients);
+}
+
+// Runs `program` checked against serial on the world's first program.ranks
+// ranks (a collective over the world); the report on the first of them, none
+// elsewhere or when the world is too small.
+std::optional<ExecReport> run_on_first_ranks(const schedule::Program& program) {
+  auto group = make_mpi_subworld(world->rank() < program.ranks);
+  if (program.ranks > world->size() || !group) return std::nullopt;
+  ExecReport report = execute(*group, program, check_options());
+  if (group->rank() != 0) return std::nullopt;
+  return report;
+}
 
 TEST(MpiExec, ConvergedMgritEqualsSerial) {
   const auto program = schedule::build_mgrit(small_spec(world->size(), 12, 7, 7));
@@ -146,11 +168,7 @@ TEST(MpiExec, DataParallelEqualsSerialOnEverySplit) {
         if (group->rank() != 0) continue;
         SCOPED_TRACE(program.kind + (spec.dp_overlap ? " overlapped" : "") + " on " + std::to_string(ranks / replicas) + " rank(s) x " +
                      std::to_string(replicas) + " replicas");
-        ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
-        EXPECT_LT(*report.max_rel_err_output, 1e-5);
-        EXPECT_LT(*report.max_rel_err_grad, 1e-4);
-        EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
-        EXPECT_EQ(report.gradients.size(), 12u);
+        expect_serial_step(report, 12);
       }
     }
   }
@@ -186,17 +204,11 @@ TEST(MpiExec, TensorParallelEqualsSerial) {
     c.spec.replicas = c.replicas;
     if (c.replicas > 1) c.spec.model.batch *= c.replicas;
     const auto program = c.build(c.spec);
-    auto group = make_mpi_subworld(world->rank() < program.ranks);
-    if (program.ranks > world->size() || !group) continue;
-    const auto report = execute(*group, program, check_options());
-    if (group->rank() != 0) continue;
+    const auto report = run_on_first_ranks(program);
+    if (!report) continue;
     SCOPED_TRACE(program.kind + (c.spec.recompute ? " recomputing" : "") + ": tp 2 x " +
                  std::to_string(c.spec.ranks) + " stage(s) x " + std::to_string(c.replicas) + " replica(s)");
-    ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
-    EXPECT_LT(*report.max_rel_err_output, 1e-5);
-    EXPECT_LT(*report.max_rel_err_grad, 1e-4);
-    EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
-    EXPECT_EQ(report.gradients.size(), 12u);
+    expect_serial_step(*report, 12);
   }
 }
 
@@ -227,19 +239,13 @@ TEST(MpiExec, GptStepEqualsSerial) {
     spec.dp_overlap = c.overlap;
     spec.bucket_bytes = 1;  // with dp_overlap: a block a bucket
     const auto program = c.build(spec);
-    auto group = make_mpi_subworld(world->rank() < program.ranks);
-    if (program.ranks > world->size() || !group) continue;
-    const auto report = execute(*group, program, check_options());
-    if (group->rank() != 0) continue;
+    const auto report = run_on_first_ranks(program);
+    if (!report) continue;
     SCOPED_TRACE(program.kind + (c.recompute ? " recomputing" : "") + (c.overlap ? " overlapped" : "") + ": tp " +
                  std::to_string(c.tp) + " x " + std::to_string(c.stages) + " stage(s) x " +
                  std::to_string(c.replicas) + " replica(s)");
-    ASSERT_TRUE(report.max_rel_err_output && report.max_rel_err_grad);
-    EXPECT_LT(*report.max_rel_err_output, 1e-5);
-    EXPECT_LT(*report.max_rel_err_grad, 1e-4);
-    EXPECT_NEAR(report.loss, *report.serial_loss, 1e-5 * *report.serial_loss);
-    EXPECT_NEAR(report.loss, std::log(64.0), 0.1) << "random tokens, small logits: about log V";
-    EXPECT_EQ(report.gradients.size(), 14u) << "12 blocks, the embeddings and the final LayerNorm";
+    expect_serial_step(*report, 14);  // with a GPT step's ends: 12 blocks, the embeddings, the final LayerNorm
+    EXPECT_NEAR(report->loss, std::log(64.0), 0.1) << "random tokens, small logits: about log V";
   }
 }
 
