@@ -156,10 +156,10 @@ std::vector<at::Tensor> GptEnds::whole_gradient(int id) const {
     return gradient.defined() && whole_tensors ? gradient.clone() : at::zeros(shape, context_.options);
   };
   if (id == final_norm_gradient_id)
-    return {or_zeros(norm_weight_grad_, {m.d_model}), or_zeros(norm_bias_grad_, {m.d_model})};  // 1-D already
+    return {or_zeros(norm_weight_grad_, {m.d_model}), or_zeros(norm_bias_grad_, {m.d_model})};
   at::Tensor word = at::zeros({m.vocab, m.d_model}, context_.options);
   if (word_grad_.defined()) word.narrow(0, shard_ * vocab_rows_, vocab_rows_).copy_(word_grad_);
-  return {word.reshape({-1}), or_zeros(position_grad_, {m.seq, m.d_model}).reshape({-1})};
+  return {word, or_zeros(position_grad_, {m.seq, m.d_model})};
 }
 
 at::Tensor embed_whole(const at::Tensor& word, const at::Tensor& position, const at::Tensor& tokens) {

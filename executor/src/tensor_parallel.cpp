@@ -32,18 +32,6 @@ at::Tensor shard_view(const at::Tensor& whole, int index, int shard, int count) 
   }
 }
 
-at::Tensor as_group_dtype(const at::Tensor& tensor) {
-  return tensor.detach().to(at::kCPU, tensor.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).contiguous();
-}
-
-// The group's sum of `tensor`, a new tensor (fp64 stays fp64, others add in fp32).
-at::Tensor group_sum_of(const at::Tensor& tensor, GroupSum& group) {
-  at::Tensor host = as_group_dtype(tensor).clone();
-  if (host.scalar_type() == at::kDouble) group.sum(std::span<double>(host.data_ptr<double>(), std::size_t(host.numel())));
-  else group.sum(std::span<float>(host.data_ptr<float>(), std::size_t(host.numel())));
-  return host.to(tensor.options());
-}
-
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -52,9 +40,8 @@ GroupSum& group_of(AutogradContext* context) {
 }
 
 struct SumOverGroup : torch::autograd::Function<SumOverGroup> {
-  static at::Tensor forward(AutogradContext* context, const at::Tensor& partial, GroupSum* group) {
-    context->saved_data["group"] = reinterpret_cast<std::int64_t>(group);
-    return group_sum_of(partial, *group);
+  static at::Tensor forward(AutogradContext*, const at::Tensor& partial, GroupSum* group) {
+    return summed_over_group(partial, *group);
   }
   static variable_list backward(AutogradContext*, variable_list gradients) { return {gradients[0], at::Tensor()}; }
 };
@@ -65,11 +52,20 @@ struct EnterGroup : torch::autograd::Function<EnterGroup> {
     return input.clone();
   }
   static variable_list backward(AutogradContext* context, variable_list gradients) {
-    return {group_sum_of(gradients[0], group_of(context)), at::Tensor()};
+    return {summed_over_group(gradients[0], group_of(context)), at::Tensor()};
   }
 };
 
 }  // namespace
+
+// fp64 stays fp64; other dtypes add in fp32.
+at::Tensor summed_over_group(const at::Tensor& tensor, GroupSum& group) {
+  const auto dtype = tensor.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor host = tensor.detach().to(at::kCPU, dtype).contiguous().clone();
+  if (host.scalar_type() == at::kDouble) group.sum(std::span<double>(host.data_ptr<double>(), std::size_t(host.numel())));
+  else group.sum(std::span<float>(host.data_ptr<float>(), std::size_t(host.numel())));
+  return host.to(tensor.options());
+}
 
 std::vector<at::Tensor> shard_block_parameters(const std::vector<at::Tensor>& whole, int shard, int count) {
   std::vector<at::Tensor> shard_parameters;
@@ -104,7 +100,5 @@ std::vector<at::Tensor> unshard_block_tensors(const std::vector<at::Tensor>& sha
 at::Tensor sum_over_group(const at::Tensor& partial, GroupSum& group) { return SumOverGroup::apply(partial, &group); }
 
 at::Tensor enter_group(const at::Tensor& input, GroupSum& group) { return EnterGroup::apply(input, &group); }
-
-at::Tensor summed_over_group(const at::Tensor& tensor, GroupSum& group) { return group_sum_of(tensor, group); }
 
 }  // namespace plait::executor::detail

@@ -186,12 +186,16 @@ std::vector<int> TorchBackend::gradient_blocks() const {
 }
 
 std::vector<double> TorchBackend::gradient(int block) const {
-  if (block < 0 && impl_->ends) return detail::to_doubles(at::cat(impl_->ends->whole_gradient(block)).reshape({-1}));
-  auto found = impl_->gradients.find(block);
-  if (found == impl_->gradients.end())
-    throw Error("rank " + std::to_string(impl_->rank), "no gradient for block " + std::to_string(block));
-  std::vector<at::Tensor> tensors = found->second;
-  if (const auto& group = impl_->group) {
+  std::vector<at::Tensor> tensors;
+  if (block < 0 && impl_->ends) {
+    tensors = impl_->ends->whole_gradient(block);
+  } else {
+    auto found = impl_->gradients.find(block);
+    if (found == impl_->gradients.end())
+      throw Error("rank " + std::to_string(impl_->rank), "no gradient for block " + std::to_string(block));
+    tensors = found->second;
+  }
+  if (const auto& group = impl_->group; group && block >= 0) {
     at::NoGradGuard no_grad;
     const auto whole = detail::make_block_parameters(impl_->context, block, impl_->layers);
     tensors = detail::unshard_block_tensors(tensors, whole, impl_->shard, group->size());
