@@ -153,7 +153,9 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
       double worst = 0;
       std::vector<int> compared;
       for (int block = program.frozen_blocks; block < program.layers; ++block) compared.push_back(block);  // frozen ones have none
-      if (program.model.vocab > 0) compared.insert(compared.end(), {embedding_gradient_id, final_norm_gradient_id});
+      if (program.model.vocab > 0)  // frozen first blocks freeze the embeddings too
+        compared.insert(compared.end(), program.frozen_blocks > 0 ? std::initializer_list<int>{final_norm_gradient_id}
+                                                                  : std::initializer_list<int>{embedding_gradient_id, final_norm_gradient_id});
       for (int block : compared) {
         auto found = report.gradients.find(block);
         if (found == report.gradients.end())
