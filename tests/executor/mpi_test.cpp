@@ -220,6 +220,7 @@ TEST(MpiExec, GptStepEqualsSerial) {
     schedule::Program (*build)(const schedule::BuildSpec&);
     int stages, tp, replicas;
     bool recompute = false, overlap = false;
+    int virtual_stages = 1;
   };
   const std::vector<Case> cases{{&schedule::build_1f1b, 1, 1, 1},
                                 {&schedule::build_1f1b, 2, 1, 1},
@@ -227,6 +228,7 @@ TEST(MpiExec, GptStepEqualsSerial) {
                                 {&schedule::build_zb_h1, 2, 2, 1},
                                 {&schedule::build_gpipe, 1, 2, 2},
                                 {&schedule::build_1f1b, 2, 1, 2, false, true},
+                                {&schedule::build_1f1b_interleaved, 2, 2, 1, false, false, 2},
                                 {&schedule::build_mgrit, 2, 2, 1}};
   for (const Case& c : cases) {
     schedule::BuildSpec spec = c.build == &schedule::build_mgrit ? small_spec(c.stages, 12, 7, 7)
@@ -237,6 +239,7 @@ TEST(MpiExec, GptStepEqualsSerial) {
     spec.model.batch *= c.replicas;
     spec.recompute = c.recompute;
     spec.dp_overlap = c.overlap;
+    spec.virtual_stages = c.virtual_stages;
     spec.bucket_bytes = 1;  // with dp_overlap: a block a bucket
     const auto program = c.build(spec);
     const auto report = run_on_first_ranks(program);
