@@ -1,7 +1,8 @@
 #!/bin/bash
 # The best pipeline / tensor / data split against the best MGRIT split of a
 # 256-layer GPT at GPT-2 small and medium width on 8 to 1024 H100s:
-# scripts/gpt-split-study.sh at each size, and one summary table.
+# scripts/gpt-split-study.sh at each size, and one summary table (OUT/summary.md).
+# Hours at 1024 GPUs on this 2-core machine: run it again to resume.
 # Usage: scripts/gpt-scaling-study.sh OUT [NODES...]   (default nodes: 1 8 64 128)
 set -euo pipefail
 out=${1:?usage: scripts/gpt-scaling-study.sh OUT [NODES...]}
@@ -12,7 +13,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 for width in small medium; do
   for nodes in "${node_counts[@]}"; do
-    "$here/gpt-split-study.sh" "$out/$width-$((nodes * 8))" "$nodes" "$width" > /dev/null
+    dir=$out/$width-$((nodes * 8))
+    # A size whose table is complete is not run again (an interrupted study resumes).
+    grep -qs "best MGRIT split" "$dir/splits.md" && continue
+    "$here/gpt-split-study.sh" "$dir" "$nodes" "$width" > /dev/null
   done
 done
 python3 - "$out" "${node_counts[@]}" > "$out/summary.md" <<'PY'
