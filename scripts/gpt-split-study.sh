@@ -4,42 +4,70 @@
 # which refuses a split whose ranks do not fit the GPU's memory) and its memory
 # per rank estimated (plait inspect --optimizer adamw); a markdown table, a CSV,
 # and the best pipeline and the best MGRIT split.
-# Usage: scripts/gpt-split-study.sh OUT [NODES] [WIDTH]
-#   NODES: nodes of 8 H100s (default 8); WIDTH: medium (d 1024, 16 heads; the
-#   default) or small (d 768, 12 heads). 256 layers, sequence 1024, global
-#   batch = GPUs, fp16, Adam, full activation checkpointing for the pipelines.
+# Usage: scripts/gpt-split-study.sh OUT [NODES] [MODEL]
+#   NODES: nodes of 8 GPUs (default 8). MODEL:
+#   medium (the default), small: 256 layers at GPT-2 medium (d 1024, 16 heads) or
+#     small (d 768, 12 heads) width, sequence 1024, global batch = GPUs, on H100s
+#     priced by the kernel model fitted on the A100 steps
+#     (docs/gpu/a100-node-fitted.json) with the H100 sheet's peaks: efficiencies,
+#     launch and message costs carried over, not measured on an H100;
+#   gpt3-1.3b, gpt3-2.7b, gpt3-6.7b, gpt3-13b: GPT-3's shapes (24-40 layers, d
+#     2048-5120), sequence 2048, global batch 512, on A100s (a100-cluster) priced
+#     by that fit as it is.
+#   fp16, Adam, full activation checkpointing for the pipelines.
 # The grid: tensor parallelism 1, 2, 4, 8 (a row says why where the heads do not
-# split); stages 1, 4, 16, 64, 256; micro-batches of 1 or 4 samples; data
-# parallelism the rest; MGRIT (2 levels, cf 4, 2 forward and 1 adjoint
-# iterations) on 4 to 256 ranks a replica, tensor parallelism 1 or 4.
-# The H100 is priced by the kernel model fitted on the A100 steps
-# (docs/gpu/a100-node-fitted.json) with the H100 sheet's peaks: efficiencies,
-# launch and message costs carried over, not measured on an H100.
+# split); stages 1, 4, 16, 64, 256 (GPT-3 shapes: 1, 2, 4, 8); micro-batches of 1
+# or 4 samples; data parallelism the rest; MGRIT (2 levels, cf 4, 2 forward and 1
+# adjoint iterations) on 4 to 256 ranks a replica (GPT-3 shapes: 4, 8, keeping
+# at most 32 GiB of step graphs a rank), tensor parallelism 1 or 4.
 set -euo pipefail
-out=${1:?usage: scripts/gpt-split-study.sh OUT [NODES] [WIDTH]}
+out=${1:?usage: scripts/gpt-split-study.sh OUT [NODES] [MODEL]}
 nodes=${2:-8}
-width=${3:-medium}
+model=${3:-medium}
 root=$(cd "$(dirname "$0")/.." && pwd)
 plait=$root/build/apps/plait
-case $width in
+gpus=$((nodes * 8))
+stage_counts=(1 4 16 64 256)
+mgrit_ranks=(4 16 64 256)
+layers=256 seq=1024 batch=$gpus gpu=h100 mgrit_options=()
+case $model in
   medium) dims=(--d-model 1024 --heads 16); label="GPT-2 medium width (d 1024, 16 heads)" ;;
   small) dims=(--d-model 768 --heads 12); label="GPT-2 small width (d 768, 12 heads)" ;;
-  *) echo "gpt-split-study: WIDTH must be small or medium, not $width" >&2; exit 2 ;;
+  gpt3-1.3b) layers=24 dims=(--d-model 2048 --heads 16) ;;
+  gpt3-2.7b) layers=32 dims=(--d-model 2560 --heads 32) ;;
+  gpt3-6.7b) layers=32 dims=(--d-model 4096 --heads 32) ;;
+  gpt3-13b) layers=40 dims=(--d-model 5120 --heads 40) ;;
+  *) echo "gpt-split-study: MODEL must be small, medium, gpt3-1.3b, gpt3-2.7b, gpt3-6.7b or gpt3-13b, not $model" >&2; exit 2 ;;
 esac
+if [[ $model == gpt3-* ]]; then
+  label="GPT-3 ${model#gpt3-} (d ${dims[1]}, ${dims[3]} heads)"
+  seq=2048 batch=512 gpu=a100
+  stage_counts=(1 2 4 8)
+  mgrit_ranks=(4 8)
+  # MGRIT keeps every fine state and step graph of its share of 512 sequences
+  # of 2048 tokens: over the A100's memory unless graphs beyond this are recomputed.
+  mgrit_options=(--memory-budget 32GiB)
+fi
 mkdir -p "$out"
-profile=$out/h100-from-a100-fit.json
-sed -e 's/"name": "[^"]*"/"name": "h100-sxm peaks, A100 kernel fit"/' \
-    -e 's/"peak_flops_fp32": [0-9.e+]*/"peak_flops_fp32": 67e12/' \
-    -e 's/"peak_flops_bf16": [0-9.e+]*/"peak_flops_bf16": 989.4e12/' \
-    -e 's/"memory_bandwidth": [0-9.e+]*/"memory_bandwidth": 3.35e12/' "$root/docs/gpu/a100-node-fitted.json" > "$profile"
-gpus=$((nodes * 8))
-layers=256
-common=(--model gpt --vocab 50304 -N $layers "${dims[@]}" --seq 1024 --batch "$gpus" --dtype fp16)
+if [[ $gpu == h100 ]]; then
+  platform=h100-cluster
+  profile=$out/h100-from-a100-fit.json
+  sed -e 's/"name": "[^"]*"/"name": "h100-sxm peaks, A100 kernel fit"/' \
+      -e 's/"peak_flops_fp32": [0-9.e+]*/"peak_flops_fp32": 67e12/' \
+      -e 's/"peak_flops_bf16": [0-9.e+]*/"peak_flops_bf16": 989.4e12/' \
+      -e 's/"memory_bandwidth": [0-9.e+]*/"memory_bandwidth": 3.35e12/' "$root/docs/gpu/a100-node-fitted.json" > "$profile"
+  priced="H100s (h100-cluster --nodes $nodes; A100 kernel fit on H100 peaks)"
+else
+  platform=a100-cluster
+  profile=$root/docs/gpu/a100-node-fitted.json
+  priced="A100s (a100-cluster --nodes $nodes; the A100 kernel fit)"
+fi
+common=(--model gpt --vocab 50304 -N $layers "${dims[@]}" --seq $seq --batch "$batch" --dtype fp16)
 table=$out/splits.md
 csv=$out/splits.csv
 {
-  echo "$label, $layers layers, sequence 1024, global batch $gpus, fp16, Adam,"
-  echo "on $gpus H100s (h100-cluster --nodes $nodes; A100 kernel fit on H100 peaks)."
+  echo "$label, $layers layers, sequence $seq, global batch $batch, fp16, Adam,"
+  echo "on $gpus $priced."
   echo
   echo "| split | kind | predicted step | speedup vs 1 GPU | peak memory a rank |"
   echo "|---|---|---:|---:|---:|"
@@ -51,7 +79,7 @@ split() {
   shift 6
   local base=$out/$(echo "$name" | tr ' ' _)
   if ! "$plait" schedule "${common[@]}" --kind "$kind" --tp "$tp" -P "$pp" --dp "$dp" "$@" -o "$base.json" 2> "$out/error.txt" ||
-     ! "$plait" simulate "$base.json" --platform h100-cluster --nodes "$nodes" --profile "$profile" --json \
+     ! "$plait" simulate "$base.json" --platform "$platform" --nodes "$nodes" --profile "$profile" --json \
          > "$base.prediction.json" 2> "$out/error.txt"; then
     echo "| $name | $kind | not run: $(sed 's/^plait: //' "$out/error.txt" | head -c 200) | | |" >> "$table"
     rm -f "$base.json"
@@ -70,26 +98,27 @@ with open(table, "a") as out:
 with open(csv, "a") as out:
     out.write(f"{name},{kind},{tp},{pp},{dp},{micro},{p['predicted_time_s']:.6g},{p['speedup']:.6g},{peak:.3g}\n")
 PY
-  echo "$gpus GPUs, $width: $name done" >&2
+  echo "$gpus GPUs, $model: $name done" >&2
 }
 for tp in 1 2 4 8; do
-  for pp in 1 4 16 64 256; do
+  for pp in "${stage_counts[@]}"; do
     ranks=$((tp * pp))
     ((ranks <= gpus && gpus % ranks == 0)) || continue
     dp=$((gpus / ranks))
     for micro in 1 4; do
-      per_replica=$((gpus / dp))
+      ((batch % dp == 0)) || continue
+      per_replica=$((batch / dp))
       ((per_replica % micro == 0)) || continue
       split "TP$tp PP$pp DP$dp mb$micro" 1f1b "$tp" "$pp" "$dp" "$micro" -M $((per_replica / micro)) --recompute
     done
   done
 done
 for tp in 1 4; do
-  for pp in 4 16 64 256; do
+  for pp in "${mgrit_ranks[@]}"; do
     ranks=$((tp * pp))
-    ((ranks <= gpus && gpus % ranks == 0)) || continue
-    split "MGRIT TP$tp P$pp DP$((gpus / ranks))" mgrit "$tp" "$pp" $((gpus / ranks)) $((gpus / (gpus / ranks))) \
-      -L 2 --cf 4 --fwd-iters 2 --bwd-iters 1
+    ((ranks <= gpus && gpus % ranks == 0 && batch % (gpus / ranks) == 0)) || continue
+    split "MGRIT TP$tp P$pp DP$((gpus / ranks))" mgrit "$tp" "$pp" $((gpus / ranks)) $((batch / (gpus / ranks))) \
+      -L 2 --cf 4 --fwd-iters 2 --bwd-iters 1 "${mgrit_options[@]}"
   done
 done
 python3 - "$csv" >> "$table" <<'PY'
