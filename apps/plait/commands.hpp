@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "plait/schedule/program.hpp"
+
 namespace plait::cli {
 
 // Exit codes of every plait binary (documented in README.md).
@@ -26,9 +28,11 @@ void add_experiment_commands(CLI::App& app); // sweep
 void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
 void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simulator)
 
-// --optimizer none|sgd-momentum|adamw: the optimizer state a rank's memory
+// --optimizer auto|none|sgd-momentum|adamw: the optimizer state a rank's memory
 // estimate counts (schedule::optimizer_states_per_parameter); inspect, simulate.
+// auto: adamw for a full GPT step (its update op is Adam), none otherwise.
 void add_optimizer_option(CLI::App& command, std::string& optimizer);
+int optimizer_states(const schedule::Program& program, const std::string& optimizer);
 
 // calibrate --from-steps FILE --platform P -o profile.json [--folds K] [--report FILE.md]
 struct FromStepsArgs {

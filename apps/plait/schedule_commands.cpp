@@ -170,10 +170,15 @@ void add_schedule(CLI::App& app) {
 
 void add_optimizer_option(CLI::App& command, std::string& optimizer) {
   command.add_option("--optimizer", optimizer,
-                     "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter) "
-                     "or adamw (2)")
-      ->check(CLI::IsMember({"none", "sgd-momentum", "adamw"}))
+                     "optimizer state counted in each rank's memory: none, sgd-momentum (1 state a parameter), "
+                     "adamw (2) or auto (adamw for a full GPT step, whose update op is Adam; none otherwise)")
+      ->check(CLI::IsMember({"auto", "none", "sgd-momentum", "adamw"}))
       ->capture_default_str();
+}
+
+int optimizer_states(const schedule::Program& program, const std::string& optimizer) {
+  if (optimizer == "auto") return schedule::optimizer_states_per_parameter(program.model.vocab > 0 ? "adamw" : "none");
+  return schedule::optimizer_states_per_parameter(optimizer);
 }
 
 namespace {
@@ -181,14 +186,14 @@ namespace {
 void add_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
-  auto optimizer = std::make_shared<std::string>("none");
+  auto optimizer = std::make_shared<std::string>("auto");
   auto* command = app.add_subcommand("inspect", "per-rank op counts, messages, bytes, memory, critical path");
   command->add_option("program", *path, "Program JSON")->required();
   command->add_flag("--json", *as_json, "machine-readable output");
   add_optimizer_option(*command, *optimizer);
   command->callback([path, as_json, optimizer] {
     const auto program = schedule::load_program(*path);
-    const auto summary = schedule::summarize(program, schedule::optimizer_states_per_parameter(*optimizer));
+    const auto summary = schedule::summarize(program, optimizer_states(program, *optimizer));
     if (*as_json) {
       print_json(summary);
     } else {

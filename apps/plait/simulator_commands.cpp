@@ -23,7 +23,7 @@ struct SimulateCommand {
   double compute_scale = 1;
   std::vector<double> rank_compute_scales;
   bool json = false, cross_traffic = false, profile_links_off = false, ignore_memory = false;
-  std::string optimizer = "none";
+  std::string optimizer = "auto";
 };
 
 std::string seconds_text(double seconds) {
@@ -72,7 +72,7 @@ void run_simulate(const SimulateCommand& command) {
   if (command.nodes > 0) platform = simulator::with_nodes(platform, command.nodes);
   if (!command.ignore_memory)
     simulator::check_memory_fits(
-        simulator::memory_fit(program, platform, schedule::optimizer_states_per_parameter(command.optimizer)));
+        simulator::memory_fit(program, platform, optimizer_states(program, command.optimizer)));
   simulator::SimulateOptions options;
   options.network_model = command.network_model;
   options.cross_traffic = command.cross_traffic;

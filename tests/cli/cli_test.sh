@@ -30,6 +30,15 @@ case "$case_name" in
     grep -q "^critical path: [0-9]* block steps (serial: 128)" out.txt || fail "inspect output: $(cat out.txt)"
     expect 0 "$plait" inspect --json program.json
     grep -q '"critical_path_steps"' out.txt || fail "inspect --json output"
+    grep -q '"optimizer": *0,' out.txt || fail "a block stack counts no optimizer by default: $(cat out.txt)"
+    # A full GPT step's update op is Adam: its two fp32 moments count by default (--optimizer auto).
+    expect 0 "$plait" schedule --kind 1f1b -P 2 -M 2 --model gpt --vocab 64 -N 4 --d-model 32 --heads 4 \
+      --seq 8 --batch 4 -o gpt.json
+    expect 0 "$plait" inspect --json gpt.json
+    adam=$(value optimizer out.txt) parameters=$(value parameters out.txt)
+    [ "$adam" = $((2 * parameters)) ] || fail "GPT optimizer bytes $adam, expected 2 x $parameters"
+    expect 0 "$plait" inspect --json --optimizer none gpt.json
+    [ "$(value optimizer out.txt)" = 0 ] || fail "--optimizer none: $(cat out.txt)"
     ;;
   validate_rejects_truncated)
     expect 0 "$plait" schedule --layers 16 --ranks 2 -o program.json
