@@ -19,8 +19,9 @@
 # The grid: tensor parallelism 1, 2, 4, 8 (a row says why where the heads do not
 # split); stages 1, 4, 16, 64, 256 (GPT-3 shapes: 1, 2, 4, 8); micro-batches of 1
 # or 4 samples; data parallelism the rest; MGRIT (2 levels, cf 4, 2 forward and 1
-# adjoint iterations) on 4 to 256 ranks a replica (GPT-3 shapes: 4, 8, keeping
-# at most 32 GiB of step graphs a rank), tensor parallelism 1 or 4.
+# adjoint iterations) on 4 to 256 ranks a replica (GPT-3 shapes: 4, 8, within a
+# 70 GiB memory budget a rank: step graphs beyond it recomputed), tensor
+# parallelism 1 or 4.
 set -euo pipefail
 out=${1:?usage: scripts/gpt-split-study.sh OUT [NODES] [MODEL]}
 nodes=${2:-8}
@@ -46,8 +47,9 @@ if [[ $model == gpt3-* ]]; then
   stage_counts=(1 2 4 8)
   mgrit_ranks=(4 8)
   # MGRIT keeps every fine state and step graph of its share of 512 sequences
-  # of 2048 tokens: over the A100's memory unless graphs beyond this are recomputed.
-  mgrit_options=(--memory-budget 32GiB)
+  # of 2048 tokens: over the A100's memory unless the graphs over a rank's
+  # budget (of its whole memory, under the 74.5 GiB) are recomputed.
+  mgrit_options=(--memory-budget 70GiB)
 fi
 mkdir -p "$out"
 if [[ $gpu == h100 ]]; then
