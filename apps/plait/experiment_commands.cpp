@@ -52,10 +52,17 @@ void add_experiment_commands(CLI::App& app) {
     const experiments::SweepSummary summary = experiments::run_sweep(*options);
     std::printf("%d points (%d measured, %d failed, %d resumed) in %.0f s\n", summary.points, summary.measured,
                 summary.failed, summary.resumed, summary.wall_s);
-    if (summary.measured > 0)
+    if (summary.measured > 0 && summary.median_spread)
       std::printf("step-time error |predicted/measured - 1|: median %s, max %s (noise floor: run spread median %s, max %s)\n",
                   percent(summary.median_abs_error).c_str(), percent(summary.max_abs_error).c_str(),
                   percent(summary.median_spread).c_str(), percent(summary.max_spread).c_str());
+    else if (summary.measured > 0)  // measured elsewhere: rows of a CSV
+      std::printf("step-time error |predicted/measured - 1|: mean %s, median %s, max %s\n",
+                  percent(summary.mean_abs_error).c_str(), percent(summary.median_abs_error).c_str(),
+                  percent(summary.max_abs_error).c_str());
+    if (summary.mean_abs_held_out_error)
+      std::printf("held-out (5-fold) step-time error: mean %s, max %s\n",
+                  percent(summary.mean_abs_held_out_error).c_str(), percent(summary.max_abs_held_out_error).c_str());
     if (summary.median_abs_speedup_error)
       std::printf("speedup error |predicted/measured speedup - 1|: median %s, max %s\n",
                   percent(summary.median_abs_speedup_error).c_str(), percent(summary.max_abs_speedup_error).c_str());

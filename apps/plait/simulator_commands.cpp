@@ -19,6 +19,7 @@ struct SimulateCommand {
   std::string program_path, platform, profile, trace, allreduce = "auto", network_model = "CM02";
   std::vector<std::string> simgrid_config;
   int nodes = 0;
+  bool grow_nodes = false;
   std::int64_t eager_limit_bytes = simulator::SimulateOptions{}.eager_limit_bytes;
   double compute_scale = 1;
   std::vector<double> rank_compute_scales;
@@ -70,6 +71,7 @@ void run_simulate(const SimulateCommand& command) {
   const schedule::Program program = schedule::load_program(command.program_path);
   simulator::PlatformSpec platform = simulator::load_platform(simulator::find_platform(command.platform));
   if (command.nodes > 0) platform = simulator::with_nodes(platform, command.nodes);
+  if (command.grow_nodes) platform = simulator::grown_to_hold(platform, program.ranks);
   if (!command.ignore_memory)
     simulator::check_memory_fits(
         simulator::memory_fit(program, platform, optimizer_states(program, command.optimizer)));
@@ -134,6 +136,8 @@ void add_simulator_commands(CLI::App& app) {
                   "largest eager message in bytes; larger ones flow once received (rendezvous); -1: all eager")
       ->capture_default_str();
   sub->add_option("--nodes", command->nodes, "resize a star platform to this many nodes");
+  sub->add_flag("--grow-nodes", command->grow_nodes,
+                "a star cluster (several nodes) grows to as many nodes as the Program's ranks need");
   sub->add_option("--network-model", command->network_model, "SimGrid network model")->capture_default_str();
   sub->add_flag("--crosstraffic", command->cross_traffic, "model TCP cross-traffic (acks) on the reverse path");
   sub->add_option("--cfg", command->simgrid_config, "extra SimGrid setting name:value (repeatable)");

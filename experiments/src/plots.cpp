@@ -36,15 +36,16 @@ std::string quoted(const std::string& text) {
   return out + "'";
 }
 
-// Columns: 1 ranks, 2 predicted s, 3 measured s, 4 min s, 5 max s,
+// Columns: 1 devices, 2 predicted s, 3 measured s, 4 min s, 5 max s,
 // 6 predicted speedup, 7 measured speedup.
 std::string points_table(const std::vector<PointResult>& results) {
   std::ostringstream out;
-  out << "# ranks predicted_s measured_s min_s max_s predicted_speedup measured_speedup\n";
+  out << "# devices predicted_s measured_s min_s max_s predicted_speedup measured_speedup\n";
   for (const PointResult& r : results) {
     if (!r.predicted_time_s) continue;
-    out << r.config.ranks << ' ' << cell(r.predicted_time_s) << ' ' << cell(r.measured_time_s) << ' '
-        << cell(r.measured_min_s) << ' ' << cell(r.measured_max_s) << ' ' << cell(r.predicted_speedup) << ' '
+    out << devices(r.config) << ' ' << cell(r.predicted_time_s) << ' ' << cell(r.measured_time_s) << ' '
+        << cell(r.measured_min_s ? r.measured_min_s : r.measured_time_s) << ' '
+        << cell(r.measured_max_s ? r.measured_max_s : r.measured_time_s) << ' ' << cell(r.predicted_speedup) << ' '
         << cell(r.measured_speedup) << '\n';
   }
   return out.str();
@@ -76,6 +77,9 @@ const std::vector<Setting>& settings() {
                 std::to_string(c.model.seq) + " b" + std::to_string(c.model.batch);
        }},
       {"mask", [](const PointConfig& c) { return c.mask; }},
+      {"tp", [](const PointConfig& c) { return c.tp > 1 ? "TP" + std::to_string(c.tp) : ""; }},
+      {"vocab", [](const PointConfig& c) { return c.vocab > 0 ? "GPT V" + std::to_string(c.vocab) : ""; }},
+      {"recompute", [](const PointConfig& c) { return std::string(c.recompute ? "recompute" : ""); }},
       {"platform", [](const PointConfig& c) { return c.platform; }},
   };
   return list;
@@ -222,7 +226,7 @@ std::string family_script(const Axis& axis, const std::vector<Family>& families,
 }
 
 // Both axes over the same range, so y = x is the diagonal; one series per rank
-// count. Times on log axes with the runs' min..max as bars.
+// count (devices). Times on log axes with the runs' min..max as bars.
 std::string accuracy_script(const std::string& png, const std::string& quantity, int predicted_column,
                             int measured_column, bool times, std::pair<double, double> range,
                             const std::set<int>& ranks) {
@@ -244,7 +248,7 @@ std::string accuracy_script(const std::string& png, const std::string& quantity,
     const std::string m = std::to_string(measured_column), p = std::to_string(predicted_column);
     const std::string select = "($1 == " + std::to_string(r) + " ? $" + p + " : NaN)";
     script += ", 'points.dat' using " + m + ":" + select + (error_bars ? ":4:5 with xerrorbars" : " with points") +
-              " pt 7 lc " + std::to_string(colour++) + " title '" + std::to_string(r) + " rank" + (r > 1 ? "s'" : "'");
+              " pt 7 lc " + std::to_string(colour++) + " title '" + std::to_string(r) + " device" + (r > 1 ? "s'" : "'");
   }
   return script + "\n";
 }
@@ -287,7 +291,10 @@ std::vector<std::pair<std::string, std::vector<PointResult>>> kind_groups(const 
 std::string devices_table(const std::vector<PointResult>& results) {
   const Axis& axis = *std::find_if(axes().begin(), axes().end(),
                                     [](const Axis& a) { return a.name == std::string("devices"); });
-  const std::vector<Family> families = families_along(axis, results);
+  std::vector<PointResult> grid;  // rows of a CSV are not families
+  for (const PointResult& r : results)
+    if (r.config.source.empty()) grid.push_back(r);
+  const std::vector<Family> families = families_along(axis, grid);
   if (families.empty()) return "";
   std::ostringstream out;
   out << "| family | devices | fastest split (ranks x dp) | predicted s | measured s | memory of the fullest rank |\n"
@@ -310,7 +317,7 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
   std::set<int> measured_ranks;
   for (const PointResult& r : results) {
     if (!r.predicted_time_s || !r.measured_time_s) continue;
-    measured_ranks.insert(r.config.ranks);
+    measured_ranks.insert(devices(r.config));
     for (double value : {*r.predicted_time_s, *r.measured_time_s, r.measured_min_s.value_or(*r.measured_time_s),
                          r.measured_max_s.value_or(*r.measured_time_s)})
       times.push_back(value);
@@ -318,12 +325,17 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
       speedups.insert(speedups.end(), {*r.predicted_speedup, *r.measured_speedup});
   }
   const bool any_measured = !times.empty();
+  // Lines along an axis join grid points; rows of a CSV of measured steps are
+  // not families (they are in the accuracy plot and the report's tables).
+  std::vector<PointResult> grid;
+  for (const PointResult& r : results)
+    if (r.config.source.empty()) grid.push_back(r);
 
   std::vector<std::pair<std::string, std::string>> scripts;  // png, script
   for (const Axis& axis : axes()) {
     const bool kinds = axis.name == std::string("devices");
-    const auto groups = kinds ? kind_groups(results)
-                              : std::vector<std::pair<std::string, std::vector<PointResult>>>{{"", results}};
+    const auto groups = kinds ? kind_groups(grid)
+                              : std::vector<std::pair<std::string, std::vector<PointResult>>>{{"", grid}};
     for (std::size_t g = 0; g < groups.size(); ++g) {
       const std::vector<Family> families = families_along(axis, groups[g].second);
       if (families.empty()) continue;

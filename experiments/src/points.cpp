@@ -60,6 +60,8 @@ schedule::ModelDesc point_model(const PointConfig& c) {
   model.mlp_ratio = c.model.mlp_ratio;
   model.dtype = c.model.dtype;
   model.causal = c.mask == "causal";
+  model.tensor_parallel = c.tp;
+  model.vocab = c.vocab;
   return model;
 }
 
@@ -72,6 +74,7 @@ schedule::BuildSpec point_build_spec(const PointConfig& c) {
   spec.dp_overlap = c.dp_overlap;
   spec.virtual_stages = c.virtual_stages;
   spec.frozen_blocks = c.frozen;  // a re-packed point's ranks and dp are re-packed already
+  spec.recompute = c.recompute;
   const schedule::Relax relax = schedule::parse_relax(c.relax);
   spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
@@ -95,7 +98,7 @@ namespace {
 nlohmann::json simulate(const Tools& tools, const std::string& point_dir, const PointConfig& config,
                         const std::string& name, const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {tools.plait, "simulate", point_dir + "/program.json", "--platform",
-                                   config.platform, "--json"};
+                                   config.platform, "--grow-nodes", "--json"};
   if (!tools.profile.empty()) argv.insert(argv.end(), {"--profile", tools.profile});
   argv.insert(argv.end(), extra.begin(), extra.end());
   const std::string out = point_dir + "/" + name + ".json";
@@ -111,6 +114,8 @@ void predict_point(const Tools& tools, const std::string& point_dir, PointResult
   result.predicted_time_s = number_field(prediction, "predicted_time_s", origin);
   result.predicted_serial_s = number_field(prediction, "serial_predicted_time_s", origin);
   result.predicted_speedup = number_field(prediction, "speedup", origin);
+  if (prediction.contains("critical_path") && prediction.at("critical_path").contains("compute_s"))
+    result.critical_compute_s = number_field(prediction.at("critical_path"), "compute_s", origin);
 }
 
 namespace {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 #include <sstream>
 
 #include "detail/report.hpp"
@@ -42,7 +43,7 @@ std::string table_cell(std::string text) {
 SweepSummary summarize_results(const std::vector<PointResult>& results) {
   SweepSummary summary;
   std::vector<double> errors, spreads, errors_at_calibration, speed_factors;
-  std::vector<double> speedup_errors, speedup_errors_at_calibration, serial_errors;
+  std::vector<double> speedup_errors, speedup_errors_at_calibration, serial_errors, held_out_errors;
   for (const PointResult& r : results) {
     ++summary.points;
     const bool failed = r.status != "ok" && r.status != "predicted";
@@ -50,6 +51,7 @@ SweepSummary summarize_results(const std::vector<PointResult>& results) {
     if (!r.measured_time_s) continue;
     ++summary.measured;
     if (r.relative_error) errors.push_back(std::abs(*r.relative_error));
+    if (r.held_out_s && *r.measured_time_s > 0) held_out_errors.push_back(std::abs(*r.held_out_s / *r.measured_time_s - 1));
     if (r.measured_min_s && r.measured_max_s && *r.measured_time_s > 0)
       spreads.push_back((*r.measured_max_s - *r.measured_min_s) / *r.measured_time_s);
     if (r.predicted_at_calibration_s && r.speed_factor && *r.measured_time_s > 0) {
@@ -73,6 +75,14 @@ SweepSummary summarize_results(const std::vector<PointResult>& results) {
     max = *std::max_element(values.begin(), values.end());
   };
   median_and_max(errors, summary.median_abs_error, summary.max_abs_error);
+  const auto mean = [](const std::vector<double>& values) {
+    return std::accumulate(values.begin(), values.end(), 0.0) / values.size();
+  };
+  if (!errors.empty()) summary.mean_abs_error = mean(errors);
+  if (!held_out_errors.empty()) {
+    summary.mean_abs_held_out_error = mean(held_out_errors);
+    summary.max_abs_held_out_error = *std::max_element(held_out_errors.begin(), held_out_errors.end());
+  }
   median_and_max(spreads, summary.median_spread, summary.max_spread);
   median_and_max(errors_at_calibration, summary.median_abs_error_at_calibration, summary.max_abs_error_at_calibration);
   median_and_max(speedup_errors, summary.median_abs_speedup_error, summary.max_abs_speedup_error);
@@ -101,9 +111,16 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
   out << "- points: " << summary.points << " of " << spec.points.size() << " in the spec; measured "
       << summary.measured << ", failed " << summary.failed << " (resumed from results.csv: " << summary.resumed
       << ")\n";
-  out << "- pricing: " << (profile.empty() ? "the analytic roofline on each platform's device sheets"
-                                           : "the profile " + profile + " (plait calibrate on this machine)")
-      << "\n";
+  out << "- pricing: ";
+  if (profile.empty())
+    out << "the analytic roofline on each platform's device sheets\n";
+  else if (!spec.calibrate)
+    out << "the profile " << profile << "\n";
+  else if (!spec.steps_csv.empty())
+    out << "the kernel model fitted on the rows of " << spec.steps_csv << " (" << profile
+        << ", plait calibrate --from-steps; parameters and k-fold check in fit.md)\n";
+  else
+    out << "the profile " << profile << " (plait calibrate on this machine)\n";
   if (spec.measure)
     out << "- measurement: `plait run`, " << spec.measure->repeats << " runs of " << spec.measure->steps
         << " steps (after " << spec.measure->warmup << " warm-up) per point; the measured time is the median run\n";
@@ -113,14 +130,20 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
 
   if (summary.measured > 0) {
     const bool probed = summary.median_abs_error_at_calibration.has_value();
+    const bool runs = summary.median_spread.has_value();  // measured here, not taken from a file
     out << "## Prediction error\n\n"
-        << "Step time: predicted / measured - 1. Speedup: predicted speedup / measured speedup - 1, each "
-           "speedup the serial step over the point's step"
+        << "Step time: predicted / measured - 1"
+        << (runs ? ". Speedup: predicted speedup / measured speedup - 1, each speedup the serial step over the "
+                   "point's step"
+                 : "")
         << (probed ? "; with the probe, each run is priced at its ranks' probed speeds (see below)" : "")
         << ".\n\n"
         << "| abs(error) over " << summary.measured << " measured points | median | max |\n| --- | --- | --- |\n"
         << "| step time" << (probed ? ", with the speed probe" : "") << " | " << plain_percent(summary.median_abs_error)
         << " | " << plain_percent(summary.max_abs_error) << " |\n";
+    if (summary.mean_abs_held_out_error)
+      out << "| step time, held-out (k-fold) | mean " << plain_percent(summary.mean_abs_held_out_error) << " | "
+          << plain_percent(summary.max_abs_held_out_error) << " |\n";
     if (probed)
       out << "| step time at the calibration's speed (no probe) | "
           << plain_percent(summary.median_abs_error_at_calibration) << " | "
@@ -133,13 +156,14 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
       out << "| speedup at the calibration's speed (no probe) | "
           << plain_percent(summary.median_abs_speedup_error_at_calibration) << " | "
           << plain_percent(summary.max_abs_speedup_error_at_calibration) << " |\n";
-    out << "| noise floor: spread (max - min) / median of the runs | " << plain_percent(summary.median_spread)
-        << " | " << plain_percent(summary.max_spread) << " |\n";
+    if (runs)
+      out << "| noise floor: spread (max - min) / median of the runs | " << plain_percent(summary.median_spread)
+          << " | " << plain_percent(summary.max_spread) << " |\n";
     if (summary.median_serial_error)
       out << "\nThe serial step (the speedup's numerator), predicted / measured - 1: median "
           << percent(summary.median_serial_error) << ", from " << percent(summary.min_serial_error) << " to "
           << percent(summary.max_serial_error) << " (`predicted_serial_s`, `measured_serial_s` in results.csv).\n";
-    out << "\nAn error below the spread cannot be told from noise on this machine.\n";
+    if (runs) out << "\nAn error below the spread cannot be told from noise on this machine.\n";
     if (summary.min_speed_factor)
       out << "This machine's speed drifts (a shared VM's cores change speed by up to 40 % within a minute, each "
              "on its own): every run also timed a forward step of each of its blocks in turn on every rank, "
@@ -155,17 +179,23 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     out << "## Kinds against devices\n\nEach family's fastest predicted split of the devices into ranks x "
            "data-parallel replicas (`?`: not measured).\n\n"
         << kinds << "\n";
+  out << step_rows_section(spec, results);
   if (!plots.empty()) {
     out << "## Plots\n\n";
     for (const std::string& plot : plots) out << "![" << plot << "](" << plot << ")\n\n";
   }
+  std::vector<const PointResult*> grid_points;  // points from a CSV have their own section
+  for (const PointResult& r : results)
+    if (r.config.source.empty()) grid_points.push_back(&r);
+  if (grid_points.empty()) return out.str() + "All figures are in `results.csv`; each point's Program and prediction are in `points/`.\n";
   out << "## Points\n\n"
       << "| kind | layers | levels | cf | relax | iters | ranks | dp | model | mask | platform | predicted s | measured s "
          "(min..max) | error | serial predicted s | serial measured s | predicted speedup | measured speedup | "
          "speedup error | speed factor | memory/rank | status |\n"
       << "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
          "| ---: | ---: | ---: | --- |\n";
-  for (const PointResult& r : results) {
+  for (const PointResult* point : grid_points) {
+    const PointResult& r = *point;
     const PointConfig& c = r.config;
     std::string measured = figure(r.measured_time_s);
     if (r.measured_min_s && r.measured_max_s)

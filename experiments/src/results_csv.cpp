@@ -6,13 +6,15 @@
 // machine's speed beside the measurement relative to the calibration),
 // predicted_serial_s, measured_serial_s (the serial step), speedup_error
 // (predicted / measured speedup - 1), predicted_speedup_at_calibration, status,
-// error. Fields with a comma, quote or newline are quoted as in RFC 4180;
+// error; tp, vocab, recompute and source (a CSV row's "FILE:LINE") after
+// platform; held_out_s and critical_compute_s before status. Fields with a comma, quote or newline are quoted as in RFC 4180;
 // numbers are written with 6 significant digits. Rows are read by column name:
 // a file written before the serial columns existed still resumes.
 #include <cstdio>
 #include <map>
 #include <sstream>
 
+#include "detail/csv.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -23,17 +25,18 @@ namespace {
 const std::vector<std::string>& columns() {
   static const std::vector<std::string> names = {
       "kind", "micro_batches", "virtual_stages", "dp", "dp_overlap", "frozen", "repack", "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
-      "batch", "mask", "platform", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
+      "batch", "mask", "platform", "tp", "vocab", "recompute", "source", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
       "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
       "predicted_serial_s", "measured_serial_s", "speedup_error", "predicted_speedup_at_calibration",
-      "predicted_memory_bytes", "status", "error"};
+      "predicted_memory_bytes", "held_out_s", "critical_compute_s", "status", "error"};
   return names;
 }
 
 // Columns a results.csv of an earlier plait lacks (read as empty).
 bool added_later(const std::string& column) {
   return column == "kind" || column == "micro_batches" || column == "virtual_stages" || column == "dp" || column == "dp_overlap" || column == "frozen" || column == "repack" || column == "predicted_memory_bytes" || column == "predicted_serial_s" || column == "measured_serial_s" || column == "speedup_error" ||
-         column == "predicted_speedup_at_calibration";
+         column == "predicted_speedup_at_calibration" || column == "tp" || column == "vocab" || column == "recompute" ||
+         column == "source" || column == "held_out_s" || column == "critical_compute_s";
 }
 
 std::string number_text(const std::optional<double>& value) {
@@ -50,7 +53,10 @@ std::string quoted(const std::string& field) {
   return out + "\"";
 }
 
-// Splits records and fields; quoted fields may hold commas, quotes and newlines.
+}  // namespace
+
+namespace detail {
+
 std::vector<std::vector<std::string>> split_csv(const std::string& text, const std::string& origin) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> row;
@@ -98,6 +104,10 @@ std::vector<std::vector<std::string>> split_csv(const std::string& text, const s
   return rows;
 }
 
+}  // namespace detail
+
+namespace {
+
 std::optional<double> parse_number(const std::string& field, const std::string& where) {
   if (field.empty()) return std::nullopt;
   const std::optional<double> value = number_of_field(field);
@@ -128,12 +138,14 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         c.kind, std::to_string(c.micro_batches), std::to_string(c.virtual_stages), std::to_string(c.dp), c.dp_overlap ? "true" : "false", std::to_string(c.frozen), c.repack ? "true" : "false", std::to_string(c.layers), std::to_string(c.levels), std::to_string(c.cf), c.relax,
         std::to_string(c.fwd_iters), std::to_string(c.bwd_iters), std::to_string(c.ranks),
         std::to_string(c.model.d_model), std::to_string(c.model.heads), std::to_string(c.model.seq),
-        std::to_string(c.model.batch), c.mask, c.platform, number_text(r.predicted_time_s),
+        std::to_string(c.model.batch), c.mask, c.platform, std::to_string(c.tp), std::to_string(c.vocab),
+        c.recompute ? "true" : "false", c.source, number_text(r.predicted_time_s),
         number_text(r.measured_time_s), number_text(r.measured_min_s), number_text(r.measured_max_s),
         number_text(r.predicted_speedup), number_text(r.measured_speedup), number_text(r.relative_error),
         number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), number_text(r.predicted_serial_s),
         number_text(r.measured_serial_s), number_text(r.speedup_error),
-        number_text(r.predicted_speedup_at_calibration), number_text(r.predicted_memory_bytes), r.status, r.error};
+        number_text(r.predicted_speedup_at_calibration), number_text(r.predicted_memory_bytes),
+        number_text(r.held_out_s), number_text(r.critical_compute_s), r.status, r.error};
     for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << quoted(fields[i]);
     out << '\n';
   }
@@ -141,7 +153,7 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
 }
 
 std::vector<PointResult> parse_results_csv(const std::string& text, const std::string& origin) {
-  const auto rows = split_csv(text, origin);
+  const auto rows = detail::split_csv(text, origin);
   if (rows.empty()) throw Error(origin + ":1", "header is not \"" + results_csv_header() + "\"");
   std::map<std::string, std::size_t> index;  // column name -> field
   for (std::size_t i = 0; i < rows.front().size(); ++i) index.emplace(rows.front()[i], i);
@@ -174,6 +186,10 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     };
     if (index.contains("repack")) c.repack = flag("repack");
     if (index.contains("dp_overlap")) c.dp_overlap = flag("dp_overlap");
+    if (index.contains("recompute")) c.recompute = flag("recompute");
+    if (index.contains("tp")) c.tp = integer("tp");
+    if (index.contains("vocab")) c.vocab = integer("vocab");
+    c.source = text_of("source");
     c.layers = integer("layers");
     c.levels = integer("levels");
     c.cf = integer("cf");
@@ -201,6 +217,8 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     r.speedup_error = number("speedup_error");
     r.predicted_speedup_at_calibration = number("predicted_speedup_at_calibration");
     r.predicted_memory_bytes = number("predicted_memory_bytes");
+    r.held_out_s = number("held_out_s");
+    r.critical_compute_s = number("critical_compute_s");
     r.status = text_of("status");
     r.error = text_of("error");
     results.push_back(r);

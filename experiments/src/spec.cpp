@@ -17,6 +17,15 @@
 //                            whose ranks fit this machine; absent: predict only.
 //                            With calibrate, every run times plait-exec's speed probe
 //                            and the point is priced at the speed it measured
+//   points_from              {"csv": FILE, "vocab" >= 1 (default 50257)}, instead of grids:
+//                            one point per row of measured steps (plait calibrate
+//                            --from-steps' columns, matched by name), the Megatron
+//                            GPT step the row ran (1F1B, TP, DP, recompute, fp16,
+//                            Adam) on base's platform, its measured time the row's.
+//                            With calibrate, the kernel model is fitted on the rows
+//                            (with a 5-fold held-out check); no measure
+//   profile                  FILE: a profile that prices every point (not with calibrate)
+//                            Files are relative to the spec's folder.
 // Axes: kind "mgrit" | "gpipe" | "1f1b" | "1f1b-interleaved" | "zb-h1" (pipelines: ranks are stages, and
 // levels, cf, relax and iterations do not apply), micro_batches >= 1 (pipelines
 // only; must divide the batch), dp >= 1 (data parallelism: dp replicas of the
@@ -29,7 +38,11 @@
 // bwd_iters >= 1, ranks >= 1, model {"d_model", "heads", "seq", "batch" >= 1,
 // heads dividing d_model}, mask "causal" | "none", platform (a shipped
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
-// fp32); blocks have an MLP ratio of 4.
+// fp32); blocks have an MLP ratio of 4. tp >= 1 (tensor parallelism: ranks x
+// dp x tp devices), vocab >= 0 (> 0: the full GPT step over that vocabulary),
+// recompute bool (pipelines: activation checkpointing). A sweep over a
+// star cluster (several nodes) grows it to each point's devices.
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
@@ -139,6 +152,9 @@ const std::map<std::string, AxisReader>& axis_readers() {
       {"ranks", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.ranks, e); }},
       {"model", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_model(v, p, c.model, e); }},
       {"mask", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"causal", "none"}, c.mask, e); }},
+      {"tp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.tp, e); }},
+      {"vocab", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 0, c.vocab, e); }},
+      {"recompute", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.recompute, e); }},
       {"platform",
        [](const json& v, const std::string& p, PointConfig& c, Problems& e) {
          if (!v.is_string() || v.get<std::string>().empty()) return e.add(p, "must be a platform name or file");
@@ -244,6 +260,33 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
   return measure;
 }
 
+// "points_from": {"csv": FILE, "vocab": V}: every row of the file a point.
+void read_points_from(const json& value, const PointConfig& base,
+                      const std::function<std::string(const std::string&)>& resolved, SweepSpec& spec,
+                      Problems& problems) {
+  if (!value.is_object()) return problems.add("/points_from", "must be an object {\"csv\", \"vocab\"}");
+  std::int32_t vocab = 50257;  // GPT-2's, which the Megatron runs measured
+  for (const auto& [key, field] : value.items()) {
+    if (key == "csv") {
+      if (field.is_string() && !field.get<std::string>().empty()) spec.steps_csv = resolved(field.get<std::string>());
+      else problems.add("/points_from/csv", "must be a CSV file of measured steps");
+    } else if (key == "vocab") {
+      read_int(field, "/points_from/vocab", 1, vocab, problems);
+    } else {
+      problems.add("/points_from/" + key, "unknown field");
+    }
+  }
+  if (spec.steps_csv.empty()) return problems.add("/points_from/csv", "is required");
+  try {
+    for (auto& [point, seconds] : detail::step_points(spec.steps_csv, vocab, base)) {
+      spec.points.push_back(std::move(point));
+      spec.recorded_time_s.push_back(seconds);
+    }
+  } catch (const std::exception& error) {
+    problems.add("/points_from/csv", error.what());
+  }
+}
+
 }  // namespace
 
 bool is_pipeline(const PointConfig& config) { return schedule::is_pipeline_kind(config.kind); }
@@ -257,7 +300,7 @@ std::string frozen_label(const PointConfig& c) {
   return c.frozen > 0 ? "F" + std::to_string(c.frozen) + (c.repack ? " repacked" : "") : "";
 }
 
-std::int32_t devices(const PointConfig& c) { return c.ranks * c.dp; }
+std::int32_t devices(const PointConfig& c) { return c.ranks * c.dp * c.tp; }
 
 std::string point_name(const PointConfig& c) {
   const ModelShape& m = c.model;
@@ -272,8 +315,12 @@ std::string point_name(const PointConfig& c) {
   const std::string shape = ".P" + std::to_string(c.ranks) + (c.dp > 1 ? "x" + std::to_string(c.dp) : "") + (c.dp_overlap ? "o" : "") + ".d" + std::to_string(m.d_model) + "h" +
                             std::to_string(m.heads) + "s" + std::to_string(m.seq) + "b" + std::to_string(m.batch) +
                             "." + c.mask + "." + platform;
-  return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape
-                        : "N" + std::to_string(c.layers) + schedule + shape;
+  if (!c.source.empty())  // a row of a CSV: its line names it
+    return "line" + c.source.substr(c.source.find_last_of(':') + 1) + "." + platform;
+  const std::string gpt = (c.tp > 1 ? ".tp" + std::to_string(c.tp) : "") +
+                          (c.vocab > 0 ? ".V" + std::to_string(c.vocab) : "") + (c.recompute ? ".rc" : "");
+  return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape + gpt
+                        : "N" + std::to_string(c.layers) + schedule + shape + gpt;
 }
 
 SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
@@ -290,7 +337,8 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
   else
     spec.name = in.at("name").get<std::string>();
   static const std::set<std::string> known = {"format", "version", "name", "description", "calibrate",
-                                              "calibrate_args", "base", "grids", "measure", "dtype"};
+                                              "calibrate_args", "base", "grids", "measure", "dtype",
+                                              "points_from", "profile"};
   for (const auto& [key, value] : in.items())
     if (!known.count(key)) problems.add("/" + key, "unknown field");
   if (in.contains("description")) {
@@ -313,7 +361,22 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
   if (in.contains("dtype")) read_choice(in.at("dtype"), "/dtype", {"fp32", "bf16", "fp16"}, dtype, problems);
   if (in.contains("measure")) spec.measure = read_measure(in.at("measure"), problems);
   const PointConfig base = in.contains("base") ? read_base(in.at("base"), problems) : PointConfig{};
-  if (!in.contains("grids") || !in.at("grids").is_array() || in.at("grids").empty()) {
+  const std::filesystem::path folder = std::filesystem::path(origin).parent_path();
+  const auto resolved = [&](const std::string& path) { return path.empty() || path[0] == '/' ? path : (folder / path).lexically_normal().string(); };
+  if (in.contains("profile")) {
+    if (!in.at("profile").is_string() || in.at("profile").get<std::string>().empty())
+      problems.add("/profile", "must be a profile file");
+    else if (spec.calibrate)
+      problems.add("/profile", "a sweep that calibrates writes its own profile: drop one of calibrate and profile");
+    else
+      spec.profile = resolved(in.at("profile").get<std::string>());
+  }
+  if (in.contains("points_from")) {
+    if (in.contains("grids")) problems.add("/grids", "a sweep takes its points from grids or from points_from, not both");
+    if (in.contains("measure")) problems.add("/measure", "points from a CSV are measured already: drop measure");
+    if (in.contains("dtype")) problems.add("/dtype", "points from a CSV run in fp16 (the Megatron steps measured)");
+    read_points_from(in.at("points_from"), base, resolved, spec, problems);
+  } else if (!in.contains("grids") || !in.at("grids").is_array() || in.at("grids").empty()) {
     problems.add("/grids", "must be a non-empty list of grids");
   } else {
     for (std::size_t i = 0; i < in.at("grids").size(); ++i)
@@ -329,7 +392,8 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& origin) {
                                  " point: only pipelines (" + schedule::pipeline_kind_list() + ") freeze blocks");
   }
   if (!problems.empty()) throw Error(origin, problems.joined());
-  for (PointConfig& point : spec.points) point.model.dtype = dtype;
+  for (PointConfig& point : spec.points)
+    if (point.source.empty()) point.model.dtype = dtype;
   return spec;
 }
 

@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "detail/child_process.hpp"
+#include "detail/csv.hpp"
 #include "detail/points.hpp"
 #include "detail/progress.hpp"
 #include "detail/report.hpp"
@@ -72,6 +74,51 @@ void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::st
   fs::rename(profile + ".partial", profile);  // a half-written profile is never resumed from
 }
 
+// The kernel model fitted on the CSV's rows, with its k-fold check:
+// DIR/fit.md (parameters, held-out error tables) and DIR/held-out.csv.
+void calibrate_from_steps(const SweepSpec& spec, const SweepOptions& options, const std::string& profile) {
+  const std::string dir = options.output_dir;
+  std::vector<std::string> argv = {options.plait_binary, "calibrate", "--from-steps", spec.steps_csv, "--platform",
+                                   spec.points.front().platform, "--folds", "5", "--report", dir + "/fit.md",
+                                   "--predictions", dir + "/held-out.csv", "-o", profile + ".partial"};
+  argv.insert(argv.end(), spec.calibrate_args.begin(), spec.calibrate_args.end());
+  const std::string log = dir + "/calibrate.log";
+  if (options.progress) std::fprintf(stderr, "fitting the kernel model on %s (%s)\n", spec.steps_csv.c_str(), log.c_str());
+  const int code = detail::run_process(argv, log, log + ".stderr");
+  if (code != 0)
+    throw std::runtime_error("plait sweep: calibrate --from-steps failed (exit " + std::to_string(code) +
+                             "): " + detail::last_words(log + ".stderr") + " [" + detail::join_command(argv) + "]");
+  fs::rename(profile + ".partial", profile);
+}
+
+// DIR/held-out.csv (calibrate --predictions): line -> held-out seconds.
+std::map<int, double> read_held_out(const std::string& path) {
+  std::map<int, double> by_line;
+  if (!fs::exists(path)) return by_line;
+  const auto rows = detail::split_csv(read_text_file(path), path);
+  if (rows.empty()) return by_line;
+  const auto& header = rows.front();
+  const auto column = [&](const char* name) {
+    const auto found = std::find(header.begin(), header.end(), name);
+    if (found == header.end()) throw Error(path, std::string("has no column \"") + name + "\"");
+    return std::size_t(found - header.begin());
+  };
+  const std::size_t line = column("line"), predicted = column("held_out_predicted_ms");
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto number = rows[i].size() == header.size() ? number_of_field(rows[i][predicted]) : std::nullopt;
+    const auto line_number = rows[i].size() == header.size() ? number_of_field(rows[i][line]) : std::nullopt;
+    if (!number || !line_number) throw Error(path + ": row " + std::to_string(i), "is not a line and a time");
+    by_line[int(*line_number)] = *number / 1e3;
+  }
+  return by_line;
+}
+
+// The line of a point from a CSV ("FILE:LINE"), else -1.
+int source_line(const PointConfig& config) {
+  if (config.source.empty()) return -1;
+  return std::stoi(config.source.substr(config.source.find_last_of(':') + 1));
+}
+
 // Rows of the points done so far, in spec order; saved after every point.
 class ResultTable {
  public:
@@ -90,11 +137,16 @@ class ResultTable {
     }
   }
   bool has(std::size_t i) const { return rows_[i].has_value(); }
+  // Saved at most every second (a sweep of a thousand quick points would
+  // spend its time rewriting the file), and by save().
   void set(std::size_t i, const PointResult& row) {
     std::lock_guard lock(mutex_);
     rows_[i] = row;
-    write_text_file(path_ + ".partial", dump_results_csv(done()));
-    fs::rename(path_ + ".partial", path_);
+    if (std::chrono::steady_clock::now() - saved_ >= std::chrono::seconds(1)) save_locked();
+  }
+  void save() {
+    std::lock_guard lock(mutex_);
+    save_locked();
   }
   std::vector<PointResult> done() const {
     std::vector<PointResult> out;
@@ -104,9 +156,15 @@ class ResultTable {
   }
 
  private:
+  void save_locked() {
+    write_text_file(path_ + ".partial", dump_results_csv(done()));
+    fs::rename(path_ + ".partial", path_);
+    saved_ = std::chrono::steady_clock::now();
+  }
   std::vector<std::optional<PointResult>> rows_;
   std::string path_;
   std::mutex mutex_;
+  std::chrono::steady_clock::time_point saved_{};
 };
 
 void finish(PointResult& row) {
@@ -143,10 +201,14 @@ SweepSummary run_sweep(const SweepOptions& options) {
   tools.plait = options.plait_binary;
   tools.plait_exec = tool_path(options, "plait-exec");
   tools.mpirun = options.mpirun;
+  tools.profile = spec.profile;
   if (spec.calibrate) {
     tools.profile = options.output_dir + "/profile.json";
-    if (!fs::exists(tools.profile)) calibrate(spec, options, tools.profile);
+    if (!fs::exists(tools.profile))
+      spec.steps_csv.empty() ? calibrate(spec, options, tools.profile)
+                             : calibrate_from_steps(spec, options, tools.profile);
   }
+  const std::map<int, double> held_out = read_held_out(options.output_dir + "/held-out.csv");
   const int cores = options.cores > 0 ? options.cores : int(std::max(1u, std::thread::hardware_concurrency()));
 
   ResultTable table(spec, options.output_dir + "/results.csv");
@@ -192,6 +254,11 @@ SweepSummary run_sweep(const SweepOptions& options) {
           row.error = error.what();
         }
       }
+      if (!spec.recorded_time_s.empty()) {  // measured already: the CSV's row
+        row.measured_time_s = spec.recorded_time_s[i];
+        if (const auto found = held_out.find(source_line(row.config)); found != held_out.end())
+          row.held_out_s = found->second;
+      }
       if (row.status.empty() && will_measure(row.config)) {
         std::lock_guard lock(measure_mutex);
         to_measure.push_back(i);
@@ -223,6 +290,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
     progress.step("measured " + point_name(row.config));
   }
   progress.done();
+  table.save();
 
   const std::vector<PointResult> results = table.done();
   SweepSummary summary = summarize_results(results);

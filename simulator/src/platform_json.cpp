@@ -299,6 +299,15 @@ PlatformSpec with_nodes(PlatformSpec spec, int nodes) {
   return spec;
 }
 
+PlatformSpec grown_to_hold(PlatformSpec spec, int ranks) {
+  const int per_node = static_cast<int>(spec.node_devices.size());
+  if (spec.nodes < 2 || per_node < 1 || spec.inter_node.topology != Topology::star || !spec.simgrid_xml.empty() ||
+      spec.placement == Placement::explicit_list)
+    return spec;
+  const int needed = (ranks + per_node - 1) / per_node;
+  return needed > spec.nodes ? with_nodes(std::move(spec), needed) : spec;
+}
+
 std::vector<int> place_ranks(const PlatformSpec& spec, int ranks) {
   const int devices = spec.device_count();
   if (ranks < 1) throw Error(spec.origin, "a program needs at least one rank");

@@ -117,6 +117,16 @@ TEST(Platform, OnlyStarPlatformsResize) {
   EXPECT_THROW(with_nodes(torus, 4), Error);
 }
 
+TEST(Platform, ClustersGrowToHoldAProgramAndNothingElseChanges) {
+  const PlatformSpec cluster = load_platform(find_platform("a100-cluster"));  // 16 nodes of 8
+  EXPECT_EQ(grown_to_hold(cluster, 256).nodes, 32);
+  EXPECT_EQ(grown_to_hold(cluster, 257).nodes, 33);
+  EXPECT_EQ(grown_to_hold(cluster, 16).nodes, cluster.nodes);  // never shrinks
+  // One node stays one node: a Program too big for it is refused by name.
+  EXPECT_EQ(grown_to_hold(load_platform(find_platform("a100-node")), 64).nodes, 1);
+  EXPECT_EQ(grown_to_hold(load_platform(find_platform("h100x1024-fattree")), 4096).nodes, 128);
+}
+
 // One message from node 0 to node `to_node` of a single-device-per-node platform.
 double message_time(const PlatformSpec& spec, int to_node, std::int64_t bytes) {
   std::vector<std::vector<schedule::Op>> ops(static_cast<std::size_t>(spec.nodes));

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/build.hpp"
@@ -27,6 +29,12 @@ schedule::ModelDesc point_op_model(const PointConfig& config);
 // The Program of a point (schedule::build_mgrit, build_gpipe or build_1f1b); throws plait::Error.
 schedule::BuildSpec point_build_spec(const PointConfig& config);
 schedule::Program build_point_program(const PointConfig& config);
+
+// One point per row of a CSV of measured steps (costmodels::load_step_csv's
+// columns) with its measured seconds: the Megatron GPT step the row ran, of
+// `vocab` (padded as Megatron pads it), on base's platform. Throws plait::Error
+// naming the line and column of a bad row.
+std::vector<std::pair<PointConfig, double>> step_points(const std::string& csv_path, int vocab, const PointConfig& base);
 
 // Fills predicted_time_s, predicted_serial_s and predicted_speedup from `plait simulate --json`
 // on point_dir/program.json; throws plait::Error with the child's last words.

@@ -18,6 +18,11 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
 // "" when no family spans two device counts.
 std::string devices_table(const std::vector<PointResult>& results);
 
+// The section on points from a CSV of measured steps: error tables by TP,
+// PP, DP, micro batch and model size (SimGrid's, and held-out where the sweep
+// fitted the kernel model), the worst rows with why, every row; "" when none.
+std::string step_rows_section(const SweepSpec& spec, const std::vector<PointResult>& results);
+
 // report.md: the sweep, its error summary next to the noise floor, the plots
 // and a table of every point. `profile`: the profile that priced it ("" none).
 std::string format_report(const SweepSpec& spec, const std::vector<PointResult>& results,

@@ -11,6 +11,9 @@
 //             "seq": 32, "batch": 2}, "mask": "causal", "platform": "local"},
 //    "grids": [{"layers": [16, 32, 64], "levels": [2, 3]}, ...],
 //    "measure": {"steps": 5, "warmup": 1, "repeats": 3}}
+// or, instead of grids, "points_from": {"csv": FILE, "vocab": V}: one point per
+// row of measured steps (calibrate --from-steps' columns), each row's measured
+// time taken from the file.
 // No torch, MPI or SimGrid here: the sweep drives the plait binaries.
 #pragma once
 
@@ -46,6 +49,10 @@ struct PointConfig {
   ModelShape model;
   std::string mask = "causal";  // causal | none
   std::string platform = "local";
+  std::int32_t tp = 1;        // tensor parallelism: ranks x dp x tp devices
+  std::int32_t vocab = 0;     // > 0: the full GPT step (embeddings, output layer, Adam) over this vocabulary
+  bool recompute = false;     // pipelines: activation checkpointing
+  std::string source;         // a point from a CSV: "FILE:LINE" of its row ("" for grid points)
   friend bool operator==(const PointConfig&, const PointConfig&) = default;
 };
 
@@ -58,7 +65,7 @@ bool is_pipeline(const PointConfig& config);
 std::string kind_label(const PointConfig& config);
 // Its frozen blocks, "F8" or "F8 repacked"; "" when none.
 std::string frozen_label(const PointConfig& config);
-// The devices (ranks) a point runs on: ranks x dp.
+// The devices (ranks) a point runs on: ranks x dp x tp.
 std::int32_t devices(const PointConfig& config);
 
 struct MeasureSpec {
@@ -78,6 +85,13 @@ struct SweepSpec {
   std::vector<std::string> calibrate_args;   // extra arguments for it
   std::optional<MeasureSpec> measure;        // absent: prediction only
   std::vector<PointConfig> points;           // the grid, expanded, in spec order, no duplicates
+  // "points_from": the CSV of measured steps (its path as the spec names it,
+  // resolved against the spec's folder) and each point's measured seconds, in
+  // points' order. With calibrate, the kernel model is fitted on these rows
+  // (plait calibrate --from-steps, with its k-fold check).
+  std::string steps_csv;
+  std::vector<double> recorded_time_s;
+  std::string profile;  // "profile": a profile file that prices every point (resolved as steps_csv)
 };
 
 // Parses and validates a spec, collecting every problem: the plait::Error it
@@ -102,6 +116,10 @@ struct PointResult {
   std::optional<double> speedup_error;                       // predicted / measured speedup - 1
   std::optional<double> predicted_speedup_at_calibration;    // with the prediction at the calibration's speed
   std::optional<double> predicted_memory_bytes;  // the fullest rank's estimated memory (schedule::estimate_memory)
+  // Points from a CSV with calibrate: the row's prediction by the kernel model
+  // fitted without its fold (plait calibrate --from-steps --folds), and the
+  // compute on the predicted critical path (the rest is waiting on messages and collectives).
+  std::optional<double> held_out_s, critical_compute_s;
   std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
   std::string error;                     // why, when failed
 };
@@ -126,7 +144,9 @@ struct SweepOptions {
 
 struct SweepSummary {
   int points = 0, measured = 0, failed = 0, resumed = 0;
-  std::optional<double> median_abs_error, max_abs_error;      // over measured points
+  std::optional<double> median_abs_error, max_abs_error, mean_abs_error;  // over measured points
+  // Points from a CSV with a fit: the k-fold held-out error (PointResult::held_out_s).
+  std::optional<double> mean_abs_held_out_error, max_abs_held_out_error;
   std::optional<double> median_spread, max_spread;            // (max - min) / measured, the noise floor
   // Over points with a speed probe: the error of predicted_at_calibration_s
   // (without the machine's drift taken out) and the range of speed_factor.

@@ -87,6 +87,12 @@ std::vector<std::string> shipped_platform_names();
 // sizes are fixed by their parameters). Throws plait::Error otherwise.
 PlatformSpec with_nodes(PlatformSpec spec, int nodes);
 
+// A cluster sized to a Program: a star platform of several nodes grows to the
+// fewest nodes that hold `ranks` (never shrinks: a placement on the first nodes
+// does not see the others). Single-node platforms and fixed topologies come
+// back unchanged, so a Program too big for them is still refused by name.
+PlatformSpec grown_to_hold(PlatformSpec spec, int ranks);
+
 // Device index (node * devices_per_node + device) of each of `ranks` ranks.
 // Throws plait::Error when ranks do not fit (two ranks never share a device).
 std::vector<int> place_ranks(const PlatformSpec& spec, int ranks);
