@@ -99,9 +99,15 @@ std::string why(const PointResult& row, const std::vector<const PointResult*>& r
                             ", micro batch " + std::to_string(micro_batch(row.config)) + ", hidden " +
                             std::to_string(row.config.model.d_model) + ") " + format("%+.1f %%", 100 * mean) +
                             " ± " + format("%.1f %%", 100 * spread);
-  std::string text = std::abs(mean) > 2 * spread && std::abs(mean) >= std::abs(*row.relative_error) / 2
-                         ? "the kernel model's miss on this shape: " + group
-                         : "this row more than its shape: " + group;
+  std::string text;
+  if (errors.size() < 3)
+    text = "too few rows of its shape (TP " + std::to_string(row.config.tp) + ", micro batch " +
+           std::to_string(micro_batch(row.config)) + ", hidden " + std::to_string(row.config.model.d_model) +
+           ") to tell the model's miss from the row's";
+  else if (std::abs(mean) > 2 * spread && std::abs(mean) >= std::abs(*row.relative_error) / 2)
+    text = "the kernel model's miss on this shape: " + group;
+  else
+    text = "this row more than its shape: " + group;
   if (row.critical_compute_s && *row.predicted_time_s > 0)
     text += "; compute " + format("%.0f %%", 100 * *row.critical_compute_s / *row.predicted_time_s) +
             " of the predicted critical path";

@@ -7,6 +7,7 @@
 #include "error_text.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
 
 namespace plait::experiments {
 namespace {
@@ -143,6 +144,60 @@ TEST(SweepSpec, CalibrateIsABooleanAndItsArgumentsStrings) {
 TEST(SweepSpec, EmptyAxisListAndEmptyGrid) {
   EXPECT_EQ(error_of(header() + R"(, "grids": [{"ranks": []}, {}])"),
             "spec.json: /grids/0/ranks: must list at least one value; /grids/1: must be a non-empty object of axes");
+}
+
+// Rows of measured steps, vTrain's columns in another order and an extra one
+// (ignored): the spec's points are the Megatron steps they ran.
+const char* steps_csv =
+    "params,iteration time (ms),# GPUs,global batch,micro batch,hidden size,attention heads,# layers,"
+    "sequence length,tensor parallelism,data parallelism,pipeline parallelism\n"
+    "1.3e9,372.16,2,16,8,1024,16,24,1024,1,1,2\n"
+    "6.7e9,219.73,8,32,4,1024,16,24,1024,2,2,2\n";
+
+std::string write_steps(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  write_text_file(path, text);
+  return path;
+}
+
+TEST(SweepSpec, PointsFromACsvAreTheStepsItsRowsRan) {
+  const std::string csv = write_steps("spec-steps.csv", steps_csv);
+  const SweepSpec spec = parse_sweep_spec("{" + header() + R"(, "base": {"platform": "a100-cluster"},
+    "points_from": {"csv": ")" + csv + R"("}, "profile": "fitted.json"})", "/specs/spec.json");
+  ASSERT_EQ(spec.points.size(), 2u);
+  ASSERT_EQ(spec.recorded_time_s.size(), 2u);
+  EXPECT_DOUBLE_EQ(spec.recorded_time_s[1], 0.21973);
+  EXPECT_EQ(spec.profile, "/specs/fitted.json");  // relative to the spec's folder
+  const PointConfig& row = spec.points[1];
+  EXPECT_EQ(row.kind, "1f1b");
+  EXPECT_EQ(row.platform, "a100-cluster");
+  EXPECT_EQ(row.tp, 2);
+  EXPECT_EQ(row.ranks, 2);
+  EXPECT_EQ(row.dp, 2);
+  EXPECT_EQ(row.micro_batches, 4);  // 32 samples / (4 a micro-batch x 2 replicas)
+  EXPECT_TRUE(row.recompute);
+  EXPECT_EQ(row.vocab, 50432);  // 50257 padded to a multiple of 128 x TP
+  EXPECT_EQ(row.model.dtype, "fp16");
+  EXPECT_EQ(devices(row), 8);
+  EXPECT_EQ(row.source, csv + ":3");
+  EXPECT_EQ(point_name(row), "line3.a100-cluster");
+}
+
+TEST(SweepSpec, ABadRowOfTheCsvIsOneErrorNamingItsLineAndColumn) {
+  const std::string csv = write_steps("spec-bad-steps.csv", std::string(steps_csv) + "1,2,8,32,4,1024,16,24,1024,2,2,3\n");
+  EXPECT_EQ(error_of(header() + R"(, "points_from": {"csv": ")" + csv + R"("})"),
+            "spec.json: /points_from/csv: " + csv +
+                ": line 4, # GPUs: tensor x data x pipeline parallelism = 12, not the 8 GPUs");
+}
+
+TEST(SweepSpec, PointsFromACsvTakeNoGridsMeasureOrOtherProfile) {
+  const std::string csv = write_steps("spec-steps.csv", steps_csv);
+  EXPECT_EQ(error_of(header() + R"(, "calibrate": true, "profile": "p.json", "grids": [{"cf": 2}],
+                     "measure": {"steps": 2}, "points_from": {"csv": ")" + csv + R"(", "vocab": 0, "rows": 3})"),
+            "spec.json: /profile: a sweep that calibrates writes its own profile: drop one of calibrate and profile; "
+            "/grids: a sweep takes its points from grids or from points_from, not both; "
+            "/measure: points from a CSV are measured already: drop measure; "
+            "/points_from/rows: unknown field; /points_from/vocab: must be an integer >= 1");
 }
 
 }  // namespace
