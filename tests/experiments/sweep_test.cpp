@@ -117,7 +117,12 @@ TEST(ResultsCsv, RoundTripsQuotedErrorsAndEmptyFields) {
   PointResult row;
   row.config.layers = 64;
   row.config.platform = "platforms/a,b.json";
+  row.config.tp = 4;
+  row.config.vocab = 50432;
+  row.config.recompute = true;
+  row.config.source = "steps, measured.csv:17";
   row.predicted_time_s = 0.125;
+  row.held_out_s = 0.25;
   row.status = "measure_failed";
   row.error = "plait run: exit 3: \"rank 1\" died,\nsee log";
   const auto parsed = parse_results_csv(dump_results_csv({row, row}), "r.csv");
@@ -125,6 +130,8 @@ TEST(ResultsCsv, RoundTripsQuotedErrorsAndEmptyFields) {
   EXPECT_EQ(parsed[1].config, row.config);
   EXPECT_EQ(parsed[1].error, row.error);
   EXPECT_EQ(*parsed[1].predicted_time_s, 0.125);
+  EXPECT_EQ(*parsed[1].held_out_s, 0.25);
+  EXPECT_FALSE(parsed[1].critical_compute_s.has_value());
   EXPECT_FALSE(parsed[1].measured_time_s.has_value());
 }
 
