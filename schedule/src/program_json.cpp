@@ -24,6 +24,7 @@
 // An update op ({"op": "update", "bytes": ...}) is a full step's optimizer step
 // over the rank's parameters. Op fields that are empty/default are left out. Loading validates the result.
 
+#include <functional>
 #include <limits>
 #include <utility>
 
@@ -101,8 +102,9 @@ Buffer buffer_field(const json& object, const char* key, const std::string& wher
 
 Op op_from_json(const json& in, const std::string& where) {
   Op op;
+  const auto kind = field<std::string>(in, "op", where);
   try {
-    op.kind = parse_op_kind(field<std::string>(in, "op", where));
+    op.kind = parse_op_kind(kind);
   } catch (const Error& error) {
     throw error.within(where);
   }
@@ -371,10 +373,76 @@ void save_program(const Program& program, const std::string& path) {
   write_text_file(path, dump_program(program) + '\n');
 }
 
+namespace {
+
+// The ops of a large Program are most of its document (3.6 M ops, 289 MB for
+// a 512-GPU step): each op is read as it is parsed and dropped from the DOM,
+// so the document never holds them all as JSON values (which took 5.6 GB and
+// most of the load time). Ops land in their section after the rest is read.
+class OpCollector {
+ public:
+  struct OpList {
+    std::size_t rank = 0, section = 0;
+    std::vector<Op> ops;
+  };
+
+  // nlohmann's parser callback: depth 0 is the document; the keys of an
+  // object at depth d are at depth d + 1, its array elements too.
+  bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    using Event = json::parse_event_t;
+    switch (event) {
+      case Event::key:  // where the next value goes: only the keys on the way to an op matter
+        if (depth == 1) in_ranks_ = parsed == "rank_programs";
+        if (depth == 3) in_sections_ = in_ranks_ && parsed == "sections";
+        if (depth == 5) ops_key_ = in_sections_ && parsed == "ops";
+        return true;
+      case Event::object_start:
+        if (depth == 2 && in_ranks_) ++rank_, section_ = -1, in_sections_ = false;
+        if (depth == 4 && in_sections_) ++section_, ops_key_ = false;
+        return true;
+      case Event::array_start:
+        if (depth == 5 && ops_key_) {
+          in_ops_ = true;
+          lists_.push_back({std::size_t(rank_), std::size_t(section_), {}});
+        }
+        return true;
+      default:
+        break;
+    }
+    if (event == Event::array_end && depth == 5) in_ops_ = false;
+    if (depth != 6 || !in_ops_ || event == Event::key) return true;
+    // An element of an ops array, complete: an op, or an error naming its index.
+    std::vector<Op>& ops = lists_.back().ops;
+    try {
+      ops.push_back(op_from_json(parsed, std::string()));
+    } catch (const Error&) {  // again, to say where (a path a good op need not build)
+      op_from_json(parsed, "/rank_programs/" + std::to_string(rank_) + "/sections/" + std::to_string(section_) +
+                               "/ops/" + std::to_string(ops.size()));
+      throw;
+    }
+    return false;  // read: not kept in the document
+  }
+
+  // Puts each list of ops into its section (read from the document without them).
+  void fill(Program& program) {
+    for (OpList& list : lists_)
+      if (list.rank < program.rank_programs.size() && list.section < program.rank_programs[list.rank].sections.size())
+        program.rank_programs[list.rank].sections[list.section].ops = std::move(list.ops);
+  }
+
+ private:
+  long rank_ = -1, section_ = -1;
+  bool in_ranks_ = false, in_sections_ = false, ops_key_ = false, in_ops_ = false;
+  std::vector<OpList> lists_;
+};
+
+}  // namespace
+
 Program parse_program(const std::string& text, const std::string& origin) {
   json document;
+  OpCollector ops;
   try {
-    document = json::parse(text);
+    document = json::parse(text, std::ref(ops));
   } catch (const json::parse_error& error) {
     throw Error(origin, "not valid JSON: byte " + std::to_string(error.byte) + ": " +
                             (text.empty() ? std::string("empty input")
@@ -382,6 +450,8 @@ Program parse_program(const std::string& text, const std::string& origin) {
   } catch (const json::exception& error) {  // e.g. out_of_range: a number beyond double
     const std::string what = error.what();
     throw Error(origin, "not valid JSON: " + what.substr(what.find("] ") + 2));
+  } catch (const Error& error) {  // an op that is not one
+    throw error.within(origin);
   }
   Program program;
   try {
@@ -389,6 +459,7 @@ Program parse_program(const std::string& text, const std::string& origin) {
   } catch (const Error& error) {
     throw error.within(origin);
   }
+  ops.fill(program);
   validate(program, origin);
   return program;
 }

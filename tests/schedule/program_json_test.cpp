@@ -73,6 +73,25 @@ TEST(ProgramJson, WrongTypesNameTheirPlace) {
   EXPECT_EQ(error_of(document.dump()), "p.json: /rank_programs/0/sections/0/ops/0: unknown op kind \"jump\"");
 }
 
+// Ops are read while the document is parsed (a large Program never holds them
+// all as JSON values): elements that are not ops still name their index, and
+// the ops land in their own sections.
+TEST(ProgramJson, OpsReadWhileParsingKeepTheirPlaceAndErrors) {
+  auto document = nlohmann::json::parse(dump_program(sample_program()));
+  document["rank_programs"][1]["sections"][1]["ops"][2] = 7;
+  EXPECT_EQ(error_of(document.dump()), "p.json: /rank_programs/1/sections/1/ops/2: expected an object");
+  document = nlohmann::json::parse(dump_program(sample_program()));
+  document["rank_programs"][0]["sections"][0]["ops"][1] = nlohmann::json::array({1});
+  EXPECT_EQ(error_of(document.dump()), "p.json: /rank_programs/0/sections/0/ops/1: expected an object");
+
+  const Program program = sample_program();
+  const Program read = parse_program(dump_program(program), "p.json");
+  ASSERT_EQ(read.rank_programs.size(), program.rank_programs.size());
+  for (std::size_t r = 0; r < read.rank_programs.size(); ++r)
+    for (std::size_t s = 0; s < read.rank_programs[r].sections.size(); ++s)
+      EXPECT_EQ(read.rank_programs[r].sections[s].ops, program.rank_programs[r].sections[s].ops) << r << " " << s;
+}
+
 TEST(ProgramJson, RejectsOtherFormatsAndVersions) {
   auto document = nlohmann::json::parse(dump_program(sample_program()));
   document["version"] = 7;
