@@ -39,7 +39,8 @@ void claim_directory(const SweepOptions& options, const std::string& spec_text) 
       if (!options.force)
         throw Error(options.output_dir, "holds the results of another spec (" + copy.string() +
                                             "); pass --force to replace them");
-      for (const char* name : {"results.csv", "profile.json", "report.md", "calibrate.log"}) fs::remove(dir / name);
+      for (const char* name : {"results.csv", "profile.json", "report.md", "calibrate.log", "fit.md", "held-out.csv"})
+        fs::remove(dir / name);
       fs::remove_all(dir / "points");
       fs::remove_all(dir / "plots");
     }
