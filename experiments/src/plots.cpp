@@ -286,15 +286,21 @@ std::vector<std::pair<std::string, std::vector<PointResult>>> kind_groups(const 
   return groups;
 }
 
+// Lines along an axis join grid points; rows of a CSV of measured steps are
+// not families (they are in the accuracy plot and the report's tables).
+std::vector<PointResult> grid_points(const std::vector<PointResult>& results) {
+  std::vector<PointResult> grid;
+  for (const PointResult& r : results)
+    if (r.config.source.empty()) grid.push_back(r);
+  return grid;
+}
+
 }  // namespace
 
 std::string devices_table(const std::vector<PointResult>& results) {
   const Axis& axis = *std::find_if(axes().begin(), axes().end(),
                                     [](const Axis& a) { return a.name == std::string("devices"); });
-  std::vector<PointResult> grid;  // rows of a CSV are not families
-  for (const PointResult& r : results)
-    if (r.config.source.empty()) grid.push_back(r);
-  const std::vector<Family> families = families_along(axis, grid);
+  const std::vector<Family> families = families_along(axis, grid_points(results));
   if (families.empty()) return "";
   std::ostringstream out;
   out << "| family | devices | fastest split (ranks x dp) | predicted s | measured s | memory of the fullest rank |\n"
@@ -325,11 +331,7 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
       speedups.insert(speedups.end(), {*r.predicted_speedup, *r.measured_speedup});
   }
   const bool any_measured = !times.empty();
-  // Lines along an axis join grid points; rows of a CSV of measured steps are
-  // not families (they are in the accuracy plot and the report's tables).
-  std::vector<PointResult> grid;
-  for (const PointResult& r : results)
-    if (r.config.source.empty()) grid.push_back(r);
+  const std::vector<PointResult> grid = grid_points(results);
 
   std::vector<std::pair<std::string, std::string>> scripts;  // png, script
   for (const Axis& axis : axes()) {

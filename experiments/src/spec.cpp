@@ -302,6 +302,10 @@ std::string frozen_label(const PointConfig& c) {
 
 std::int32_t devices(const PointConfig& c) { return c.ranks * c.dp * c.tp; }
 
+int source_line(const PointConfig& c) {
+  return c.source.empty() ? -1 : std::stoi(c.source.substr(c.source.find_last_of(':') + 1));
+}
+
 std::string point_name(const PointConfig& c) {
   const ModelShape& m = c.model;
   std::string platform = c.platform.substr(c.platform.find_last_of('/') + 1);
@@ -316,7 +320,7 @@ std::string point_name(const PointConfig& c) {
                             std::to_string(m.heads) + "s" + std::to_string(m.seq) + "b" + std::to_string(m.batch) +
                             "." + c.mask + "." + platform;
   if (!c.source.empty())  // a row of a CSV: its line names it
-    return "line" + c.source.substr(c.source.find_last_of(':') + 1) + "." + platform;
+    return "line" + std::to_string(source_line(c)) + "." + platform;
   const std::string gpt = (c.tp > 1 ? ".tp" + std::to_string(c.tp) : "") +
                           (c.vocab > 0 ? ".V" + std::to_string(c.vocab) : "") + (c.recompute ? ".rc" : "");
   return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape + gpt

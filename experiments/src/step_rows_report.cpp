@@ -19,7 +19,6 @@ std::string format(const char* pattern, double value) {
   return text;
 }
 
-std::string line_of(const PointConfig& c) { return c.source.substr(c.source.find_last_of(':') + 1); }
 int micro_batch(const PointConfig& c) { return c.model.batch / (c.micro_batches * c.dp); }
 
 struct Errors {
@@ -95,15 +94,14 @@ std::string why(const PointResult& row, const std::vector<const PointResult*>& r
   double variance = 0;
   for (double e : errors) variance += (e - mean) * (e - mean);
   const double spread = std::sqrt(variance / errors.size());
-  const std::string group = "its shape's " + std::to_string(errors.size()) + " rows (TP " + std::to_string(row.config.tp) +
-                            ", micro batch " + std::to_string(micro_batch(row.config)) + ", hidden " +
-                            std::to_string(row.config.model.d_model) + ") " + format("%+.1f %%", 100 * mean) +
-                            " ± " + format("%.1f %%", 100 * spread);
+  const std::string named = "(TP " + std::to_string(row.config.tp) + ", micro batch " +
+                            std::to_string(micro_batch(row.config)) + ", hidden " +
+                            std::to_string(row.config.model.d_model) + ")";
+  const std::string group = "its shape's " + std::to_string(errors.size()) + " rows " + named + " " +
+                            format("%+.1f %%", 100 * mean) + " ± " + format("%.1f %%", 100 * spread);
   std::string text;
   if (errors.size() < 3)
-    text = "too few rows of its shape (TP " + std::to_string(row.config.tp) + ", micro batch " +
-           std::to_string(micro_batch(row.config)) + ", hidden " + std::to_string(row.config.model.d_model) +
-           ") to tell the model's miss from the row's";
+    text = "too few rows of its shape " + named + " to tell the model's miss from the row's";
   else if (std::abs(mean) > 2 * spread && std::abs(mean) >= std::abs(*row.relative_error) / 2)
     text = "the kernel model's miss on this shape: " + group;
   else
@@ -141,7 +139,7 @@ std::string step_rows_section(const SweepSpec& spec, const std::vector<PointResu
   out << "### Worst rows, and why\n\n| line | GPUs | TP | PP | DP | global | micro | hidden | layers | measured | "
          "predicted | error | why |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
   const auto settings = [](const PointConfig& c) {
-    return line_of(c) + " | " + std::to_string(devices(c)) + " | " + std::to_string(c.tp) + " | " +
+    return std::to_string(source_line(c)) + " | " + std::to_string(devices(c)) + " | " + std::to_string(c.tp) + " | " +
            std::to_string(c.ranks) + " | " + std::to_string(c.dp) + " | " + std::to_string(c.model.batch) + " | " +
            std::to_string(micro_batch(c)) + " | " + std::to_string(c.model.d_model) + " | " + std::to_string(c.layers);
   };

@@ -114,11 +114,6 @@ std::map<int, double> read_held_out(const std::string& path) {
   return by_line;
 }
 
-// The line of a point from a CSV ("FILE:LINE"), else -1.
-int source_line(const PointConfig& config) {
-  if (config.source.empty()) return -1;
-  return std::stoi(config.source.substr(config.source.find_last_of(':') + 1));
-}
 
 // Rows of the points done so far, in spec order; saved after every point.
 class ResultTable {

@@ -65,6 +65,8 @@ bool is_pipeline(const PointConfig& config);
 std::string kind_label(const PointConfig& config);
 // Its frozen blocks, "F8" or "F8 repacked"; "" when none.
 std::string frozen_label(const PointConfig& config);
+// The line of a point's CSV row ("FILE:LINE" in source); -1 for a grid point.
+int source_line(const PointConfig& config);
 // The devices (ranks) a point runs on: ranks x dp x tp.
 std::int32_t devices(const PointConfig& config);
 
