@@ -119,6 +119,9 @@ struct Family {
   std::vector<const PointResult*> points;
 };
 
+// Families point into `results`: a temporary would leave them dangling.
+std::vector<Family> families_along(const Axis& axis, std::vector<PointResult>&& results) = delete;
+
 std::vector<Family> families_along(const Axis& axis, const std::vector<PointResult>& results) {
   std::map<std::string, Family> by_key;  // key: every setting but the axis
   std::vector<std::string> order;
@@ -300,7 +303,8 @@ std::vector<PointResult> grid_points(const std::vector<PointResult>& results) {
 std::string devices_table(const std::vector<PointResult>& results) {
   const Axis& axis = *std::find_if(axes().begin(), axes().end(),
                                     [](const Axis& a) { return a.name == std::string("devices"); });
-  const std::vector<Family> families = families_along(axis, grid_points(results));
+  const std::vector<PointResult> grid = grid_points(results);  // families point into it
+  const std::vector<Family> families = families_along(axis, grid);
   if (families.empty()) return "";
   std::ostringstream out;
   out << "| family | devices | fastest split (ranks x dp) | predicted s | measured s | memory of the fullest rank |\n"
