@@ -27,12 +27,27 @@ std::string system_reason() { return std::strerror(errno); }
 }  // namespace
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Read in one piece where the size is known (a 289 MB Program is copied
+  // once, not grown by doubling); a pipe has none and is read as a stream.
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  std::string text;
+  if (size > 0) {
+    text.resize(static_cast<std::size_t>(size));
+    in.seekg(0);
+    in.read(text.data(), size);
+    text.resize(static_cast<std::size_t>(in.gcount()));
+  } else {
+    in.clear();
+    in.seekg(0);
+    std::ostringstream stream;
+    stream << in.rdbuf();
+    text = stream.str();
+  }
   if (in.bad()) throw Error(path, "read failed");
-  return text.str();
+  return text;
 }
 
 // Written whole to a temporary sibling, flushed to disk, then renamed onto

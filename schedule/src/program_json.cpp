@@ -24,16 +24,12 @@
 // An update op ({"op": "update", "bytes": ...}) is a full step's optimizer step
 // over the rank's parameters. Op fields that are empty/default are left out. Loading validates the result.
 
-#include <functional>
-#include <limits>
-#include <utility>
-
 #include <nlohmann/json.hpp>
 
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
 #include "plait/schedule/program.hpp"
-#include "plait/schedule/validate.hpp"
+#include "json_fields.hpp"
 
 namespace plait::schedule {
 namespace {
@@ -41,39 +37,9 @@ namespace {
 using nlohmann::json;
 constexpr const char* format_name = "plait.program";
 
-// An integer field must be a JSON integer within T's range: a float or an
-// out-of-range number is refused, never truncated.
-template <typename T>
-T integer_value(const json& value, const std::string& where) {
-  if (!value.is_number_integer()) {
-    throw Error(where, value.is_number() ? "expected an integer, got " + value.dump()
-                                         : std::string("wrong type (") + value.type_name() + ")");
-  }
-  const bool fits = value.is_number_unsigned() ? std::in_range<T>(value.get<std::uint64_t>())
-                                               : std::in_range<T>(value.get<std::int64_t>());
-  if (!fits) {
-    throw Error(where, value.dump() + " is outside " + std::to_string(std::numeric_limits<T>::min()) + ".." +
-                           std::to_string(std::numeric_limits<T>::max()));
-  }
-  return value.get<T>();
-}
-
-// Reads a required field with a located, one-line error.
-template <typename T>
-T field(const json& object, const char* key, const std::string& where) {
-  if (!object.is_object()) throw Error(where, "expected an object");
-  const auto it = object.find(key);
-  if (it == object.end()) throw Error(where, std::string("missing \"") + key + "\"");
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    return integer_value<T>(*it, where + "/" + key);
-  } else {
-    try {
-      return it->get<T>();
-    } catch (const json::exception&) {
-      throw Error(where + "/" + key, std::string("wrong type (") + it->type_name() + ")");
-    }
-  }
-}
+using detail::field;
+using detail::integer_value;
+using detail::op_from_json;
 
 std::vector<std::int32_t> integer_list(const json& object, const char* key, const std::string& where) {
   const auto& list = field<json>(object, key, where);
@@ -89,47 +55,6 @@ std::vector<std::int32_t> integer_list(const json& object, const char* key, cons
 template <typename T>
 T field_or(const json& object, const char* key, T fallback, const std::string& where) {
   return object.contains(key) ? field<T>(object, key, where) : fallback;
-}
-
-Buffer buffer_field(const json& object, const char* key, const std::string& where) {
-  if (!object.contains(key)) return {};
-  try {
-    return parse_buffer(field<std::string>(object, key, where));
-  } catch (const Error& error) {
-    throw error.within(where + "/" + key);
-  }
-}
-
-Op op_from_json(const json& in, const std::string& where) {
-  Op op;
-  const auto kind = field<std::string>(in, "op", where);
-  try {
-    op.kind = parse_op_kind(kind);
-  } catch (const Error& error) {
-    throw error.within(where);
-  }
-  op.dst = buffer_field(in, "dst", where);
-  op.a = buffer_field(in, "a", where);
-  op.b = buffer_field(in, "b", where);
-  op.c = buffer_field(in, "c", where);
-  op.level = field_or<std::int32_t>(in, "level", 0, where);
-  op.block = field_or<std::int32_t>(in, "block", -1, where);
-  op.span = field_or<std::int32_t>(in, "span", 0, where);
-  op.accumulate_grad = field_or<bool>(in, "grad", false, where);
-  if (in.contains("graph")) {
-    const auto use = field<std::string>(in, "graph", where);
-    if (use == "keep" && op.kind == OpKind::step) op.graph = GraphUse::keep;
-    else if (use == "recompute" && op.kind == OpKind::step_adjoint) op.graph = GraphUse::recompute;
-    else if (use == "release" && (op.kind == OpKind::step_adjoint || op.kind == OpKind::step_weight))
-      op.graph = GraphUse::release;
-    else throw Error(where + "/graph", "\"" + use + "\" is not a graph use of " + std::string(to_string(op.kind)) +
-                                           " (step: keep; step_adjoint: recompute or release; step_weight: release)");
-  }
-  op.peer = field_or<std::int32_t>(in, "peer", -1, where);
-  op.tag = field_or<std::int32_t>(in, "tag", 0, where);
-  op.bytes = field_or<std::int64_t>(in, "bytes", 0, where);
-  op.overlap = field_or<bool>(in, "overlap", false, where);
-  return op;
 }
 
 json phase_to_json(const PhaseSpec& phase) {
@@ -372,98 +297,5 @@ std::string dump_program(const Program& program) {
 void save_program(const Program& program, const std::string& path) {
   write_text_file(path, dump_program(program) + '\n');
 }
-
-namespace {
-
-// The ops of a large Program are most of its document (3.6 M ops, 289 MB for
-// a 512-GPU step): each op is read as it is parsed and dropped from the DOM,
-// so the document never holds them all as JSON values (which took 5.6 GB and
-// most of the load time). Ops land in their section after the rest is read.
-class OpCollector {
- public:
-  struct OpList {
-    std::size_t rank = 0, section = 0;
-    std::vector<Op> ops;
-  };
-
-  // nlohmann's parser callback: depth 0 is the document; the keys of an
-  // object at depth d are at depth d + 1, its array elements too.
-  bool operator()(int depth, json::parse_event_t event, json& parsed) {
-    using Event = json::parse_event_t;
-    switch (event) {
-      case Event::key:  // where the next value goes: only the keys on the way to an op matter
-        if (depth == 1) in_ranks_ = parsed == "rank_programs";
-        if (depth == 3) in_sections_ = in_ranks_ && parsed == "sections";
-        if (depth == 5) ops_key_ = in_sections_ && parsed == "ops";
-        return true;
-      case Event::object_start:
-        if (depth == 2 && in_ranks_) ++rank_, section_ = -1, in_sections_ = false;
-        if (depth == 4 && in_sections_) ++section_, ops_key_ = false;
-        return true;
-      case Event::array_start:
-        if (depth == 5 && ops_key_) {
-          in_ops_ = true;
-          lists_.push_back({std::size_t(rank_), std::size_t(section_), {}});
-        }
-        return true;
-      default:
-        break;
-    }
-    if (event == Event::array_end && depth == 5) in_ops_ = false;
-    if (depth != 6 || !in_ops_ || event == Event::key) return true;
-    // An element of an ops array, complete: an op, or an error naming its index.
-    std::vector<Op>& ops = lists_.back().ops;
-    try {
-      ops.push_back(op_from_json(parsed, std::string()));
-    } catch (const Error&) {  // again, to say where (a path a good op need not build)
-      op_from_json(parsed, "/rank_programs/" + std::to_string(rank_) + "/sections/" + std::to_string(section_) +
-                               "/ops/" + std::to_string(ops.size()));
-      throw;
-    }
-    return false;  // read: not kept in the document
-  }
-
-  // Puts each list of ops into its section (read from the document without them).
-  void fill(Program& program) {
-    for (OpList& list : lists_)
-      if (list.rank < program.rank_programs.size() && list.section < program.rank_programs[list.rank].sections.size())
-        program.rank_programs[list.rank].sections[list.section].ops = std::move(list.ops);
-  }
-
- private:
-  long rank_ = -1, section_ = -1;
-  bool in_ranks_ = false, in_sections_ = false, ops_key_ = false, in_ops_ = false;
-  std::vector<OpList> lists_;
-};
-
-}  // namespace
-
-Program parse_program(const std::string& text, const std::string& origin) {
-  json document;
-  OpCollector ops;
-  try {
-    document = json::parse(text, std::ref(ops));
-  } catch (const json::parse_error& error) {
-    throw Error(origin, "not valid JSON: byte " + std::to_string(error.byte) + ": " +
-                            (text.empty() ? std::string("empty input")
-                                          : std::string("unexpected or truncated input")));
-  } catch (const json::exception& error) {  // e.g. out_of_range: a number beyond double
-    const std::string what = error.what();
-    throw Error(origin, "not valid JSON: " + what.substr(what.find("] ") + 2));
-  } catch (const Error& error) {  // an op that is not one
-    throw error.within(origin);
-  }
-  Program program;
-  try {
-    program = document.get<Program>();
-  } catch (const Error& error) {
-    throw error.within(origin);
-  }
-  ops.fill(program);
-  validate(program, origin);
-  return program;
-}
-
-Program load_program(const std::string& path) { return parse_program(read_text_file(path), path); }
 
 }  // namespace plait::schedule

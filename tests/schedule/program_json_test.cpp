@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error_text.hpp"
+#include "program_scanner.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -90,6 +91,47 @@ TEST(ProgramJson, OpsReadWhileParsingKeepTheirPlaceAndErrors) {
   for (std::size_t r = 0; r < read.rank_programs.size(); ++r)
     for (std::size_t s = 0; s < read.rank_programs[r].sections.size(); ++s)
       EXPECT_EQ(read.rank_programs[r].sections[s].ops, program.rank_programs[r].sections[s].ops) << r << " " << s;
+}
+
+// The scanner reads the ops of what plait writes, spaced or not; text it does
+// not read (an escape, non-ASCII, a float in an op) goes to the full JSON reader:
+// both give the same Program, and a bad op the document reader's own error.
+TEST(ProgramJson, TheScannerAndTheJsonReaderReadTheSameProgram) {
+  const Program program = sample_program();
+  const auto document = nlohmann::json::parse(dump_program(program));
+  const auto scanned = detail::scan_ops(dump_program(program));
+  ASSERT_TRUE(scanned.has_value());
+  EXPECT_EQ(scanned->rest.find("\"op\""), std::string::npos) << "the ops are not left in the rest";
+  std::size_t scanned_ops = 0, ops = 0;
+  for (const detail::OpList& list : scanned->lists) scanned_ops += list.ops.size();
+  for (const RankProgram& rank : program.rank_programs)
+    for (const Section& section : rank.sections) ops += section.ops.size();
+  EXPECT_EQ(scanned_ops, ops);
+  ASSERT_TRUE(detail::scan_ops(document.dump(2)).has_value()) << "whitespace is read";
+  EXPECT_EQ(parse_program(document.dump(2), "p.json"), program);
+
+  auto unusual = document;  // an op with a field plait does not read, not ASCII: the JSON reader reads it
+  unusual["rank_programs"][1]["sections"][0]["ops"][0]["note"] = "\u00e9t\u00e9";
+  unusual["comment"] = "a \"quoted\" word";
+  EXPECT_FALSE(detail::scan_ops(unusual.dump()).has_value());
+  EXPECT_EQ(parse_program(unusual.dump(), "p.json"), program);
+
+  for (const auto& [field, value] : {std::pair{"level", nlohmann::json(1.5)}, {"dst", nlohmann::json(5)},
+                                     {"peer", nlohmann::json(nullptr)}, {"block", nlohmann::json::array()},
+                                     {"grad", nlohmann::json("yes")}, {"tag", nlohmann::json(1e12)}}) {
+    auto bad = document;
+    bad["rank_programs"][2]["sections"][1]["ops"][3][field] = value;
+    std::string expected;
+    try {
+      (void)bad.get<Program>();
+    } catch (const Error& error) {
+      expected = std::string("p.json: ") + error.what();
+    }
+    EXPECT_NE(expected.find("/rank_programs/2/sections/1/ops/3/" + std::string(field) + ": "), std::string::npos)
+        << expected;
+    EXPECT_EQ(error_of(bad.dump()), expected) << field;
+    EXPECT_EQ(error_of(bad.dump(1)), expected) << field;
+  }
 }
 
 TEST(ProgramJson, RejectsOtherFormatsAndVersions) {
