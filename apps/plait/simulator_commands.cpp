@@ -53,7 +53,11 @@ void print_text(const simulator::Prediction& p, const SimulateCommand& command) 
               path.dry_run_block_steps, path.segments.size());
   std::printf("simulated         %lld ops, %lld messages in %.3f s\n", static_cast<long long>(p.ops),
               static_cast<long long>(p.messages), p.wall_s);
-  std::printf("%6s  %-16s %7s %7s %7s\n", "rank", "host", "busy", "comm", "idle");
+  // Ranks with a gradient stream (--dp-overlap): its all-reduces, beside the three shares that make the step.
+  const bool overlapped = std::any_of(p.rank_reports.begin(), p.rank_reports.end(),
+                                      [](const simulator::RankReport& r) { return r.overlapped_communication_s > 0; });
+  std::printf("%6s  %-16s %7s %7s %7s%s\n", "rank", "host", "busy", "comm", "idle",
+              overlapped ? "  overlapped comm" : "");
   const std::size_t shown = std::min<std::size_t>(p.rank_reports.size(), 16);
   for (std::size_t i = 0; i < p.rank_reports.size(); ++i) {
     // Large runs: the first 8 and last 8 ranks.
@@ -62,8 +66,10 @@ void print_text(const simulator::Prediction& p, const SimulateCommand& command) 
     if (p.rank_reports.size() > shown && i >= shown / 2 && i < p.rank_reports.size() - shown / 2) continue;
     const auto& r = p.rank_reports[i];
     const double total = r.busy_s + r.communication_s + r.idle_s;
-    std::printf("%6d  %-16s %6.1f%% %6.1f%% %6.1f%%\n", r.rank, r.host.c_str(), share(r.busy_s, total),
+    std::printf("%6d  %-16s %6.1f%% %6.1f%% %6.1f%%", r.rank, r.host.c_str(), share(r.busy_s, total),
                 share(r.communication_s, total), share(r.idle_s, total));
+    if (overlapped) std::printf("  %15.1f%%", share(r.overlapped_communication_s, total));
+    std::printf("\n");
   }
 }
 

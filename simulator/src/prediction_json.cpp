@@ -17,7 +17,8 @@ void to_json(nlohmann::json& out, const Prediction& prediction) {
                      {"idle_s", report.idle_s},
                      {"busy_share", share(report.busy_s)},
                      {"communication_share", share(report.communication_s)},
-                     {"idle_share", share(report.idle_s)}});
+                     {"idle_share", share(report.idle_s)},
+                     {"overlapped_communication_s", report.overlapped_communication_s}});
   }
   const CriticalPath& path = prediction.critical_path;
   nlohmann::json segments = nlohmann::json::array();

@@ -196,7 +196,9 @@ std::vector<std::byte> SimGridComm::allreduce_gradients(const schedule::Op& op, 
 void SimGridComm::finish() {
   if (stream_ == nullptr) return;
   state_.waiting_for = "its overlapped gradient all-reduces";
+  const double start = sg4::Engine::get_clock();
   stream_->close_and_wait();
+  state_.stream_wait_s = sg4::Engine::get_clock() - start;
   state_.waiting_for.clear();
 }
 
@@ -228,7 +230,9 @@ void GradientStream::run() {
       const Job job = std::move(jobs_.front());
       jobs_.pop_front();
       lock.unlock();
+      const double start = sg4::Engine::get_clock();
       comm_.collective(Channel::gradient, *job.op, job.group, 0);
+      active_s_ += sg4::Engine::get_clock() - start;
       lock.lock();
     }
   } catch (const std::exception& error) {  // SimGrid's kill is not a std::exception

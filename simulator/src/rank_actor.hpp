@@ -49,6 +49,7 @@ struct RankState {
   std::string error;
   std::int64_t ops = 0;
   std::int64_t messages_sent = 0;
+  double stream_wait_s = 0;  // at the end of its program, waiting for its gradient stream
 };
 
 // Simulated time: SimGrid's clock inside actors, or a plain sum for one-rank
@@ -163,6 +164,7 @@ class GradientStream {
   void push(const schedule::Op& op, std::span<const int> group);  // from the rank's actor
   void close_and_wait();                                          // from the rank's actor; throws its error
   void run();                                                     // the stream actor's body
+  double active_s() const { return active_s_; }                   // time spent on all-reduces
 
  private:
   struct Job {
@@ -173,6 +175,7 @@ class GradientStream {
   SimGridComm comm_;
   std::deque<Job> jobs_;
   bool closed_ = false, done_ = false;
+  double active_s_ = 0;
   simgrid::s4u::MutexPtr mutex_;
   simgrid::s4u::ConditionVariablePtr changed_;
 };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "plait/schedule/build.hpp"
 #include "plait/simulator/simulator.hpp"
@@ -105,6 +106,54 @@ TEST(PipelineSimulation, OverlappedGradientAllReducesHideBehindTheBackward) {
   EXPECT_LT(overlapped, blocking - 1e-3);  // at least one block's sum (about 3.4 ms) hidden
   EXPECT_GE(overlapped, free_messages - 1e-12);
   EXPECT_NEAR(data_parallel_step_s(true, 1e30), free_messages, 1e-9);
+}
+
+// A figure of a data-parallel 1F1B step's prediction (as data_parallel_step_s).
+double data_parallel_figure(bool overlap, double bandwidth_bytes_per_s,
+                            const std::function<double(const Prediction&)>& figure) {
+  return in_child_process([&] {
+    schedule::BuildSpec spec = plait::testing::pipeline_spec(8, 2, 2);
+    spec.replicas = 2;
+    spec.dp_overlap = overlap;
+    spec.bucket_bytes = 1;
+    const schedule::Program program = schedule::build_1f1b(spec);
+    return figure(simulate(program, cluster(1, 4, link(0, bandwidth_bytes_per_s)), block_pricers(1e-3, 2e-3, 2e-3)));
+  });
+}
+
+// Busy, communication and idle still make the step; the gradient stream's
+// all-reduces are reported beside them, and a rank waiting for its stream at
+// the end communicates (it is not idle).
+TEST(PipelineSimulation, OverlappedAllReducesAreReportedBesideTheSharesOfTheStep) {
+  const auto worst_sum_error = [](const Prediction& p) {
+    double worst = 0;
+    for (const RankReport& r : p.rank_reports)
+      worst = std::max(worst, std::abs(r.busy_s + r.communication_s + r.idle_s - p.predicted_time_s));
+    return worst;
+  };
+  const auto least_overlapped_share = [](const Prediction& p) {
+    double least = 1;
+    for (const RankReport& r : p.rank_reports) least = std::min(least, r.overlapped_communication_s / p.predicted_time_s);
+    return least;
+  };
+  const auto most_overlapped_share = [](const Prediction& p) {
+    double most = 0;
+    for (const RankReport& r : p.rank_reports) most = std::max(most, r.overlapped_communication_s / p.predicted_time_s);
+    return most;
+  };
+  const auto most_idle_minus_communication = [](const Prediction& p) {
+    double most = -1e30;
+    for (const RankReport& r : p.rank_reports) most = std::max(most, r.idle_s - r.communication_s);
+    return most;
+  };
+  for (const bool overlap : {false, true})
+    for (const double bandwidth : {1e5, 1e7}) EXPECT_LT(data_parallel_figure(overlap, bandwidth, worst_sum_error), 1e-9);
+  EXPECT_GT(data_parallel_figure(true, 1e7, least_overlapped_share), 0);
+  EXPECT_LE(data_parallel_figure(true, 1e7, most_overlapped_share), 1);
+  EXPECT_EQ(data_parallel_figure(false, 1e7, most_overlapped_share), 0);
+  // At 100 kB/s the sums take far longer than the compute: every rank mostly
+  // waits for its stream, and that is communication.
+  EXPECT_LT(data_parallel_figure(true, 1e5, most_idle_minus_communication), 0);
 }
 
 }  // namespace

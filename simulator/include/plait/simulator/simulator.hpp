@@ -107,8 +107,12 @@ struct RankReport {
   int rank = 0;
   std::string host;
   double busy_s = 0;           // compute ops
-  double communication_s = 0;  // messages in flight while the rank waited for them
+  double communication_s = 0;  // messages in flight while the rank waited for them (its gradient stream's too)
   double idle_s = 0;           // waiting for a peer to send, and after finishing
+  // Busy, communication and idle add up to the step. Beside them: the time the
+  // rank's gradient stream (--dp-overlap) spent on all-reduces while the rank
+  // went on; what the rank waited for it at the end is in communication_s.
+  double overlapped_communication_s = 0;
 };
 
 // A stretch of the critical path on one rank (ops run back to back), reached
