@@ -1,6 +1,11 @@
-// Program files: 10,000 mutated and truncated Programs each load or give one
-// located plait::Error (see tests/support/loader_fuzz.hpp).
+// Program files: 10,000 mutated and truncated Programs each load, as the plain
+// JSON document reader reads them, or give one located plait::Error (see
+// tests/support/loader_fuzz.hpp).
 #include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 #include "error_text.hpp"
 #include "loader_fuzz.hpp"
@@ -46,38 +51,46 @@ std::string error_of(const std::string& text) {
   return plait::testing::error_of([&] { parse_program(text, "p.json"); });
 }
 
+// What loads is what the plain JSON document reader reads from the same text
+// (the ops scanner and the SAX reader agree with it).
+void load_as_the_document_reader_does(const std::string& text) {
+  const Program read = parse_program(text, "p.json");
+  if (!(read == nlohmann::json::parse(text).get<Program>()))
+    throw std::logic_error("the Program read differs from the JSON document's");
+}
+
 TEST(ProgramFuzz, MutatedMgritProgramsLoadOrGiveOneLocatedError) {
-  const auto summary = testing::fuzz_loader(valid_program("mgrit"), "p.json", 10000,
-                                            [](const std::string& text) { parse_program(text, "p.json"); });
+  const auto summary =
+      testing::fuzz_loader(valid_program("mgrit"), "p.json", 10000, load_as_the_document_reader_does);
   EXPECT_GT(summary.refused, 5000);
 }
 
 TEST(ProgramFuzz, MutatedSerialProgramsLoadOrGiveOneLocatedError) {
   testing::fuzz_loader(valid_program("serial"), "p.json", 1000,
-                       [](const std::string& text) { parse_program(text, "p.json"); });
+                       load_as_the_document_reader_does);
 }
 
 TEST(ProgramFuzz, MutatedPipelineProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("1f1b"), "p.json", 10000,
-                                            [](const std::string& text) { parse_program(text, "p.json"); });
+                                            load_as_the_document_reader_does);
   EXPECT_GT(summary.refused, 5000);
 }
 
 TEST(ProgramFuzz, MutatedDataParallelProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("1f1b x2"), "p.json", 10000,
-                                            [](const std::string& text) { parse_program(text, "p.json"); });
+                                            load_as_the_document_reader_does);
   EXPECT_GT(summary.refused, 5000);
 }
 
 TEST(ProgramFuzz, MutatedZeroBubbleProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("zb-h1"), "p.json", 5000,
-                                            [](const std::string& text) { parse_program(text, "p.json"); });
+                                            load_as_the_document_reader_does);
   EXPECT_GT(summary.refused, 2500);
 }
 
 TEST(ProgramFuzz, MutatedTensorParallelGptProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("gpt tp2"), "p.json", 5000,
-                                            [](const std::string& text) { parse_program(text, "p.json"); });
+                                            load_as_the_document_reader_does);
   EXPECT_GT(summary.refused, 2500);
 }
 
