@@ -114,8 +114,7 @@ std::map<int, double> read_held_out(const std::string& path) {
   return by_line;
 }
 
-
-// Rows of the points done so far, in spec order; saved after every point.
+// Rows of the points done so far, in spec order; saved at most once a second and at the end.
 class ResultTable {
  public:
   ResultTable(const SweepSpec& spec, std::string path) : rows_(spec.points.size()), path_(std::move(path)) {

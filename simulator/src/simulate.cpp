@@ -304,16 +304,15 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   prediction.predicted_time_s = makespan;
   prediction.speedup = makespan > 0 ? prediction.serial_predicted_time_s / makespan : 0;
   prediction.rank_reports = accounting.reports();
-  for (int r = 0; r < ranks; ++r) {  // the wait for its gradient stream is communication, not idling
+  for (int r = 0; r < ranks; ++r) {
     RankReport& report = prediction.rank_reports[static_cast<std::size_t>(r)];
+    report.host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])]->get_name();
+    // The wait for its gradient stream is communication, not idling.
     const double wait = states[static_cast<std::size_t>(r)].stream_wait_s;
     report.communication_s += wait;
     report.idle_s -= wait;
     if (const auto& stream = streams[static_cast<std::size_t>(r)]) report.overlapped_communication_s = stream->active_s();
   }
-  for (int r = 0; r < ranks; ++r)
-    prediction.rank_reports[static_cast<std::size_t>(r)].host =
-        built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])]->get_name();
   prediction.critical_path = detail::trace_critical_path(states);
   prediction.critical_path.dry_run_block_steps = schedule::critical_path_steps(program);
   prediction.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
