@@ -89,9 +89,12 @@ void run_simulate(const SimulateCommand& command) {
   options.eager_limit_bytes = command.eager_limit_bytes;
   options.rank_compute_scales = command.rank_compute_scales;
   if (!command.profile.empty() && !command.profile_links_off) {
-    // The profile's measured message model replaces the intra-node link's alpha-beta.
+    // The profile's measured message model replaces the intra-node link's
+    // alpha-beta, and its gradient pass the platform's.
     const costmodels::Profile profile = costmodels::load_profile(command.profile);
     if (profile.network) options.intra_node_messages = profile.network->model;
+    if (profile.network && profile.network->gradient_pass_bytes_per_s > 0)
+      platform.allreduce_pass_bytes_per_s = profile.network->gradient_pass_bytes_per_s;
   }
   std::unique_ptr<simulator::TraceWriter> trace;
   if (!command.trace.empty()) {

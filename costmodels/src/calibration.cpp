@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/child_process.hpp"
+#include "detail/gradient_exchange.hpp"
 #include "detail/in_run_timing.hpp"
 #include "detail/temporary_file.hpp"
 #include "plait/costmodels/calibration.hpp"
@@ -127,11 +128,15 @@ class Calibration {
     }
     if (profile.ops.empty()) throw Error("calibrate", "no measurements at the fitted shapes");
     std::vector<detail::SerialStep> serial_steps;
+    std::vector<MessageMeasurement> gradient_allreduce;
     if (in_run()) {
-      const detail::InRunSetup setup{options_.exec_binary, options_.device, options_.threads,
-                                     [this](int ranks) { return mpirun(ranks); },
-                                     [this](int done, int total) { report("in-run", done, total); }};
-      detail::InRunTimings timings = detail::measure_in_run(setup, options_.shapes, profile.ops);
+      const auto setup = [this](const std::string& stage) {
+        return detail::InRunSetup{options_.exec_binary, options_.device, options_.threads,
+                                  [this](int ranks) { return mpirun(ranks); },
+                                  [this, stage](int done, int total) { report(stage, done, total); }};
+      };
+      detail::InRunTimings timings = detail::measure_in_run(setup("in-run"), options_.shapes, profile.ops);
+      gradient_allreduce = detail::measure_gradient_allreduce(setup("gradient all-reduce"), options_.shapes.front());
       profile.speed_references = std::move(timings.references);
       serial_steps = std::move(timings.serial_steps);
     }
@@ -144,6 +149,12 @@ class Calibration {
                                               options_.pingpong_json);
     } else if (options_.network) {
       profile.network = run_pingpong();
+    }
+    if (profile.network && !gradient_allreduce.empty()) {
+      std::vector<MessageSample> exchanges;
+      for (const MessageMeasurement& measured : gradient_allreduce) exchanges.push_back({measured.bytes, measured.time.median_s});
+      profile.network->gradient_allreduce = std::move(gradient_allreduce);
+      profile.network->gradient_pass_bytes_per_s = fit_gradient_pass(profile.network->model, exchanges, 2);
     }
     if (profile.network) {
       std::vector<MessageSample> samples;

@@ -17,21 +17,6 @@
 namespace plait::costmodels::detail {
 namespace {
 
-Timing timing_of(std::vector<double> seconds) {
-  std::sort(seconds.begin(), seconds.end());
-  Timing timing;
-  timing.repetitions = static_cast<int>(seconds.size());
-  timing.min_s = seconds.front();
-  const std::size_t n = seconds.size();
-  timing.median_s = n % 2 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
-  double sum = 0, squares = 0;
-  for (double s : seconds) sum += s;
-  timing.mean_s = sum / double(n);
-  for (double s : seconds) squares += (s - timing.mean_s) * (s - timing.mean_s);
-  timing.stddev_s = std::sqrt(squares / double(n));
-  return timing;
-}
-
 // One traced run of `program` on `ranks` ranks with its speed probe.
 struct InRun {
   double probe_s = 0;  // the mean of the ranks' speed probes

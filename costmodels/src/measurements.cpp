@@ -47,23 +47,6 @@ double seconds_per_unit(const std::string& unit) {
   return 0;
 }
 
-Timing timing_of(const std::vector<double>& values) {
-  Timing timing;
-  timing.repetitions = static_cast<int>(values.size());
-  for (double value : values) timing.mean_s += value;
-  timing.mean_s /= static_cast<double>(values.size());
-  std::vector<double> sorted = values;
-  std::sort(sorted.begin(), sorted.end());
-  const std::size_t n = sorted.size();
-  timing.median_s = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  timing.min_s = sorted.front();
-  double squares = 0;
-  for (double value : values) squares += (value - timing.mean_s) * (value - timing.mean_s);
-  if (values.size() > 1) timing.stddev_s = std::sqrt(squares / double(values.size() - 1));
-  return timing;
-}
-
-
 }  // namespace
 
 std::string_view to_string(BenchClock clock) {

@@ -198,4 +198,19 @@ MessageFit fit_message_model(std::span<const MessageSample> samples,
   return chosen;
 }
 
+double fit_gradient_pass(const MessageModel& model, std::span<const MessageSample> samples, int replicas) {
+  if (replicas < 2) throw Error("gradient pass fit", "needs at least 2 replicas, got " + std::to_string(replicas));
+  if (samples.empty()) throw Error("gradient pass fit", "no samples");
+  // Minimises sum (x * bytes / remainder - 1)^2 over x = 1 / rate.
+  double sum = 0, squares = 0;
+  for (const MessageSample& sample : average_by_size(samples)) {
+    const double ring = 2.0 * (replicas - 1) * model.seconds(sample.bytes / replicas);
+    const double remainder = sample.seconds - ring;
+    if (!(remainder > 0)) continue;
+    const double ratio = static_cast<double>(sample.bytes) / remainder;
+    sum += ratio, squares += ratio * ratio;
+  }
+  return sum > 0 ? squares / sum : 0;
+}
+
 }  // namespace plait::costmodels

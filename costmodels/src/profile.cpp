@@ -27,9 +27,26 @@ bool operator==(const KeyFit& x, const KeyFit& y) {
   return x.efficiency == y.efficiency && x.overhead_s == y.overhead_s &&
          x.contention_factor == y.contention_factor;
 }
+Timing timing_of(std::vector<double> seconds) {
+  if (seconds.empty()) throw Error("timing", "no repetitions");
+  std::sort(seconds.begin(), seconds.end());
+  Timing timing;
+  const std::size_t n = seconds.size();
+  timing.repetitions = static_cast<int>(n);
+  timing.min_s = seconds.front();
+  timing.median_s = n % 2 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
+  for (double s : seconds) timing.mean_s += s;
+  timing.mean_s /= double(n);
+  double squares = 0;
+  for (double s : seconds) squares += (s - timing.mean_s) * (s - timing.mean_s);
+  if (n > 1) timing.stddev_s = std::sqrt(squares / double(n - 1));
+  return timing;
+}
+
 bool operator==(const NetworkProfile& x, const NetworkProfile& y) {
   return x.ranks == y.ranks && x.pingpong == y.pingpong && x.allreduce == y.allreduce &&
-         x.model == y.model;
+         x.model == y.model && x.gradient_allreduce == y.gradient_allreduce &&
+         x.gradient_pass_bytes_per_s == y.gradient_pass_bytes_per_s;
 }
 bool operator==(const SpeedReference& x, const SpeedReference& y) {
   return same_shape(x.shape, y.shape) && x.alone_s == y.alone_s && x.contended_s == y.contended_s &&

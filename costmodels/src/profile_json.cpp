@@ -14,7 +14,10 @@
 //   "fits": {"block.fwd": {"efficiency", "overhead_s", "contention_factor"}, ...},
 //   "network": {"ranks", "pingpong": [{"bytes", <timing as above>}],
 //               "allreduce": [...],
-//               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}]}, // optional
+//               "segments": [{"max_bytes", "latency_s", "seconds_per_byte"}],
+//               "gradient_allreduce": [...],            // optional, as pingpong
+//               "gradient_pass_bytes_per_s"},           // optional, > 0
+//                                                       // (the network is optional)
 //   "speed_references": [{"shape": {...}, "alone_s", "contended_s",            // optional
 //                         "idle": {"slowdown", "time_constant_s"},           // optional
 //                         "serial_factor"}]                                   // optional, > 0
@@ -246,6 +249,12 @@ struct ProfileReader {
     network.ranks = static_cast<int>(in.integer(*object, here, "ranks", 2));
     network.pingpong = messages(*object, here, "pingpong");
     network.allreduce = messages(*object, here, "allreduce");
+    if (object->contains("gradient_allreduce"))
+      network.gradient_allreduce = messages(*object, here, "gradient_allreduce");
+    if (object->contains("gradient_pass_bytes_per_s")) {
+      network.gradient_pass_bytes_per_s = in.number(*object, here, "gradient_pass_bytes_per_s", 0.0, "rate");
+      if (!(network.gradient_pass_bytes_per_s > 0)) in.problem(here / "gradient_pass_bytes_per_s", "must be > 0");
+    }
     const json* segments = in.array(*object, here, "segments");
     if (segments && segments->empty()) in.problem(here / "segments", "no segments");
     for (std::size_t i = 0; segments && i < segments->size(); ++i) {
@@ -309,6 +318,10 @@ void to_json(json& out, const Profile& profile) {
     }
     out["network"] = {{"ranks", network.ranks}, {"pingpong", messages_json(network.pingpong)},
                       {"allreduce", messages_json(network.allreduce)}, {"segments", segments}};
+    if (!network.gradient_allreduce.empty())
+      out["network"]["gradient_allreduce"] = messages_json(network.gradient_allreduce);
+    if (network.gradient_pass_bytes_per_s > 0)
+      out["network"]["gradient_pass_bytes_per_s"] = network.gradient_pass_bytes_per_s;
   }
   if (!profile.speed_references.empty()) {
     json references = json::array();

@@ -129,3 +129,38 @@ TEST(MessageFit, RejectsNonPositiveTimes) {
 
 }  // namespace
 }  // namespace plait::costmodels
+
+namespace plait::costmodels {
+namespace {
+
+TEST(GradientPassFit, RecoversThePassBeyondTheRingsMessages) {
+  const MessageModel model = three_regimes();
+  for (int replicas : {2, 4}) {
+    std::vector<MessageSample> exchanges;
+    for (std::int64_t bytes : {std::int64_t{4} << 20, std::int64_t{16} << 20}) {
+      const double ring = 2.0 * (replicas - 1) * model.seconds(bytes / replicas);
+      exchanges.push_back({bytes, ring + double(bytes) / 1.3e9});
+    }
+    EXPECT_NEAR(fit_gradient_pass(model, exchanges, replicas), 1.3e9, 1e3) << replicas << " replicas";
+  }
+}
+
+TEST(GradientPassFit, ARemainderOnlyAtOneSizeIsFittedThereAndNoneIsNoPass) {
+  const MessageModel model = three_regimes();
+  const std::int64_t small = 1 << 20, large = 16 << 20;
+  const double ring_small = 2 * model.seconds(small / 2), ring_large = 2 * model.seconds(large / 2);
+  const std::vector<MessageSample> one{{small, ring_small * 0.9}, {large, ring_large + double(large) / 2e9}};
+  EXPECT_NEAR(fit_gradient_pass(model, one, 2), 2e9, 1e3);
+  const std::vector<MessageSample> none{{small, ring_small}, {large, ring_large * 0.5}};
+  EXPECT_EQ(fit_gradient_pass(model, none, 2), 0);
+}
+
+TEST(GradientPassFit, RefusesNoSamplesAndOneReplica) {
+  const MessageModel model = three_regimes();
+  const std::vector<MessageSample> samples{{1 << 20, 1e-3}};
+  EXPECT_THROW(fit_gradient_pass(model, {}, 2), Error);
+  EXPECT_THROW(fit_gradient_pass(model, samples, 1), Error);
+}
+
+}  // namespace
+}  // namespace plait::costmodels

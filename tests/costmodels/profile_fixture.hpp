@@ -19,6 +19,8 @@ inline Profile small_profile() {
                       {4096, {3.9e-6, 3.8e-6, 3.7e-6, 0.1e-6, 5}}};
   network.allreduce = {{8, {1.1e-6, 1e-6, 0.95e-6, 0.1e-6, 5}}};
   network.model.segments = {{512, 0.4e-6, 0}, {1 << 30, 3e-6, 2e-10}};
+  network.gradient_allreduce = {{4198656, {3.7e-3, 3.4e-3, 3.2e-3, 0.5e-3, 5}}};
+  network.gradient_pass_bytes_per_s = 1.3e9;
   profile.network = network;
   profile.speed_references.push_back({shape, 0.0195, 0.0208, {0.45, 3e-3}, 1.2});
   return profile;

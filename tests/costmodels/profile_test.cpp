@@ -94,6 +94,21 @@ TEST(ProfileValidation, TheSerialFactorIsOptionalAndPositive) {
   EXPECT_EQ(parse_error(document), "p.json: /speed_references/0/serial_factor: must be > 0");
 }
 
+TEST(ProfileValidation, TheGradientAllreduceIsOptionalAndItsPassPositive) {
+  json document = valid_json();
+  document["network"].erase("gradient_allreduce");
+  document["network"].erase("gradient_pass_bytes_per_s");
+  const Profile profile = parse_profile(document.dump(), "p.json");
+  EXPECT_TRUE(profile.network->gradient_allreduce.empty());
+  EXPECT_EQ(profile.network->gradient_pass_bytes_per_s, 0);
+  document = valid_json();
+  document["network"]["gradient_pass_bytes_per_s"] = 0;
+  document["network"]["gradient_allreduce"][0]["bytes"] = 0;
+  EXPECT_EQ(parse_error(document),
+            "p.json: 2 problems: /network/gradient_allreduce/0/bytes: expected at least 1, got 0; "
+            "/network/gradient_pass_bytes_per_s: must be > 0");
+}
+
 TEST(IdleSlowdown, GrowsWithTheIdleTimeToOnePlusTheSlowdown) {
   const IdleSlowdown idle{0.5, 2e-3};
   EXPECT_EQ(idle.factor(0), 1);

@@ -15,7 +15,7 @@
 namespace plait::costmodels {
 
 struct CalibrationProgress {
-  std::string stage;  // "alone", "contended", "pingpong"
+  std::string stage;  // "alone", "contended", "in-run", "gradient all-reduce", "pingpong"
   int done = 0;       // benchmark repetitions finished in this stage
   int total = 0;
   double elapsed_s = 0;  // since calibration started
@@ -34,7 +34,8 @@ struct CalibrationOptions {
   // as the ops' `alone` and `contended` timings: what ops take in a run (its
   // working set, a co-running rank, MPI progress polling), which a benchmark
   // loop does not reproduce. The runs' speed probes become the profile's
-  // speed_references.
+  // speed_references. They also time the executor's gradient all-reduce over
+  // 2 replicas (the profile network's gradient_allreduce and its pass).
   bool in_run = true;
   std::string bench_binary;  // plait-bench
   std::string exec_binary;   // plait-exec (pingpong subcommand)

@@ -50,4 +50,14 @@ MessageFit fit_message_model(std::span<const MessageSample> samples,
 std::vector<MessageFitError> message_model_errors(const MessageModel& model,
                                                   std::span<const MessageSample> samples);
 
+// The executor's gradient all-reduce over `replicas` members costs more than
+// its messages: packing the gradients, summing the members' and unpacking
+// them. Each sample (its time once every member had arrived) less a ring
+// all-reduce of its bytes on `model` (2 (replicas - 1) messages of bytes /
+// replicas, as the simulator sends them) is fitted as one pass over the
+// gradient: the bytes per second returned (least squares on relative error
+// over the samples whose remainder is positive; 0 when there is none).
+// Throws plait::Error on no samples, non-positive sizes or times, replicas < 2.
+double fit_gradient_pass(const MessageModel& model, std::span<const MessageSample> samples, int replicas);
+
 }  // namespace plait::costmodels

@@ -33,6 +33,9 @@ struct Timing {
   friend bool operator==(const Timing&, const Timing&) = default;
 };
 
+// The Timing of repetitions (at least one; the standard deviation of a sample).
+Timing timing_of(std::vector<double> seconds);
+
 // One cost key at one shape (the transformer fields of a ModelDesc).
 struct OpMeasurement {
   std::string key;
@@ -82,6 +85,13 @@ struct NetworkProfile {
   std::vector<MessageMeasurement> pingpong;
   std::vector<MessageMeasurement> allreduce;
   MessageModel model;  // fitted to pingpong
+  // The executor's gradient all-reduce of data parallelism, timed inside real
+  // runs over 2 replicas from when both had arrived: packing the gradients,
+  // the exchange, the sum and unpacking (gradient_exchange.hpp). What it takes
+  // beyond its messages is priced as one pass over the gradient at
+  // gradient_pass_bytes_per_s (0: not measured; the platform's, if any).
+  std::vector<MessageMeasurement> gradient_allreduce;
+  double gradient_pass_bytes_per_s = 0;
 };
 
 struct MachineInfo {
