@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "plait/schedule/build.hpp"
 #include "plait/schedule/program.hpp"
 
 namespace plait::schedule::detail {
@@ -42,6 +43,9 @@ struct Grid {
 };
 
 // partition[r] .. partition[r+1]: blocks of rank r (forward coordinates).
+// Throws plait::Error when there are more ranks than layers.
+std::vector<std::int32_t> make_partition(const BuildSpec& spec);
+
 Grid make_grid(int layers, const PhaseSpec& spec, bool adjoint,
                const std::vector<std::int32_t>& partition);
 
