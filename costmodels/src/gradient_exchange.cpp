@@ -7,7 +7,6 @@
 #include <map>
 #include <tuple>
 
-#include "detail/child_process.hpp"
 #include "detail/temporary_file.hpp"
 #include "plait/costmodels/message_fit.hpp"
 #include "plait/schedule/build.hpp"
@@ -40,28 +39,22 @@ schedule::Program data_parallel_program(const schedule::ModelDesc& shape, std::i
 // One traced step of `program`: per all-reduce, its bytes and the time from
 // the later replica's start to the earlier one's end.
 std::vector<MessageSample> run_traced(const InRunSetup& setup, const std::string& program, const std::string& what) {
-  TemporaryFile trace{temporary_path("gradient-trace")};
-  std::vector<std::string> argv = setup.mpirun(2);
-  argv.insert(argv.end(), {setup.exec_binary, program, "--steps", "2", "--warmup", "1", "--no-serial", "--device",
-                           setup.device, "--threads", std::to_string(setup.threads), "--trace", trace.path});
-  ChildProcess child(argv, /*capture_stdout=*/true);
-  for (std::string line; child.read_line(line);) {
-  }
-  child.wait_successfully("mpirun plait-exec (" + what + ")");
-  std::map<std::tuple<int, int, int>, std::pair<traces::Event, traces::Event>> by_op;  // latest start, earliest end
-  for (const traces::Event& event : traces::load_trace(trace.path).events) {
+  const TracedRun run = run_exec_traced(setup, program, 2, {"--steps", "2", "--warmup", "1", "--no-serial"}, what);
+  struct Span {
+    std::int64_t bytes = 0;
+    double latest_start = 0, earliest_end = 0;
+  };
+  std::map<std::tuple<int, int, int>, Span> by_op;  // the same op of each replica
+  for (const traces::Event& event : run.events) {
     if (event.cost_key != schedule::cost_keys::grad_allreduce) continue;
-    auto [found, fresh] = by_op.try_emplace({event.section, event.repetition, event.op}, event, event);
-    if (fresh) continue;
-    if (event.start > found->second.first.start) found->second.first = event;
-    if (event.end < found->second.second.end) found->second.second = event;
+    Span& span = by_op.try_emplace({event.section, event.repetition, event.op}, Span{event.bytes, event.start, event.end})
+                     .first->second;
+    span.latest_start = std::max(span.latest_start, event.start);
+    span.earliest_end = std::min(span.earliest_end, event.end);
   }
   if (by_op.empty()) throw Error(what, "the trace has no gradient all-reduce");
   std::vector<MessageSample> samples;
-  for (const auto& [op, latest_and_earliest] : by_op) {
-    const auto& [latest, earliest] = latest_and_earliest;
-    samples.push_back({latest.bytes, std::max(0.0, earliest.end - latest.start)});
-  }
+  for (const auto& [op, span] : by_op) samples.push_back({span.bytes, std::max(0.0, span.earliest_end - span.latest_start)});
   return samples;
 }
 

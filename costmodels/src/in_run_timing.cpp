@@ -31,22 +31,14 @@ struct InRun {
 };
 
 InRun run_traced(const InRunSetup& setup, const std::string& program, int ranks, const std::string& what) {
-  TemporaryFile trace{temporary_path("in-run-trace")};
-  std::vector<std::string> argv = setup.mpirun(ranks);
-  argv.insert(argv.end(), {setup.exec_binary, program, "--steps", "10", "--warmup", "1", "--speed-probe",
-                           "--json", "--device", setup.device, "--threads", std::to_string(setup.threads),
-                           "--trace", trace.path});
-  if (ranks > 1) argv.push_back("--no-serial");  // the serial step is timed on 1 rank
-  ChildProcess child(argv, /*capture_stdout=*/true);
-  std::string last, line;
-  while (child.read_line(line))
-    if (!line.empty()) last = line;
-  child.wait_successfully("mpirun plait-exec (" + what + ")");
+  std::vector<std::string> options = {"--steps", "10", "--warmup", "1", "--speed-probe", "--json"};
+  if (ranks > 1) options.push_back("--no-serial");  // the serial step is timed on 1 rank
+  TracedRun traced = run_exec_traced(setup, program, ranks, std::move(options), what);
   InRun run;
-  const auto report = nlohmann::json::parse(last, nullptr, false);
+  const auto report = nlohmann::json::parse(traced.last_line, nullptr, false);
   const std::vector<double> probes = read_speed_probes(report, "the output of plait-exec (" + what + ")");
   run.probe_s = mean_speed_probe(probes);
-  std::vector<traces::Event> events = traces::load_trace(trace.path).events;
+  std::vector<traces::Event> events = std::move(traced.events);
   std::sort(events.begin(), events.end(), [](const traces::Event& x, const traces::Event& y) {
     return std::pair{x.rank, x.start} < std::pair{y.rank, y.start};
   });
@@ -147,6 +139,22 @@ schedule::BuildSpec in_run_spec(const schedule::ModelDesc& shape, int ranks) {
 }
 
 }  // namespace
+
+TracedRun run_exec_traced(const InRunSetup& setup, const std::string& program, int ranks,
+                          std::vector<std::string> options, const std::string& what) {
+  TemporaryFile trace{temporary_path("traced-run")};
+  std::vector<std::string> argv = setup.mpirun(ranks);
+  argv.insert(argv.end(), {setup.exec_binary, program});
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.insert(argv.end(), {"--device", setup.device, "--threads", std::to_string(setup.threads), "--trace", trace.path});
+  ChildProcess child(argv, /*capture_stdout=*/true);
+  TracedRun run;
+  for (std::string line; child.read_line(line);)
+    if (!line.empty()) run.last_line = line;
+  child.wait_successfully("mpirun plait-exec (" + what + ")");
+  run.events = traces::load_trace(trace.path).events;
+  return run;
+}
 
 InRunTimings measure_in_run(const InRunSetup& setup, const std::vector<schedule::ModelDesc>& shapes,
                             std::vector<OpMeasurement>& ops) {

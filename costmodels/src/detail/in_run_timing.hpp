@@ -12,6 +12,7 @@
 
 #include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
+#include "plait/traces/trace.hpp"
 
 namespace plait::costmodels::detail {
 
@@ -22,6 +23,17 @@ struct InRunSetup {
   std::function<std::vector<std::string>(int ranks)> mpirun;  // `mpirun -n ranks <flags>`
   std::function<void(int done, int total)> on_progress;
 };
+
+// One traced run of plait-exec: `program` on `ranks` ranks (started as the
+// setup says) with `options` after it, plus --device, --threads and --trace.
+// Its last line of output (the report, with --json) and the trace's events;
+// throws plait::Error naming `what` when the run fails.
+struct TracedRun {
+  std::string last_line;
+  std::vector<traces::Event> events;
+};
+TracedRun run_exec_traced(const InRunSetup& setup, const std::string& program, int ranks,
+                          std::vector<std::string> options, const std::string& what);
 
 // A shape's serial step (plait-exec's serial baseline) at its alone speed reference.
 using SerialStep = std::pair<schedule::ModelDesc, double>;
