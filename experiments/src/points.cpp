@@ -1,5 +1,6 @@
 // Building, predicting and measuring one sweep point.
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -138,43 +139,67 @@ double paired_prediction(const std::vector<double>& measured_s, const std::vecto
   return median(measured_s) * median(ratios);
 }
 
-void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
-                   PointResult& result) {
-  // The speed references of the point's shape, when the point is probed: of
-  // its rank count for its steps, of one rank for the serial step (it runs alone).
-  std::optional<double> reference_s, alone_reference_s;
-  if (measure.speed_probe && !tools.profile.empty()) {
-    const costmodels::Profile profile = costmodels::load_profile(tools.profile);
-    // A pipeline's steps run on a micro-batch, its serial step on the whole batch.
-    const costmodels::SpeedReference* steps = profile.find_speed_reference(point_op_model(result.config));
-    const costmodels::SpeedReference* serial = profile.find_speed_reference(point_model(result.config));
-    if (steps && serial) {
-      reference_s = devices(result.config) == 1 ? steps->alone_s : steps->contended_s;
-      alone_reference_s = serial->alone_s;
+namespace {
+
+// The speed references of a point's shape, when the point is probed: of its
+// rank count for its steps, of one rank for the serial step (it runs alone).
+struct SpeedReferences {
+  double steps_s = 0, serial_s = 0;
+};
+
+std::optional<SpeedReferences> speed_references(const Tools& tools, const MeasureSpec& measure,
+                                                const PointConfig& config) {
+  if (!measure.speed_probe || tools.profile.empty()) return std::nullopt;
+  const costmodels::Profile profile = costmodels::load_profile(tools.profile);
+  // A pipeline's steps run on a micro-batch, its serial step on the whole batch.
+  const costmodels::SpeedReference* steps = profile.find_speed_reference(point_op_model(config));
+  const costmodels::SpeedReference* serial = profile.find_speed_reference(point_model(config));
+  if (!steps || !serial) return std::nullopt;
+  return SpeedReferences{devices(config) == 1 ? steps->alone_s : steps->contended_s, serial->alone_s};
+}
+
+std::string run_output(const std::string& point_dir, int run) {
+  return point_dir + "/measured-" + std::to_string(run) + ".json";
+}
+
+}  // namespace
+
+void measure_run(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
+                 const PointConfig& config, int run) {
+  const std::string out = run_output(point_dir, run);
+  if (std::filesystem::exists(out)) {  // a resumed sweep: keep a run that finished
+    try {
+      if (read_json_output(out).contains("time_per_step_s")) return;
+    } catch (const Error&) {
     }
   }
+  std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
+  if (!tools.plait_exec.empty()) argv.insert(argv.end(), {"--exec", tools.plait_exec});
+  argv.insert(argv.end(), {"-n", std::to_string(devices(config)), point_dir + "/program.json", "--steps",
+                           std::to_string(measure.steps), "--warmup", std::to_string(measure.warmup), "--json"});
+  if (speed_references(tools, measure, config)) argv.push_back("--speed-probe");
+  run_or_throw(argv, out, point_dir + "/measured-" + std::to_string(run) + ".stderr", "plait run");
+}
+
+void evaluate_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
+                    PointResult& result) {
+  const std::optional<SpeedReferences> references = speed_references(tools, measure, result.config);
   std::vector<double> times, serial_times;
   std::vector<std::optional<double>> serial_speed_factors;  // per run: its serial probe / the alone reference
   std::vector<std::vector<double>> rank_speed_factors;  // per run, per rank: probe / reference
   for (int run = 0; run < measure.repeats; ++run) {
-    std::vector<std::string> argv = {tools.plait, "run", "--mpirun", tools.mpirun};
-    if (!tools.plait_exec.empty()) argv.insert(argv.end(), {"--exec", tools.plait_exec});
-    argv.insert(argv.end(), {"-n", std::to_string(devices(result.config)), point_dir + "/program.json", "--steps",
-                             std::to_string(measure.steps), "--warmup", std::to_string(measure.warmup), "--json"});
-    if (reference_s) argv.push_back("--speed-probe");
-    const std::string out = point_dir + "/measured-" + std::to_string(run) + ".json";
-    run_or_throw(argv, out, point_dir + "/measured-" + std::to_string(run) + ".stderr", "plait run");
+    const std::string out = run_output(point_dir, run);
     const nlohmann::json report = read_json_output(out);
     times.push_back(number_field(report, "time_per_step_s", out));
     if (report.contains("serial_time_per_step_s") && report.at("serial_time_per_step_s").is_number())
       serial_times.push_back(report.at("serial_time_per_step_s"));
-    if (reference_s) {
+    if (references) {
       std::vector<double> factors = costmodels::read_speed_probes(report, out);
-      for (double& factor : factors) factor /= *reference_s;
+      for (double& factor : factors) factor /= references->steps_s;
       rank_speed_factors.push_back(std::move(factors));
       const auto& serial_probe = report.value("serial_speed_probe_s", nlohmann::json());
       serial_speed_factors.push_back(serial_probe.is_number() && serial_probe.get<double>() > 0
-                                         ? std::optional<double>(serial_probe.get<double>() / *alone_reference_s)
+                                         ? std::optional<double>(serial_probe.get<double>() / references->serial_s)
                                          : std::nullopt);
     }
   }

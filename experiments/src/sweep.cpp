@@ -220,7 +220,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
   std::mutex measure_mutex;
   const auto will_measure = [&](const PointConfig& c) { return spec.measure && devices(c) <= cores; };
   std::size_t measured_total = 0;
-  for (std::size_t i : pending) measured_total += will_measure(spec.points[i]);
+  for (std::size_t i : pending) measured_total += will_measure(spec.points[i]) ? spec.measure->repeats : 0;
   detail::Progress progress(options.progress, pending.size() + measured_total);
   std::atomic<std::size_t> next{0};
   const auto predict_worker = [&] {
@@ -269,20 +269,40 @@ SweepSummary run_sweep(const SweepOptions& options) {
   for (int j = 0; j < std::max(1, options.jobs); ++j) workers.emplace_back(predict_worker);
   for (auto& worker : workers) worker.join();
 
-  // Measurements: one point at a time, nothing else running (timing needs the cores).
+  // Measurements: one run at a time, nothing else running (timing needs the
+  // cores), in rounds: run r of every point, then run r + 1. This VM's speed
+  // drifts over tens of seconds in ways the speed probe does not catch all of;
+  // a point's runs a round apart meet different moments, and their median
+  // drops the one that met a slow one (back to back, all five met it).
   std::sort(to_measure.begin(), to_measure.end());
+  const int repeats = spec.measure ? spec.measure->repeats : 0;
+  for (int run = 0; run < repeats; ++run)
+    for (std::size_t i : to_measure) {
+      PointResult& row = rows[i];
+      if (row.status.empty()) {
+        try {
+          detail::measure_run(tools, *spec.measure, options.output_dir + "/points/" + point_name(row.config),
+                              row.config, run);
+        } catch (const std::exception& error) {
+          row.status = "measure_failed";
+          row.error = error.what();
+        }
+      }
+      progress.step("measured " + point_name(row.config) + " (run " + std::to_string(run + 1) + "/" +
+                    std::to_string(repeats) + ")");
+    }
   for (std::size_t i : to_measure) {
     PointResult& row = rows[i];
-    const std::string dir = options.output_dir + "/points/" + point_name(row.config);
-    try {
-      detail::measure_point(tools, *spec.measure, dir, row);
-    } catch (const std::exception& error) {
-      row.status = "measure_failed";
-      row.error = error.what();
+    if (row.status.empty()) {
+      try {
+        detail::evaluate_point(tools, *spec.measure, options.output_dir + "/points/" + point_name(row.config), row);
+      } catch (const std::exception& error) {
+        row.status = "measure_failed";
+        row.error = error.what();
+      }
     }
     finish(row);
     table.set(i, row);
-    progress.step("measured " + point_name(row.config));
   }
   progress.done();
   table.save();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "detail/points.hpp"
@@ -83,6 +84,50 @@ TEST_F(SweepTest, InterruptedSweepResumesWithoutRerunningDonePoints) {
   ASSERT_TRUE(resumed[2].predicted_time_s.has_value());
   EXPECT_LT(*resumed[2].predicted_time_s, 12345.0);
   EXPECT_EQ(resumed[4].status, "predict_failed");
+}
+
+// Measured points are run in rounds (run r of every point, then run r + 1),
+// and a resumed sweep keeps the runs that finished. A stand-in plait logs
+// which Program each `plait run` ran and prints fixed times.
+TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
+  const fs::path log = dir_ / "runs.log", fake = dir_ / "fake-plait";
+  write_text_file(fake.string(), "#!/bin/sh\n"
+                                 "case \"$1\" in\n"
+                                 "  simulate) echo '{\"predicted_time_s\": 0.5, \"serial_predicted_time_s\": 1.0, \"speedup\": 2.0}';;\n"
+                                 "  run) for a; do case \"$a\" in */program.json) echo \"$a\" >> " + log.string() + ";; esac; done\n"
+                                 "       echo '{\"time_per_step_s\": 0.25, \"serial_time_per_step_s\": 0.75}';;\n"
+                                 "esac\n");
+  fs::permissions(fake, fs::perms::owner_all);
+  write_text_file((dir_ / "measured.json").string(), R"({"format": "plait.sweep", "version": 1, "name": "rounds",
+    "base": {"levels": 2, "cf": 2, "ranks": 1, "platform": "h100x32", "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}},
+    "grids": [{"layers": [8, 16]}], "measure": {"steps": 1, "warmup": 0, "repeats": 3}})");
+  SweepOptions measured = options("measured.json");
+  measured.plait_binary = fake.string();
+  measured.cores = 1;
+  const auto logged_points = [&] {
+    std::vector<std::string> points;
+    std::istringstream lines(read_text_file(log.string()));
+    for (std::string line; std::getline(lines, line);) points.push_back(fs::path(line).parent_path().filename().string());
+    fs::remove(log);
+    return points;
+  };
+  const std::string a = "N8.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32", b = "N16.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32";
+  EXPECT_EQ(run_sweep(measured).measured, 2);
+  EXPECT_EQ(logged_points(), (std::vector<std::string>{a, b, a, b, a, b}));
+  for (const PointResult& row : rows()) {
+    EXPECT_EQ(row.status, "ok") << row.error;
+    EXPECT_DOUBLE_EQ(*row.measured_time_s, 0.25);
+    EXPECT_DOUBLE_EQ(*row.measured_speedup, 3.0);
+  }
+
+  // Interrupted in the second round: b's run 2 never ran, a's run 2 was cut off
+  // mid-write, the results file has no row yet. Only those two runs run again.
+  write_text_file((dir_ / "out" / "results.csv").string(), dump_results_csv({}));
+  fs::remove(dir_ / "out" / "points" / b / "measured-1.json");
+  write_text_file((dir_ / "out" / "points" / a / "measured-1.json").string(), "{\"time_per");
+  EXPECT_EQ(run_sweep(measured).measured, 2);
+  EXPECT_EQ(logged_points(), (std::vector<std::string>{a, b}));
+  for (const PointResult& row : rows()) EXPECT_DOUBLE_EQ(*row.measured_time_s, 0.25);
 }
 
 TEST_F(SweepTest, AnotherSpecsResultsNeedForce) {

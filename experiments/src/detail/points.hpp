@@ -46,21 +46,26 @@ void predict_point(const Tools& tools, const std::string& point_dir, PointResult
 // median of its runs' errors. Throws plait::Error for empty or unequal lists.
 double paired_prediction(const std::vector<double>& measured_s, const std::vector<double>& predicted_s);
 
-// Runs `plait run -n P` measure.repeats times: measured_time_s is the median of
+// Run number `run` of a point: `plait run -n P` of point_dir/program.json into
+// point_dir/measured-<run>.json, with --speed-probe when the profile holds the
+// point's speed references (and measure.speed_probe). A run that finished
+// before (a resumed sweep) is kept. Throws plait::Error when the run fails.
+void measure_run(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
+                 const PointConfig& config, int run);
+
+// From the point's measure.repeats runs: measured_time_s is the median of
 // the runs' times per step, measured_min_s/max_s their range, measured_serial_s
-// the median of their serial baselines, measured_speedup their ratio. With measure.speed_probe and a profile holding
-// the shape's speed reference, each run also times its ranks' speed probes
-// (--speed-probe) and is predicted again with each rank's compute scaled by its
-// probe / reference (> 1: that core ran slower than in the calibration):
+// the median of their serial baselines, measured_speedup their ratio. With the
+// speed probes, each run is predicted again with each rank's compute scaled by
+// its probe / reference (> 1: that core ran slower than in the calibration):
 // predicted_time_s becomes measured_time_s times the median of the runs'
 // predicted / measured (predicted_at_calibration_s keeps the prediction at the
 // calibration's speed; speed_factor is their ratio); predicted_serial_s is
 // paired with the runs' serial steps the same way, each priced at the run's
 // serial speed probe, and predicted_speedup is predicted_serial_s /
 // predicted_time_s (predicted_speedup_at_calibration keeps the speedup at the
-// calibration's speed). Throws plait::Error when a
-// run fails.
-void measure_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
-                   PointResult& result);
+// calibration's speed). Throws plait::Error for a missing or bad run file.
+void evaluate_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
+                    PointResult& result);
 
 }  // namespace plait::experiments::detail

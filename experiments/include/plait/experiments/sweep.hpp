@@ -1,6 +1,7 @@
 // Sweeps: a grid of MGRIT training steps, each built into a Program, predicted
 // by `plait simulate` (one process per point, points in parallel) and, where
-// its ranks fit this machine, measured by `plait run` (one point at a time).
+// its ranks fit this machine, measured by `plait run` (one run at a time, in rounds
+// over the points: run 1 of every point, then run 2, ...).
 // Results go to DIR/results.csv, PNG plots (gnuplot) and DIR/report.md.
 //
 // Spec format "plait.sweep", version 1 (documented in spec.cpp and README.md):
@@ -110,7 +111,7 @@ struct PointResult {
   // With a calibrated profile and a measurement: the prediction at the
   // calibration's speed, and speed_factor = predicted_time_s / it: how much
   // slower (> 1) the runs' cores were, as their speed probes measured them
-  // (each run predicted at its ranks' own speeds, see measure_point).
+  // (each run predicted at its ranks' own speeds, see evaluate_point).
   std::optional<double> predicted_at_calibration_s, speed_factor;
   // The serial step (the speedup's numerator): predicted (at the runs' speeds,
   // as predicted_time_s) and measured (median of the runs' serial baselines).
