@@ -115,7 +115,7 @@ std::map<std::string, double> key_means(const InRun& run, const IdleSlowdown& id
 }
 
 // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 1
-// rank and on 2 ranks, `in_run_repeats` runs each, interleaved. The mean
+// rank and on 2 ranks, `in_run_repeats` runs each, interleaved (in rounds over the shapes). The mean
 // duration of each op in a run is what it costs there: an op inside
 // a run is not the op in a benchmark loop (the working set of many blocks and
 // kept graphs, a co-running rank, MPI progress polling): these durations are
@@ -161,23 +161,28 @@ InRunTimings measure_in_run(const InRunSetup& setup, const std::vector<schedule:
   InRunTimings timings;
   int done = 0;
   const int total = static_cast<int>(shapes.size()) * in_run_repeats * 2;
-  for (const schedule::ModelDesc& shape : shapes) {
-    std::map<int, std::vector<InRun>> runs;  // by rank count
-    std::map<int, TemporaryFile> programs;
+  // In rounds (run r of every shape and rank count, then r + 1): a slow
+  // stretch of this VM then meets one run of each shape, which the median
+  // over runs drops, not every run of one shape, which would price it slow.
+  std::vector<std::map<int, std::vector<InRun>>> runs(shapes.size());  // per shape, by rank count
+  std::vector<std::map<int, TemporaryFile>> programs(shapes.size());
+  for (std::size_t s = 0; s < shapes.size(); ++s)
     for (int ranks : {1, 2}) {
-      programs.emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(ranks))});
-      schedule::save_program(schedule::build_mgrit(in_run_spec(shape, ranks)), programs.at(ranks).path);
+      programs[s].emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(s) + "-" + std::to_string(ranks))});
+      schedule::save_program(schedule::build_mgrit(in_run_spec(shapes[s], ranks)), programs[s].at(ranks).path);
     }
-    for (int run = 0; run < in_run_repeats; ++run) {
+  for (int run = 0; run < in_run_repeats; ++run)
+    for (std::size_t s = 0; s < shapes.size(); ++s)
       for (int ranks : {1, 2}) {
         setup.on_progress(done++, total);
-        runs[ranks].push_back(run_traced(setup, programs.at(ranks).path, ranks,
-                                         "in-run timing of " + shape_name(shape) + " on " +
-                                             std::to_string(ranks) + " rank(s)"));
+        runs[s][ranks].push_back(run_traced(setup, programs[s].at(ranks).path, ranks,
+                                            "in-run timing of " + shape_name(shapes[s]) + " on " +
+                                                std::to_string(ranks) + " rank(s)"));
       }
-    }
-    SpeedReference reference{shape, 0, 0, fit_idle(runs[2])};
-    for (auto& [ranks, list] : runs) {
+  for (std::size_t s = 0; s < shapes.size(); ++s) {
+    const schedule::ModelDesc& shape = shapes[s];
+    SpeedReference reference{shape, 0, 0, fit_idle(runs[s][2])};
+    for (auto& [ranks, list] : runs[s]) {
       std::vector<double> probes;
       for (const InRun& run : list) probes.push_back(run.probe_s);
       const double speed = timing_of(probes).median_s;
