@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12, apt), then configures and builds plait in build/.
+# --main-job (first argument): build only what scripts/main-job.sh runs (plait,
+# plait-exec, plait-bench), not the tests, benchmarks or sanitizer tree.
 # Extra arguments go to CMake's configure step (e.g. -DPLAIT_WITH_TORCH=OFF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+targets=()
+if [ "${1:-}" = --main-job ]; then
+  shift
+  targets=(--target plait plait-exec plait-bench)
+  PLAIT_SANITIZE_BUILD=0
+fi
 
 packages=(g++ cmake ninja-build pkg-config ccache libtorch-dev libopenblas0-openmp libsimgrid-dev
           libopenmpi-dev openmpi-bin nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev
@@ -27,7 +35,7 @@ sanitize_tree=""
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLAIT_SANITIZE_TREE="$sanitize_tree" "$@" >/dev/null
 # -j2: a file including <torch/torch.h> needs ~1 GB of RAM to compile.
-cmake --build build -j2
+cmake --build build -j2 "${targets[@]}"
 
 if [ -n "$sanitize_tree" ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
