@@ -123,7 +123,9 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     out << "the profile " << profile << " (plait calibrate on this machine)\n";
   if (spec.measure)
     out << "- measurement: `plait run`, " << spec.measure->repeats << " runs of " << spec.measure->steps
-        << " steps (after " << spec.measure->warmup << " warm-up) per point; the measured time is the median run\n";
+        << " steps (after " << spec.measure->warmup
+        << " warm-up) per point, in rounds over the points (run 1 of every point, then run 2, ...); "
+           "the measured time is the median run\n";
   char wall[64];
   std::snprintf(wall, sizeof wall, "%.0f s", summary.wall_s);
   out << "- wall time of this invocation: " << wall << "\n\n";
