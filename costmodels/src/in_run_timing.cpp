@@ -115,8 +115,8 @@ std::map<std::string, double> key_means(const InRun& run, const IdleSlowdown& id
 }
 
 // Per fitted shape: traced steps of a 16-layer, 2-level MGRIT Program on 1
-// rank and on 2 ranks, `in_run_repeats` runs each, interleaved (in rounds over the shapes). The mean
-// duration of each op in a run is what it costs there: an op inside
+// rank and on 2 ranks, `in_run_repeats` runs each, interleaved in rounds
+// over the shapes. The mean duration of each op in a run is what it costs there: an op inside
 // a run is not the op in a benchmark loop (the working set of many blocks and
 // kept graphs, a co-running rank, MPI progress polling): these durations are
 // the ops' alone (1 rank) and contended (2 ranks) timings. This VM's cores
@@ -168,7 +168,8 @@ InRunTimings measure_in_run(const InRunSetup& setup, const std::vector<schedule:
   std::vector<std::map<int, TemporaryFile>> programs(shapes.size());
   for (std::size_t s = 0; s < shapes.size(); ++s)
     for (int ranks : {1, 2}) {
-      programs[s].emplace(ranks, TemporaryFile{temporary_path("in-run-program-" + std::to_string(s) + "-" + std::to_string(ranks))});
+      const std::string stem = "in-run-program-" + std::to_string(s) + "-" + std::to_string(ranks);
+      programs[s].emplace(ranks, TemporaryFile{temporary_path(stem)});
       schedule::save_program(schedule::build_mgrit(in_run_spec(shapes[s], ranks)), programs[s].at(ranks).path);
     }
   for (int run = 0; run < in_run_repeats; ++run)
