@@ -158,8 +158,9 @@ std::optional<SpeedReferences> speed_references(const Tools& tools, const Measur
   return SpeedReferences{devices(config) == 1 ? steps->alone_s : steps->contended_s, serial->alone_s};
 }
 
-std::string run_output(const std::string& point_dir, int run) {
-  return point_dir + "/measured-" + std::to_string(run) + ".json";
+// Run `run`'s report (plait run --json), and with extension ".stderr" its stderr.
+std::string run_output(const std::string& point_dir, int run, const char* extension = ".json") {
+  return point_dir + "/measured-" + std::to_string(run) + extension;
 }
 
 }  // namespace
@@ -178,7 +179,7 @@ void measure_run(const Tools& tools, const MeasureSpec& measure, const std::stri
   argv.insert(argv.end(), {"-n", std::to_string(devices(config)), point_dir + "/program.json", "--steps",
                            std::to_string(measure.steps), "--warmup", std::to_string(measure.warmup), "--json"});
   if (speed_references(tools, measure, config)) argv.push_back("--speed-probe");
-  run_or_throw(argv, out, point_dir + "/measured-" + std::to_string(run) + ".stderr", "plait run");
+  run_or_throw(argv, out, run_output(point_dir, run, ".stderr"), "plait run");
 }
 
 void evaluate_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,

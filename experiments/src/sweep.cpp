@@ -275,32 +275,27 @@ SweepSummary run_sweep(const SweepOptions& options) {
   // a point's runs a round apart meet different moments, and their median
   // drops the one that met a slow one (back to back, all five met it).
   std::sort(to_measure.begin(), to_measure.end());
+  // One stage of a point's measurement; the first that fails ends it.
+  const auto measure_stage = [&](PointResult& row, const auto& stage) {
+    if (!row.status.empty()) return;
+    try {
+      stage(options.output_dir + "/points/" + point_name(row.config));
+    } catch (const std::exception& error) {
+      row.status = "measure_failed";
+      row.error = error.what();
+    }
+  };
   const int repeats = spec.measure ? spec.measure->repeats : 0;
   for (int run = 0; run < repeats; ++run)
     for (std::size_t i : to_measure) {
       PointResult& row = rows[i];
-      if (row.status.empty()) {
-        try {
-          detail::measure_run(tools, *spec.measure, options.output_dir + "/points/" + point_name(row.config),
-                              row.config, run);
-        } catch (const std::exception& error) {
-          row.status = "measure_failed";
-          row.error = error.what();
-        }
-      }
+      measure_stage(row, [&](const std::string& dir) { detail::measure_run(tools, *spec.measure, dir, row.config, run); });
       progress.step("measured " + point_name(row.config) + " (run " + std::to_string(run + 1) + "/" +
                     std::to_string(repeats) + ")");
     }
   for (std::size_t i : to_measure) {
     PointResult& row = rows[i];
-    if (row.status.empty()) {
-      try {
-        detail::evaluate_point(tools, *spec.measure, options.output_dir + "/points/" + point_name(row.config), row);
-      } catch (const std::exception& error) {
-        row.status = "measure_failed";
-        row.error = error.what();
-      }
-    }
+    measure_stage(row, [&](const std::string& dir) { detail::evaluate_point(tools, *spec.measure, dir, row); });
     finish(row);
     table.set(i, row);
   }
