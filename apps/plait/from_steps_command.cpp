@@ -49,9 +49,10 @@ void run_calibrate_from_steps(const FromStepsArgs& args) {
     }
     if (progress) std::fprintf(stderr, "\rbuilding step Programs %zu/%zu", estimators.size(), steps.size());
   }
-  if (progress) std::fprintf(stderr, "\rfitting on %zu steps and %d folds...      \n", steps.size(), args.folds);
+  if (progress) std::fprintf(stderr, "\rfitting on %zu steps, %d folds by row and by shape...\n", steps.size(), args.folds);
   const cm::KernelFit fit = cm::fit_kernel_model(steps, estimators, sheet, links);
-  const std::vector<double> held_out = cm::cross_validate(steps, estimators, sheet, links, args.folds);
+  const cm::HeldOut held_out = {cm::cross_validate(steps, estimators, sheet, links, args.folds),
+                                cm::cross_validate(steps, estimators, sheet, links, args.folds, cm::FoldBy::shape)};
 
   cm::Profile profile;
   profile.machine.cpu_model = "unknown: fitted on measured steps, not measured here";
@@ -60,17 +61,21 @@ void run_calibrate_from_steps(const FromStepsArgs& args) {
   profile.machine.device = "fitted:" + sheet.name;
   profile.device = fit.device;
   profile.device.name = sheet.name + " (fitted on " + args.steps_csv + ")";
+  profile.shape_factors = fit.shape_factors;
   cm::save_profile(profile, args.output);
   const std::string report = cm::format_step_fit(steps, held_out, fit, args.folds, args.steps_csv);
   if (!args.report.empty()) write_text_file(args.report, report);
   if (!args.predictions.empty()) {
-    std::string csv = "line,gpus,tp,pp,dp,global_batch,micro_batch,hidden,heads,layers,seq,measured_ms,held_out_predicted_ms,error\n";
+    std::string csv =
+        "line,gpus,tp,pp,dp,global_batch,micro_batch,hidden,heads,layers,seq,measured_ms,held_out_predicted_ms,error,"
+        "unseen_shape_predicted_ms,unseen_shape_error\n";
     char row[256];
     for (std::size_t i = 0; i < steps.size(); ++i) {
       const cm::StepMeasurement& s = steps[i];
-      std::snprintf(row, sizeof row, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.5f\n", s.line, s.gpus, s.tp, s.pp, s.dp,
-                    s.global_batch, s.micro_batch, s.hidden, s.heads, s.layers, s.seq, s.seconds * 1e3, held_out[i] * 1e3,
-                    held_out[i] / s.seconds - 1);
+      std::snprintf(row, sizeof row, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.5f,%.4f,%.5f\n", s.line, s.gpus, s.tp,
+                    s.pp, s.dp, s.global_batch, s.micro_batch, s.hidden, s.heads, s.layers, s.seq, s.seconds * 1e3,
+                    held_out.rows[i] * 1e3, held_out.rows[i] / s.seconds - 1, held_out.shapes[i] * 1e3,
+                    held_out.shapes[i] / s.seconds - 1);
       csv += row;
     }
     write_text_file(args.predictions, csv);

@@ -153,16 +153,26 @@ std::vector<WorkPart> parameter_gradient_parts(const Shape& s) {
 // over V / T, the vocabulary-parallel cross-entropy (in fp32, as Megatron) and
 // their backward: the logits' input and weight gradients, the LayerNorm's.
 OpWork embedding_work(const Shape& s) {
-  const double nd = s.n * s.d;
+  const double nd = s.n * s.d, table = s.V / s.T * s.d;
+  // The word table's gradient is dense: zeroed, the rows scattered in, then
+  // accumulated into the parameter's gradient, every micro-batch.
   return {{elementwise("embed.lookup", nd, 0, 1, s.e), elementwise("embed.position", nd, 1, 2, s.e),
-           elementwise("embed.grad", nd, 1, 2, s.e), elementwise("embed.position.grad", nd, 1, 2, s.e)}};
+           {"embed.grad.zero", 0, table * s.e}, elementwise("embed.grad", nd, 1, 2, s.e),
+           elementwise("embed.grad.accumulate", table, 1, 2, s.e), elementwise("embed.position.grad", nd, 1, 2, s.e)}};
 }
 
 OpWork head_work(const Shape& s) {
   const double nd = s.n * s.d, logits = s.n * s.V / s.T;
   return {{elementwise("head.ln", nd, 8, 1, s.e), gemm("logits", s.n, s.d, s.V / s.T, s.e),
-           elementwise("cross_entropy", logits, 5, 1, 4), elementwise("cross_entropy.dx", logits, 3, 1, 4),
+           // Megatron's vocabulary-parallel cross-entropy on the logits cast to fp32:
+           // max, subtract, exp, sum and divide in place, each a pass of its own; the
+           // backward scales the saved softmax in place and casts it back.
+           {"logits.float", 0, logits * (s.e + 4)}, {"cross_entropy.max", logits, logits * 4},
+           elementwise("cross_entropy.sub", logits, 1, 1, 4), elementwise("cross_entropy.exp", logits, 1, 1, 4),
+           {"cross_entropy.sum", logits, logits * 4}, elementwise("cross_entropy.div", logits, 1, 1, 4),
+           elementwise("cross_entropy.dx", logits, 1, 1, 4), {"cross_entropy.dx.half", 0, logits * (4 + s.e)},
            gemm("logits.dx", s.n, s.V / s.T, s.d, s.e), gemm("logits.dw", s.d, s.n, s.V / s.T, s.e),
+           elementwise("logits.grad.accumulate", s.d * s.V / s.T, 1, 2, s.e),
            elementwise("head.ln.dx", nd, 16, 2, s.e)}};
 }
 

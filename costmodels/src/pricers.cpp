@@ -191,7 +191,7 @@ std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile, Contention
       !(profile.device.efficiency > 0)) {
     throw Error("profile", "device figures must be positive to price unmeasured shapes");
   }
-  return std::make_unique<ProfilePricer>(profile, contention);
+  return make_shape_corrected_pricer(std::make_unique<ProfilePricer>(profile, contention), profile.shape_factors);
 }
 
 }  // namespace plait::costmodels

@@ -53,6 +53,10 @@ bool operator==(const SpeedReference& x, const SpeedReference& y) {
          x.idle == y.idle && x.serial_factor == y.serial_factor;
 }
 
+bool operator==(const ShapeFactors& x, const ShapeFactors& y) {
+  return same_shape(x.shape, y.shape) && x.block == y.block && x.ends == y.ends && x.rows == y.rows;
+}
+
 IdleSlowdown fit_idle_slowdown(std::span<const std::pair<double, double>> idle_and_ratio) {
   constexpr double min_idle_s = 100e-6;  // shorter gaps are the ops between waits, not waits
   constexpr std::size_t min_samples = 8;
@@ -77,7 +81,8 @@ double IdleSlowdown::factor(double idle_s) const {
 
 bool operator==(const Profile& x, const Profile& y) {
   return x.machine == y.machine && x.device == y.device && x.ops == y.ops && x.fits == y.fits &&
-         x.network == y.network && x.speed_references == y.speed_references;
+         x.network == y.network && x.speed_references == y.speed_references &&
+         x.shape_factors == y.shape_factors;
 }
 
 bool same_shape(const schedule::ModelDesc& x, const schedule::ModelDesc& y) {

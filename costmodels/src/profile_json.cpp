@@ -21,7 +21,10 @@
 //   "speed_references": [{"shape": {...}, "alone_s", "contended_s",            // optional
 //                         "idle": {"slowdown", "time_constant_s"},           // optional
 //                         "serial_factor"}]                                   // optional, > 0
+//   "shape_factors": [{"shape": {..., "tensor_parallel", "vocab"},  // optional (calibrate --from-steps)
+//                      "block", "ends", "rows"}]                    // factors > 0
 // }
+// A shape's "tensor_parallel" (default 1) and "vocab" (default 0) are optional.
 #include <set>
 #include <vector>
 
@@ -56,6 +59,13 @@ json shape_json(const schedule::ModelDesc& shape) {
   return {{"d_model", shape.d_model}, {"heads", shape.heads}, {"seq", shape.seq},
           {"batch", shape.batch},     {"mlp_ratio", shape.mlp_ratio}, {"dtype", shape.dtype},
           {"causal", shape.causal}};
+}
+
+json full_shape_json(const schedule::ModelDesc& shape) {
+  json out = shape_json(shape);
+  out["tensor_parallel"] = shape.tensor_parallel;
+  out["vocab"] = shape.vocab;
+  return out;
 }
 
 json messages_json(const std::vector<MessageMeasurement>& messages) {
@@ -97,6 +107,9 @@ struct ProfileReader {
     shape.mlp_ratio = static_cast<int>(in.integer(*object, here, "mlp_ratio", 1));
     shape.dtype = in.string(*object, here, "dtype");
     shape.causal = in.boolean(*object, here, "causal");
+    if (object->contains("tensor_parallel"))
+      shape.tensor_parallel = static_cast<int>(in.integer(*object, here, "tensor_parallel", 1));
+    if (object->contains("vocab")) shape.vocab = static_cast<int>(in.integer(*object, here, "vocab", 0));
     if (shape.heads > 0 && shape.d_model % shape.heads != 0) {
       in.problem(here / "heads", "d_model " + std::to_string(shape.d_model) + " is not divisible by heads " +
                                      std::to_string(shape.heads));
@@ -241,6 +254,22 @@ struct ProfileReader {
     return references;
   }
 
+  std::vector<ShapeFactors> shape_factors(const json& root) {
+    std::vector<ShapeFactors> out;
+    if (!root.contains("shape_factors")) return out;
+    const json* list = in.array(root, Pointer(), "shape_factors");
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+      const Pointer here = Pointer("/shape_factors") / i;
+      ShapeFactors factors;
+      factors.shape = shape((*list)[i], here);
+      factors.block = in.number((*list)[i], here, "block", 1e-6, "factor");
+      factors.ends = in.number((*list)[i], here, "ends", 1e-6, "factor");
+      factors.rows = static_cast<int>(in.integer((*list)[i], here, "rows", 1));
+      out.push_back(factors);
+    }
+    return out;
+  }
+
   std::optional<NetworkProfile> network(const json& root) {
     const json* object = in.object(root, Pointer(), "network", /*optional=*/true);
     if (!object) return std::nullopt;
@@ -335,6 +364,12 @@ void to_json(json& out, const Profile& profile) {
                             {"serial_factor", reference.serial_factor}});
     out["speed_references"] = std::move(references);
   }
+  if (!profile.shape_factors.empty()) {
+    json factors = json::array();
+    for (const ShapeFactors& f : profile.shape_factors)
+      factors.push_back({{"shape", full_shape_json(f.shape)}, {"block", f.block}, {"ends", f.ends}, {"rows", f.rows}});
+    out["shape_factors"] = std::move(factors);
+  }
 }
 
 std::string dump_profile(const Profile& profile) {
@@ -375,6 +410,7 @@ Profile parse_profile(const std::string& text, const std::string& origin) {
   profile.fits = reader.fits(root);
   profile.network = reader.network(root);
   profile.speed_references = reader.speed_references(root);
+  profile.shape_factors = reader.shape_factors(root);
   in.throw_if_problems();
   return profile;
 }

@@ -42,14 +42,36 @@ std::vector<ErrorSummary> summarize_errors(const std::vector<StepMeasurement>& s
   return out;
 }
 
-std::string format_step_fit(const std::vector<StepMeasurement>& steps, const std::vector<double>& held_out,
-                            const KernelFit& fit, int folds, const std::string& origin) {
+namespace {
+
+std::string error_table(const std::vector<StepMeasurement>& steps, const std::vector<double>& predicted) {
+  std::string out = "| rows | n | mean abs | max abs |\n|---|---:|---:|---:|\n";
+  for (const ErrorSummary& group : summarize_errors(steps, predicted))
+    out += "| " + group.group + " | " + std::to_string(group.rows) + " | " + format("%.2f %%", 100 * group.mean_abs) +
+           " | " + format("%.1f %%", 100 * group.max_abs) + " |\n";
+  return out;
+}
+
+std::string shape_factor_table(const std::vector<ShapeFactors>& factors) {
+  std::string out = "| TP | micro | d_model | heads | seq | block | ends | rows |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const ShapeFactors& f : factors)
+    out += "| " + std::to_string(f.shape.tensor_parallel) + " | " + std::to_string(f.shape.batch) + " | " +
+           std::to_string(f.shape.d_model) + " | " + std::to_string(f.shape.heads) + " | " + std::to_string(f.shape.seq) +
+           " | " + format("%.3f", f.block) + " | " + format("%.3f", f.ends) + " | " + std::to_string(f.rows) + " |\n";
+  return out;
+}
+
+}  // namespace
+
+std::string format_step_fit(const std::vector<StepMeasurement>& steps, const HeldOut& both, const KernelFit& fit,
+                            int folds, const std::string& origin) {
+  const std::vector<double>& held_out = both.rows;
   const DeviceSheet& d = fit.device;
   const auto& u = fit.relative_uncertainty;
   std::string out = "# Kernel model fitted on " + std::to_string(steps.size()) + " measured steps\n\n";
   out += "Steps: `" + origin + "`. Device sheet `" + d.name + "` (peak " + format("%.3g", d.peak_flops_bf16) +
          " FLOP/s fp16, " + format("%.3g", d.memory_bandwidth) + " B/s).\n\n";
-  out += "| parameter | fitted | ± (1 s.e.) |\n|---|---:|---:|\n";
+  out += "## The smooth model (every shape)\n\n| parameter | fitted | ± (1 s.e.) |\n|---|---:|---:|\n";
   out += "| efficiency (of peak) | " + format("%.3f", d.efficiency) + " | " + format("%.1f %%", 100 * u[0]) + " |\n";
   out += "| GEMM half-speed dimension | " + format("%.1f", d.gemm_half_dim) + " | " + format("%.1f %%", 100 * u[1]) + " |\n";
   out += "| memory efficiency (of the above) | " + format("%.3f", d.memory_efficiency) + " | " +
@@ -57,12 +79,17 @@ std::string format_step_fit(const std::vector<StepMeasurement>& steps, const std
   out += "| kernel launch | " + format("%.2f us", d.kernel_overhead_s * 1e6) + " | " + format("%.1f %%", 100 * u[3]) + " |\n";
   out += "| message overhead (stage to stage) | " + format("%.1f us", d.message_overhead_s * 1e6) + " | " +
          format("%.1f %%", 100 * u[4]) + " |\n\n";
-  out += "Fit on all rows: mean |error| " + format("%.2f %%", 100 * fit.mean_abs_error) + ".\n\n";
+  out += "## Shape factors (the shapes among the steps)\n\nFitted after the smooth model, on each micro-batch "
+         "shape's rows: its block steps cost `block` times, its embedding and head `ends` times the smooth "
+         "model's price.\n\n" + shape_factor_table(fit.shape_factors) + "\n";
+  out += "Fit on all rows: mean |error| " + format("%.2f %%", 100 * fit.mean_abs_error) + " (the smooth model alone " +
+         format("%.2f %%", 100 * fit.smooth_mean_abs_error) + ").\n\n";
   out += "## " + std::to_string(folds) + "-fold held-out error\n\n";
-  out += "Each row predicted by the model fitted on the other folds.\n\n| rows | n | mean abs | max abs |\n|---|---:|---:|---:|\n";
-  for (const ErrorSummary& group : summarize_errors(steps, held_out))
-    out += "| " + group.group + " | " + std::to_string(group.rows) + " | " + format("%.2f %%", 100 * group.mean_abs) +
-           " | " + format("%.1f %%", 100 * group.max_abs) + " |\n";
+  out += "Each row predicted by the model fitted on the other folds (its shape's factors from its shape's other "
+         "rows).\n\n" + error_table(steps, held_out);
+  out += "\n## Shapes not seen: " + std::to_string(folds) + "-fold by shape\n\nThe micro-batch shapes dealt into " +
+         std::to_string(folds) + " folds, each with all its rows: a row is predicted by the smooth model fitted "
+         "without any row of its shape, as a shape not among the steps is.\n\n" + error_table(steps, both.shapes);
   // A miss shared by every row of one per-rank shape is the model's (that
   // shape's kernels), not the measurement's noise: the spread says which.
   struct Shape {

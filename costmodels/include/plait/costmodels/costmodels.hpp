@@ -86,6 +86,21 @@ std::vector<std::string> link_sheet_names();
 std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device);
 std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile);
 
+// Per-shape corrections fitted to measured steps (calibrate --from-steps),
+// where a smooth kernel model misses one shape's kernels: at `shape` (a
+// micro-batch's ModelDesc, tensor parallelism and vocabulary included) block
+// steps cost `block` times, and a step's ends (the embedding, the head and its
+// loss) `ends` times, what the pricer under them says.
+struct ShapeFactors {
+  schedule::ModelDesc shape;
+  double block = 1, ends = 1;
+  int rows = 0;  // measured steps they were fitted on
+};
+
+// `base` with `factors` applied to the Programs whose micro-batch shape has them.
+std::unique_ptr<OpPricer> make_shape_corrected_pricer(std::unique_ptr<OpPricer> base,
+                                                      std::vector<ShapeFactors> factors);
+
 // Whether the priced rank shares its machine with ranks doing the same work
 // (the profile's contended measurements, or alone times x the fitted factor).
 // make_profile_pricer(profile) prices `alone`.

@@ -115,6 +115,9 @@ struct Profile {
   std::map<std::string, KeyFit> fits;  // per cost key, from ops (fit_profile)
   std::optional<NetworkProfile> network;
   std::vector<SpeedReference> speed_references;  // per shape timed in runs (may be empty)
+  // Fitted to measured steps (calibrate --from-steps): per-shape corrections the
+  // profile's pricer applies on top of the rest (may be empty).
+  std::vector<ShapeFactors> shape_factors;
 
   // The measurement of `key` at the shape of `model`, or nullptr.
   const OpMeasurement* find(std::string_view key, const schedule::ModelDesc& model) const;
@@ -128,6 +131,7 @@ bool operator==(const DeviceSheet&, const DeviceSheet&);
 bool operator==(const KeyFit&, const KeyFit&);
 bool operator==(const NetworkProfile&, const NetworkProfile&);
 bool operator==(const SpeedReference&, const SpeedReference&);
+bool operator==(const ShapeFactors&, const ShapeFactors&);
 bool operator==(const Profile&, const Profile&);
 
 // Shapes compare on the transformer fields only (d_model, heads, seq, batch,

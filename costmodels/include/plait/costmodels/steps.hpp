@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,8 @@ class StepEstimator {
  public:
   explicit StepEstimator(schedule::Program program);
   double seconds(const OpPricer& pricer, const StepLinks& links) const;
+  // What its ops are priced at: one micro-batch, tensor parallelism included.
+  schedule::ModelDesc shape() const { return schedule::micro_batch_model(program_); }
 
  private:
   struct CompactOp {
@@ -75,29 +78,42 @@ class StepEstimator {
   std::vector<std::vector<CompactOp>> ranks_;
 };
 
-// The GPU kernel model's fitted parameters, on top of a sheet's peak figures.
+// The GPU kernel model's fitted parameters, on top of a sheet's peak figures,
+// and the per-shape factors fitted after them.
 struct KernelFit {
   // efficiency, gemm_half_dim, memory_efficiency, kernel_overhead_s, message_overhead_s set
   DeviceSheet device;
   // One standard error of each, relative to it (efficiency, half dim, memory,
   // kernel launch, message overhead).
   std::array<double, 5> relative_uncertainty{};
-  double mean_abs_error = 0;  // on the rows fitted
+  // Each micro-batch shape with enough rows: what the smooth model above
+  // misses on its kernels (the model of shapes not among the steps).
+  std::vector<ShapeFactors> shape_factors;
+  double mean_abs_error = 0;         // on the rows fitted, with the shape factors
+  double smooth_mean_abs_error = 0;  // the same without them
   int rows = 0;
+  std::unique_ptr<OpPricer> pricer() const {
+    return make_shape_corrected_pricer(make_analytic_pricer(device), shape_factors);
+  }
 };
 
 // Least squares on log(predicted / measured) over the steps (Nelder-Mead on
-// the log of each parameter), estimators[i] pricing steps[i]. Throws
-// plait::Error with fewer steps than parameters (5).
+// the log of each smooth parameter), estimators[i] pricing steps[i]; then,
+// with those fixed, the block and ends factors of each micro-batch shape of
+// at least 3 rows (Gauss-Newton on that shape's rows, a prior worth one row
+// at factor 1). Throws plait::Error with fewer steps than parameters (5).
 KernelFit fit_kernel_model(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
                            const DeviceSheet& sheet, const StepLinks& links);
 
-// k-fold cross-validation: rows dealt into `folds` folds (a fixed shuffle by
-// `seed`), each fold predicted by the fit on the others. Returns each row's
-// held-out predicted seconds.
+// k-fold cross-validation: rows, or the micro-batch shapes with all their
+// rows, dealt into `folds` folds (a fixed shuffle by `seed`), each fold
+// predicted by the fit on the others. By shape, no held-out row's shape was
+// fitted: the error of the smooth model on shapes it has not seen. Returns
+// each row's held-out predicted seconds.
+enum class FoldBy { row, shape };
 std::vector<double> cross_validate(const std::vector<StepMeasurement>& steps,
                                    const std::vector<StepEstimator>& estimators, const DeviceSheet& sheet,
-                                   const StepLinks& links, int folds = 5, unsigned seed = 1);
+                                   const StepLinks& links, int folds = 5, FoldBy by = FoldBy::row, unsigned seed = 1);
 
 // Held-out error of predicted seconds against the steps: mean |error|, max,
 // and the same by TP, PP, DP and micro batch.
@@ -108,9 +124,14 @@ struct ErrorSummary {
 };
 std::vector<ErrorSummary> summarize_errors(const std::vector<StepMeasurement>& steps, const std::vector<double>& predicted);
 
-// Markdown: the fitted parameters with their uncertainty, the error tables,
-// and the worst rows with their settings.
-std::string format_step_fit(const std::vector<StepMeasurement>& steps, const std::vector<double>& held_out,
-                            const KernelFit& fit, int folds, const std::string& origin);
+// Each row's held-out predicted seconds, by the k-fold check by row and by shape.
+struct HeldOut {
+  std::vector<double> rows, shapes;
+};
+
+// Markdown: the fitted parameters with their uncertainty, the shape factors,
+// the error tables of both checks, and the worst rows with their settings.
+std::string format_step_fit(const std::vector<StepMeasurement>& steps, const HeldOut& held_out, const KernelFit& fit,
+                            int folds, const std::string& origin);
 
 }  // namespace plait::costmodels
