@@ -110,6 +110,34 @@ TEST(ProfilePricer, ASerialProgramsBlockStepsCostTheSerialFactor) {
   EXPECT_DOUBLE_EQ(pricer->op_seconds(program, op_of(schedule::OpKind::copy)), 1e-4);  // not a block step
 }
 
+// A shape's factors scale its block steps and its ends (embedding, head and
+// loss), nothing else, and no other shape (here: the same sizes on 4 ranks).
+TEST(ShapeCorrectedPricer, ScalesTheBlockStepsAndTheEndsOfItsShapeOnly) {
+  schedule::Program program = program_of("d1024.h16.s1024.b2.r4.fp16.causal");
+  program.model.tensor_parallel = 2, program.model.vocab = 50432;
+  const auto base = make_analytic_pricer(device_sheet("a100-80gb"));
+  const auto corrected = make_shape_corrected_pricer(make_analytic_pricer(device_sheet("a100-80gb")),
+                                                     {{program.model, 1.25, 0.5, 10}});
+  const auto ratio = [&](const schedule::Program& p, schedule::OpKind kind) {
+    return corrected->op_seconds(p, op_of(kind)) / base->op_seconds(p, op_of(kind));
+  };
+  EXPECT_DOUBLE_EQ(ratio(program, schedule::OpKind::step), 1.25);
+  EXPECT_DOUBLE_EQ(ratio(program, schedule::OpKind::step_adjoint), 1.25);
+  EXPECT_DOUBLE_EQ(ratio(program, schedule::OpKind::input), 0.5);
+  EXPECT_DOUBLE_EQ(ratio(program, schedule::OpKind::loss), 0.5);
+  EXPECT_DOUBLE_EQ(ratio(program, schedule::OpKind::sub), 1);
+  schedule::Program other = program;
+  other.model.tensor_parallel = 4;
+  EXPECT_DOUBLE_EQ(ratio(other, schedule::OpKind::step), 1);
+  // A profile's factors are applied by its pricer.
+  const Profile profile = testing::small_profile();  // block 1.19 at this shape
+  Profile without = profile;
+  without.shape_factors.clear();
+  const schedule::Op step = op_of(schedule::OpKind::step);
+  EXPECT_DOUBLE_EQ(make_profile_pricer(profile)->op_seconds(program, step),
+                   1.19 * make_profile_pricer(without)->op_seconds(program, step));
+}
+
 TEST(ProfileFit, FitsEfficiencyOverheadAndContention) {
   Profile profile = testing::small_profile();
   profile.ops.clear();

@@ -67,6 +67,30 @@ TEST(Profile, SpeedReferencesAreOptionalAndFoundByShape) {
   EXPECT_EQ(parse_profile(dump_profile(profile)), profile);
 }
 
+TEST(Profile, ShapeFactorsAreOptionalAndKeepTheirTensorParallelismAndVocabulary) {
+  Profile profile = testing::small_profile();
+  const Profile read = parse_profile(dump_profile(profile));
+  ASSERT_EQ(read.shape_factors.size(), 1u);
+  EXPECT_EQ(read.shape_factors[0].shape.tensor_parallel, 2);
+  EXPECT_EQ(read.shape_factors[0].shape.vocab, 50432);
+  EXPECT_EQ(read.shape_factors[0].block, 1.19);
+  profile.shape_factors.clear();
+  EXPECT_EQ(dump_profile(profile).find("shape_factors"), std::string::npos);
+  EXPECT_EQ(parse_profile(dump_profile(profile)), profile);
+}
+
+TEST(ProfileValidation, ShapeFactorsArePositiveAndTheirShapesAnyOtherShape) {
+  json document = valid_json();
+  document["shape_factors"][0]["shape"].erase("tensor_parallel");  // a shape's TP is 1 unless given
+  EXPECT_EQ(parse_profile(document.dump(), "p.json").shape_factors[0].shape.tensor_parallel, 1);
+  document["shape_factors"][0]["block"] = 0;
+  document["shape_factors"][0]["shape"]["tensor_parallel"] = 0;
+  document["shape_factors"][0].erase("ends");
+  EXPECT_EQ(parse_error(document), "p.json: 3 problems: /shape_factors/0/shape/tensor_parallel: expected at least 1, "
+                                   "got 0; /shape_factors/0/block: too small factor (0); /shape_factors/0: missing key "
+                                   "\"ends\"");
+}
+
 TEST(ProfileValidation, SpeedReferencesNeedPositiveTimes) {
   json document = valid_json();
   document["speed_references"][0]["alone_s"] = 0;

@@ -113,10 +113,61 @@ TEST(Steps, TheFitRecoversTheParametersThatMadeTheSteps) {
   EXPECT_NEAR(fit.device.kernel_overhead_s, 40e-6, 0.02 * 40e-6);
   EXPECT_NEAR(fit.device.message_overhead_s, 500e-6, 0.05 * 500e-6);
   EXPECT_LT(fit.mean_abs_error, 1e-3);
+  for (const ShapeFactors& f : fit.shape_factors) {  // nothing left for them to explain
+    EXPECT_NEAR(f.block, 1, 0.01);
+    EXPECT_NEAR(f.ends, 1, 0.03);
+  }
   // Held out, each fold's fit predicts the rows it did not see as well.
   const std::vector<double> held_out = cross_validate(steps, estimators, device_sheet("a100-80gb"), a100_links(), 4);
   for (std::size_t i = 0; i < steps.size(); ++i) EXPECT_NEAR(held_out[i] / steps[i].seconds, 1, 0.01) << "line " << steps[i].line;
   EXPECT_EQ(summarize_errors(steps, held_out).front().group, "all");
+}
+
+// Steps made by a model whose kernels at one shape are off the smooth model
+// (block steps x 1.3, ends x 0.7): the fit gives that shape factors that way
+// (less than the truth: the smooth model, fitted to every row, leans towards
+// it), the other shapes next to none, and predicts the rows far better than
+// the smooth model alone; held out by row, that shape's rows are predicted
+// with its factors, by shape with the smooth model, which does not know them.
+TEST(Steps, TheFitFindsTheShapeTheSmoothModelMisses) {
+  std::vector<StepMeasurement> steps = load_step_csv(sample_path);
+  std::vector<StepEstimator> estimators;
+  for (const StepMeasurement& step : steps)
+    estimators.emplace_back(schedule::build_kind(megatron_step_kind, megatron_step_spec(step)));
+  DeviceSheet truth = device_sheet("a100-80gb");
+  truth.efficiency = 0.8, truth.gemm_half_dim = 150, truth.memory_efficiency = 0.6;
+  truth.kernel_overhead_s = 40e-6, truth.message_overhead_s = 500e-6;
+  // The sample's TP 1, micro batch 4, hidden 1024 rows: 6, at 12-24 layers on 1-4 stages (line 7 one of them).
+  const std::size_t line_7 = 5;
+  ASSERT_EQ(steps[line_7].line, 7);
+  const schedule::ModelDesc missed = estimators[line_7].shape();
+  ASSERT_EQ(missed.tensor_parallel, 1);
+  ASSERT_EQ(missed.batch, 4);
+  ASSERT_EQ(missed.d_model, 1024);
+  const auto pricer = make_shape_corrected_pricer(make_analytic_pricer(truth), {{missed, 1.3, 0.7}});
+  for (std::size_t i = 0; i < steps.size(); ++i) steps[i].seconds = estimators[i].seconds(*pricer, a100_links());
+  const KernelFit fit = fit_kernel_model(steps, estimators, device_sheet("a100-80gb"), a100_links());
+  EXPECT_LT(fit.mean_abs_error, fit.smooth_mean_abs_error / 2);
+  for (const ShapeFactors& f : fit.shape_factors) {
+    if (f.shape == missed) {
+      EXPECT_GT(f.block, 1.15);
+      EXPECT_LT(f.ends, 0.9);
+    } else {
+      EXPECT_NEAR(f.block, 1, 0.1) << f.rows << " rows, TP " << f.shape.tensor_parallel;
+      EXPECT_NEAR(f.ends, 1, 0.1) << f.rows << " rows, TP " << f.shape.tensor_parallel;
+    }
+  }
+  const std::vector<double> by_row = cross_validate(steps, estimators, device_sheet("a100-80gb"), a100_links(), 4);
+  const std::vector<double> by_shape =
+      cross_validate(steps, estimators, device_sheet("a100-80gb"), a100_links(), 4, FoldBy::shape);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (!(estimators[i].shape() == missed)) continue;
+    EXPECT_NEAR(by_row[i] / steps[i].seconds, 1, 0.05) << "line " << steps[i].line;
+    EXPECT_LT(by_shape[i] / steps[i].seconds, 0.9) << "line " << steps[i].line;  // blocks priced ~1 / 1.3
+  }
+  EXPECT_EQ(error_of([&] { cross_validate(steps, estimators, device_sheet("a100-80gb"), a100_links(), 99, FoldBy::shape); })
+                .substr(0, 16),
+            "folds: 99 folds ");
 }
 
 }  // namespace
