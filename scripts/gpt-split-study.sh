@@ -11,7 +11,8 @@
 #     small (d 768, 12 heads) width, sequence 1024, global batch = GPUs, on H100s
 #     priced by the kernel model fitted on the A100 steps
 #     (docs/gpu/a100-node-fitted.json) with the H100 sheet's peaks: efficiencies,
-#     launch and message costs carried over, not measured on an H100;
+#     launch and message costs carried over, not measured on an H100, and its
+#     per-shape factors (the A100's kernels at the measured shapes) dropped;
 #   gpt3-1.3b, gpt3-2.7b, gpt3-6.7b, gpt3-13b: GPT-3's shapes (24-40 layers, d
 #     2048-5120), sequence 2048, global batch 512, on A100s (a100-cluster) priced
 #     by that fit as it is.
@@ -58,7 +59,8 @@ if [[ $gpu == h100 ]]; then
   sed -e 's/"name": "[^"]*"/"name": "h100-sxm peaks, A100 kernel fit"/' \
       -e 's/"peak_flops_fp32": [0-9.e+]*/"peak_flops_fp32": 67e12/' \
       -e 's/"peak_flops_bf16": [0-9.e+]*/"peak_flops_bf16": 989.4e12/' \
-      -e 's/"memory_bandwidth": [0-9.e+]*/"memory_bandwidth": 3.35e12/' "$root/docs/gpu/a100-node-fitted.json" > "$profile"
+      -e 's/"memory_bandwidth": [0-9.e+]*/"memory_bandwidth": 3.35e12/' \
+      -e '/"shape_factors": \[/,/^  \],$/d' "$root/docs/gpu/a100-node-fitted.json" > "$profile"
   priced="H100s (h100-cluster --nodes $nodes; A100 kernel fit on H100 peaks)"
 else
   platform=a100-cluster

@@ -127,8 +127,10 @@ std::string step_rows_section(const SweepSpec& spec, const std::vector<PointResu
       << "` (a cluster grown to the row's GPUs), against the time the file records. Error: predicted / measured - 1.";
   if (held_out)
     out << " Held-out: the row predicted by the kernel model fitted on the other four fifths of the rows "
-           "(`plait calibrate --from-steps --folds 5`, its step estimator; `fit.md` has the fitted parameters), "
-           "the check of the model; SimGrid's column uses the fit on every row.";
+           "(`plait calibrate --from-steps --folds 5`, its step estimator; its shape's factors from its shape's "
+           "other rows), the check of the model; SimGrid's column uses the fit on every row. `fit.md` has the "
+           "fitted parameters, the shape factors, and the same check with whole shapes held out: what to expect "
+           "of a shape that is not in the file.";
   out << "\n\n" << group_table(rows, held_out) << "\n";
 
   std::vector<const PointResult*> worst = rows;
