@@ -6,7 +6,8 @@
 // to launch a kernel, and its time on each stage-to-stage message. A step's
 // estimate is monotone but not linear in them (the roofline's max, the
 // saturation, launches against kernels), so Nelder-Mead minimises the squared
-// log ratio of predicted to measured over the log of each parameter.
+// log ratio of predicted to measured over the log of each parameter. Then,
+// with those fixed, each shape's block and ends factors (fit_shape_factors).
 #include <algorithm>
 #include <cmath>
 #include <functional>
