@@ -227,47 +227,44 @@ struct ProfileReader {
     return fits;
   }
 
+  // The entries of root's optional list `key`, each read by read(entry, its pointer).
+  template <class T, class Read>
+  std::vector<T> optional_list(const json& root, const std::string& key, Read&& read) {
+    std::vector<T> out;
+    const json* list = root.contains(key) ? in.array(root, Pointer(), key) : nullptr;
+    for (std::size_t i = 0; list && i < list->size(); ++i) out.push_back(read((*list)[i], Pointer("/" + key) / i));
+    return out;
+  }
+
   std::vector<SpeedReference> speed_references(const json& root) {
-    std::vector<SpeedReference> references;
-    if (!root.contains("speed_references")) return references;
-    const json* list = in.array(root, Pointer(), "speed_references");
-    for (std::size_t i = 0; list && i < list->size(); ++i) {
-      const Pointer here = Pointer("/speed_references") / i;
+    return optional_list<SpeedReference>(root, "speed_references", [&](const json& entry, const Pointer& here) {
       SpeedReference reference;
-      reference.shape = shape((*list)[i], here);
-      reference.alone_s = in.seconds((*list)[i], here, "alone_s");
-      reference.contended_s = in.seconds((*list)[i], here, "contended_s");
+      reference.shape = shape(entry, here);
+      reference.alone_s = in.seconds(entry, here, "alone_s");
+      reference.contended_s = in.seconds(entry, here, "contended_s");
       for (const auto& [value, name] : {std::pair{reference.alone_s, "alone_s"}, {reference.contended_s, "contended_s"}})
-        if ((*list)[i].is_object() && (*list)[i].contains(name) && !(value > 0)) in.problem(here / name, "must be > 0");
-      if (const json* idle = in.object((*list)[i], here, "idle", /*optional=*/true)) {
+        if (entry.is_object() && entry.contains(name) && !(value > 0)) in.problem(here / name, "must be > 0");
+      if (const json* idle = in.object(entry, here, "idle", /*optional=*/true)) {
         reference.idle.slowdown = in.number(*idle, here / "idle", "slowdown", 0.0, "slowdown");
         reference.idle.time_constant_s = in.seconds(*idle, here / "idle", "time_constant_s");
         if (reference.idle.slowdown > 0 && idle->contains("time_constant_s") && !(reference.idle.time_constant_s > 0))
           in.problem(here / "idle" / "time_constant_s", "must be > 0 when the slowdown is");
       }
-      if ((*list)[i].is_object() && (*list)[i].contains("serial_factor")) {
-        reference.serial_factor = in.number((*list)[i], here, "serial_factor", 0.0, "factor");
+      if (entry.is_object() && entry.contains("serial_factor")) {
+        reference.serial_factor = in.number(entry, here, "serial_factor", 0.0, "factor");
         if (!(reference.serial_factor > 0)) in.problem(here / "serial_factor", "must be > 0");
       }
-      references.push_back(reference);
-    }
-    return references;
+      return reference;
+    });
   }
 
   std::vector<ShapeFactors> shape_factors(const json& root) {
-    std::vector<ShapeFactors> out;
-    if (!root.contains("shape_factors")) return out;
-    const json* list = in.array(root, Pointer(), "shape_factors");
-    for (std::size_t i = 0; list && i < list->size(); ++i) {
-      const Pointer here = Pointer("/shape_factors") / i;
-      ShapeFactors factors;
-      factors.shape = shape((*list)[i], here);
-      factors.block = in.number((*list)[i], here, "block", 1e-6, "factor");
-      factors.ends = in.number((*list)[i], here, "ends", 1e-6, "factor");
-      factors.rows = static_cast<int>(in.integer((*list)[i], here, "rows", 1));
-      out.push_back(factors);
-    }
-    return out;
+    return optional_list<ShapeFactors>(root, "shape_factors", [&](const json& entry, const Pointer& here) {
+      return ShapeFactors{.shape = shape(entry, here),
+                          .block = in.number(entry, here, "block", 1e-6, "factor"),
+                          .ends = in.number(entry, here, "ends", 1e-6, "factor"),
+                          .rows = static_cast<int>(in.integer(entry, here, "rows", 1))};
+    });
   }
 
   std::optional<NetworkProfile> network(const json& root) {

@@ -96,14 +96,25 @@ TEST(Steps, OneRanksEstimateIsTheSumOfItsOpsPrices) {
   EXPECT_NEAR(StepEstimator(program).seconds(*pricer, a100_links()), sum, 1e-12 * sum);
 }
 
-TEST(Steps, TheFitRecoversTheParametersThatMadeTheSteps) {
-  std::vector<StepMeasurement> steps = load_step_csv(sample_path);
+std::vector<StepEstimator> estimators_of(const std::vector<StepMeasurement>& steps) {
   std::vector<StepEstimator> estimators;
   for (const StepMeasurement& step : steps)
     estimators.emplace_back(schedule::build_kind(megatron_step_kind, megatron_step_spec(step)));
+  return estimators;
+}
+
+// The kernel model the synthetic steps are made with.
+DeviceSheet true_sheet() {
   DeviceSheet truth = device_sheet("a100-80gb");
   truth.efficiency = 0.8, truth.gemm_half_dim = 150, truth.memory_efficiency = 0.6;
   truth.kernel_overhead_s = 40e-6, truth.message_overhead_s = 500e-6;
+  return truth;
+}
+
+TEST(Steps, TheFitRecoversTheParametersThatMadeTheSteps) {
+  std::vector<StepMeasurement> steps = load_step_csv(sample_path);
+  const std::vector<StepEstimator> estimators = estimators_of(steps);
+  const DeviceSheet truth = true_sheet();
   const auto pricer = make_analytic_pricer(truth);
   for (std::size_t i = 0; i < steps.size(); ++i) steps[i].seconds = estimators[i].seconds(*pricer, a100_links());
   const KernelFit fit = fit_kernel_model(steps, estimators, device_sheet("a100-80gb"), a100_links());
@@ -131,12 +142,8 @@ TEST(Steps, TheFitRecoversTheParametersThatMadeTheSteps) {
 // with its factors, by shape with the smooth model, which does not know them.
 TEST(Steps, TheFitFindsTheShapeTheSmoothModelMisses) {
   std::vector<StepMeasurement> steps = load_step_csv(sample_path);
-  std::vector<StepEstimator> estimators;
-  for (const StepMeasurement& step : steps)
-    estimators.emplace_back(schedule::build_kind(megatron_step_kind, megatron_step_spec(step)));
-  DeviceSheet truth = device_sheet("a100-80gb");
-  truth.efficiency = 0.8, truth.gemm_half_dim = 150, truth.memory_efficiency = 0.6;
-  truth.kernel_overhead_s = 40e-6, truth.message_overhead_s = 500e-6;
+  const std::vector<StepEstimator> estimators = estimators_of(steps);
+  const DeviceSheet truth = true_sheet();
   // The sample's TP 1, micro batch 4, hidden 1024 rows: 6, at 12-24 layers on 1-4 stages (line 7 one of them).
   const std::size_t line_7 = 5;
   ASSERT_EQ(steps[line_7].line, 7);
