@@ -92,6 +92,7 @@ struct KernelFit {
   double mean_abs_error = 0;         // on the rows fitted, with the shape factors
   double smooth_mean_abs_error = 0;  // the same without them
   int rows = 0;
+  // The fitted model: the smooth one with the shape factors applied.
   std::unique_ptr<OpPricer> pricer() const {
     return make_shape_corrected_pricer(make_analytic_pricer(device), shape_factors);
   }
@@ -100,8 +101,9 @@ struct KernelFit {
 // Least squares on log(predicted / measured) over the steps (Nelder-Mead on
 // the log of each smooth parameter), estimators[i] pricing steps[i]; then,
 // with those fixed, the block and ends factors of each micro-batch shape of
-// at least 3 rows (Gauss-Newton on that shape's rows, a prior worth one row
-// at factor 1). Throws plait::Error with fewer steps than parameters (5).
+// at least 3 rows (Gauss-Newton on that shape's rows, each log factor with a
+// normal prior of s.d. 0.5 around 0). Throws plait::Error with fewer steps
+// than parameters (5).
 KernelFit fit_kernel_model(const std::vector<StepMeasurement>& steps, const std::vector<StepEstimator>& estimators,
                            const DeviceSheet& sheet, const StepLinks& links);
 
