@@ -82,17 +82,18 @@ json messages_json(const std::vector<MessageMeasurement>& messages) {
 struct ProfileReader {
   detail::JsonReader& in;
 
+  // A Timing's fields in `object` (at `here`).
+  Timing timing_fields(const json& object, const Pointer& here) {
+    return {.mean_s = in.seconds(object, here, "mean_s"),
+            .median_s = in.seconds(object, here, "median_s"),
+            .min_s = in.seconds(object, here, "min_s"),
+            .stddev_s = in.seconds(object, here, "stddev_s"),
+            .repetitions = static_cast<int>(in.integer(object, here, "repetitions", 1))};
+  }
+
   Timing timing(const json& parent, const Pointer& at, std::string_view key) {
-    Timing timing;
     const json* object = in.object(parent, at, key);
-    if (!object) return timing;
-    const Pointer here = at / std::string(key);
-    timing.mean_s = in.seconds(*object, here, "mean_s");
-    timing.median_s = in.seconds(*object, here, "median_s");
-    timing.min_s = in.seconds(*object, here, "min_s");
-    timing.stddev_s = in.seconds(*object, here, "stddev_s");
-    timing.repetitions = static_cast<int>(in.integer(*object, here, "repetitions", 1));
-    return timing;
+    return object ? timing_fields(*object, at / std::string(key)) : Timing{};
   }
 
   schedule::ModelDesc shape(const json& parent, const Pointer& at) {
@@ -130,11 +131,7 @@ struct ProfileReader {
       const Pointer here = at / std::string(key) / i;
       MessageMeasurement message;
       message.bytes = in.integer((*list)[i], here, "bytes", 1, std::numeric_limits<std::int64_t>::max());
-      message.time.mean_s = in.seconds((*list)[i], here, "mean_s");
-      message.time.median_s = in.seconds((*list)[i], here, "median_s");
-      message.time.min_s = in.seconds((*list)[i], here, "min_s");
-      message.time.stddev_s = in.seconds((*list)[i], here, "stddev_s");
-      message.time.repetitions = static_cast<int>(in.integer((*list)[i], here, "repetitions", 1));
+      message.time = timing_fields((*list)[i], here);
       messages.push_back(message);
     }
     return messages;
