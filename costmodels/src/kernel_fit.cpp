@@ -134,6 +134,19 @@ Point inverse_diagonal(std::array<Point, parameter_count> a) {
   return diagonal;
 }
 
+// `rows` grouped by the micro-batch shape their steps are priced at, in order of first appearance.
+std::vector<std::pair<schedule::ModelDesc, std::vector<std::size_t>>> rows_by_shape(
+    const std::vector<StepEstimator>& estimators, const std::vector<std::size_t>& rows) {
+  std::vector<std::pair<schedule::ModelDesc, std::vector<std::size_t>>> shapes;
+  for (std::size_t row : rows) {
+    const schedule::ModelDesc shape = estimators[row].shape();
+    auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return same_shape(s.first, shape); });
+    if (found == shapes.end()) found = shapes.insert(shapes.end(), {shape, {}});
+    found->second.push_back(row);
+  }
+  return shapes;
+}
+
 // The second stage, with the smooth parameters fixed: each micro-batch shape
 // of at least min_shape_rows rows gets its block and ends factors (their logs
 // by Gauss-Newton on that shape's rows), each log with a normal prior of
@@ -148,19 +161,11 @@ std::vector<ShapeFactors> fit_shape_factors(const std::vector<StepMeasurement>& 
                                             const std::vector<std::size_t>& rows, const DeviceSheet& device,
                                             const StepLinks& links, double residual_variance) {
   const double prior = std::max(residual_variance, 1e-8) / (factor_prior_sd * factor_prior_sd);
-  std::vector<std::pair<schedule::ModelDesc, std::vector<std::size_t>>> shapes;
-  for (std::size_t row : rows) {
-    const schedule::ModelDesc shape = estimators[row].shape();
-    auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return same_shape(s.first, shape); });
-    if (found == shapes.end()) found = shapes.insert(shapes.end(), {shape, {}});
-    found->second.push_back(row);
-  }
   std::vector<ShapeFactors> out;
-  for (const auto& [shape, shape_rows] : shapes) {
+  for (const auto& [shape, shape_rows] : rows_by_shape(estimators, rows)) {
     if (shape_rows.size() < min_shape_rows) continue;
     const auto at = [&](double log_block, double log_ends) {
-      const auto pricer = make_shape_corrected_pricer(make_analytic_pricer(device),
-                                                      {{shape, std::exp(log_block), std::exp(log_ends)}});
+      const auto pricer = make_analytic_pricer(device, {{shape, std::exp(log_block), std::exp(log_ends)}});
       return residuals(steps, estimators, shape_rows, *pricer, links);
     };
     double x[2] = {0, 0};
@@ -246,19 +251,17 @@ std::vector<double> cross_validate(const std::vector<StepMeasurement>& steps,
                                    const std::vector<StepEstimator>& estimators, const DeviceSheet& sheet,
                                    const StepLinks& links, int folds, FoldBy by, unsigned seed) {
   // Dealt are the rows, or the distinct shapes (each with all its rows).
+  std::vector<std::size_t> all(steps.size());
+  std::iota(all.begin(), all.end(), 0);
   std::vector<int> unit(steps.size());
-  std::vector<schedule::ModelDesc> shapes;
-  for (std::size_t row = 0; row < steps.size(); ++row) {
-    if (by == FoldBy::row) {
-      unit[row] = int(row);
-      continue;
-    }
-    const schedule::ModelDesc shape = estimators[row].shape();
-    const auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return same_shape(s, shape); });
-    unit[row] = int(found - shapes.begin());
-    if (found == shapes.end()) shapes.push_back(shape);
+  std::iota(unit.begin(), unit.end(), 0);
+  std::size_t units = steps.size();
+  if (by == FoldBy::shape) {
+    const auto shapes = rows_by_shape(estimators, all);
+    for (std::size_t k = 0; k < shapes.size(); ++k)
+      for (std::size_t row : shapes[k].second) unit[row] = int(k);
+    units = shapes.size();
   }
-  const std::size_t units = by == FoldBy::row ? steps.size() : shapes.size();
   if (folds < 2 || std::size_t(folds) > units)
     throw Error("folds", std::to_string(folds) + " folds of " + std::to_string(units) +
                              (by == FoldBy::row ? " steps" : " shapes"));

@@ -81,6 +81,18 @@ double per_update(const schedule::Op& op, const schedule::ModelDesc& model, doub
   return device.kernel_overhead_s + seconds * updated_parameters(op, model);
 }
 
+// A table's prices at `model` with that shape's factors, if `factors` has it:
+// its block steps' keys times `block`, its ends' (input, loss) times `ends`.
+void apply_shape_factors(std::map<std::string, double, std::less<>>& table, const schedule::ModelDesc& model,
+                         const std::vector<ShapeFactors>& factors) {
+  const auto found = std::find_if(factors.begin(), factors.end(), [&](const auto& f) { return same_shape(f.shape, model); });
+  if (found == factors.end()) return;
+  for (auto& [key, seconds] : table) {
+    if (key.starts_with("block.")) seconds *= found->block;
+    if (key == schedule::cost_keys::input || key == schedule::cost_keys::loss) seconds *= found->ends;
+  }
+}
+
 // A send or recv costs the rank the device's message overhead (0 by default).
 bool is_message(const schedule::Op& op) {
   return op.kind == schedule::OpKind::send || op.kind == schedule::OpKind::recv;
@@ -88,7 +100,8 @@ bool is_message(const schedule::Op& op) {
 
 class AnalyticPricer final : public OpPricer {
  public:
-  explicit AnalyticPricer(DeviceSheet device) : device_(std::move(device)) {
+  AnalyticPricer(DeviceSheet device, std::vector<ShapeFactors> factors)
+      : device_(std::move(device)), factors_(std::move(factors)) {
     if (!(device_.efficiency > 0)) {
       throw Error("device sheet \"" + device_.name + "\"", "efficiency must be positive");
     }
@@ -98,14 +111,17 @@ class AnalyticPricer final : public OpPricer {
     if (is_message(op)) return device_.message_overhead_s;
     if (is_free(op)) return 0;
     const schedule::ModelDesc model = schedule::micro_batch_model(program);
-    const double seconds = cache_.seconds(model, schedule::cost_key(op), [&](const auto&) {
-      return device_table(program, device_);
+    const double seconds = cache_.seconds(model, schedule::cost_key(op), [&](const auto& shape) {
+      auto table = device_table(program, device_);
+      apply_shape_factors(table, shape, factors_);
+      return table;
     });
     return per_update(op, model, seconds, device_);
   }
 
  private:
   DeviceSheet device_;
+  std::vector<ShapeFactors> factors_;
   ShapeCache cache_;
 };
 
@@ -168,6 +184,7 @@ class ProfilePricer final : public OpPricer {
     if (weight != table.end() && gradient != table.end() && adjoint != table.end() &&
         !profile_.find(schedule::cost_keys::block_weight_gradient, model))
       weight->second = std::max(0.0, gradient->second - adjoint->second);
+    apply_shape_factors(table, model, profile_.shape_factors);
     return table;
   }
 
@@ -178,8 +195,8 @@ class ProfilePricer final : public OpPricer {
 
 }  // namespace
 
-std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device) {
-  return std::make_unique<AnalyticPricer>(device);
+std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device, std::vector<ShapeFactors> factors) {
+  return std::make_unique<AnalyticPricer>(device, std::move(factors));
 }
 
 std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile) {
@@ -191,7 +208,7 @@ std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile, Contention
       !(profile.device.efficiency > 0)) {
     throw Error("profile", "device figures must be positive to price unmeasured shapes");
   }
-  return make_shape_corrected_pricer(std::make_unique<ProfilePricer>(profile, contention), profile.shape_factors);
+  return std::make_unique<ProfilePricer>(profile, contention);
 }
 
 }  // namespace plait::costmodels

@@ -112,12 +112,11 @@ TEST(ProfilePricer, ASerialProgramsBlockStepsCostTheSerialFactor) {
 
 // A shape's factors scale its block steps and its ends (embedding, head and
 // loss), nothing else, and no other shape (here: the same sizes on 4 ranks).
-TEST(ShapeCorrectedPricer, ScalesTheBlockStepsAndTheEndsOfItsShapeOnly) {
+TEST(ShapeFactors, ScaleTheBlockStepsAndTheEndsOfTheirShapeOnly) {
   schedule::Program program = program_of("d1024.h16.s1024.b2.r4.fp16.causal");
   program.model.tensor_parallel = 2, program.model.vocab = 50432;
   const auto base = make_analytic_pricer(device_sheet("a100-80gb"));
-  const auto corrected = make_shape_corrected_pricer(make_analytic_pricer(device_sheet("a100-80gb")),
-                                                     {{program.model, 1.25, 0.5, 10}});
+  const auto corrected = make_analytic_pricer(device_sheet("a100-80gb"), {{program.model, 1.25, 0.5, 10}});
   const auto ratio = [&](const schedule::Program& p, schedule::OpKind kind) {
     return corrected->op_seconds(p, op_of(kind)) / base->op_seconds(p, op_of(kind));
   };

@@ -81,25 +81,23 @@ LinkSheet link_sheet(std::string_view name);
 std::vector<std::string> device_sheet_names();
 std::vector<std::string> link_sheet_names();
 
-// Pricers: the analytic roofline on a device sheet, or a measured profile
-// (ops and shapes it lacks fall back to the roofline with the profile's fitted efficiency).
-std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device);
-std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile);
-
 // Per-shape corrections fitted to measured steps (calibrate --from-steps),
 // where a smooth kernel model misses one shape's kernels: at `shape` (a
 // micro-batch's ModelDesc, tensor parallelism and vocabulary included) block
 // steps cost `block` times, and a step's ends (the embedding, the head and its
-// loss) `ends` times, what the pricer under them says.
+// loss) `ends` times, what the model says. Applied where a pricer computes a
+// shape's prices, once a shape.
 struct ShapeFactors {
   schedule::ModelDesc shape;
   double block = 1, ends = 1;
   int rows = 0;  // measured steps they were fitted on
 };
 
-// `base` with `factors` applied to the Programs whose micro-batch shape has them.
-std::unique_ptr<OpPricer> make_shape_corrected_pricer(std::unique_ptr<OpPricer> base,
-                                                      std::vector<ShapeFactors> factors);
+// Pricers: the analytic roofline on a device sheet (with `factors` at their
+// shapes), or a measured profile (ops and shapes it lacks fall back to the
+// roofline with the profile's fitted efficiency; its shape factors applied).
+std::unique_ptr<OpPricer> make_analytic_pricer(const DeviceSheet& device, std::vector<ShapeFactors> factors = {});
+std::unique_ptr<OpPricer> make_profile_pricer(const Profile& profile);
 
 // Whether the priced rank shares its machine with ranks doing the same work
 // (the profile's contended measurements, or alone times x the fitted factor).

@@ -94,7 +94,7 @@ struct KernelFit {
   int rows = 0;
   // The fitted model: the smooth one with the shape factors applied.
   std::unique_ptr<OpPricer> pricer() const {
-    return make_shape_corrected_pricer(make_analytic_pricer(device), shape_factors);
+    return make_analytic_pricer(device, shape_factors);
   }
 };
 
