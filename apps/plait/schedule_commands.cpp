@@ -72,6 +72,7 @@ void add_schedule(CLI::App& app) {
   struct Options {
     BuildSpec spec;
     std::string kind = "mgrit", relax = "F", backward_relax, output, mask = "causal", model = "transformer";
+    std::string dp_allreduce = "packed", ends = "split";
     int backward_levels = 0;
     std::int32_t vocab = 50304;  // GPT-2's 50,257 padded to a multiple of 128, as Megatron does
     CLI::Option* vocab_option = nullptr;
@@ -111,6 +112,18 @@ void add_schedule(CLI::App& app) {
                       "with --dp-overlap: gradient bytes of a bucket (e.g. 25MiB, DDP's default)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+  command->add_option("--dp-allreduce", options->dp_allreduce,
+                      "with --dp: how gradients are summed: packed (one all-reduce of each rank's gradients at the "
+                      "end), bucketed (as --dp-overlap) or per-tensor (TorchBraid: one blocking all-reduce per "
+                      "parameter tensor, fp32, at the end)")
+      ->check(CLI::IsMember({"packed", "bucketed", "per-tensor"}))
+      ->capture_default_str();
+  command->add_option("--ends", options->ends,
+                      "mgrit, serial: where the input and loss (and a GPT's embedding and head) run: split (the "
+                      "first and the last rank) or first-rank (TorchBraid: the output state is sent to the first "
+                      "rank and the loss gradient back)")
+      ->check(CLI::IsMember({"split", "first-rank"}))
+      ->capture_default_str();
   add_solver_options(*command, options->spec, options->relax, options->backward_relax, options->backward_levels);
   command->add_option("--fwd-iters", options->spec.forward.iterations, "forward MGRIT iterations")
       ->capture_default_str();
@@ -124,6 +137,10 @@ void add_schedule(CLI::App& app) {
   command->add_option("--tp", model.tensor_parallel,
                       "tensor parallelism (Megatron): ranks each block is split over; ranks x dp x tp in all, "
                       "tensor-parallel ranks adjacent")
+      ->capture_default_str();
+  command->add_option("--buffer-blocks", model.buffer_blocks,
+                      "--model gpt: TorchBraid's open and close layers: this many blocks after the embedding and as "
+                      "many before the head, run serially with them (priced by the simulator; the executor refuses)")
       ->capture_default_str();
   command->add_option("--d-model", model.d_model, "transformer width")->capture_default_str();
   command->add_option("--heads", model.heads, "attention heads")->capture_default_str();
@@ -156,6 +173,9 @@ void add_schedule(CLI::App& app) {
     if (options->model != "gpt" && options->vocab_option->count() > 0)
       throw Error("--vocab", "only --model gpt has a vocabulary");
     options->spec.model.vocab = options->model == "gpt" ? options->vocab : 0;
+    options->spec.dp_overlap = options->spec.dp_overlap || options->dp_allreduce == "bucketed";
+    options->spec.dp_per_tensor = options->dp_allreduce == "per-tensor";
+    options->spec.ends_on_first_rank = options->ends == "first-rank";
     const std::string& kind = options->kind;
     if (!schedule::is_pipeline_kind(kind) && options->spec.micro_batches != 1)
       throw Error("--micro-batches",

@@ -93,6 +93,20 @@ void apply_shape_factors(std::map<std::string, double, std::less<>>& table, cons
   }
 }
 
+// TorchBraid's buffer blocks (ModelDesc::buffer_blocks) run with the ends: the
+// open ones' forward and backward priced into the input op, the close ones'
+// into the loss op, each a kept-graph forward and a backward with parameter
+// gradients. The open blocks' backward really runs after the adjoint, on the
+// same rank: the rank's total, and so the step's critical path through it, is
+// the same.
+void add_buffer_blocks(std::map<std::string, double, std::less<>>& table, const schedule::ModelDesc& model) {
+  if (model.buffer_blocks <= 0) return;
+  const double block = table.at(std::string(schedule::cost_keys::block_forward_keep)) +
+                       table.at(std::string(schedule::cost_keys::block_gradient));
+  table.at(std::string(schedule::cost_keys::input)) += model.buffer_blocks * block;
+  table.at(std::string(schedule::cost_keys::loss)) += model.buffer_blocks * block;
+}
+
 // A send or recv costs the rank the device's message overhead (0 by default).
 bool is_message(const schedule::Op& op) {
   return op.kind == schedule::OpKind::send || op.kind == schedule::OpKind::recv;
@@ -114,6 +128,7 @@ class AnalyticPricer final : public OpPricer {
     const double seconds = cache_.seconds(model, schedule::cost_key(op), [&](const auto& shape) {
       auto table = device_table(program, device_);
       apply_shape_factors(table, shape, factors_);
+      add_buffer_blocks(table, shape);
       return table;
     });
     return per_update(op, model, seconds, device_);
@@ -185,6 +200,7 @@ class ProfilePricer final : public OpPricer {
         !profile_.find(schedule::cost_keys::block_weight_gradient, model))
       weight->second = std::max(0.0, gradient->second - adjoint->second);
     apply_shape_factors(table, model, profile_.shape_factors);
+    add_buffer_blocks(table, model);
     return table;
   }
 

@@ -12,7 +12,7 @@
 namespace plait::costmodels {
 namespace {
 
-const std::array<DeviceSheet, 4> device_sheets = {{
+const std::array<DeviceSheet, 5> device_sheets = {{
     // One core of this machine's CPU class: AMD EPYC Zen 5 (family 26), 2.6 GHz,
     // AVX-512 with two 512-bit FMA pipes: 2 x 16 lanes x 2 FLOPs x 2.6e9 = 166 GFLOP/s
     // fp32, AVX512_BF16 dot products double that. Bandwidth: what one core streams
@@ -28,9 +28,13 @@ const std::array<DeviceSheet, 4> device_sheets = {{
     // NVIDIA H200 SXM datasheet (2024): same GH100 compute as H100 SXM (FP32 67,
     // BF16 989.4 TFLOP/s dense), HBM3e 4.8 TB/s (141 GB).
     {"h200", 67e12, 989.4e12, 4.8e12, 1.0, 141e9},
+    // NVIDIA V100 SXM2 32GB datasheet (2018): FP32 15.7 TFLOP/s, HBM2 900 GB/s,
+    // 32 GB. It has no bf16: the half-precision column is the FP16 tensor-core
+    // peak, 125 TFLOP/s, what fp16 (and autocast) runs at.
+    {"v100-sxm2-32gb", 15.7e12, 125e12, 900e9, 1.0, 32e9},
 }};
 
-const std::array<LinkSheet, 5> link_sheets = {{
+const std::array<LinkSheet, 7> link_sheets = {{
     // NVLink 4 (H100 SXM datasheet): 900 GB/s per GPU, both directions together,
     // so 450 GB/s one way. Latency: a few microseconds through NCCL/CUDA-aware MPI
     // (typical osu_latency figures; not a datasheet number).
@@ -48,6 +52,13 @@ const std::array<LinkSheet, 5> link_sheets = {{
     // PCIe 5.0 x16 (PCI-SIG): 32 GT/s x 16 lanes, 128b/130b = 63 GB/s one way;
     // GPU-to-GPU through host memory, latency as a staged copy (~5 us).
     {"pcie5-x16", 5e-6, 63e9},
+    // NVLink 2 (V100 SXM2 datasheet): six links of 25 GB/s each way, 150 GB/s one
+    // way per GPU, 300 GB/s both ways; latency as NVLink 4 (CUDA-aware MPI, a few us).
+    {"nvlink2", 2.5e-6, 150e9},
+    // Intel Omni-Path 100 (OPA 100 HFI product brief): 100 Gb/s per port = 12.5 GB/s;
+    // MPI latency about 1 us end to end (the brief's sub-microsecond port-to-port
+    // latency, plus a switch hop).
+    {"omni-path-100", 1.0e-6, 12.5e9},
 }};
 
 template <class Sheet, std::size_t N>

@@ -33,15 +33,12 @@ TorchBackend::Impl::Impl(const schedule::Program& program, int rank_, const std:
   input = detail::make_input(context);
   target = detail::make_target(context);
   zeros = at::zeros(state_shape(), context.options);
-  bool first = false, last = false;
-  for (const schedule::BlockRange& chunk : schedule::owned_blocks(program, rank)) {
+  for (const schedule::BlockRange& chunk : schedule::owned_blocks(program, rank))
     for (int block = chunk.first; block < chunk.end; ++block) block_parameters(block);
-    first = first || chunk.first == 0;
-    last = last || chunk.end == layers;
-  }
   if (program.model.vocab > 0) {
     tokens = detail::make_tokens(context);
-    ends = std::make_unique<detail::GptEnds>(context, first, last, shard, group.get());
+    const schedule::EndsHeld held = schedule::ends_held(program, rank);
+    ends = std::make_unique<detail::GptEnds>(context, held.first, held.last, shard, group.get());
   }
 }
 
@@ -184,7 +181,8 @@ void TorchBackend::Impl::update() {
 // The ends' gradients travel with the grad_allreduce whose size says so
 // (the Program adds them to the rank's last one).
 bool TorchBackend::Impl::carries_ends(const Op& op) const {
-  return ends && ends->holds_any() && op.bytes > schedule::gradient_bytes(context.model, op.span);
+  return ends && ends->holds_any() && op.bytes > op.span * schedule::block_parameter_count(context.model) *
+                                                     schedule::gradient_element_bytes(context.model, op);
 }
 
 void TorchBackend::Impl::compute(const Op& op) {

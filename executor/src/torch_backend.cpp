@@ -41,6 +41,9 @@ void check_runnable(const schedule::ModelDesc& model, const std::string& device)
                            std::to_string(model.heads));
   if (!(model.tstop > 0) || !std::isfinite(model.tstop))
     throw Error(where, "tstop must be a positive number");
+  if (model.buffer_blocks > 0)
+    throw Error(where + ".buffer_blocks", "the executor does not run buffer blocks (TorchBraid's open and close "
+                                          "layers); the simulator prices them");
   detail::scalar_type_of(model.dtype);
   if (detail::is_cuda(device) && !cuda_available())
     throw Error("--device " + device, "this libtorch sees no CUDA device");

@@ -47,6 +47,7 @@ Program build(const BuildSpec& spec, const std::string& kind, std::vector<std::i
   program.forward = spec.forward;
   program.adjoint = spec.adjoint;
   program.tolerance = spec.tolerance;
+  program.ends_on_first_rank = spec.ends_on_first_rank;
   program.model = spec.model;
   program.work = work_table(spec.model);
   program.partition = detail::make_partition(spec);
@@ -109,8 +110,12 @@ Program build(const BuildSpec& spec, const std::string& kind, std::vector<std::i
   emit_phase(forward_builder, forward, Phase::forward, "forward");
 
   out.begin_section("adjoint.init", Phase::adjoint, false, 1);
-  out.emit(last, {.kind = OpKind::loss, .dst = Buffer{Space::w, 0, spec.layers},
-                  .a = Buffer{Space::u, 0, spec.layers}});
+  // With the ends on the first rank the output state travels there, and the
+  // loss gradient back when the adjoint's first step reads it.
+  const Op loss{.kind = OpKind::loss, .dst = Buffer{Space::w, 0, spec.layers}, .a = Buffer{Space::u, 0, spec.layers}};
+  const int loss_rank = spec.ends_on_first_rank ? 0 : last;
+  out.fetch_inputs(loss_rank, loss);
+  out.emit(loss_rank, loss);
   adjoint_builder.emit_init();
   emit_phase(adjoint_builder, adjoint, Phase::adjoint, "adjoint");
   return program;

@@ -7,7 +7,8 @@
 // the ranks at its position in the other replicas (one grad_allreduce), so
 // every replica ends with the whole batch's gradients, as the serial step
 // (one grad_allreduce per chunk of trained blocks it owns), or, with
-// dp_overlap, in buckets as the backward finishes them.
+// dp_overlap, in buckets as the backward finishes them; with dp_per_tensor
+// each chunk's is marked per_tensor (TorchBraid's tensor-by-tensor sum).
 #include "detail/data_parallel.hpp"
 
 #include <algorithm>
@@ -25,13 +26,13 @@ struct OpPlace {
 };
 
 // The rank's gradients summed at the end of its step: one grad_allreduce per
-// chunk of trained blocks.
-void sum_at_the_end(const Program& program, int position, RankProgram& rank) {
+// chunk of trained blocks, packed or (per_tensor) a tensor at a time.
+void sum_at_the_end(const Program& program, int position, bool per_tensor, RankProgram& rank) {
   Section sum{.name = "gradient allreduce", .phase = Phase::none, .iteration = false, .repeat = 1, .ops = {}};
   for (const BlockRange& chunk : trained_blocks(program, position)) {
-    const std::int32_t blocks = chunk.end - chunk.first;
-    sum.ops.push_back({.kind = OpKind::grad_allreduce, .block = chunk.first, .span = blocks,
-                       .bytes = gradient_bytes(program.model, blocks)});
+    Op op{.kind = OpKind::grad_allreduce, .block = chunk.first, .span = chunk.end - chunk.first, .per_tensor = per_tensor};
+    op.bytes = op.span * block_parameter_count(program.model) * gradient_element_bytes(program.model, op);
+    sum.ops.push_back(op);
   }
   rank.sections.push_back(std::move(sum));
 }
@@ -54,7 +55,7 @@ void sum_in_buckets(const Program& program, int position, std::int64_t bucket_by
       repeated = repeated || rank.sections[s].repeat != 1;
     }
   if (repeated) {
-    sum_at_the_end(program, position, rank);
+    sum_at_the_end(program, position, false, rank);
     for (Op& op : rank.sections.back().ops) op.overlap = true;
     return;
   }
@@ -91,6 +92,8 @@ Program data_parallel(const BuildSpec& spec, Program (*build_one_replica)(const 
   if (replicas < 1 || replicas > max_ranks) throw Error("dp", "must be in 1.." + std::to_string(max_ranks));
   if (spec.model.kind != "transformer") throw Error("dp", "a " + spec.model.kind + " model has no batch to split");
   if (spec.dp_overlap && spec.bucket_bytes < 1) throw Error("bucket-bytes", "must be >= 1");
+  if (spec.dp_overlap && spec.dp_per_tensor)
+    throw Error("dp-allreduce", "per-tensor all-reduces block the rank (TorchBraid's): they do not overlap (--dp-overlap)");
   const std::int64_t split = std::int64_t{replicas} * std::max(spec.micro_batches, 1);
   if (spec.model.batch % split != 0)
     throw Error("dp", std::to_string(replicas) + " replicas x " + std::to_string(spec.micro_batches) +
@@ -109,7 +112,7 @@ Program data_parallel(const BuildSpec& spec, Program (*build_one_replica)(const 
   std::vector<RankProgram> first = std::move(program.rank_programs);
   for (std::int32_t position = 0; position < per_replica; ++position) {
     if (spec.dp_overlap) sum_in_buckets(program, position, spec.bucket_bytes, first[position]);
-    else sum_at_the_end(program, position, first[position]);
+    else sum_at_the_end(program, position, spec.dp_per_tensor, first[position]);
   }
   program.rank_programs.clear();
   for (std::int32_t replica = 0; replica < replicas; ++replica) {

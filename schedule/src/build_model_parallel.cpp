@@ -58,7 +58,7 @@ void add_step_ends(Program& program) {
         auto sum = std::find_if(section->ops.rbegin(), section->ops.rend(),
                                 [](const Op& op) { return op.kind == OpKind::grad_allreduce; });
         if (sum == section->ops.rend()) continue;
-        sum->bytes += ends;
+        sum->bytes += end_gradient_bytes(program, rank, *sum);
         break;
       }
     ops.sections.push_back({.name = "optimizer", .phase = Phase::none, .iteration = false, .repeat = 1,
@@ -78,9 +78,12 @@ Program model_parallel(const BuildSpec& spec, Program (*build)(const BuildSpec&)
     throw Error("model", "tensor parallelism and a vocabulary need a transformer, not " + spec.model.kind);
   if (std::int64_t{spec.ranks} * spec.replicas * spec.model.tensor_parallel > max_ranks)
     throw Error("tp", "ranks x dp x tp is above the limit of " + std::to_string(max_ranks) + " ranks");
+  if (spec.dp_per_tensor && spec.model.tensor_parallel != 1)
+    throw Error("dp-allreduce", "per-tensor all-reduces model TorchBraid, which has no tensor parallelism");
   BuildSpec blocks = spec;
   blocks.model.tensor_parallel = 1;
   blocks.model.vocab = 0;
+  blocks.model.buffer_blocks = 0;
   Program program = build(blocks);
   program.model = spec.model;
   expand_tensor_parallel(program);

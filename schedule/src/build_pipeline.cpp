@@ -268,6 +268,9 @@ bool is_pipeline_kind(const std::string& kind) {
 
 Program build_kind(const std::string& kind, const BuildSpec& spec) {
   if (spec.repack) return build_kind(kind, repacked(spec));
+  if (spec.ends_on_first_rank && is_pipeline_kind(kind))
+    throw Error("ends", "a pipeline runs the loss on its last stage: only mgrit and serial put the ends on the first "
+                        "rank (TorchBraid's layout)");
   if (kind == "mgrit") return build_mgrit(spec);
   if (kind == "serial") return build_serial(spec);
   if (kind == "gpipe") return build_gpipe(spec);

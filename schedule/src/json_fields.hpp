@@ -53,9 +53,10 @@ T field(const json& object, const char* key, const std::string& where) {
 }
 
 // The fields an op may have, by number: readers find them without comparing names.
-enum class OpField { op, dst, a, b, c, level, block, span, grad, graph, peer, tag, bytes, overlap, count };
-inline constexpr const char* op_field_names[] = {"op",    "dst",   "a",    "b",    "c",   "level", "block",
-                                                 "span",  "grad",  "graph", "peer", "tag", "bytes", "overlap"};
+enum class OpField { op, dst, a, b, c, level, block, span, grad, graph, peer, tag, bytes, overlap, per_tensor, count };
+inline constexpr const char* op_field_names[] = {"op",   "dst",   "a",    "b",     "c",       "level",
+                                                 "block", "span", "grad", "graph", "peer",    "tag",
+                                                 "bytes", "overlap", "per_tensor"};
 inline const char* name_of(OpField field) { return op_field_names[static_cast<int>(field)]; }
 
 // An op's fields in a JSON object.
@@ -115,6 +116,7 @@ Op read_op(const Fields& in, const std::string& where) {
   op.tag = in.template get<std::int32_t>(OpField::tag, where).value_or(0);
   op.bytes = in.template get<std::int64_t>(OpField::bytes, where).value_or(0);
   op.overlap = in.template get<bool>(OpField::overlap, where).value_or(false);
+  op.per_tensor = in.template get<bool>(OpField::per_tensor, where).value_or(false);
   return op;
 }
 

@@ -52,22 +52,6 @@ std::int64_t block_parameter_count(const ModelDesc& model) {
          + d * hidden / tp + d;                 // MLP down: by rows
 }
 
-std::int64_t end_parameter_bytes(const Program& program, int rank) {
-  const ModelDesc& model = program.model;
-  if (model.vocab <= 0) return 0;
-  const std::int64_t d = model.d_model;
-  const std::int64_t word = std::int64_t{model.vocab} / std::max(model.tensor_parallel, 1) * d;
-  bool first = false, last = false;
-  for (const BlockRange& chunk : owned_blocks(program, rank)) {
-    first = first || chunk.first == 0;
-    last = last || chunk.end == program.layers;
-  }
-  std::int64_t elements = 0;
-  if (first) elements += word + std::int64_t{model.seq} * d;
-  if (last) elements += (first ? 0 : word) + 2 * d;
-  return elements * element_bytes(model);
-}
-
 std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks) {
   return blocks * block_parameter_count(model) * element_bytes(model);
 }
@@ -126,7 +110,8 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
       most_sends = std::max(most_sends, sends);
     }
     memory.states = most_live_states(program.rank_programs[rank]) * state;
-    memory.kept_graphs = std::int64_t(most_kept) * graph;
+    // The buffer blocks at the ends keep their graphs from the forward to the backward.
+    memory.kept_graphs = (std::int64_t(most_kept) + held_buffer_blocks(program, rank)) * graph;
     memory.recompute = recomputes ? graph : 0;
     memory.messages = most_sends * state;
   }

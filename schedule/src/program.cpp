@@ -189,6 +189,10 @@ void check_model(const ModelDesc& model) {
   split("heads", model.heads);
   split("MLP width", std::int64_t{model.mlp_ratio} * model.d_model);
   split("vocabulary", model.vocab);
+  if (model.buffer_blocks < 0 || model.buffer_blocks > 1024)
+    throw Error("model.buffer_blocks", "must be in 0..1024, got " + std::to_string(model.buffer_blocks));
+  if (model.buffer_blocks > 0 && model.vocab == 0)
+    throw Error("model.buffer_blocks", "buffer blocks sit beside a full step's embedding and head: they need a vocabulary");
 }
 
 ModelDesc micro_batch_model(const Program& program) {

@@ -4,11 +4,13 @@
 //  "kind": "mgrit" | "serial" | "gpipe" | "1f1b", "layers": N, "ranks": P,
 //  "micro_batches": M (optional, 1), "replicas": D (optional, 1),
 //  "virtual_stages": v (optional, 1: chunks of blocks a rank holds),
-//  "frozen_blocks": K (optional, 0: blocks 0..K-1 run forward only), "tolerance": 0,
+//  "frozen_blocks": K (optional, 0: blocks 0..K-1 run forward only),
+//  "ends_on_first_rank": false (optional: input and loss on each replica's first rank), "tolerance": 0,
 //  "forward": {"levels", "coarsening_factor", "relax": "F"|"FCF", "iterations",
 //              "skip_first_down_relax", "final_relax"}, "adjoint": {...},
 //  "model": {"kind": "transformer"|"linear"|"mlp", ..., "vocab": V (optional, 0: the
-//            block stack; > 0: a full GPT step), "tensor_parallel": T (optional, 1)},
+//            block stack; > 0: a full GPT step), "tensor_parallel": T (optional, 1),
+//            "buffer_blocks": B (optional, 0: serial blocks at each end)},
 //  "partition": [0, ..., N] (one entry per chunk of a replica's ranks / T),
 //  "work": {"block.fwd": {"flops", "bytes"}, ...},
 //  "rank_programs": [{"sections": [{"name", "phase", "iteration", "repeat",
@@ -20,7 +22,8 @@
 // micro-batch m > 0 is written "u[0][3]@m". A grad_allreduce sums the gradients
 // of blocks [block, block + span) over the replicas: {"op": "grad_allreduce",
 // "block": 4, "span": 4, "bytes": 3178496}; with "overlap": true it may run while
-// the rank computes on, done by the end of the rank's program (--dp-overlap).
+// the rank computes on, done by the end of the rank's program (--dp-overlap);
+// with "per_tensor": true it sums one parameter tensor at a time (fp32 bytes).
 // An update op ({"op": "update", "bytes": ...}) is a full step's optimizer step
 // over the rank's parameters. Op fields that are empty/default are left out. Loading validates the result.
 
@@ -98,6 +101,7 @@ void to_json(json& out, const ModelDesc& model) {
                 {"dtype", model.dtype}, {"causal", model.causal}, {"init", model.init}});
     if (model.vocab > 0) out["vocab"] = model.vocab;
     if (model.tensor_parallel != 1) out["tensor_parallel"] = model.tensor_parallel;
+    if (model.buffer_blocks != 0) out["buffer_blocks"] = model.buffer_blocks;
   } else {
     out.update({{"lambda", model.lambda}, {"scheme", model.scheme}, {"width", model.width}});
   }
@@ -119,6 +123,7 @@ void from_json(const json& in, ModelDesc& model) {
   model.init = field_or(in, "init", defaults.init, where);
   model.vocab = field_or(in, "vocab", defaults.vocab, where);
   model.tensor_parallel = field_or(in, "tensor_parallel", defaults.tensor_parallel, where);
+  model.buffer_blocks = field_or(in, "buffer_blocks", defaults.buffer_blocks, where);
   model.lambda = field_or(in, "lambda", defaults.lambda, where);
   model.scheme = field_or(in, "scheme", defaults.scheme, where);
   model.width = field_or(in, "width", defaults.width, where);
@@ -136,7 +141,7 @@ static json header_json(const Program& program) {
   for (const auto& [key, value] : program.work) {
     work[key] = {{"flops", value.flops}, {"bytes", value.bytes}};
   }
-  return {{"format", format_name},
+  json header = {{"format", format_name},
           {"version", Program::format_version},
           {"kind", program.kind},
           {"layers", program.layers},
@@ -152,6 +157,8 @@ static json header_json(const Program& program) {
           {"partition", program.partition},
           {"work", std::move(work)},
           {"rank_programs", json::array()}};
+  if (program.ends_on_first_rank) header["ends_on_first_rank"] = true;
+  return header;
 }
 
 void to_json(json& out, const Program& program) { out = json::parse(dump_program(program)); }
@@ -174,6 +181,7 @@ void from_json(const json& in, Program& program) {
   program.replicas = field_or<std::int32_t>(in, "replicas", 1, "");
   program.virtual_stages = field_or<std::int32_t>(in, "virtual_stages", 1, "");
   program.frozen_blocks = field_or<std::int32_t>(in, "frozen_blocks", 0, "");
+  program.ends_on_first_rank = field_or<bool>(in, "ends_on_first_rank", false, "");
   program.tolerance = field_or<double>(in, "tolerance", 0.0, "");
   program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
   program.adjoint = phase_from_json(field<json>(in, "adjoint", ""), "/adjoint");
@@ -243,6 +251,7 @@ void append_op(std::string& out, const Op& op) {
     number("block", op.block);
     number("span", op.span);
     if (op.overlap) out += ",\"overlap\":true";
+    if (op.per_tensor) out += ",\"per_tensor\":true";
   }
   if (is_block_step(op.kind)) {
     number("level", op.level);

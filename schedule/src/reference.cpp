@@ -338,7 +338,7 @@ ReferenceRun run_reference(const Program& program, const ReferenceModel& model) 
   ReferenceRun run;
   const int last = ranks - 1;
   run.final_state = backends[last].get(Buffer{Space::u, 0, program.layers});
-  run.loss = backends[last].loss;
+  run.loss = backends[program.ends_on_first_rank ? 0 : last].loss;  // the rank that ran the loss op
   run.gradients.resize(program.layers);
   for (auto& backend : backends) {
     for (auto& [block, gradient] : backend.gradients) run.gradients[block] = std::move(gradient);

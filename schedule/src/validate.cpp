@@ -97,6 +97,9 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
         }
         if (op.kind == OpKind::update && program.model.vocab < 1)
           bad("update (the optimizer step) belongs to a full training step (a model with a vocabulary)");
+        if (op.per_tensor && (op.kind != OpKind::grad_allreduce || op.overlap))
+          bad(std::string(to_string(op.kind)) + (op.overlap ? " overlapped" : "") +
+              " cannot be per_tensor (only a blocking grad_allreduce is)");
         if (op.overlap && op.kind != OpKind::grad_allreduce)
           bad(std::string(to_string(op.kind)) + " cannot overlap (only a grad_allreduce does)");
         if ((adds_to_gradient(op) || op.kind == OpKind::grad_allreduce) && op.block < frozen)

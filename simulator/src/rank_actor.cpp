@@ -9,6 +9,7 @@
 
 #include "collectives.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/memory.hpp"
 
 namespace plait::simulator::detail {
 namespace {
@@ -165,12 +166,26 @@ double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> g
                    static_cast<int>(group.size()), bytes, value);
 }
 
+// A per-tensor gradient all-reduce (TorchBraid's) is one blocking all-reduce
+// per parameter tensor, each at its own size: small ones pay the algorithm's
+// latency terms (recursive doubling under the eager limit), large ones ring.
 void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value) {
-  if (costs_.pass_bytes_per_s > 0 && op.kind == schedule::OpKind::grad_allreduce && group.size() > 1)
-    sg4::this_actor::sleep_for(double(op.bytes) / costs_.pass_bytes_per_s);
+  if (!op.per_tensor || costs_.program == nullptr || group.size() <= 1) {
+    collective_of(channel, op.kind, group, op.bytes, value);
+    return;
+  }
+  const std::int64_t element = schedule::gradient_element_bytes(costs_.program->model, op);
+  for (const std::int64_t elements : schedule::gradient_tensor_elements(*costs_.program, state_.rank, op))
+    collective_of(channel, op.kind, group, elements * element, value);
+}
+
+void SimGridComm::collective_of(Channel channel, schedule::OpKind kind, std::span<const int> group, std::int64_t bytes,
+                                double value) {
+  if (costs_.pass_bytes_per_s > 0 && kind == schedule::OpKind::grad_allreduce && group.size() > 1)
+    sg4::this_actor::sleep_for(double(bytes) / costs_.pass_bytes_per_s);
   CollectivePort port(*this, channel, group);
-  allreduce(port, resolve(algorithm_, op.bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
-            static_cast<int>(group.size()), op.bytes, value);
+  allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
+            static_cast<int>(group.size()), bytes, value);
 }
 
 // Megatron's activation all-reduces: NCCL rings within the tensor-parallel

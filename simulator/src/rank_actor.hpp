@@ -116,6 +116,8 @@ struct CommCosts {
   // (2 (T - 1) steps of latency + a T-th of the state, plus the pass), not
   // message by message (a 512-GPU step would simulate ~100 M messages).
   LinkSpec tensor_link;
+  // The Program, for the tensors a per-tensor gradient all-reduce sums (null: none).
+  const schedule::Program* program = nullptr;
 };
 
 // Messages over SimGrid mailboxes. Sends are detached (never block). Eager
@@ -137,6 +139,9 @@ class SimGridComm final : public schedule::Comm {
   // A collective within `group` on `channel`: a gradient all-reduce's pass
   // over its buffer, then its messages.
   void collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value);
+  // One all-reduce of `bytes` within `group`: a gradient all-reduce's pass over its buffer, then its messages.
+  void collective_of(Channel channel, schedule::OpKind kind, std::span<const int> group, std::int64_t bytes,
+                     double value);
   void post(Channel channel, int peer, std::int64_t bytes, double value);
   double receive(Channel channel, int peer, std::int64_t bytes);
 

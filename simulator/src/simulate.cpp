@@ -264,7 +264,8 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
               *state, ranks, options.allreduce, options.eager_limit_bytes, stream,
               {.pass_bytes_per_s = platform.allreduce_pass_bytes_per_s,
                .message_overhead_s = pricer->op_seconds(program, schedule::Op{.kind = schedule::OpKind::send}),
-               .tensor_link = platform.intra_node});
+               .tensor_link = platform.intra_node,
+               .program = &program});
           detail::RankOpListener listener(*state, listeners);
           try {
             schedule::interpret(program, r, backend, comm, &listener);

@@ -59,5 +59,48 @@ TEST(DataParallelSimulation, MgritReplicasAddOneGradientRing) {
   expect_replicas_add_one_ring(&schedule::build_mgrit, spec, 2, 0);
 }
 
+// TorchBraid's gradient sum: one blocking all-reduce per parameter tensor,
+// each at its own size: recursive doubling (log2 D exchanges of the tensor)
+// up to the eager limit, a ring above it.
+TEST(DataParallelSimulation, PerTensorSumsAddOneAllReducePerTensor) {
+  schedule::BuildSpec spec = plait::testing::pipeline_spec(8, 2, 1);
+  spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};
+  spec.adjoint = spec.forward;
+  constexpr int replicas = 2;
+  constexpr std::int64_t eager_limit = 2048;  // the LayerNorms and biases below it, the matrices above
+  const auto simulate_step = [&](const schedule::Program& program) {
+    return in_child_process([&] {
+      SimulateOptions options;
+      options.eager_limit_bytes = eager_limit;
+      return simulate(program, cluster(1, program.ranks, link(latency, bandwidth)), block_pricers(1e-3, 2e-3, 2e-3),
+                      options)
+          .predicted_time_s;
+    });
+  };
+  schedule::BuildSpec one = spec;
+  one.model.batch /= replicas;
+  const double one_replica = simulate_step(schedule::build_mgrit(one));
+  spec.replicas = replicas;
+  spec.dp_per_tensor = true;
+  const schedule::Program program = schedule::build_mgrit(spec);
+  double sums = 0;  // both positions hold 4 blocks: the same tensors
+  int below = 0, above = 0;
+  for (const schedule::Section& section : program.rank_programs[0].sections)
+    for (const schedule::Op& op : section.ops) {
+      if (op.kind != schedule::OpKind::grad_allreduce) continue;
+      for (const std::int64_t elements : schedule::gradient_tensor_elements(program, 0, op)) {
+        const double bytes = 4.0 * double(elements);
+        const bool doubling = bytes <= eager_limit;
+        (doubling ? below : above) += 1;
+        sums += doubling ? latency + bytes / bandwidth
+                         : 2 * (replicas - 1) * (latency + bytes / replicas / bandwidth);
+      }
+    }
+  EXPECT_EQ(below, 4 * 8);  // a block's two LayerNorms (4) and four biases
+  EXPECT_EQ(above, 4 * 4);  // and its four matrices
+  const double expected = one_replica + sums;
+  EXPECT_NEAR(simulate_step(program), expected, 1e-9 * expected);
+}
+
 }  // namespace
 }  // namespace plait::simulator

@@ -30,6 +30,13 @@ struct BuildSpec {
   // the rest of the backward (PyTorch DDP's default bucket: 25 MiB).
   bool dp_overlap = false;
   std::int64_t bucket_bytes = std::int64_t{25} << 20;
+  // With replicas: sum the gradients as TorchBraid's data_parallel does, one
+  // blocking all-reduce per parameter tensor of the rank's blocks (and ends)
+  // after its backward (Op::per_tensor); not with dp_overlap.
+  bool dp_per_tensor = false;
+  // MGRIT and serial: the input and loss ops on the first rank of each replica
+  // (TorchBraid's open and close layers; Program::ends_on_first_rank).
+  bool ends_on_first_rank = false;
   // Interleaved 1F1B: chunks of blocks each stage holds (the model in ranks x
   // virtual_stages chunks, chunk c on stage c % ranks).
   std::int32_t virtual_stages = 1;

@@ -33,11 +33,24 @@ struct RankMemory {
 // their column-split biases; LayerNorms and the row-split layers' biases whole.
 std::int64_t block_parameter_count(const ModelDesc& model);
 // Bytes (model dtype) of the embedding and output-layer parameters rank `rank`
-// holds: with a vocabulary, the word embedding's 1 / T of the vocabulary and
-// the position embedding on the rank of block 0; the final LayerNorm and the
-// output layer (the word embedding's shard again, tied) on the rank of the
-// last block; the two once when one rank holds both. 0 without a vocabulary.
+// holds (ends_held): with a vocabulary, the word embedding's 1 / T of the
+// vocabulary and the position embedding with the input; the final LayerNorm
+// and the output layer (the word embedding's shard again, tied) with the
+// loss; the two once when one rank holds both; the buffer blocks of each end
+// it holds. 0 without a vocabulary (model_ends.cpp).
 std::int64_t end_parameter_bytes(const Program& program, int rank);
+// Buffer blocks (ModelDesc::buffer_blocks) rank `rank` runs: those of each end it holds.
+std::int64_t held_buffer_blocks(const Program& program, int rank);
+// Bytes a gradient element takes in a grad_allreduce: 4 when per_tensor
+// (TorchBraid sums fp32 .grad), else the model's dtype.
+std::int64_t gradient_element_bytes(const ModelDesc& model, const Op& op);
+// Whether a grad_allreduce also sums the rank's ends' gradients (its bytes
+// are more than its blocks'), and those gradients' bytes at its element size.
+bool carries_end_gradients(const Program& program, const Op& op);
+std::int64_t end_gradient_bytes(const Program& program, int rank, const Op& op);
+// The parameter tensors (elements each) a grad_allreduce of `rank` sums, in
+// order: each of its blocks' tensors, then the ends' when it carries them.
+std::vector<std::int64_t> gradient_tensor_elements(const Program& program, int rank, const Op& op);
 // Bytes of the gradients of `blocks` blocks, one element per parameter in the
 // model's dtype: what a grad_allreduce moves.
 std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks);

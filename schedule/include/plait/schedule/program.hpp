@@ -89,6 +89,11 @@ struct Op {
   // grad_allreduce: may run while the rank computes on (a bucket of gradients
   // summed once final, as DDP and NCCL do), done by the end of the rank's program.
   bool overlap = false;
+  // grad_allreduce: summed as TorchBraid's data_parallel sums them, one
+  // blocking all-reduce per parameter tensor in turn, each of its fp32 .grad
+  // (autocast keeps gradients in fp32): bytes count 4 a parameter, and
+  // gradient_tensor_elements gives the tensors. The sum is the same.
+  bool per_tensor = false;
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -164,6 +169,11 @@ struct ModelDesc {
   // forward, one per half in the backward (tensor_allreduces). Ranks are laid
   // out tensor-parallel first: rank r is shard r % T of pipeline rank r / T.
   std::int32_t tensor_parallel = 1;
+  // TorchBraid's open and close layers around the ODE blocks of a full GPT
+  // step (vocab > 0): this many transformer blocks after the embedding and as
+  // many before the head, run serially (not part of the MGRIT solve) by the
+  // ranks that run the input and loss ops; the executor does not run them.
+  std::int32_t buffer_blocks = 0;
   // reference problems
   double lambda = -1.0;
   std::string scheme = "forward-euler";  // linear: forward-euler | backward-euler
@@ -218,6 +228,11 @@ struct Program {
   // Blocks [0, frozen_blocks) are frozen (PipeTransformer): forward steps only,
   // no kept graph, no gradients, no all-reduce of their weights.
   std::int32_t frozen_blocks = 0;
+  // The input and loss ops (and a full step's embedding and head) both on the
+  // first rank of each replica, as TorchBraid runs its open and close layers:
+  // the last rank sends it the output state and gets the loss gradient back.
+  // Off: the input on the rank of block 0, the loss on the rank of the last.
+  bool ends_on_first_rank = false;
   PhaseSpec forward, adjoint;
   double tolerance = 0;  // > 0: tolerance mode (iterations are a maximum)
   ModelDesc model;
@@ -247,6 +262,12 @@ struct BlockRange {
 std::vector<BlockRange> owned_blocks(const Program& program, int rank);
 // The same clipped to the trained (not frozen) blocks: those with gradients.
 std::vector<BlockRange> trained_blocks(const Program& program, int rank);
+// Which ends of a full step rank `rank` holds: the embedding (`first`) and
+// the head (`last`); the same for the input and loss ops' placement.
+struct EndsHeld {
+  bool first = false, last = false;
+};
+EndsHeld ends_held(const Program& program, int rank);
 // The ranks a collective op of `rank` spans, ascending: an allreduce (of a
 // residual norm) its replica's ranks, a grad_allreduce the ranks at its
 // position in every replica.
