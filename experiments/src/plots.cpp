@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "detail/child_process.hpp"
+#include "detail/families.hpp"
 #include "detail/report.hpp"
 #include "plait/schedule/files.hpp"
 #include "plait/schedule/memory.hpp"
@@ -21,13 +22,6 @@ namespace plait::experiments::detail {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string cell(const std::optional<double>& value) {
-  if (!value) return "?";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.6g", *value);
-  return text;
-}
 
 // gnuplot's single-quoted strings: a quote is doubled.
 std::string quoted(const std::string& text) {
@@ -49,128 +43,6 @@ std::string points_table(const std::vector<PointResult>& results) {
         << cell(r.measured_speedup) << '\n';
   }
   return out.str();
-}
-
-// A setting a family is labelled by: its text for a point.
-struct Setting {
-  const char* axis;  // the name of the sweep axis it is
-  std::string (*text)(const PointConfig&);
-};
-
-const std::vector<Setting>& settings() {
-  static const std::vector<Setting> list = {
-      {"kind", [](const PointConfig& c) { return kind_label(c); }},
-      {"layers", [](const PointConfig& c) { return "N" + std::to_string(c.layers); }},
-      {"levels", [](const PointConfig& c) { return "L" + std::to_string(c.levels); }},
-      {"cf", [](const PointConfig& c) { return "cf" + std::to_string(c.cf); }},
-      {"relax", [](const PointConfig& c) { return c.relax; }},
-      {"iters", [](const PointConfig& c) { return std::to_string(c.fwd_iters) + "/" + std::to_string(c.bwd_iters) + " it"; }},
-      {"ranks", [](const PointConfig& c) { return "P" + std::to_string(c.ranks); }},
-      {"dp", [](const PointConfig& c) { return "D" + std::to_string(c.dp); }},
-      // An empty text says nothing in a label: overlap and freezing are named where they are.
-      {"dp_overlap", [](const PointConfig& c) { return std::string(c.dp_overlap ? "overlapped" : ""); }},
-      {"frozen", [](const PointConfig& c) { return c.frozen > 0 ? "F" + std::to_string(c.frozen) : ""; }},
-      {"repack", [](const PointConfig& c) { return std::string(c.repack ? "repacked" : "stages kept"); }},
-      {"devices", [](const PointConfig& c) { return std::to_string(devices(c)) + " devices"; }},
-      {"model", [](const PointConfig& c) {
-         return "d" + std::to_string(c.model.d_model) + " h" + std::to_string(c.model.heads) + " s" +
-                std::to_string(c.model.seq) + " b" + std::to_string(c.model.batch);
-       }},
-      {"mask", [](const PointConfig& c) { return c.mask; }},
-      {"tp", [](const PointConfig& c) { return c.tp > 1 ? "TP" + std::to_string(c.tp) : ""; }},
-      {"vocab", [](const PointConfig& c) { return c.vocab > 0 ? "GPT V" + std::to_string(c.vocab) : ""; }},
-      {"recompute", [](const PointConfig& c) { return std::string(c.recompute ? "recompute" : ""); }},
-      {"platform", [](const PointConfig& c) { return c.platform; }},
-  };
-  return list;
-}
-
-// An axis of the line plots: its value, the settings that change along it,
-// and what is plotted: the speedup, or the time per step (and memory per rank).
-struct Axis {
-  const char* name;
-  int (*value)(const PointConfig&);
-  bool log_x;
-  std::set<std::string> varies;
-  bool time = false;
-
-  bool varies_with(const Setting& setting) const { return varies.contains(setting.axis); }
-};
-
-const std::vector<Axis>& axes() {
-  static const std::vector<Axis> list = {
-      {"layers", [](const PointConfig& c) { return int(c.layers); }, true, {"layers"}},
-      {"levels", [](const PointConfig& c) { return int(c.levels); }, false, {"levels"}},
-      {"cf", [](const PointConfig& c) { return int(c.cf); }, false, {"cf"}},
-      {"ranks", [](const PointConfig& c) { return int(c.ranks); }, true, {"ranks", "devices"}},
-      // At a fixed device count: every split into replicas x ranks.
-      {"dp", [](const PointConfig& c) { return int(c.dp); }, true, {"dp", "ranks"}, true},
-      // The kinds compared: at each device count a family's fastest split.
-      {"devices", [](const PointConfig& c) { return int(devices(c)); }, true, {"devices", "ranks", "dp"}, true},
-      // Frozen blocks at a fixed device count (re-packing changes the split).
-      {"frozen", [](const PointConfig& c) { return int(c.frozen); }, false, {"frozen", "ranks", "dp"}, true},
-  };
-  return list;
-}
-
-// Points that share every setting but `axis`, in order of the axis.
-struct Family {
-  std::string label;
-  std::vector<const PointResult*> points;
-};
-
-// Families point into `results`: a temporary would leave them dangling.
-std::vector<Family> families_along(const Axis& axis, std::vector<PointResult>&& results) = delete;
-
-std::vector<Family> families_along(const Axis& axis, const std::vector<PointResult>& results) {
-  std::map<std::string, Family> by_key;  // key: every setting but the axis
-  std::vector<std::string> order;
-  for (const PointResult& r : results) {
-    if (!r.predicted_time_s) continue;
-    std::string key;
-    for (const Setting& setting : settings())
-      if (!axis.varies_with(setting)) key += setting.text(r.config) + "|";
-    auto [it, added] = by_key.try_emplace(key);
-    if (added) order.push_back(key);
-    it->second.points.push_back(&r);
-  }
-  std::vector<Family> families;
-  for (const std::string& key : order) {
-    Family& family = by_key.at(key);
-    std::stable_sort(family.points.begin(), family.points.end(), [&](const PointResult* a, const PointResult* b) {
-      const int x = axis.value(a->config), y = axis.value(b->config);
-      return x != y ? x < y : *a->predicted_time_s < *b->predicted_time_s;
-    });
-    // Points at the same value (splits of one device count): the fastest predicted.
-    family.points.erase(std::unique(family.points.begin(), family.points.end(),
-                                    [&](const PointResult* a, const PointResult* b) {
-                                      return axis.value(a->config) == axis.value(b->config);
-                                    }),
-                        family.points.end());
-    if (family.points.size() > 1) families.push_back(std::move(family));
-  }
-  // A family is labelled by the settings in which the plotted families differ
-  // (a lone family by those in which the sweep's points do).
-  std::vector<const PointResult*> compared;
-  if (families.size() > 1)
-    for (const Family& family : families) compared.push_back(family.points.front());
-  else
-    for (const PointResult& r : results)
-      if (r.predicted_time_s) compared.push_back(&r);
-  for (const Setting& setting : settings()) {
-    if (axis.varies_with(setting)) continue;
-    // The device count says no more than ranks and dp, except where ranks vary.
-    if (setting.axis == std::string("devices") && !axis.varies.contains("ranks")) continue;
-    std::set<std::string> values;
-    for (const PointResult* r : compared) values.insert(setting.text(r->config));
-    if (values.size() < 2) continue;
-    for (Family& family : families)
-      if (const std::string text = setting.text(family.points.front()->config); !text.empty())
-        family.label += (family.label.empty() ? "" : " ") + text;
-  }
-  for (Family& family : families)
-    if (family.label.empty()) family.label = "all points";
-  return families;
 }
 
 const char* preamble =
@@ -289,35 +161,7 @@ std::vector<std::pair<std::string, std::vector<PointResult>>> kind_groups(const 
   return groups;
 }
 
-// Lines along an axis join grid points; rows of a CSV of measured steps are
-// not families (they are in the accuracy plot and the report's tables).
-std::vector<PointResult> grid_points(const std::vector<PointResult>& results) {
-  std::vector<PointResult> grid;
-  for (const PointResult& r : results)
-    if (r.config.source.empty()) grid.push_back(r);
-  return grid;
-}
-
 }  // namespace
-
-std::string devices_table(const std::vector<PointResult>& results) {
-  const Axis& axis = *std::find_if(axes().begin(), axes().end(),
-                                    [](const Axis& a) { return a.name == std::string("devices"); });
-  const std::vector<PointResult> grid = grid_points(results);  // families point into it
-  const std::vector<Family> families = families_along(axis, grid);
-  if (families.empty()) return "";
-  std::ostringstream out;
-  out << "| family | devices | fastest split (ranks x dp) | predicted s | measured s | memory of the fullest rank |\n"
-      << "| --- | ---: | --- | ---: | ---: | ---: |\n";
-  for (const Family& family : families)
-    for (const PointResult* r : family.points) {
-      const PointConfig& c = r->config;
-      out << "| " << family.label << " | " << devices(c) << " | " << c.ranks << " x " << c.dp << " | "
-          << cell(r->predicted_time_s) << " | " << cell(r->measured_time_s) << " | "
-          << (r->predicted_memory_bytes ? schedule::format_bytes(*r->predicted_memory_bytes) : "?") << " |\n";
-    }
-  return out.str();
-}
 
 std::vector<std::string> write_plots(const std::string& output_dir, const std::vector<PointResult>& results) {
   const fs::path dir = fs::path(output_dir) / "plots";

@@ -63,6 +63,7 @@ schedule::ModelDesc point_model(const PointConfig& c) {
   model.causal = c.mask == "causal";
   model.tensor_parallel = c.tp;
   model.vocab = c.vocab;
+  model.buffer_blocks = c.buffer_blocks;
   return model;
 }
 
@@ -73,11 +74,14 @@ schedule::BuildSpec point_build_spec(const PointConfig& c) {
   spec.micro_batches = c.micro_batches;
   spec.replicas = c.dp;
   spec.dp_overlap = c.dp_overlap;
+  spec.dp_per_tensor = c.dp_allreduce == "per-tensor";
+  spec.ends_on_first_rank = c.ends == "first-rank";
   spec.virtual_stages = c.virtual_stages;
   spec.frozen_blocks = c.frozen;  // a re-packed point's ranks and dp are re-packed already
   spec.recompute = c.recompute;
   const schedule::Relax relax = schedule::parse_relax(c.relax);
-  spec.forward = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.fwd_iters};
+  spec.forward = {.levels = c.fwd_levels > 0 ? c.fwd_levels : c.levels, .coarsening_factor = c.cf, .relax = relax,
+                  .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
   spec.model = point_model(c);
   return spec;
@@ -101,6 +105,7 @@ nlohmann::json simulate(const Tools& tools, const std::string& point_dir, const 
   std::vector<std::string> argv = {tools.plait, "simulate", point_dir + "/program.json", "--platform",
                                    config.platform, "--grow-nodes", "--json"};
   if (!tools.profile.empty()) argv.insert(argv.end(), {"--profile", tools.profile});
+  if (config.allreduce != "auto") argv.insert(argv.end(), {"--allreduce", config.allreduce});
   argv.insert(argv.end(), extra.begin(), extra.end());
   const std::string out = point_dir + "/" + name + ".json";
   run_or_throw(argv, out, point_dir + "/" + name + ".stderr", "plait simulate");

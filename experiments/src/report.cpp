@@ -181,6 +181,10 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     out << "## Kinds against devices\n\nEach family's fastest predicted split of the devices into ranks x "
            "data-parallel replicas (`?`: not measured).\n\n"
         << kinds << "\n";
+  if (const std::string splits = data_parallel_table(results); !splits.empty())
+    out << "## Splits against data parallelism\n\nEach family's predicted time per step at its fewest and most "
+           "data-parallel replicas and at its fastest split (ranks x replicas, seconds).\n\n"
+        << splits << "\n";
   out << step_rows_section(spec, results);
   if (!plots.empty()) {
     out << "## Plots\n\n";
@@ -191,7 +195,7 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     if (r.config.source.empty()) grid_points.push_back(&r);
   if (grid_points.empty()) return out.str() + "All figures are in `results.csv`; each point's Program and prediction are in `points/`.\n";
   out << "## Points\n\n"
-      << "| kind | layers | levels | cf | relax | iters | ranks | dp | model | mask | platform | predicted s | measured s "
+      << "| kind | layers | levels (fwd/adj) | cf | relax | iters | ranks | dp | model | mask | platform | predicted s | measured s "
          "(min..max) | error | serial predicted s | serial measured s | predicted speedup | measured speedup | "
          "speedup error | speed factor | memory/rank | status |\n"
       << "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
@@ -205,7 +209,7 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
     std::string status = r.status;
     if (!r.error.empty()) status += ": " + table_cell(r.error);
     const std::string frozen = frozen_label(c);
-    out << "| " << kind_label(c) << (frozen.empty() ? "" : " " + frozen) << " | " << c.layers << " | " << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
+    out << "| " << kind_label(c) << (frozen.empty() ? "" : " " + frozen) << " | " << c.layers << " | " << (c.fwd_levels > 0 && c.fwd_levels != c.levels ? std::to_string(c.fwd_levels) + "/" : "") << c.levels << " | " << c.cf << " | " << c.relax << " | " << c.fwd_iters << "/"
         << c.bwd_iters << " | " << c.ranks << " | " << c.dp << (c.dp_overlap ? " overlapped" : "") << " | d" << c.model.d_model << " h" << c.model.heads << " s"
         << c.model.seq << " b" << c.model.batch << " | " << c.mask << " | " << c.platform << " | "
         << figure(r.predicted_time_s) << " | " << measured << " | " << percent(r.relative_error) << " | "

@@ -25,7 +25,7 @@ namespace {
 const std::vector<std::string>& columns() {
   static const std::vector<std::string> names = {
       "kind", "micro_batches", "virtual_stages", "dp", "dp_overlap", "frozen", "repack", "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
-      "batch", "mask", "platform", "tp", "vocab", "recompute", "source", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
+      "batch", "mask", "platform", "tp", "vocab", "recompute", "fwd_levels", "dp_allreduce", "ends", "buffer_blocks", "allreduce", "source", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
       "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
       "predicted_serial_s", "measured_serial_s", "speedup_error", "predicted_speedup_at_calibration",
       "predicted_memory_bytes", "held_out_s", "critical_compute_s", "status", "error"};
@@ -36,7 +36,8 @@ const std::vector<std::string>& columns() {
 bool added_later(const std::string& column) {
   return column == "kind" || column == "micro_batches" || column == "virtual_stages" || column == "dp" || column == "dp_overlap" || column == "frozen" || column == "repack" || column == "predicted_memory_bytes" || column == "predicted_serial_s" || column == "measured_serial_s" || column == "speedup_error" ||
          column == "predicted_speedup_at_calibration" || column == "tp" || column == "vocab" || column == "recompute" ||
-         column == "source" || column == "held_out_s" || column == "critical_compute_s";
+         column == "source" || column == "held_out_s" || column == "critical_compute_s" || column == "fwd_levels" ||
+         column == "dp_allreduce" || column == "ends" || column == "buffer_blocks" || column == "allreduce";
 }
 
 std::string number_text(const std::optional<double>& value) {
@@ -139,7 +140,8 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         std::to_string(c.fwd_iters), std::to_string(c.bwd_iters), std::to_string(c.ranks),
         std::to_string(c.model.d_model), std::to_string(c.model.heads), std::to_string(c.model.seq),
         std::to_string(c.model.batch), c.mask, c.platform, std::to_string(c.tp), std::to_string(c.vocab),
-        c.recompute ? "true" : "false", c.source, number_text(r.predicted_time_s),
+        c.recompute ? "true" : "false", std::to_string(c.fwd_levels), c.dp_allreduce, c.ends,
+        std::to_string(c.buffer_blocks), c.allreduce, c.source, number_text(r.predicted_time_s),
         number_text(r.measured_time_s), number_text(r.measured_min_s), number_text(r.measured_max_s),
         number_text(r.predicted_speedup), number_text(r.measured_speedup), number_text(r.relative_error),
         number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), number_text(r.predicted_serial_s),
@@ -189,6 +191,11 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     if (index.contains("recompute")) c.recompute = flag("recompute");
     if (index.contains("tp")) c.tp = integer("tp");
     if (index.contains("vocab")) c.vocab = integer("vocab");
+    if (index.contains("fwd_levels")) c.fwd_levels = integer("fwd_levels");
+    if (index.contains("dp_allreduce")) c.dp_allreduce = text_of("dp_allreduce");
+    if (index.contains("ends")) c.ends = text_of("ends");
+    if (index.contains("buffer_blocks")) c.buffer_blocks = integer("buffer_blocks");
+    if (index.contains("allreduce")) c.allreduce = text_of("allreduce");
     c.source = text_of("source");
     c.layers = integer("layers");
     c.levels = integer("levels");

@@ -40,7 +40,13 @@
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
 // fp32); blocks have an MLP ratio of 4. tp >= 1 (tensor parallelism: ranks x
 // dp x tp devices), vocab >= 0 (> 0: the full GPT step over that vocabulary),
-// recompute bool (pipelines: activation checkpointing). A sweep over a
+// recompute bool (pipelines: activation checkpointing), fwd_levels >= 1 (MGRIT:
+// the forward's own levels, 1 a serial forward; default: levels), dp_allreduce
+// "packed" | "per-tensor" (TorchBraid's blocking all-reduce per parameter
+// tensor), ends "split" | "first-rank" (input and loss on each replica's first
+// rank), buffer_blocks >= 0 (with vocab: serial blocks at each end), allreduce
+// "auto" | "ring" | "recursive-doubling" (the simulator's algorithm: auto is
+// MPI's choice by size, ring NCCL's). A sweep over a
 // star cluster (several nodes) grows it to each point's devices.
 #include <filesystem>
 #include <functional>
@@ -155,6 +161,11 @@ const std::map<std::string, AxisReader>& axis_readers() {
       {"tp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.tp, e); }},
       {"vocab", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 0, c.vocab, e); }},
       {"recompute", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.recompute, e); }},
+      {"fwd_levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.fwd_levels, e); }},
+      {"dp_allreduce", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"packed", "per-tensor"}, c.dp_allreduce, e); }},
+      {"ends", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"split", "first-rank"}, c.ends, e); }},
+      {"allreduce", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"auto", "ring", "recursive-doubling"}, c.allreduce, e); }},
+      {"buffer_blocks", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 0, c.buffer_blocks, e); }},
       {"platform",
        [](const json& v, const std::string& p, PointConfig& c, Problems& e) {
          if (!v.is_string() || v.get<std::string>().empty()) return e.add(p, "must be a platform name or file");
@@ -322,7 +333,11 @@ std::string point_name(const PointConfig& c) {
   if (!c.source.empty())  // a row of a CSV: its line names it
     return "line" + std::to_string(source_line(c)) + "." + platform;
   const std::string gpt = (c.tp > 1 ? ".tp" + std::to_string(c.tp) : "") +
-                          (c.vocab > 0 ? ".V" + std::to_string(c.vocab) : "") + (c.recompute ? ".rc" : "");
+                          (c.vocab > 0 ? ".V" + std::to_string(c.vocab) : "") + (c.recompute ? ".rc" : "") +
+                          (c.fwd_levels > 0 ? ".fL" + std::to_string(c.fwd_levels) : "") +
+                          (c.dp_allreduce == "per-tensor" ? ".pt" : "") + (c.ends == "first-rank" ? ".e0" : "") +
+                          (c.buffer_blocks > 0 ? ".B" + std::to_string(c.buffer_blocks) : "") +
+                          (c.allreduce != "auto" ? ".ar-" + c.allreduce : "");
   return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape + gpt
                         : "N" + std::to_string(c.layers) + schedule + shape + gpt;
 }

@@ -26,8 +26,8 @@ foreach(row IN LISTS rows)
   # Every figure from predicted_time_s to predicted_memory_bytes present (the
   # times, speedups, errors, the speed factor, the serial step), no held-out
   # prediction (not a row of measured steps), the critical path's compute, status ok.
-  # (CMake's regular expressions have no {n}: the 24 configuration fields and 14 figures spelled out.)
-  string(REPEAT ",[^,]*" 23 config)
+  # (CMake's regular expressions have no {n}: the 29 configuration fields and 14 figures spelled out.)
+  string(REPEAT ",[^,]*" 28 config)
   string(REPEAT ",[0-9.e+-]+" 14 figures)
   if(NOT row MATCHES "^[^,]*${config}${figures},,[0-9.e+-]+,ok,$")
     message(FATAL_ERROR "row not measured: ${row}")

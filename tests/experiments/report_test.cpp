@@ -200,6 +200,25 @@ TEST_F(PlotsTest, KindsAgainstDevicesTakeEachFamilysFastestSplit) {
             std::string::npos) << dp;
 }
 
+TEST(Report, SaysWhereTheTimeAgainstDataParallelismIsLowest) {
+  // Two device budgets, every split: 8 devices U-shaped (fastest at 2 x 4), 4 monotone.
+  std::vector<PointResult> rows;
+  for (const auto& [devices, dp, seconds] : {std::tuple{8, 1, 3.0}, {8, 2, 1.5}, {8, 4, 1.0}, {8, 8, 1.2},
+                                             {4, 1, 2.0}, {4, 2, 1.5}, {4, 4, 1.0}}) {
+    PointResult r = measured_point(32, devices / dp, 0, 0, 0);
+    r.config.dp = dp;
+    r.config.model.batch = devices;
+    r.predicted_time_s = seconds;
+    rows.push_back(r);
+  }
+  const std::string table = detail::data_parallel_table(rows);
+  EXPECT_NE(table.find("| 8 devices d64 h2 s32 b8 | 8 x 1, 3 | 2 x 4, 1 | 1 x 8, 1.2 | U-shaped: the minimum inside |"),
+            std::string::npos) << table;
+  EXPECT_NE(table.find("| 4 devices d64 h2 s32 b4 | 4 x 1, 2 | 1 x 4, 1 | 1 x 4, 1 | monotone: the most replicas fastest |"),
+            std::string::npos) << table;
+  EXPECT_EQ(detail::data_parallel_table({rows.front()}), "");  // no family of two splits
+}
+
 TEST_F(PlotsTest, TimeAgainstFrozenBlocksHasALinePerRepack) {
   std::vector<PointResult> rows;
   for (const bool repack : {false, true})

@@ -17,6 +17,11 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
 // count, with its time per step (predicted, measured) and memory per rank;
 // "" when no family spans two device counts.
 std::string devices_table(const std::vector<PointResult>& results);
+// A markdown table along the data-parallel degree: for each family of points
+// that differ only in ranks and dp (one device count), the split with the
+// fewest replicas, the fastest and the one with the most, and whether the
+// time is U-shaped in dp; "" when no family has two splits (split_tables.cpp).
+std::string data_parallel_table(const std::vector<PointResult>& results);
 
 // The section on points from a CSV of measured steps: error tables by TP,
 // PP, DP, micro batch and model size (SimGrid's, and held-out where the sweep

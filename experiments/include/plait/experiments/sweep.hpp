@@ -53,6 +53,12 @@ struct PointConfig {
   std::int32_t tp = 1;        // tensor parallelism: ranks x dp x tp devices
   std::int32_t vocab = 0;     // > 0: the full GPT step (embeddings, output layer, Adam) over this vocabulary
   bool recompute = false;     // pipelines: activation checkpointing
+  // MGRIT: the forward's levels (0: `levels`; 1: a serial forward, pipelined over the ranks).
+  std::int32_t fwd_levels = 0;
+  std::string dp_allreduce = "packed";  // packed | per-tensor (TorchBraid's); dp_overlap for buckets
+  std::string ends = "split";           // split | first-rank (TorchBraid's open and close layers on rank 0)
+  std::int32_t buffer_blocks = 0;       // with a vocabulary: serial blocks at each end (TorchBraid's)
+  std::string allreduce = "auto";       // the simulator's all-reduce algorithm (plait simulate --allreduce)
   std::string source;         // a point from a CSV: "FILE:LINE" of its row ("" for grid points)
   friend bool operator==(const PointConfig&, const PointConfig&) = default;
 };
