@@ -28,7 +28,7 @@ fit["shape_factors"] = []
 json.dump(fit, open(f"{out}/specs/h100-from-a100-fit.json", "w"), indent=1)
 variants = [
     ("paper", "the paper's stack: V100s, Omni-Path, per-tensor MPI all-reduces", {}),
-    ("packed", "+ one packed all-reduce a rank (plait's default)", {"dp_allreduce": "packed"}),
+    ("packed", "+ one packed all-reduce a rank, fp16 gradients (plait's default)", {"dp_allreduce": "packed"}),
     ("nccl", "+ NCCL's ring for every all-reduce", {"allreduce": "ring"}),
     ("h100", "+ H100s on a 400 Gb/s fat tree (h100x1024-fattree)", {"platform": "h100x1024-fattree"}),
     ("sheet", "+ the H100 sheet's roofline, no fitted kernel overheads (as experiments/lp-dp-gpt64.json prices)", {}),
