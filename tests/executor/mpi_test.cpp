@@ -213,7 +213,8 @@ TEST(MpiExec, TensorParallelEqualsSerial) {
 }
 
 // A full GPT step (embeddings, tied output layer, cross-entropy, Adam):
-// every kind, with tensor, pipeline and data parallelism up to 4 ranks,
+// every kind, with tensor, pipeline and data parallelism up to 4 ranks, and
+// MGRIT in TorchBraid's layout (ends on the first rank, per-tensor sums),
 // gives the serial step's loss and gradients, the ends' included.
 TEST(MpiExec, GptStepEqualsSerial) {
   struct Case {
@@ -221,6 +222,7 @@ TEST(MpiExec, GptStepEqualsSerial) {
     int stages, tp, replicas;
     bool recompute = false, overlap = false;
     int virtual_stages = 1;
+    bool torchbraid = false;  // the ends on each replica's first rank, gradients summed a tensor at a time
   };
   const std::vector<Case> cases{{&schedule::build_1f1b, 1, 1, 1},
                                 {&schedule::build_1f1b, 2, 1, 1},
@@ -229,7 +231,9 @@ TEST(MpiExec, GptStepEqualsSerial) {
                                 {&schedule::build_gpipe, 1, 2, 2},
                                 {&schedule::build_1f1b, 2, 1, 2, false, true},
                                 {&schedule::build_1f1b_interleaved, 2, 2, 1, false, false, 2},
-                                {&schedule::build_mgrit, 2, 2, 1}};
+                                {&schedule::build_mgrit, 2, 2, 1},
+                                {&schedule::build_mgrit, 2, 1, 1, false, false, 1, true},
+                                {&schedule::build_mgrit, 2, 1, 2, false, false, 1, true}};
   for (const Case& c : cases) {
     schedule::BuildSpec spec = c.build == &schedule::build_mgrit ? small_spec(c.stages, 12, 7, 7)
                                                                  : test_support::small_pipeline_spec(c.stages);
@@ -241,10 +245,12 @@ TEST(MpiExec, GptStepEqualsSerial) {
     spec.dp_overlap = c.overlap;
     spec.virtual_stages = c.virtual_stages;
     spec.bucket_bytes = 1;  // with dp_overlap: a block a bucket
+    spec.ends_on_first_rank = spec.dp_per_tensor = c.torchbraid;
     const auto program = c.build(spec);
     const auto report = run_on_first_ranks(program);
     if (!report) continue;
-    SCOPED_TRACE(program.kind + (c.recompute ? " recomputing" : "") + (c.overlap ? " overlapped" : "") + ": tp " +
+    SCOPED_TRACE(program.kind + (c.recompute ? " recomputing" : "") + (c.overlap ? " overlapped" : "") +
+                 (c.torchbraid ? " ends on rank 0, per-tensor sums" : "") + ": tp " +
                  std::to_string(c.tp) + " x " + std::to_string(c.stages) + " stage(s) x " +
                  std::to_string(c.replicas) + " replica(s)");
     expect_serial_step(*report, 14);  // with a GPT step's ends: 12 blocks, the embeddings, the final LayerNorm
