@@ -179,7 +179,7 @@ TEST(Sheets, UnknownNameListsTheKnownOnes) {
     FAIL() << "expected an error";
   } catch (const Error& error) {
     EXPECT_EQ(error.why(),
-              "unknown sheet \"tpu-v9\" (known: local-cpu, a100-80gb, h100-sxm, h200)");
+              "unknown sheet \"tpu-v9\" (known: local-cpu, a100-80gb, h100-sxm, h200, v100-sxm2-32gb)");
   }
   EXPECT_THROW(link_sheet("carrier-pigeon"), Error);
 }
