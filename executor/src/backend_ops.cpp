@@ -181,8 +181,7 @@ void TorchBackend::Impl::update() {
 // The ends' gradients travel with the grad_allreduce whose size says so
 // (the Program adds them to the rank's last one).
 bool TorchBackend::Impl::carries_ends(const Op& op) const {
-  return ends && ends->holds_any() && op.bytes > op.span * schedule::block_parameter_count(context.model) *
-                                                     schedule::gradient_element_bytes(context.model, op);
+  return ends && ends->holds_any() && schedule::carries_end_gradients(context.model, op);
 }
 
 void TorchBackend::Impl::compute(const Op& op) {

@@ -40,18 +40,6 @@ std::int64_t most_live_states(const RankProgram& rank) {
 
 }  // namespace
 
-std::int64_t block_parameter_count(const ModelDesc& model) {
-  if (model.kind == "mlp") return std::int64_t{model.width} * model.width + model.width;
-  if (model.kind != "transformer") return 1;
-  const std::int64_t d = model.d_model, hidden = std::int64_t{model.mlp_ratio} * d;
-  const std::int64_t tp = std::max(model.tensor_parallel, 1);
-  return 4 * d                                  // two LayerNorms
-         + (3 * d * d + 3 * d) / tp             // q, k, v: by columns
-         + d * d / tp + d                       // output projection: by rows
-         + (hidden * d + hidden) / tp           // MLP up: by columns
-         + d * hidden / tp + d;                 // MLP down: by rows
-}
-
 std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks) {
   return blocks * block_parameter_count(model) * element_bytes(model);
 }

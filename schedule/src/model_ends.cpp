@@ -16,8 +16,9 @@ namespace {
 
 std::int64_t element_bytes(const ModelDesc& model) { return state_bytes(model) / std::max<std::int64_t>(state_elements(model), 1); }
 
-// One block's parameter tensors on one tensor-parallel rank, in the order
-// of block_parameter_count's terms.
+// One block's parameter tensors on one tensor-parallel rank: 1 / T of the
+// split matrices and their column-split biases; LayerNorms and the row-split
+// layers' biases whole.
 std::vector<std::int64_t> block_tensors(const ModelDesc& model) {
   if (model.kind == "mlp") return {std::int64_t{model.width} * model.width, model.width};
   if (model.kind != "transformer") return {1};
@@ -63,6 +64,8 @@ std::int64_t sum(const std::vector<std::int64_t>& values) {
 
 }  // namespace
 
+std::int64_t block_parameter_count(const ModelDesc& model) { return sum(block_tensors(model)); }
+
 EndsHeld ends_held(const Program& program, int rank) {
   EndsHeld held;
   for (const BlockRange& chunk : owned_blocks(program, rank)) {
@@ -87,9 +90,8 @@ std::int64_t gradient_element_bytes(const ModelDesc& model, const Op& op) {
   return op.per_tensor ? 4 : element_bytes(model);
 }
 
-bool carries_end_gradients(const Program& program, const Op& op) {
-  return op.bytes > std::int64_t{op.span} * block_parameter_count(program.model) *
-                        gradient_element_bytes(program.model, op);
+bool carries_end_gradients(const ModelDesc& model, const Op& op) {
+  return op.bytes > std::int64_t{op.span} * block_parameter_count(model) * gradient_element_bytes(model, op);
 }
 
 std::int64_t end_gradient_bytes(const Program& program, int rank, const Op& op) {
@@ -100,7 +102,7 @@ std::vector<std::int64_t> gradient_tensor_elements(const Program& program, int r
   const std::vector<std::int64_t> block = block_tensors(program.model);
   std::vector<std::int64_t> tensors;
   for (std::int32_t b = 0; b < op.span; ++b) tensors.insert(tensors.end(), block.begin(), block.end());
-  if (carries_end_gradients(program, op)) {
+  if (carries_end_gradients(program.model, op)) {
     const std::vector<std::int64_t> ends = end_tensors(program, rank);
     tensors.insert(tensors.end(), ends.begin(), ends.end());
   }

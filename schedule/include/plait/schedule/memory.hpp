@@ -46,7 +46,7 @@ std::int64_t held_buffer_blocks(const Program& program, int rank);
 std::int64_t gradient_element_bytes(const ModelDesc& model, const Op& op);
 // Whether a grad_allreduce also sums the rank's ends' gradients (its bytes
 // are more than its blocks'), and those gradients' bytes at its element size.
-bool carries_end_gradients(const Program& program, const Op& op);
+bool carries_end_gradients(const ModelDesc& model, const Op& op);
 std::int64_t end_gradient_bytes(const Program& program, int rank, const Op& op);
 // The parameter tensors (elements each) a grad_allreduce of `rank` sums, in
 // order: each of its blocks' tensors, then the ends' when it carries them.
