@@ -46,7 +46,12 @@ void add_experiment_commands(CLI::App& app) {
   sweep->add_option("--mpirun", options->mpirun, "MPI launcher for plait run")->capture_default_str();
   sweep->add_option("--cores", options->cores, "measure points with at most this many ranks (default: the cores)")
       ->check(CLI::NonNegativeNumber);
-  sweep->callback([options] {
+  auto disturb = std::make_shared<std::string>();
+  sweep->add_option("--disturb", *disturb,
+                    "START:STOP: spin one core from START to STOP seconds into the sweep (see its runs "
+                    "judged disturbed and measured again)");
+  sweep->callback([options, disturb] {
+    if (!disturb->empty()) options->disturb = experiments::parse_disturb_window(*disturb);
     options->plait_binary = this_binary();
     options->progress = experiments::progress_on_terminal();
     const experiments::SweepSummary summary = experiments::run_sweep(*options);
@@ -60,6 +65,10 @@ void add_experiment_commands(CLI::App& app) {
       std::printf("step-time error |predicted/measured - 1|: mean %s, median %s, max %s\n",
                   percent(summary.mean_abs_error).c_str(), percent(summary.median_abs_error).c_str(),
                   percent(summary.max_abs_error).c_str());
+    if (summary.runs > 0)
+      std::printf("runs: %d made, %d judged disturbed, %d beyond the spec's repeats; %d point(s) never steady "
+                  "(left out of the errors)\n",
+                  summary.runs, summary.disturbed_runs, summary.extra_runs, summary.unsteady);
     if (summary.mean_abs_held_out_error)
       std::printf("held-out (5-fold) step-time error: mean %s, max %s\n",
                   percent(summary.mean_abs_held_out_error).c_str(), percent(summary.max_abs_held_out_error).c_str());

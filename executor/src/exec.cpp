@@ -6,19 +6,16 @@
 #include <cstdio>
 #include <map>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include <sys/resource.h>
 
-#include <nlohmann/json.hpp>
-
+#include "detail/host_load.hpp"
 #include "plait/executor/serial_baseline.hpp"
 #include "plait/executor/torch_backend.hpp"
 #include "plait/executor/trace.hpp"
 #include "plait/schedule/cost_keys.hpp"
 #include "plait/schedule/files.hpp"
-#include "plait/schedule/memory.hpp"
 
 namespace plait::executor {
 
@@ -128,6 +125,7 @@ void record_trace(World& world, const Program& program, TorchBackend& backend, c
 // 0.6x-1.8x its price at rank 0's probe of the Program's steps; probes only
 // before and after the serial steps still left single runs +-20 % off).
 void run_serial(World& world, const Program& program, const ExecOptions& options, ExecReport& report) {
+  detail::HostWindow host(world);
   if (world.rank() == 0) {
     SerialBaseline serial(program.model, program.layers, options.device);
     for (int i = 0; i < options.warmup; ++i) serial.run_step_async();
@@ -167,6 +165,7 @@ void run_serial(World& world, const Program& program, const ExecOptions& options
     report.speedup = *report.serial_time_per_step_s / report.time_per_step_s;
   }
   world.quiet_barrier();
+  report.serial_host_load = host.end();
 }
 
 // One plain forward step (block.fwd) per distinct block of the rank, run in
@@ -211,12 +210,6 @@ double time_speed_probe(World& world, const Program& program, TorchBackend& back
   }
   std::sort(seconds.begin(), seconds.end());
   return seconds[seconds.size() / 2];
-}
-
-std::string format_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.6g", value);
-  return text;
 }
 
 }  // namespace
@@ -277,16 +270,30 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   }
   // The probe brackets the timed steps: a core can change speed within a run.
   const double probe_before = options.speed_probe ? time_speed_probe(world, program, backend) : 0;
+  detail::HostWindow host(world);
   StepTimer timer{world};
   timer.begin();
   const double cpu_start = cpu_seconds();
-  for (int i = 0; i < options.steps; ++i) report.run = run_program_step(world, program, backend, nullptr);
+  std::vector<double> step_seconds;
+  for (int i = 0; i < options.steps; ++i) {
+    const double step_start = now_seconds();
+    report.run = run_program_step(world, program, backend, nullptr);
+    step_seconds.push_back(now_seconds() - step_start);
+  }
   const double cpu_used = cpu_seconds() - cpu_start;
   report.time_per_step_s = timer.end() / options.steps;
+  report.steps_host_load = host.end();
+  for (const auto& rank : world.gather(step_seconds)) {
+    report.step_times_s.resize(rank.size());
+    for (std::size_t i = 0; i < rank.size(); ++i) report.step_times_s[i] = std::max(report.step_times_s[i], rank[i]);
+  }
   if (options.speed_probe) {
     const double probe_after = time_speed_probe(world, program, backend);
-    for (const auto& rank : world.gather({(probe_before + probe_after) / 2}))
-      report.speed_probe_s.push_back(rank.at(0));
+    for (const auto& rank : world.gather({probe_before, probe_after})) {
+      report.speed_probe_before_s.push_back(rank.at(0));
+      report.speed_probe_after_s.push_back(rank.at(1));
+      report.speed_probe_s.push_back((rank.at(0) + rank.at(1)) / 2);
+    }
   }
   for (const auto& used : world.gather({cpu_used}))
     report.cpu_time_per_step_s = std::max(report.cpu_time_per_step_s, used.at(0) / options.steps);
@@ -337,64 +344,6 @@ double relative_error(const std::vector<double>& value, const std::vector<double
     norm += reference[i] * reference[i];
   }
   return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
-std::string report_json(const ExecReport& r) {
-  auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-  nlohmann::json out{{"ranks", r.ranks},
-                     {"kind", r.kind},
-                     {"layers", r.layers},
-                     {"device", r.device},
-                     {"steps", r.steps},
-                     {"time_per_step_s", r.time_per_step_s},
-                     {"cpu_time_per_step_s", r.cpu_time_per_step_s},
-                     {"serial_time_per_step_s", optional(r.serial_time_per_step_s)},
-                     {"serial_cpu_time_per_step_s", optional(r.serial_cpu_time_per_step_s)},
-                     {"speedup", optional(r.speedup)},
-                     {"max_rel_err_output", optional(r.max_rel_err_output)},
-                     {"max_rel_err_grad", optional(r.max_rel_err_grad)},
-                     {"loss", r.loss},
-                     {"serial_loss", optional(r.serial_loss)},
-                     {"forward_iterations", r.run.forward_iterations},
-                     {"adjoint_iterations", r.run.adjoint_iterations},
-                     {"forward_residual_norms", r.run.forward_residual_norms},
-                     {"adjoint_residual_norms", r.run.adjoint_residual_norms},
-                     {"peak_memory_bytes", r.peak_memory_bytes},
-                     {"graph_misses", r.graph_misses}};
-  if (!r.speed_probe_s.empty()) out["speed_probe_s"] = r.speed_probe_s;
-  if (r.serial_speed_probe_s) out["serial_speed_probe_s"] = *r.serial_speed_probe_s;
-  return out.dump();
-}
-
-std::string report_text(const ExecReport& r) {
-  std::ostringstream out;
-  out << r.kind << ", " << r.layers << " layers, " << r.ranks << " rank(s), " << r.device << ", "
-      << r.steps << " step(s)\n";
-  out << "  time per step        " << format_number(r.time_per_step_s) << " s  (cpu "
-      << format_number(r.cpu_time_per_step_s) << " s on the busiest rank)\n";
-  if (r.serial_time_per_step_s)
-    out << "  serial time per step " << format_number(*r.serial_time_per_step_s) << " s  (speedup "
-        << format_number(*r.speedup) << ")\n";
-  out << "  loss                 " << format_number(r.loss);
-  if (r.serial_loss) out << "  (serial " << format_number(*r.serial_loss) << ")";
-  out << "\n";
-  if (r.max_rel_err_output)
-    out << "  rel. error vs serial output " << format_number(*r.max_rel_err_output) << ", gradients (max over blocks) "
-        << format_number(*r.max_rel_err_grad) << "\n";
-  auto norms = [&](const char* name, const std::vector<double>& values) {
-    if (values.empty()) return;
-    out << "  " << name << " residual norms";
-    for (double v : values) out << ' ' << format_number(v);
-    out << "\n";
-  };
-  if (!r.peak_memory_bytes.empty()) {
-    out << "  peak resident memory";
-    for (double bytes : r.peak_memory_bytes) out << ' ' << schedule::format_bytes(bytes);
-    out << " (per rank)\n";
-  }
-  norms("forward", r.run.forward_residual_norms);
-  norms("adjoint", r.run.adjoint_residual_norms);
-  return out.str();
 }
 
 }  // namespace plait::executor

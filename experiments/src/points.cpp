@@ -9,6 +9,7 @@
 
 #include "detail/child_process.hpp"
 #include "detail/points.hpp"
+#include "detail/steadiness.hpp"
 #include "plait/costmodels/measurements.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/build.hpp"
@@ -187,13 +188,25 @@ void measure_run(const Tools& tools, const MeasureSpec& measure, const std::stri
   run_or_throw(argv, out, run_output(point_dir, run, ".stderr"), "plait run");
 }
 
+RunRecord judge_measured_run(const std::string& point_dir, int run) {
+  const std::string out = run_output(point_dir, run);
+  nlohmann::json report = read_json_output(out);
+  const Steadiness verdict = judge_run(report);
+  if (report.value("steadiness", nlohmann::json()) != steadiness_json(verdict)) {
+    report["steadiness"] = steadiness_json(verdict);
+    write_text_file(out, report.dump() + "\n");
+  }
+  return {run, number_field(report, "time_per_step_s", out), verdict.steady, verdict.reasons};
+}
+
 void evaluate_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
-                    PointResult& result) {
+                    const std::vector<int>& runs, PointResult& result) {
   const std::optional<SpeedReferences> references = speed_references(tools, measure, result.config);
   std::vector<double> times, serial_times;
   std::vector<std::optional<double>> serial_speed_factors;  // per run: its serial probe / the alone reference
   std::vector<std::vector<double>> rank_speed_factors;  // per run, per rank: probe / reference
-  for (int run = 0; run < measure.repeats; ++run) {
+  if (runs.empty()) throw Error(point_dir, "no measured run to evaluate");
+  for (int run : runs) {
     const std::string out = run_output(point_dir, run);
     const nlohmann::json report = read_json_output(out);
     times.push_back(number_field(report, "time_per_step_s", out));
@@ -228,15 +241,15 @@ void evaluate_point(const Tools& tools, const MeasureSpec& measure, const std::s
   // slow probe (paired_prediction).
   const double serial_at_calibration = result.predicted_serial_s.value_or(0);
   std::vector<double> predicted, predicted_serial;
-  for (std::size_t run = 0; run < times.size(); ++run) {
-    const std::string name = "prediction-run-" + std::to_string(run);
+  for (std::size_t k = 0; k < times.size(); ++k) {
+    const std::string name = "prediction-run-" + std::to_string(runs[k]);
     const nlohmann::json prediction = simulate(tools, point_dir, result.config, name,
-                                               {"--rank-compute-scale", comma_separated(rank_speed_factors[run])});
+                                               {"--rank-compute-scale", comma_separated(rank_speed_factors[k])});
     const std::string origin = point_dir + "/" + name + ".json";
     predicted.push_back(number_field(prediction, "predicted_time_s", origin));
     // The serial step at its own probe's speed (it runs alone on rank 0, after
     // the steps; a serial step's price scales with its compute); else at rank 0's.
-    const std::optional<double>& serial_factor = serial_speed_factors[run];
+    const std::optional<double>& serial_factor = serial_speed_factors[k];
     predicted_serial.push_back(serial_factor && serial_at_calibration > 0
                                    ? serial_at_calibration * *serial_factor
                                    : number_field(prediction, "serial_predicted_time_s", origin));

@@ -24,6 +24,11 @@ void Progress::step(const std::string& what) {
   std::fflush(stderr);
 }
 
+void Progress::add(std::size_t more) {
+  std::lock_guard lock(mutex_);
+  total_ += more;
+}
+
 void Progress::done() {
   if (enabled_) std::fprintf(stderr, "\r\033[K");
 }

@@ -46,10 +46,15 @@ SweepSummary summarize_results(const std::vector<PointResult>& results) {
   std::vector<double> speedup_errors, speedup_errors_at_calibration, serial_errors, held_out_errors;
   for (const PointResult& r : results) {
     ++summary.points;
-    const bool failed = r.status != "ok" && r.status != "predicted";
+    const bool unsteady = r.status == "unsteady";
+    const bool failed = r.status != "ok" && r.status != "predicted" && !unsteady;
     summary.failed += failed;
+    summary.unsteady += unsteady;
+    summary.runs += r.runs.value_or(0);
+    summary.disturbed_runs += r.disturbed_runs.value_or(0);
     if (!r.measured_time_s) continue;
     ++summary.measured;
+    if (unsteady) continue;  // its error is the machine's, not the model's
     if (r.relative_error) errors.push_back(std::abs(*r.relative_error));
     if (r.held_out_s && *r.measured_time_s > 0) held_out_errors.push_back(std::abs(*r.held_out_s / *r.measured_time_s - 1));
     if (r.measured_min_s && r.measured_max_s && *r.measured_time_s > 0)
@@ -121,11 +126,23 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
         << ", plait calibrate --from-steps; parameters and k-fold check in fit.md)\n";
   else
     out << "the profile " << profile << " (plait calibrate on this machine)\n";
-  if (spec.measure)
+  if (spec.measure) {
     out << "- measurement: `plait run`, " << spec.measure->repeats << " runs of " << spec.measure->steps
         << " steps (after " << spec.measure->warmup
         << " warm-up) per point, in rounds over the points (run 1 of every point, then run 2, ...); "
-           "the measured time is the median run\n";
+           "the measured time is the median steady run\n";
+    out << "- steadiness: " << summary.runs << " runs made, " << summary.disturbed_runs
+        << " judged disturbed (other work on the machine, a core's speed changing, a step far off the others: "
+           "`steadiness` in points/*/measured-K.json says why); "
+        << summary.extra_runs << " runs beyond " << spec.measure->repeats
+        << " a point, re-measuring disturbed or spread-out points (up to " << spec.measure->run_limit() << " runs)";
+    if (summary.unsteady > 0) {
+      out << "; **" << summary.unsteady << " point(s) never became steady** and are left out of every error figure:";
+      for (const PointResult& r : results)
+        if (r.status == "unsteady") out << " `" << point_name(r.config) << "`";
+    }
+    out << "\n";
+  }
   char wall[64];
   std::snprintf(wall, sizeof wall, "%.0f s", summary.wall_s);
   out << "- wall time of this invocation: " << wall << "\n\n";
@@ -140,7 +157,9 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
                  : "")
         << (probed ? "; with the probe, each run is priced at its ranks' probed speeds (see below)" : "")
         << ".\n\n"
-        << "| abs(error) over " << summary.measured << " measured points | median | max |\n| --- | --- | --- |\n"
+        << "| abs(error) over " << summary.measured - summary.unsteady << " measured points"
+        << (summary.unsteady > 0 ? " (" + std::to_string(summary.unsteady) + " unsteady left out)" : std::string())
+        << " | median | max |\n| --- | --- | --- |\n"
         << "| step time" << (probed ? ", with the speed probe" : "") << " | " << plain_percent(summary.median_abs_error)
         << " | " << plain_percent(summary.max_abs_error) << " |\n";
     if (summary.mean_abs_held_out_error)

@@ -7,7 +7,8 @@
 // predicted_serial_s, measured_serial_s (the serial step), speedup_error
 // (predicted / measured speedup - 1), predicted_speedup_at_calibration, status,
 // error; tp, vocab, recompute and source (a CSV row's "FILE:LINE") after
-// platform; held_out_s and critical_compute_s before status. Fields with a comma, quote or newline are quoted as in RFC 4180;
+// platform; held_out_s, critical_compute_s, runs (measured here) and
+// disturbed_runs (of them, judged disturbed) before status. Fields with a comma, quote or newline are quoted as in RFC 4180;
 // numbers are written with 6 significant digits. Rows are read by column name:
 // a file written before the serial columns existed still resumes.
 #include <cstdio>
@@ -28,7 +29,7 @@ const std::vector<std::string>& columns() {
       "batch", "mask", "platform", "tp", "vocab", "recompute", "fwd_levels", "dp_allreduce", "ends", "buffer_blocks", "allreduce", "source", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
       "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
       "predicted_serial_s", "measured_serial_s", "speedup_error", "predicted_speedup_at_calibration",
-      "predicted_memory_bytes", "held_out_s", "critical_compute_s", "status", "error"};
+      "predicted_memory_bytes", "held_out_s", "critical_compute_s", "runs", "disturbed_runs", "status", "error"};
   return names;
 }
 
@@ -37,7 +38,8 @@ bool added_later(const std::string& column) {
   return column == "kind" || column == "micro_batches" || column == "virtual_stages" || column == "dp" || column == "dp_overlap" || column == "frozen" || column == "repack" || column == "predicted_memory_bytes" || column == "predicted_serial_s" || column == "measured_serial_s" || column == "speedup_error" ||
          column == "predicted_speedup_at_calibration" || column == "tp" || column == "vocab" || column == "recompute" ||
          column == "source" || column == "held_out_s" || column == "critical_compute_s" || column == "fwd_levels" ||
-         column == "dp_allreduce" || column == "ends" || column == "buffer_blocks" || column == "allreduce";
+         column == "dp_allreduce" || column == "ends" || column == "buffer_blocks" || column == "allreduce" ||
+         column == "runs" || column == "disturbed_runs";
 }
 
 std::string number_text(const std::optional<double>& value) {
@@ -46,6 +48,8 @@ std::string number_text(const std::optional<double>& value) {
   std::snprintf(text, sizeof text, "%.6g", *value);
   return text;
 }
+
+std::string count_text(const std::optional<int>& value) { return value ? std::to_string(*value) : ""; }
 
 std::string quoted(const std::string& field) {
   if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
@@ -147,7 +151,8 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), number_text(r.predicted_serial_s),
         number_text(r.measured_serial_s), number_text(r.speedup_error),
         number_text(r.predicted_speedup_at_calibration), number_text(r.predicted_memory_bytes),
-        number_text(r.held_out_s), number_text(r.critical_compute_s), r.status, r.error};
+        number_text(r.held_out_s), number_text(r.critical_compute_s), count_text(r.runs),
+        count_text(r.disturbed_runs), r.status, r.error};
     for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << quoted(fields[i]);
     out << '\n';
   }
@@ -226,6 +231,8 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     r.predicted_memory_bytes = number("predicted_memory_bytes");
     r.held_out_s = number("held_out_s");
     r.critical_compute_s = number("critical_compute_s");
+    if (!text_of("runs").empty()) r.runs = integer("runs");
+    if (!text_of("disturbed_runs").empty()) r.disturbed_runs = integer("disturbed_runs");
     r.status = text_of("status");
     r.error = text_of("error");
     results.push_back(r);

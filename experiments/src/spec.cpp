@@ -13,8 +13,11 @@
 //                            or a list of values; a grid is their cartesian product
 //   dtype                    "fp32" | "bf16" | "fp16": of every point
 //   measure                  {"steps" >= 1, "warmup" >= 0, "repeats" >= 1,
-//                            "speed_probe" bool (default true)}: measure points
-//                            whose ranks fit this machine; absent: predict only.
+//                            "speed_probe" bool (default true), "max_runs" >= repeats
+//                            (default 2 x repeats), "max_spread" > 0 (default 0.5)}:
+//                            measure points whose ranks fit this machine; absent:
+//                            predict only. A run judged disturbed, or steady runs
+//                            spreading past max_spread, get the point more runs.
 //                            With calibrate, every run times plait-exec's speed probe
 //                            and the point is priced at the speed it measured
 //   points_from              {"csv": FILE, "vocab" >= 1 (default 50257)}, instead of grids:
@@ -264,10 +267,17 @@ std::optional<MeasureSpec> read_measure(const json& value, Problems& problems) {
     } else if (key == "speed_probe") {
       if (field.is_boolean()) measure.speed_probe = field.get<bool>();
       else problems.add("/measure/speed_probe", "must be true or false");
+    } else if (key == "max_runs") {
+      if (read_int(field, "/measure/max_runs", 1, number, problems)) measure.max_runs = number;
+    } else if (key == "max_spread") {
+      if (field.is_number() && field.get<double>() > 0) measure.max_spread = field.get<double>();
+      else problems.add("/measure/max_spread", "must be a number > 0 (a fraction of the median run)");
     } else {
       problems.add("/measure/" + key, "unknown field");
     }
   }
+  if (measure.max_runs > 0 && measure.max_runs < measure.repeats)
+    problems.add("/measure/max_runs", "must be at least repeats (" + std::to_string(measure.repeats) + ")");
   return measure;
 }
 

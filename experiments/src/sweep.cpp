@@ -15,6 +15,8 @@
 
 #include "detail/child_process.hpp"
 #include "detail/csv.hpp"
+#include "detail/disturbance.hpp"
+#include "detail/measure_rounds.hpp"
 #include "detail/points.hpp"
 #include "detail/progress.hpp"
 #include "detail/report.hpp"
@@ -192,6 +194,9 @@ SweepSummary run_sweep(const SweepOptions& options) {
     ::setenv("PATH", (options.tools_dir + ":" + (path ? path : "")).c_str(), 1);
   }
 
+  std::optional<detail::Disturbance> disturbance;
+  if (options.disturb) disturbance.emplace(options.disturb->first, options.disturb->second);
+
   detail::Tools tools;
   tools.plait = options.plait_binary;
   tools.plait_exec = tool_path(options, "plait-exec");
@@ -286,16 +291,45 @@ SweepSummary run_sweep(const SweepOptions& options) {
     }
   };
   const int repeats = spec.measure ? spec.measure->repeats : 0;
+  std::map<std::size_t, std::vector<detail::RunRecord>> records;  // per point, its runs so far
+  const auto measure_once = [&](std::size_t i, int run) {
+    PointResult& row = rows[i];
+    measure_stage(row, [&](const std::string& dir) {
+      detail::measure_run(tools, *spec.measure, dir, row.config, run);
+      records[i].push_back(detail::judge_measured_run(dir, run));
+    });
+  };
   for (int run = 0; run < repeats; ++run)
     for (std::size_t i : to_measure) {
-      PointResult& row = rows[i];
-      measure_stage(row, [&](const std::string& dir) { detail::measure_run(tools, *spec.measure, dir, row.config, run); });
-      progress.step("measured " + point_name(row.config) + " (run " + std::to_string(run + 1) + "/" +
+      measure_once(i, run);
+      progress.step("measured " + point_name(rows[i].config) + " (run " + std::to_string(run + 1) + "/" +
                     std::to_string(repeats) + ")");
     }
+  // More rounds, only for the points whose runs met other work or spread too far.
+  for (int run = repeats; spec.measure && run < spec.measure->run_limit(); ++run) {
+    std::vector<std::size_t> again;
+    for (std::size_t i : to_measure)
+      if (rows[i].status.empty() && detail::wants_another_run(records[i], *spec.measure)) again.push_back(i);
+    if (again.empty()) break;
+    progress.add(again.size());
+    for (std::size_t i : again) {
+      measure_once(i, run);
+      progress.step("measured " + point_name(rows[i].config) + " again (run " + std::to_string(run + 1) + ")");
+    }
+  }
   for (std::size_t i : to_measure) {
     PointResult& row = rows[i];
-    measure_stage(row, [&](const std::string& dir) { detail::evaluate_point(tools, *spec.measure, dir, row); });
+    const detail::CountedRuns counted = detail::counted_runs(records[i], *spec.measure);
+    measure_stage(row, [&](const std::string& dir) {
+      detail::evaluate_point(tools, *spec.measure, dir, counted.indices, row);
+    });
+    row.runs = int(records[i].size());
+    row.disturbed_runs = int(std::count_if(records[i].begin(), records[i].end(),
+                                           [](const detail::RunRecord& run) { return !run.steady; }));
+    if (row.status.empty() && !counted.steady) {
+      row.status = "unsteady";
+      row.error = counted.why_unsteady;
+    }
     finish(row);
     table.set(i, row);
   }
@@ -304,6 +338,8 @@ SweepSummary run_sweep(const SweepOptions& options) {
 
   const std::vector<PointResult> results = table.done();
   SweepSummary summary = summarize_results(results);
+  for (const PointResult& row : results)
+    summary.extra_runs += std::max(0, row.runs.value_or(0) - repeats);
   summary.resumed = resumed;
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   summary.report_path = options.output_dir + "/report.md";

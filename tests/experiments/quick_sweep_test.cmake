@@ -25,11 +25,13 @@ list(POP_FRONT rows header)
 foreach(row IN LISTS rows)
   # Every figure from predicted_time_s to predicted_memory_bytes present (the
   # times, speedups, errors, the speed factor, the serial step), no held-out
-  # prediction (not a row of measured steps), the critical path's compute, status ok.
+  # prediction (not a row of measured steps), the critical path's compute.
   # (CMake's regular expressions have no {n}: the 29 configuration fields and 14 figures spelled out.)
   string(REPEAT ",[^,]*" 28 config)
   string(REPEAT ",[0-9.e+-]+" 14 figures)
-  if(NOT row MATCHES "^[^,]*${config}${figures},,[0-9.e+-]+,ok,$")
+  # Then the runs made and those judged disturbed; a point whose runs never
+  # became steady (a loaded machine) is "unsteady", with its figures still there.
+  if(NOT row MATCHES "^[^,]*${config}${figures},,[0-9.e+-]+,[0-9]+,[0-9]+,(ok,|unsteady,.+)$")
     message(FATAL_ERROR "row not measured: ${row}")
   endif()
 endforeach()
@@ -43,12 +45,27 @@ foreach(png predicted_vs_measured speedup_vs_layers)
     message(FATAL_ERROR "missing plot ${png}.png")
   endif()
 endforeach()
-# Every measured run was predicted again at its ranks' probed speeds.
-file(GLOB run_predictions ${WORK}/points/*/prediction-run-0.json)
-list(LENGTH run_predictions predicted_runs)
-if(predicted_runs LESS 4)
-  message(FATAL_ERROR "${predicted_runs} points have prediction-run-0.json (expected every measured point)")
+# Every run that counts was predicted again at its ranks' probed speeds.
+file(GLOB run_predictions ${WORK}/points/*/prediction-run-*.json)
+set(predicted_points "")
+foreach(file IN LISTS run_predictions)
+  get_filename_component(point ${file} DIRECTORY)
+  list(APPEND predicted_points ${point})
+endforeach()
+list(REMOVE_DUPLICATES predicted_points)
+list(LENGTH predicted_points predicted_count)
+if(predicted_count LESS 4)
+  message(FATAL_ERROR "${predicted_count} points have prediction-run-*.json (expected every measured point)")
 endif()
+# Every run carries its verdict.
+file(GLOB runs ${WORK}/points/*/measured-*.json)
+foreach(file IN LISTS runs)
+  file(READ ${file} run)
+  string(JSON steady ERROR_VARIABLE no_verdict GET "${run}" steadiness steady)
+  if(no_verdict)
+    message(FATAL_ERROR "${file} has no steadiness verdict: ${no_verdict}")
+  endif()
+endforeach()
 foreach(file IN LISTS run_predictions)
   file(READ ${file} prediction)
   string(JSON seconds GET "${prediction}" predicted_time_s)

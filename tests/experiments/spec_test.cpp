@@ -136,6 +136,19 @@ TEST(SweepSpec, MeasureSettingsHaveLowerBounds) {
   EXPECT_FALSE(unprobed.measure->speed_probe);
 }
 
+TEST(SweepSpec, ReMeasuringHasBounds) {
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"cf": 2}], "measure": {"repeats": 5, "max_runs": 3, "max_spread": 0})"),
+            "spec.json: /measure/max_spread: must be a number > 0 (a fraction of the median run); "
+            "/measure/max_runs: must be at least repeats (5)");
+  const SweepSpec defaults = parse_sweep_spec("{" + header() + R"(, "grids": [{"cf": 2}], "measure": {"repeats": 3}})", "spec.json");
+  EXPECT_EQ(defaults.measure->run_limit(), 6);
+  EXPECT_DOUBLE_EQ(defaults.measure->max_spread, 0.5);
+  const SweepSpec set = parse_sweep_spec(
+      "{" + header() + R"(, "grids": [{"cf": 2}], "measure": {"repeats": 3, "max_runs": 4, "max_spread": 0.25}})", "spec.json");
+  EXPECT_EQ(set.measure->run_limit(), 4);
+  EXPECT_DOUBLE_EQ(set.measure->max_spread, 0.25);
+}
+
 TEST(SweepSpec, CalibrateIsABooleanAndItsArgumentsStrings) {
   EXPECT_EQ(error_of(header() + R"(, "calibrate": "yes", "calibrate_args": ["--no-network", 3], "grids": [{"cf": 2}])"),
             "spec.json: /calibrate: must be true or false; /calibrate_args/1: must be a string");

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "detail/points.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
@@ -112,7 +114,9 @@ TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
     return points;
   };
   const std::string a = "N8.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32", b = "N16.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32";
-  EXPECT_EQ(run_sweep(measured).measured, 2);
+  const SweepSummary steady = run_sweep(measured);
+  EXPECT_EQ(steady.measured, 2);
+  EXPECT_EQ(steady.extra_runs, 0);  // steady runs: no round more than the spec's
   EXPECT_EQ(logged_points(), (std::vector<std::string>{a, b, a, b, a, b}));
   for (const PointResult& row : rows()) {
     EXPECT_EQ(row.status, "ok") << row.error;
@@ -128,6 +132,74 @@ TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
   EXPECT_EQ(run_sweep(measured).measured, 2);
   EXPECT_EQ(logged_points(), (std::vector<std::string>{a, b}));
   for (const PointResult& row : rows()) EXPECT_DOUBLE_EQ(*row.measured_time_s, 0.25);
+}
+
+// A run that met other work does not count: point a's first run has a step
+// far off the others and gets one run more; every run of point b shares the
+// machine with another process, so b is measured up to the limit (6 runs),
+// flagged unsteady and left out of the headline error.
+TEST_F(SweepTest, DisturbedRunsAreMeasuredAgainAndUnsteadyPointsFlagged) {
+  const fs::path log = dir_ / "runs.log", fake = dir_ / "fake-plait";
+  write_text_file(
+      fake.string(),
+      "#!/bin/sh\n"
+      "case \"$1\" in\n"
+      "  simulate) echo '{\"predicted_time_s\": 0.5, \"serial_predicted_time_s\": 1.0, \"speedup\": 2.0}';;\n"
+      "  run) for a; do case \"$a\" in */program.json) p=\"$a\";; esac; done\n"
+      "       echo \"$p\" >> " + log.string() + "\n"
+      "       d=$(dirname \"$p\"); n=$(cat \"$d/count\" 2>/dev/null || echo 0); echo $((n + 1)) > \"$d/count\"\n"
+      "       case \"$d\" in\n"
+      "         */N8.*) if [ \"$n\" = 0 ]; then\n"
+      "                   echo '{\"time_per_step_s\": 0.5, \"serial_time_per_step_s\": 0.75, \"step_times_s\": [0.25, 0.75]}'\n"
+      "                 else\n"
+      "                   echo '{\"time_per_step_s\": 0.25, \"serial_time_per_step_s\": 0.75, \"step_times_s\": [0.25, 0.25]}'\n"
+      "                 fi;;\n"
+      "         *) echo '{\"time_per_step_s\": 0.4, \"serial_time_per_step_s\": 0.75,"
+      " \"host_load\": {\"steps\": {\"wall_s\": 1.0, \"foreign_cpu_s\": 0.9}}}';;\n"
+      "       esac;;\n"
+      "esac\n");
+  fs::permissions(fake, fs::perms::owner_all);
+  write_text_file((dir_ / "measured.json").string(), R"({"format": "plait.sweep", "version": 1, "name": "disturbed",
+    "base": {"levels": 2, "cf": 2, "ranks": 1, "platform": "h100x32", "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}},
+    "grids": [{"layers": [8, 16]}], "measure": {"steps": 2, "warmup": 0, "repeats": 3}})");
+  SweepOptions measured = options("measured.json");
+  measured.plait_binary = fake.string();
+  measured.cores = 1;
+  const SweepSummary summary = run_sweep(measured);
+
+  const std::string a = "N8.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32", b = "N16.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32";
+  std::vector<std::string> order;
+  std::istringstream lines(read_text_file(log.string()));
+  for (std::string line; std::getline(lines, line);) order.push_back(fs::path(line).parent_path().filename().string());
+  EXPECT_EQ(order, (std::vector<std::string>{a, b, a, b, a, b, a, b, b, b}));
+
+  const auto results = rows();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status, "ok") << results[0].error;
+  EXPECT_DOUBLE_EQ(*results[0].measured_time_s, 0.25);  // the disturbed 0.5 s run left out
+  EXPECT_EQ(*results[0].runs, 4);
+  EXPECT_EQ(*results[0].disturbed_runs, 1);
+  const auto first_run = nlohmann::json::parse(read_text_file((dir_ / "out" / "points" / a / "measured-0.json").string()));
+  EXPECT_EQ(first_run.at("steadiness").at("steady"), false);
+  EXPECT_EQ(first_run.at("steadiness").at("reasons").at(0), "step 2 took 3.00x the fastest (0.75 s against 0.25 s)");
+
+  EXPECT_EQ(results[1].status, "unsteady");
+  EXPECT_EQ(results[1].error, "6 of 6 runs disturbed: other processes took 0.90 cores during the steps "
+                              "(0.90 s of CPU time in 1.00 s, /proc/stat)");
+  EXPECT_EQ(*results[1].runs, 6);
+  EXPECT_DOUBLE_EQ(*results[1].measured_time_s, 0.4);  // still reported, from every run
+
+  EXPECT_EQ(summary.measured, 2);
+  EXPECT_EQ(summary.unsteady, 1);
+  EXPECT_EQ(summary.failed, 0);
+  EXPECT_EQ(summary.runs, 10);
+  EXPECT_EQ(summary.extra_runs, 4);
+  EXPECT_EQ(summary.disturbed_runs, 7);
+  EXPECT_DOUBLE_EQ(*summary.median_abs_error, 1.0);  // a's alone: 0.5 predicted / 0.25 measured
+  const std::string report = read_text_file((dir_ / "out" / "report.md").string());
+  EXPECT_NE(report.find("1 point(s) never became steady** and are left out of every error figure: `" + b + "`"),
+            std::string::npos) << report;
+  EXPECT_NE(report.find("abs(error) over 1 measured points (1 unsteady left out)"), std::string::npos) << report;
 }
 
 TEST_F(SweepTest, AnotherSpecsResultsNeedForce) {
@@ -209,7 +281,7 @@ TEST(ResultsCsv, HeaderHasTheDocumentedColumns) {
             "kind,micro_batches,virtual_stages,dp,dp_overlap,frozen,repack,layers,levels,cf,relax,fwd_iters,bwd_iters,ranks,d_model,heads,seq,batch,mask,platform,"
             "tp,vocab,recompute,fwd_levels,dp_allreduce,ends,buffer_blocks,allreduce,source,predicted_time_s,measured_time_s,measured_min_s,measured_max_s,predicted_speedup,measured_speedup,"
             "relative_error,predicted_at_calibration_s,speed_factor,predicted_serial_s,measured_serial_s,"
-            "speedup_error,predicted_speedup_at_calibration,predicted_memory_bytes,held_out_s,critical_compute_s,status,error");
+            "speedup_error,predicted_speedup_at_calibration,predicted_memory_bytes,held_out_s,critical_compute_s,runs,disturbed_runs,status,error");
 }
 
 TEST(ResultsCsv, MalformedRowNamesItsLine) {
@@ -217,7 +289,7 @@ TEST(ResultsCsv, MalformedRowNamesItsLine) {
     parse_results_csv(results_csv_header() + "\n1,2\n", "r.csv");
     FAIL() << "expected an error";
   } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 47");
+    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 49");
   }
 }
 

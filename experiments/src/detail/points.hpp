@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/measure_rounds.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/build.hpp"
 #include "plait/schedule/program.hpp"
@@ -53,7 +54,7 @@ double paired_prediction(const std::vector<double>& measured_s, const std::vecto
 void measure_run(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
                  const PointConfig& config, int run);
 
-// From the point's measure.repeats runs: measured_time_s is the median of
+// From the point's runs numbered `runs`: measured_time_s is the median of
 // the runs' times per step, measured_min_s/max_s their range, measured_serial_s
 // the median of their serial baselines, measured_speedup their ratio. With the
 // speed probes, each run is predicted again with each rank's compute scaled by
@@ -66,6 +67,10 @@ void measure_run(const Tools& tools, const MeasureSpec& measure, const std::stri
 // predicted_time_s (predicted_speedup_at_calibration keeps the speedup at the
 // calibration's speed). Throws plait::Error for a missing or bad run file.
 void evaluate_point(const Tools& tools, const MeasureSpec& measure, const std::string& point_dir,
-                    PointResult& result);
+                    const std::vector<int>& runs, PointResult& result);
+
+// Run `run`'s verdict (judge_run on point_dir/measured-<run>.json), written
+// into that file as "steadiness" so that a reader sees why a run did not count.
+RunRecord judge_measured_run(const std::string& point_dir, int run);
 
 }  // namespace plait::experiments::detail

@@ -13,6 +13,7 @@ class Progress {
  public:
   Progress(bool enabled, std::size_t total);
   void step(const std::string& what);  // one unit of work finished
+  void add(std::size_t more);          // more work than planned (runs measured again)
   void done();
 
  private:

@@ -33,6 +33,18 @@ struct ExecOptions {
   int fail_rank = -1;             // fault injection (tests): this rank throws after warmup
 };
 
+// The machine during a stretch of a run, from /proc/stat on rank 0's host:
+// the CPU time that neither the run's ranks on that host nor idle took
+// (another process's, the kernel's), and the time the hypervisor stole.
+// A sweep judges from it whether the run met other work (experiments' steadiness).
+struct HostLoad {
+  double wall_s = 0;
+  double own_cpu_s = 0;      // the run's ranks on that host
+  double foreign_cpu_s = 0;  // busy time that was not theirs (ticks of 10 ms: +-0.02 s a window)
+  double steal_s = 0;
+  int cores = 0;
+};
+
 // Results as rank 0 sees them (other ranks hold only their own timings).
 struct ExecReport {
   int ranks = 1;
@@ -58,6 +70,12 @@ struct ExecReport {
   std::int64_t graph_misses = 0;  // adjoint steps whose kept graph was missing (recomputed)
   std::vector<double> speed_probe_s;  // per rank, seconds of one forward step (with speed_probe)
   std::optional<double> serial_speed_probe_s;  // rank 0's, around the serial baseline (with speed_probe)
+  // The run's steadiness, as recorded: each timed step (the slowest rank's
+  // time for it), each rank's probe before and after the steps (with
+  // speed_probe), and the host's load during the steps and the serial baseline.
+  std::vector<double> step_times_s;
+  std::vector<double> speed_probe_before_s, speed_probe_after_s;
+  std::optional<HostLoad> steps_host_load, serial_host_load;
   std::vector<double> output;                    // u at the last point (fp64)
   std::map<int, std::vector<double>> gradients;  // per block, gathered with check_serial only
 };

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -84,6 +85,14 @@ struct MeasureSpec {
   // With a calibrated profile: every run times its speed probe (plait-exec
   // --speed-probe) and the point is priced at its ranks' speeds (PointResult::speed_factor).
   bool speed_probe = true;
+  // A run that met other work (detail::judge_run) does not count: the point
+  // gets more runs until `repeats` of them are steady, and so does a point
+  // whose steady runs spread past max_spread ((max - min) / median), up to
+  // max_runs runs a point (0: 2 x repeats). A point left with fewer than a
+  // majority of `repeats` steady runs is "unsteady": out of the headline.
+  int max_runs = 0;
+  double max_spread = 0.5;
+  int run_limit() const { return max_runs > 0 ? max_runs : 2 * repeats; }
 };
 
 struct SweepSpec {
@@ -129,7 +138,12 @@ struct PointResult {
   // fitted without its fold (plait calibrate --from-steps --folds), and the
   // compute on the predicted critical path (the rest is waiting on messages and collectives).
   std::optional<double> held_out_s, critical_compute_s;
-  std::string status;                    // ok | predicted | build_failed | predict_failed | measure_failed
+  // Measured here: the runs made and how many of them were judged disturbed
+  // (met other work: the point's figures come from the others).
+  std::optional<int> runs, disturbed_runs;
+  // ok | predicted | unsteady (too few steady runs: figures from every run, left
+  // out of the headline) | build_failed | predict_failed | measure_failed
+  std::string status;
   std::string error;                     // why, when failed
 };
 
@@ -149,10 +163,20 @@ struct SweepOptions {
   std::string mpirun = "mpirun";
   int cores = 0;               // measure points with ranks <= cores (0: this machine's cores)
   bool progress = false;       // rate and ETA on stderr
+  // Other work on the machine, to see the sweep cope (plait sweep --disturb
+  // START:STOP): a thread spinning on one core from START to STOP seconds
+  // after the sweep began.
+  std::optional<std::pair<double, double>> disturb;
 };
+
+// "START:STOP" seconds, 0 <= START < STOP; throws plait::Error("--disturb", why).
+std::pair<double, double> parse_disturb_window(const std::string& text);
 
 struct SweepSummary {
   int points = 0, measured = 0, failed = 0, resumed = 0;
+  // Points whose runs never became steady (left out of every error figure
+  // below), runs made, runs beyond the spec's repeats and runs judged disturbed.
+  int unsteady = 0, runs = 0, extra_runs = 0, disturbed_runs = 0;
   std::optional<double> median_abs_error, max_abs_error, mean_abs_error;  // over measured points
   // Points from a CSV with a fit: the k-fold held-out error (PointResult::held_out_s).
   std::optional<double> mean_abs_held_out_error, max_abs_held_out_error;
