@@ -69,6 +69,10 @@ void add_experiment_commands(CLI::App& app) {
       std::printf("runs: %d made, %d judged disturbed, %d beyond the spec's repeats; %d point(s) never steady "
                   "(left out of the errors)\n",
                   summary.runs, summary.disturbed_runs, summary.extra_runs, summary.unsteady);
+    if (summary.calibration_attempts > 1 || !summary.calibration_steady)
+      std::printf("calibration: %d attempt(s), the first met other work; the last %s (%.2f cores of other work)\n",
+                  summary.calibration_attempts, summary.calibration_steady ? "was steady" : "still met other work",
+                  summary.calibration_busiest_cores);
     if (summary.mean_abs_held_out_error)
       std::printf("held-out (5-fold) step-time error: mean %s, max %s\n",
                   percent(summary.mean_abs_held_out_error).c_str(), percent(summary.max_abs_held_out_error).c_str());

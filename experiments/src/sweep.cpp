@@ -16,6 +16,7 @@
 #include "detail/child_process.hpp"
 #include "detail/csv.hpp"
 #include "detail/disturbance.hpp"
+#include "detail/host_monitor.hpp"
 #include "detail/measure_rounds.hpp"
 #include "detail/points.hpp"
 #include "detail/progress.hpp"
@@ -41,7 +42,8 @@ void claim_directory(const SweepOptions& options, const std::string& spec_text) 
       if (!options.force)
         throw Error(options.output_dir, "holds the results of another spec (" + copy.string() +
                                             "); pass --force to replace them");
-      for (const char* name : {"results.csv", "profile.json", "report.md", "calibrate.log", "fit.md", "held-out.csv"})
+      for (const char* name : {"results.csv", "profile.json", "report.md", "calibrate.log", "fit.md", "held-out.csv",
+                               "calibration-steadiness.json"})
         fs::remove(dir / name);
       fs::remove_all(dir / "points");
       fs::remove_all(dir / "plots");
@@ -64,17 +66,48 @@ std::string calibration_shapes(const SweepSpec& spec) {
   return list;
 }
 
+// The calibration measures this machine: other work beside it would skew
+// every prediction. It is made again (up to three times in all) when a
+// stretch of 10 s of it met more than a quarter of a core of other work;
+// each attempt's busiest stretch goes to DIR/calibration-steadiness.json.
+constexpr int calibration_attempts = 3;
+constexpr double calibration_window_s = 10, calibration_foreign_cores = 0.25;
+
 void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::string& profile) {
   std::vector<std::string> argv = {options.plait_binary, "calibrate", "--shapes", calibration_shapes(spec),
                                    "-o", profile + ".partial"};
   argv.insert(argv.end(), spec.calibrate_args.begin(), spec.calibrate_args.end());
   const std::string log = options.output_dir + "/calibrate.log";
-  if (options.progress) std::fprintf(stderr, "calibrating this machine (%s)\n", log.c_str());
-  const int code = detail::run_process(argv, log, log + ".stderr");
-  if (code != 0)
-    throw std::runtime_error("plait sweep: calibration failed (exit " + std::to_string(code) +
-                             "): " + detail::last_words(log + ".stderr") + " [" + detail::join_command(argv) + "]");
+  nlohmann::json attempts = nlohmann::json::array();
+  for (int attempt = 1;; ++attempt) {
+    if (options.progress) std::fprintf(stderr, "calibrating this machine (%s)\n", log.c_str());
+    detail::HostMonitor monitor;
+    const int code = detail::run_process(argv, log, log + ".stderr");
+    if (code != 0)
+      throw std::runtime_error("plait sweep: calibration failed (exit " + std::to_string(code) +
+                               "): " + detail::last_words(log + ".stderr") + " [" + detail::join_command(argv) + "]");
+    const detail::BusiestWindow busiest = detail::busiest_window(monitor.stop(), calibration_window_s);
+    const bool steady = busiest.foreign_cores <= calibration_foreign_cores;
+    attempts.push_back({{"busiest_foreign_cores", busiest.foreign_cores}, {"at_s", busiest.start_s}, {"steady", steady}});
+    write_text_file(options.output_dir + "/calibration-steadiness.json", attempts.dump(1) + "\n");
+    if (steady || attempt == calibration_attempts) break;
+    if (options.progress)
+      std::fprintf(stderr, "the calibration met other work (%.2f cores for %.0f s from %.0f s in): calibrating again\n",
+                   busiest.foreign_cores, calibration_window_s, busiest.start_s);
+  }
   fs::rename(profile + ".partial", profile);  // a half-written profile is never resumed from
+}
+
+// What DIR/calibration-steadiness.json says (nothing when the profile was not made here).
+void read_calibration_steadiness(const std::string& dir, SweepSummary& summary) {
+  const std::string path = dir + "/calibration-steadiness.json";
+  if (!fs::exists(path)) return;
+  const auto attempts = nlohmann::json::parse(read_text_file(path), nullptr, false);
+  if (!attempts.is_array() || attempts.empty()) throw Error(path, "is not a list of calibration attempts");
+  summary.calibration_attempts = int(attempts.size());
+  const nlohmann::json& last = attempts.back();
+  summary.calibration_steady = last.value("steady", false);
+  summary.calibration_busiest_cores = last.value("busiest_foreign_cores", 0.0);
 }
 
 // The kernel model fitted on the CSV's rows, with its k-fold check:
@@ -341,6 +374,7 @@ SweepSummary run_sweep(const SweepOptions& options) {
   for (const PointResult& row : results)
     summary.extra_runs += std::max(0, row.runs.value_or(0) - repeats);
   summary.resumed = resumed;
+  read_calibration_steadiness(options.output_dir, summary);
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   summary.report_path = options.output_dir + "/report.md";
   const std::vector<std::string> plots = detail::write_plots(options.output_dir, results);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/measure_rounds.hpp"
+#include "detail/host_monitor.hpp"
 #include "detail/steadiness.hpp"
 
 namespace plait::experiments::detail {
@@ -84,6 +85,34 @@ TEST(MeasureRounds, StepsCountFromSteadyRunsWhenTheyAreAMajority) {
   EXPECT_FALSE(unsteady.steady);
   EXPECT_EQ(unsteady.indices, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(unsteady.why_unsteady, "2 of 4 runs disturbed: step 2 took 3x the fastest");
+}
+
+}  // namespace
+}  // namespace plait::experiments::detail
+
+namespace plait::experiments::detail {
+namespace {
+
+TEST(BusiestWindow, FindsTheStretchWithTheMostOtherWork) {
+  // One sample a second; the host busy 1 core for the tree throughout, and
+  // one more core of other work from 4 s to 6 s.
+  std::vector<HostSample> samples;
+  double busy = 0, tree = 0;
+  for (int t = 0; t <= 20; ++t) {
+    samples.push_back({double(t), busy, tree});
+    busy += (t >= 4 && t < 6) ? 2.0 : 1.0;
+    tree += 1.0;
+  }
+  const BusiestWindow ten = busiest_window(samples, 10);
+  EXPECT_DOUBLE_EQ(ten.foreign_cores, 0.2);  // 2 s of other work in any 10 s holding it
+  EXPECT_DOUBLE_EQ(ten.start_s, 0);
+  const BusiestWindow two = busiest_window(samples, 2);
+  EXPECT_DOUBLE_EQ(two.foreign_cores, 1.0);
+  EXPECT_DOUBLE_EQ(two.start_s, 4);
+  // The whole span when it is shorter than the window; nothing under a second.
+  EXPECT_DOUBLE_EQ(busiest_window({samples[3], samples[5]}, 10).foreign_cores, 0.5);
+  EXPECT_DOUBLE_EQ(busiest_window({{0, 0, 0}, {0.5, 1, 0}}, 10).foreign_cores, 0);
+  EXPECT_DOUBLE_EQ(busiest_window({samples[0]}, 10).foreign_cores, 0);
 }
 
 }  // namespace

@@ -202,6 +202,41 @@ TEST_F(SweepTest, DisturbedRunsAreMeasuredAgainAndUnsteadyPointsFlagged) {
   EXPECT_NE(report.find("abs(error) over 1 measured points (1 unsteady left out)"), std::string::npos) << report;
 }
 
+// A calibration beside other work is made again: the stand-in plait's first
+// calibration has a busy process outside the sweep's tree beside it for 2 s
+// of its 2.5 s; its second is too short to judge (steady).
+TEST_F(SweepTest, ACalibrationThatMetOtherWorkIsMadeAgain) {
+  const fs::path log = dir_ / "calibrations.log", fake = dir_ / "fake-plait";
+  write_text_file(fake.string(),
+                  "#!/bin/sh\n"
+                  "case \"$1\" in\n"
+                  "  simulate) echo '{\"predicted_time_s\": 0.5, \"serial_predicted_time_s\": 1.0, \"speedup\": 2.0}';;\n"
+                  "  calibrate) while [ \"$1\" != -o ]; do shift; done\n"
+                  "             echo calibrate >> " + log.string() + "\n"
+                  "             if [ $(wc -l < " + log.string() + ") = 1 ]; then\n"
+                  "               (timeout 2 sh -c 'while :; do :; done' &)\n"
+                  "               sleep 2.5\n"
+                  "             fi\n"
+                  "             echo '{}' > \"$2\";;\n"
+                  "esac\n");
+  fs::permissions(fake, fs::perms::owner_all);
+  write_text_file((dir_ / "calibrated.json").string(), R"({"format": "plait.sweep", "version": 1, "name": "calibrated",
+    "calibrate": true, "base": {"levels": 2, "cf": 2, "ranks": 1, "platform": "h100x32",
+    "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}}, "grids": [{"layers": 8}]})");
+  SweepOptions calibrated = options("calibrated.json");
+  calibrated.plait_binary = fake.string();
+  const SweepSummary summary = run_sweep(calibrated);
+  EXPECT_EQ(summary.calibration_attempts, 2);
+  EXPECT_TRUE(summary.calibration_steady);
+  EXPECT_EQ(read_text_file(log.string()), "calibrate\ncalibrate\n");
+  const auto attempts = nlohmann::json::parse(read_text_file((dir_ / "out" / "calibration-steadiness.json").string()));
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_FALSE(attempts[0].at("steady").get<bool>());
+  EXPECT_GT(attempts[0].at("busiest_foreign_cores").get<double>(), 0.25);
+  const std::string report = read_text_file((dir_ / "out" / "report.md").string());
+  EXPECT_NE(report.find("- calibration steadiness: 2 attempt(s); the last was steady"), std::string::npos) << report;
+}
+
 TEST_F(SweepTest, AnotherSpecsResultsNeedForce) {
   run_sweep(options());
   std::string other = spec_text;

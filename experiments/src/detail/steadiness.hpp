@@ -13,7 +13,7 @@ namespace plait::experiments::detail {
 // Where a steady run stays. Set from quiet runs of experiments/local.json on a
 // 2-vCPU VM (docs/concepts/steady-runs.md has the figures).
 struct SteadinessBounds {
-  double foreign_cores = 0.2;     // another process's CPU time over the wall time
+  double foreign_cores = 0.25;    // another process's CPU time over the wall time
   double min_foreign_s = 0.05;    // below this, /proc/stat's 10 ms ticks cannot tell
   double steal_cores = 0.1;       // the hypervisor's steal over the wall time
   double probe_change = 0.3;      // a rank's probe after / before - 1, either way

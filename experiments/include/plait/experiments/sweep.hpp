@@ -177,6 +177,12 @@ struct SweepSummary {
   // Points whose runs never became steady (left out of every error figure
   // below), runs made, runs beyond the spec's repeats and runs judged disturbed.
   int unsteady = 0, runs = 0, extra_runs = 0, disturbed_runs = 0;
+  // The calibration made by this sweep: its attempts (made again when it met
+  // other work), whether the last was steady and its busiest 10 s of other
+  // work, in cores. 0 attempts: no calibration here (or one resumed from an older plait).
+  int calibration_attempts = 0;
+  bool calibration_steady = true;
+  double calibration_busiest_cores = 0;
   std::optional<double> median_abs_error, max_abs_error, mean_abs_error;  // over measured points
   // Points from a CSV with a fit: the k-fold held-out error (PointResult::held_out_s).
   std::optional<double> mean_abs_held_out_error, max_abs_held_out_error;
