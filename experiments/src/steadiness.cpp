@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/steadiness.hpp"
+#include "plait/schedule/error.hpp"
 
 namespace plait::experiments::detail {
 namespace {
@@ -74,6 +75,38 @@ Steadiness judge_run(const nlohmann::json& report, const SteadinessBounds& bound
 
 nlohmann::json steadiness_json(const Steadiness& verdict) {
   return {{"steady", verdict.steady}, {"reasons", verdict.reasons}};
+}
+
+std::string dump_calibration_attempts(const std::vector<CalibrationAttempt>& attempts) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const CalibrationAttempt& attempt : attempts)
+    list.push_back({{"busiest_foreign_cores", attempt.busiest_foreign_cores}, {"at_s", attempt.at_s},
+                    {"steady", attempt.steady}});
+  return list.dump(1) + "\n";
+}
+
+std::vector<CalibrationAttempt> parse_calibration_attempts(const std::string& text, const std::string& origin) {
+  const auto list = nlohmann::json::parse(text, nullptr, false);
+  if (list.is_discarded()) throw Error(origin, "is not JSON");
+  if (!list.is_array() || list.empty()) throw Error(origin, "is not a non-empty list of calibration attempts");
+  std::vector<CalibrationAttempt> attempts;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const nlohmann::json& entry = list[i];
+    const std::string where = origin + ": /" + std::to_string(i);
+    if (!entry.is_object()) throw Error(where, "is not an object");
+    const auto seconds = [&](const char* key) {
+      if (!entry.contains(key) || !entry.at(key).is_number() || !(entry.at(key).get<double>() >= 0))
+        throw Error(where + "/" + key, "must be a number >= 0");
+      return entry.at(key).get<double>();
+    };
+    CalibrationAttempt attempt;
+    attempt.busiest_foreign_cores = seconds("busiest_foreign_cores");
+    attempt.at_s = seconds("at_s");
+    if (!entry.contains("steady") || !entry.at("steady").is_boolean()) throw Error(where + "/steady", "must be true or false");
+    attempt.steady = entry.at("steady").get<bool>();
+    attempts.push_back(attempt);
+  }
+  return attempts;
 }
 
 }  // namespace plait::experiments::detail

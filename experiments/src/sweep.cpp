@@ -21,6 +21,7 @@
 #include "detail/points.hpp"
 #include "detail/progress.hpp"
 #include "detail/report.hpp"
+#include "detail/steadiness.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -70,7 +71,7 @@ std::string calibration_shapes(const SweepSpec& spec) {
 // every prediction. It is made again (up to three times in all) when a
 // stretch of 10 s of it met more than a quarter of a core of other work;
 // each attempt's busiest stretch goes to DIR/calibration-steadiness.json.
-constexpr int calibration_attempts = 3;
+constexpr int max_calibration_attempts = 3;
 constexpr double calibration_window_s = 10, calibration_foreign_cores = 0.25;
 
 void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::string& profile) {
@@ -78,7 +79,7 @@ void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::st
                                    "-o", profile + ".partial"};
   argv.insert(argv.end(), spec.calibrate_args.begin(), spec.calibrate_args.end());
   const std::string log = options.output_dir + "/calibrate.log";
-  nlohmann::json attempts = nlohmann::json::array();
+  std::vector<detail::CalibrationAttempt> attempts;
   for (int attempt = 1;; ++attempt) {
     if (options.progress) std::fprintf(stderr, "calibrating this machine (%s)\n", log.c_str());
     detail::HostMonitor monitor;
@@ -88,9 +89,9 @@ void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::st
                                "): " + detail::last_words(log + ".stderr") + " [" + detail::join_command(argv) + "]");
     const detail::BusiestWindow busiest = detail::busiest_window(monitor.stop(), calibration_window_s);
     const bool steady = busiest.foreign_cores <= calibration_foreign_cores;
-    attempts.push_back({{"busiest_foreign_cores", busiest.foreign_cores}, {"at_s", busiest.start_s}, {"steady", steady}});
-    write_text_file(options.output_dir + "/calibration-steadiness.json", attempts.dump(1) + "\n");
-    if (steady || attempt == calibration_attempts) break;
+    attempts.push_back({busiest.foreign_cores, busiest.start_s, steady});
+    write_text_file(options.output_dir + "/calibration-steadiness.json", detail::dump_calibration_attempts(attempts));
+    if (steady || attempt == max_calibration_attempts) break;
     if (options.progress)
       std::fprintf(stderr, "the calibration met other work (%.2f cores for %.0f s from %.0f s in): calibrating again\n",
                    busiest.foreign_cores, calibration_window_s, busiest.start_s);
@@ -102,12 +103,10 @@ void calibrate(const SweepSpec& spec, const SweepOptions& options, const std::st
 void read_calibration_steadiness(const std::string& dir, SweepSummary& summary) {
   const std::string path = dir + "/calibration-steadiness.json";
   if (!fs::exists(path)) return;
-  const auto attempts = nlohmann::json::parse(read_text_file(path), nullptr, false);
-  if (!attempts.is_array() || attempts.empty()) throw Error(path, "is not a list of calibration attempts");
+  const auto attempts = detail::parse_calibration_attempts(read_text_file(path), path);
   summary.calibration_attempts = int(attempts.size());
-  const nlohmann::json& last = attempts.back();
-  summary.calibration_steady = last.value("steady", false);
-  summary.calibration_busiest_cores = last.value("busiest_foreign_cores", 0.0);
+  summary.calibration_steady = attempts.back().steady;
+  summary.calibration_busiest_cores = attempts.back().busiest_foreign_cores;
 }
 
 // The kernel model fitted on the CSV's rows, with its k-fold check:

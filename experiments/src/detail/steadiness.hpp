@@ -32,4 +32,14 @@ Steadiness judge_run(const nlohmann::json& report, const SteadinessBounds& bound
 // The verdict as stored in the run's file: {"steady": bool, "reasons": [...]}.
 nlohmann::json steadiness_json(const Steadiness& verdict);
 
+// DIR/calibration-steadiness.json: one object a calibration attempt,
+// {"busiest_foreign_cores" >= 0, "at_s" >= 0, "steady" bool}, the last one kept.
+struct CalibrationAttempt {
+  double busiest_foreign_cores = 0, at_s = 0;
+  bool steady = true;
+};
+std::string dump_calibration_attempts(const std::vector<CalibrationAttempt>& attempts);
+// Throws plait::Error naming the origin, the attempt and the field.
+std::vector<CalibrationAttempt> parse_calibration_attempts(const std::string& text, const std::string& origin);
+
 }  // namespace plait::experiments::detail
