@@ -42,6 +42,32 @@ class SweepTest : public ::testing::Test {
     o.jobs = 2;
     return o;
   }
+  // A stand-in plait: `plait simulate` prints fixed figures, `plait run` runs
+  // `run_case` (sh, the case branch's body); a spec of two points (8 and 16
+  // layers) measured in 3 runs of `steps` steps; the options that use both.
+  SweepOptions stand_in(const std::string& run_case, int steps) const {
+    const fs::path fake = dir_ / "fake-plait";
+    write_text_file(fake.string(), "#!/bin/sh\n"
+                                   "case \"$1\" in\n"
+                                   "  simulate) echo '{\"predicted_time_s\": 0.5, \"serial_predicted_time_s\": 1.0, \"speedup\": 2.0}';;\n"
+                                   "  run) " + run_case + ";;\n"
+                                   "esac\n");
+    fs::permissions(fake, fs::perms::owner_all);
+    write_text_file((dir_ / "measured.json").string(), R"({"format": "plait.sweep", "version": 1, "name": "measured",
+      "base": {"levels": 2, "cf": 2, "ranks": 1, "platform": "h100x32", "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}},
+      "grids": [{"layers": [8, 16]}], "measure": {"steps": )" + std::to_string(steps) + R"(, "warmup": 0, "repeats": 3}})");
+    SweepOptions measured = options("measured.json");
+    measured.plait_binary = fake.string();
+    measured.cores = 1;
+    return measured;
+  }
+  // The points whose runs the stand-in logged to `log`, in order.
+  static std::vector<std::string> logged_points(const fs::path& log) {
+    std::vector<std::string> points;
+    std::istringstream lines(read_text_file(log.string()));
+    for (std::string line; std::getline(lines, line);) points.push_back(fs::path(line).parent_path().filename().string());
+    return points;
+  }
   std::vector<PointResult> rows() const {
     const std::string path = (dir_ / "out" / "results.csv").string();
     return parse_results_csv(read_text_file(path), path);
@@ -92,24 +118,12 @@ TEST_F(SweepTest, InterruptedSweepResumesWithoutRerunningDonePoints) {
 // and a resumed sweep keeps the runs that finished. A stand-in plait logs
 // which Program each `plait run` ran and prints fixed times.
 TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
-  const fs::path log = dir_ / "runs.log", fake = dir_ / "fake-plait";
-  write_text_file(fake.string(), "#!/bin/sh\n"
-                                 "case \"$1\" in\n"
-                                 "  simulate) echo '{\"predicted_time_s\": 0.5, \"serial_predicted_time_s\": 1.0, \"speedup\": 2.0}';;\n"
-                                 "  run) for a; do case \"$a\" in */program.json) echo \"$a\" >> " + log.string() + ";; esac; done\n"
-                                 "       echo '{\"time_per_step_s\": 0.25, \"serial_time_per_step_s\": 0.75}';;\n"
-                                 "esac\n");
-  fs::permissions(fake, fs::perms::owner_all);
-  write_text_file((dir_ / "measured.json").string(), R"({"format": "plait.sweep", "version": 1, "name": "rounds",
-    "base": {"levels": 2, "cf": 2, "ranks": 1, "platform": "h100x32", "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}},
-    "grids": [{"layers": [8, 16]}], "measure": {"steps": 1, "warmup": 0, "repeats": 3}})");
-  SweepOptions measured = options("measured.json");
-  measured.plait_binary = fake.string();
-  measured.cores = 1;
-  const auto logged_points = [&] {
-    std::vector<std::string> points;
-    std::istringstream lines(read_text_file(log.string()));
-    for (std::string line; std::getline(lines, line);) points.push_back(fs::path(line).parent_path().filename().string());
+  const fs::path log = dir_ / "runs.log";
+  const SweepOptions measured =
+      stand_in("for a; do case \"$a\" in */program.json) echo \"$a\" >> " + log.string() + ";; esac; done\n"
+               "       echo '{\"time_per_step_s\": 0.25, \"serial_time_per_step_s\": 0.75}'", 1);
+  const auto runs_since_last_call = [&] {
+    const std::vector<std::string> points = logged_points(log);
     fs::remove(log);
     return points;
   };
@@ -117,7 +131,7 @@ TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
   const SweepSummary steady = run_sweep(measured);
   EXPECT_EQ(steady.measured, 2);
   EXPECT_EQ(steady.extra_runs, 0);  // steady runs: no round more than the spec's
-  EXPECT_EQ(logged_points(), (std::vector<std::string>{a, b, a, b, a, b}));
+  EXPECT_EQ(runs_since_last_call(), (std::vector<std::string>{a, b, a, b, a, b}));
   for (const PointResult& row : rows()) {
     EXPECT_EQ(row.status, "ok") << row.error;
     EXPECT_DOUBLE_EQ(*row.measured_time_s, 0.25);
@@ -130,7 +144,7 @@ TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
   fs::remove(dir_ / "out" / "points" / b / "measured-1.json");
   write_text_file((dir_ / "out" / "points" / a / "measured-1.json").string(), "{\"time_per");
   EXPECT_EQ(run_sweep(measured).measured, 2);
-  EXPECT_EQ(logged_points(), (std::vector<std::string>{a, b}));
+  EXPECT_EQ(runs_since_last_call(), (std::vector<std::string>{a, b}));
   for (const PointResult& row : rows()) EXPECT_DOUBLE_EQ(*row.measured_time_s, 0.25);
 }
 
@@ -139,13 +153,9 @@ TEST_F(SweepTest, MeasuresInRoundsAndResumesAtTheRun) {
 // machine with another process, so b is measured up to the limit (6 runs),
 // flagged unsteady and left out of the headline error.
 TEST_F(SweepTest, DisturbedRunsAreMeasuredAgainAndUnsteadyPointsFlagged) {
-  const fs::path log = dir_ / "runs.log", fake = dir_ / "fake-plait";
-  write_text_file(
-      fake.string(),
-      "#!/bin/sh\n"
-      "case \"$1\" in\n"
-      "  simulate) echo '{\"predicted_time_s\": 0.5, \"serial_predicted_time_s\": 1.0, \"speedup\": 2.0}';;\n"
-      "  run) for a; do case \"$a\" in */program.json) p=\"$a\";; esac; done\n"
+  const fs::path log = dir_ / "runs.log";
+  const SweepOptions measured = stand_in(
+      "for a; do case \"$a\" in */program.json) p=\"$a\";; esac; done\n"
       "       echo \"$p\" >> " + log.string() + "\n"
       "       d=$(dirname \"$p\"); n=$(cat \"$d/count\" 2>/dev/null || echo 0); echo $((n + 1)) > \"$d/count\"\n"
       "       case \"$d\" in\n"
@@ -156,22 +166,12 @@ TEST_F(SweepTest, DisturbedRunsAreMeasuredAgainAndUnsteadyPointsFlagged) {
       "                 fi;;\n"
       "         *) echo '{\"time_per_step_s\": 0.4, \"serial_time_per_step_s\": 0.75,"
       " \"host_load\": {\"steps\": {\"wall_s\": 1.0, \"foreign_cpu_s\": 0.9}}}';;\n"
-      "       esac;;\n"
-      "esac\n");
-  fs::permissions(fake, fs::perms::owner_all);
-  write_text_file((dir_ / "measured.json").string(), R"({"format": "plait.sweep", "version": 1, "name": "disturbed",
-    "base": {"levels": 2, "cf": 2, "ranks": 1, "platform": "h100x32", "model": {"d_model": 64, "heads": 2, "seq": 16, "batch": 1}},
-    "grids": [{"layers": [8, 16]}], "measure": {"steps": 2, "warmup": 0, "repeats": 3}})");
-  SweepOptions measured = options("measured.json");
-  measured.plait_binary = fake.string();
-  measured.cores = 1;
+      "       esac",
+      2);
   const SweepSummary summary = run_sweep(measured);
 
   const std::string a = "N8.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32", b = "N16.L2.cf2.F.it2-1.P1.d64h2s16b1.causal.h100x32";
-  std::vector<std::string> order;
-  std::istringstream lines(read_text_file(log.string()));
-  for (std::string line; std::getline(lines, line);) order.push_back(fs::path(line).parent_path().filename().string());
-  EXPECT_EQ(order, (std::vector<std::string>{a, b, a, b, a, b, a, b, b, b}));
+  EXPECT_EQ(logged_points(log), (std::vector<std::string>{a, b, a, b, a, b, a, b, b, b}));
 
   const auto results = rows();
   ASSERT_EQ(results.size(), 2u);
