@@ -58,15 +58,15 @@ Disturbance::~Disturbance() {
 }  // namespace detail
 
 std::pair<double, double> parse_disturb_window(const std::string& text) {
+  const Error malformed("--disturb", "\"" + text + "\" is not START:STOP in seconds (e.g. 180:360)");
   const auto colon = text.find(':');
   const auto seconds = [&](const std::string& part) {
     char* end = nullptr;
     const double value = std::strtod(part.c_str(), &end);
-    if (part.empty() || *end != '\0' || !std::isfinite(value) || value < 0)
-      throw Error("--disturb", "\"" + text + "\" is not START:STOP in seconds (e.g. 180:360)");
+    if (part.empty() || *end != '\0' || !std::isfinite(value) || value < 0) throw malformed;
     return value;
   };
-  if (colon == std::string::npos) throw Error("--disturb", "\"" + text + "\" is not START:STOP in seconds (e.g. 180:360)");
+  if (colon == std::string::npos) throw malformed;
   const double start = seconds(text.substr(0, colon)), stop = seconds(text.substr(colon + 1));
   if (stop <= start) throw Error("--disturb", "\"" + text + "\": STOP must come after START");
   return {start, stop};

@@ -78,10 +78,9 @@ double tree_cpu_s(int root) {
 HostMonitor::HostMonitor() {
   if (host_busy_s() < 0) return;
   thread_ = std::thread([this] {
-    const auto start = std::chrono::steady_clock::now();
     while (!over_) {
       sample();
-      const auto next = start + std::chrono::seconds(long(samples_.size()));
+      const auto next = start_ + std::chrono::seconds(long(samples_.size()));
       while (!over_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
@@ -90,11 +89,10 @@ HostMonitor::HostMonitor() {
 HostMonitor::~HostMonitor() { stop(); }
 
 void HostMonitor::sample() {
-  static const auto origin = std::chrono::steady_clock::now();
   HostSample sample;
   sample.busy_s = host_busy_s();
   sample.tree_cpu_s = tree_cpu_s(int(::getpid()));
-  sample.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - origin).count();
+  sample.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::lock_guard lock(mutex_);
   samples_.push_back(sample);
 }

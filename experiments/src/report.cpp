@@ -127,11 +127,10 @@ std::string format_report(const SweepSpec& spec, const std::vector<PointResult>&
   else
     out << "the profile " << profile << " (plait calibrate on this machine)\n";
   if (summary.calibration_attempts > 0) {
-    char busiest[32];
-    std::snprintf(busiest, sizeof busiest, "%.2f", summary.calibration_busiest_cores);
     out << "- calibration steadiness: " << summary.calibration_attempts << " attempt(s); the last "
         << (summary.calibration_steady ? "was steady" : "**still met other work**: every prediction may be off")
-        << " (its busiest 10 s: " << busiest << " cores of other work; calibration-steadiness.json)\n";
+        << " (its busiest 10 s: " << figure(summary.calibration_busiest_cores, "%.2f")
+        << " cores of other work; calibration-steadiness.json)\n";
   }
   if (spec.measure) {
     out << "- measurement: `plait run`, " << spec.measure->repeats << " runs of " << spec.measure->steps

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@ class HostMonitor {
 
  private:
   void sample();
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::atomic<bool> over_{false};
   std::mutex mutex_;
   std::vector<HostSample> samples_;
