@@ -7,6 +7,7 @@
 #include <set>
 
 #include "plait/schedule/error.hpp"
+#include "plait/schedule/validate.hpp"
 
 namespace plait::schedule {
 namespace {
@@ -63,6 +64,7 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
   const std::int64_t parameter_bytes = block_parameter_count(model) * element_bytes(model);
   const std::int64_t state = state_bytes(model);
   const std::int64_t graph = graph_bytes(model);
+  const std::vector<std::int64_t> held_messages = peak_held_message_bytes(program);
   std::vector<RankMemory> out(program.ranks);
   for (int rank = 0; rank < program.ranks; ++rank) {
     RankMemory& memory = out[rank];
@@ -84,24 +86,20 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
     std::set<std::pair<Buffer, std::int32_t>> kept;
     std::size_t most_kept = 0;
     bool recomputes = false;
-    std::int64_t most_sends = 0;
     for (const auto& section : program.rank_programs[rank].sections) {
-      std::int64_t sends = 0;
       for (const auto& op : section.ops) {
-        if (op.kind == OpKind::send) sends += 1;
         if (op.kind == OpKind::step && op.graph == GraphUse::keep) kept.insert({op.a, op.block});
         if ((op.kind == OpKind::step_adjoint || op.kind == OpKind::step_weight) && op.graph == GraphUse::release)
           kept.erase({op.c, op.block});
         if (op.kind == OpKind::step_adjoint && op.graph == GraphUse::recompute) recomputes = true;
         most_kept = std::max(most_kept, kept.size());
       }
-      most_sends = std::max(most_sends, sends);
     }
     memory.states = most_live_states(program.rank_programs[rank]) * state;
     // The buffer blocks at the ends keep their graphs from the forward to the backward.
     memory.kept_graphs = (std::int64_t(most_kept) + held_buffer_blocks(program, rank)) * graph;
     memory.recompute = recomputes ? graph : 0;
-    memory.messages = most_sends * state;
+    memory.messages = held_messages[rank];
   }
   return out;
 }

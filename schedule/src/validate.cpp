@@ -162,6 +162,14 @@ struct Message {
   double clock;
 };
 
+// A message's bytes held by its sender from its send to its receiver's recv,
+// on the dry run's clock.
+struct Held {
+  int sender;
+  std::int64_t bytes;
+  double sent, received;
+};
+
 const Op* current(const Program& program, int rank, Cursor& cursor) {
   const auto& sections = program.rank_programs[rank].sections;
   while (cursor.section < static_cast<int>(sections.size())) {
@@ -181,8 +189,9 @@ const Op* current(const Program& program, int rank, Cursor& cursor) {
 }
 
 // The dry run. Returns the critical path in block steps; adds a problem per
-// message mismatch and per rank left waiting.
-double dry_run(const Program& program, std::vector<Problem>* problems) {
+// message mismatch and per rank left waiting; records each received
+// message's lifetime in `held`.
+double dry_run(const Program& program, std::vector<Problem>* problems, std::vector<Held>* held = nullptr) {
   const int ranks = static_cast<int>(program.rank_programs.size());
   std::vector<Cursor> cursors(ranks);
   std::unordered_map<std::uint64_t, std::deque<Message>> channels;  // (from, to)
@@ -228,6 +237,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems) {
                            " (" + std::to_string(message.bytes) + " bytes)");
         }
         cursor.clock = std::max(cursor.clock, message.clock);
+        if (held) held->push_back({op->peer, message.bytes, message.clock, cursor.clock});
       } else if (is_collective(op->kind)) {
         const std::vector<int> group = collective_group(program, rank, op->kind);
         auto& waiting = arrived[{op->kind, group}];
@@ -305,5 +315,27 @@ void validate(const Program& program, const std::string& origin) {
 }
 
 double critical_path_steps(const Program& program) { return dry_run(program, nullptr); }
+
+std::vector<std::int64_t> peak_held_message_bytes(const Program& program) {
+  std::vector<Held> held;
+  dry_run(program, nullptr, &held);
+  // Per sender: +bytes at the send, -bytes at the receipt; a message sent and
+  // received at the same moment is still held then (arrivals first).
+  std::vector<std::vector<std::pair<double, std::int64_t>>> events(program.rank_programs.size());
+  for (const Held& message : held) {
+    events[message.sender].push_back({message.sent, message.bytes});
+    events[message.sender].push_back({message.received, -message.bytes});
+  }
+  std::vector<std::int64_t> peaks(events.size(), 0);
+  for (std::size_t rank = 0; rank < events.size(); ++rank) {
+    auto& timeline = events[rank];
+    std::sort(timeline.begin(), timeline.end(), [](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first < y.first : x.second > y.second;
+    });
+    std::int64_t now = 0;
+    for (const auto& [clock, change] : timeline) peaks[rank] = std::max(peaks[rank], now += change);
+  }
+  return peaks;
+}
 
 }  // namespace plait::schedule

@@ -38,7 +38,9 @@ void check_memory_fits(const std::vector<RankFit>& fits) {
                               " (parameters and gradients " + schedule::format_bytes(double(m.parameters + m.gradients)) +
                               (m.optimizer > 0 ? ", optimizer " + schedule::format_bytes(double(m.optimizer)) : "") +
                               ", states " + schedule::format_bytes(double(m.states)) + ", kept graphs " +
-                              schedule::format_bytes(double(m.kept_graphs)) + ") but its " + fit.device + " has " +
+                              schedule::format_bytes(double(m.kept_graphs)) +
+                              (m.messages > 0 ? ", messages in flight " + schedule::format_bytes(double(m.messages)) : "") +
+                              ") but its " + fit.device + " has " +
                               schedule::format_bytes(fit.available_bytes) +
                               "; plait schedule --memory-budget recomputes graphs, --ignore-memory simulates anyway");
   }

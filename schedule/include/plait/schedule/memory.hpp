@@ -21,7 +21,7 @@ struct RankMemory {
   std::int64_t states = 0;       // the most state buffers alive at once (first write to last read), one state each
   std::int64_t kept_graphs = 0;  // activations of forward steps kept for the adjoint
   std::int64_t recompute = 0;    // one recomputing adjoint step's transient graph
-  std::int64_t messages = 0;     // send copies one section can have in flight
+  std::int64_t messages = 0;     // sent bytes not yet received, at most (peak_held_message_bytes)
 
   std::int64_t total() const {
     return parameters + gradients + optimizer + states + kept_graphs + recompute + messages;

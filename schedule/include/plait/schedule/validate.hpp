@@ -3,6 +3,7 @@
 // section, op index and reason.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,11 @@ void validate(const Program& program, const std::string& origin = "");
 // Dry run with unit cost per block step (forward or adjoint) and zero for all
 // else: the critical path length in block steps. Assumes a valid program.
 double critical_path_steps(const Program& program);
+
+// Per rank, the most bytes it has sent that their receivers have not yet
+// taken, on the same dry run's clock: a send's buffer is held from the send
+// until the matching recv (sends never block). A pipeline stage that runs
+// ahead of its neighbour holds a few activations, not every message of the step.
+std::vector<std::int64_t> peak_held_message_bytes(const Program& program);
 
 }  // namespace plait::schedule
