@@ -27,6 +27,7 @@ void add_trace_commands(CLI::App& app);      // compare, export
 void add_experiment_commands(CLI::App& app); // sweep
 void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
 void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simulator)
+void add_plan_command(CLI::App& app);        // plan (needs the simulator's platforms)
 
 // --optimizer auto|none|sgd-momentum|adamw: the optimizer state a rank's memory
 // estimate counts (schedule::optimizer_states_per_parameter); inspect, simulate.

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   plait::cli::add_simulator_commands(app);
   plait::cli::add_replay_commands(app);
   plait::cli::add_allreduce_commands(app);
+  plait::cli::add_plan_command(app);
 #endif
   plait::cli::add_executor_commands(app);
   plait::cli::add_trace_commands(app);

@@ -117,7 +117,7 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
           break;
         }
         case CompactOp::Kind::collective:
-          if (op.group > 1) clock[r] += links.ring.seconds(op.group, double(op.bytes));
+          if (op.group > 1) clock[r] += links.gradient_ring.value_or(links.ring).seconds(op.group, double(op.bytes));
           break;
         case CompactOp::Kind::barrier:
           at_barrier.push_back(r);

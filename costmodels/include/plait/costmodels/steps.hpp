@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ inline constexpr const char* megatron_step_kind = "1f1b";
 struct StepLinks {
   RingAllreduceModel ring;
   MessageModel messages;
+  // The replicas' gradient sums when they cross nodes (plait plan); else `ring`.
+  std::optional<RingAllreduceModel> gradient_ring;
 };
 
 // A Program's step time without SimGrid, for fits that price thousands of

@@ -1,0 +1,117 @@
+// The fast tier of `plait plan`: each candidate's step from a timed dry run
+// (costmodels::StepEstimator) of one replica's Program with a few
+// micro-batches, extrapolated to the step's (a pipeline's step is affine in
+// its micro-batches once past the warm-up), plus the replicas' gradient sum
+// by the ring's closed form. The replica's Program and its memory estimate
+// do not depend on the data parallelism, so they are cached without it.
+#include <algorithm>
+#include <limits>
+
+#include "detail/plan.hpp"
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/memory.hpp"
+
+namespace plait::experiments::detail {
+namespace {
+
+constexpr int adam_states = 2;
+
+std::string probe_key(const Candidate& candidate, std::pair<int, int> probes) {
+  Candidate replica = candidate;
+  replica.dp = 1, replica.gpus = 0;
+  return replica.label() + " @" + std::to_string(probes.first) + "," + std::to_string(probes.second);
+}
+
+}  // namespace
+
+PlanEstimator::PlanEstimator(const PlanRequest& request, std::unique_ptr<costmodels::OpPricer> pricer)
+    : request_(request), pricer_(std::move(pricer)) {}
+
+costmodels::StepLinks PlanEstimator::links_for(const Candidate& candidate) const {
+  const PlanPlatform& platform = request_.platform;
+  costmodels::StepLinks links;
+  links.ring = {.step_latency_s = platform.intra_latency_s,
+                .link_bytes_per_s = platform.intra_bytes_per_s,
+                .pass_bytes_per_s = platform.allreduce_pass_bytes_per_s > 0 ? platform.allreduce_pass_bytes_per_s
+                                                                            : platform.intra_bytes_per_s};
+  const int replica_devices = candidate.tp * candidate.pp;
+  const bool multi_node = platform.inter_bytes_per_s > 0;
+  // Stages on different nodes: a stage's TP shards send through their node's link at once.
+  const bool stages_cross = multi_node && replica_devices > platform.devices_per_node;
+  const double latency = stages_cross ? platform.inter_latency_s : platform.intra_latency_s;
+  const double bandwidth = stages_cross ? platform.inter_bytes_per_s / candidate.tp : platform.intra_bytes_per_s;
+  links.messages.segments = {
+      {.max_bytes = std::numeric_limits<std::int64_t>::max(), .latency_s = latency, .seconds_per_byte = 1 / bandwidth}};
+  // Replicas on different nodes: every ring of a node (one per position in the
+  // replica, at most the node's devices) shares the node's link.
+  if (multi_node && replica_devices * candidate.dp > platform.devices_per_node) {
+    const int rings_per_node = std::min(replica_devices, platform.devices_per_node);
+    links.gradient_ring = costmodels::RingAllreduceModel{.step_latency_s = platform.inter_latency_s,
+                                                         .link_bytes_per_s = platform.inter_bytes_per_s / rings_per_node,
+                                                         .pass_bytes_per_s = links.ring.pass_bytes_per_s};
+  }
+  return links;
+}
+
+const PlanEstimator::Probe& PlanEstimator::probe(const Candidate& candidate) {
+  const std::pair<int, int> probes = probe_micro_batches(request_, candidate);
+  const std::string key = probe_key(candidate, probes);
+  if (const auto found = probes_.find(key); found != probes_.end()) return found->second;
+  Probe probe;
+  const costmodels::StepLinks links = links_for(candidate);
+  for (int i = 0; i < 2; ++i) {
+    const int micro_batches = i == 0 ? probes.first : probes.second;
+    if (i == 1 && probes.second == probes.first) {
+      probe.seconds[1] = probe.seconds[0], probe.memory[1] = probe.memory[0];
+      break;
+    }
+    schedule::Program program = schedule::build_kind(candidate.kind, candidate_spec(request_, candidate, micro_batches, 1));
+    for (const schedule::RankMemory& rank : schedule::estimate_memory(program, adam_states)) {
+      probe.memory[i] = std::max(probe.memory[i], double(rank.total()));
+      probe.gradient_bytes = std::max(probe.gradient_bytes, double(rank.gradients));
+    }
+    probe.seconds[i] = costmodels::StepEstimator(std::move(program)).seconds(*pricer_, links);
+  }
+  return probes_.emplace(key, probe).first->second;
+}
+
+void PlanEstimator::estimate(Candidate& candidate) {
+  candidate.device_memory_bytes = request_.platform.device_memory_bytes;
+  const double allowed = request_.memory_fraction * request_.platform.device_memory_bytes;
+  // Weights, gradients and Adam's state of the fullest stage's blocks (16 bytes
+  // a parameter) bound the memory from below: no Program needed to refuse.
+  const double d = request_.model.d_model;
+  const int blocks = (request_.model.layers + candidate.pp - 1) / candidate.pp;
+  const double state_floor = 16 * 12 * d * d * blocks / candidate.tp;
+  if (allowed > 0 && state_floor > allowed) {
+    candidate.memory_bytes = std::int64_t(state_floor);
+    candidate.refused = "memory: its blocks' weights, gradients and Adam state alone need " +
+                        schedule::format_bytes(state_floor) + " of " + schedule::format_bytes(allowed);
+    return;
+  }
+  try {
+    const Probe& measured = probe(candidate);
+    const std::pair<int, int> probes = probe_micro_batches(request_, candidate);
+    const int micro_batches = step_micro_batches(request_, candidate);
+    const costmodels::StepLinks links = links_for(candidate);
+    const double gradient_sum =
+        candidate.dp > 1 ? links.gradient_ring.value_or(links.ring).seconds(candidate.dp, measured.gradient_bytes) : 0;
+    candidate.gradient_sum_s = gradient_sum;
+    if (candidate.kind == "mgrit") {
+      candidate.estimated_s = micro_batches * measured.seconds[0] + gradient_sum;  // accumulation rounds
+      candidate.memory_bytes = std::int64_t(measured.memory[0]);
+    } else {
+      candidate.estimated_s =
+          extrapolate(probes, measured.seconds[0], measured.seconds[1], micro_batches) + gradient_sum;
+      candidate.memory_bytes = std::int64_t(extrapolate(probes, measured.memory[0], measured.memory[1], micro_batches));
+    }
+  } catch (const Error& error) {
+    candidate.refused = std::string("does not build: ") + error.what();
+    return;
+  }
+  if (allowed > 0 && double(candidate.memory_bytes) > allowed)
+    candidate.refused = "memory: needs " + schedule::format_bytes(double(candidate.memory_bytes)) + " of " +
+                        schedule::format_bytes(allowed);
+}
+
+}  // namespace plait::experiments::detail

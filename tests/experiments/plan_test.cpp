@@ -1,0 +1,169 @@
+// plait plan: the fast estimate against the whole Program and against SimGrid,
+// MGRIT's gradient error, plan.csv and --json, and the request's errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/error_text.hpp"
+#include "detail/plan.hpp"
+#include "plait/costmodels/profile.hpp"
+#include "plait/experiments/plan.hpp"
+#include "plait/schedule/memory.hpp"
+
+namespace plait::experiments {
+namespace {
+
+using plait::testing::error_of;
+
+// A small GPT on the A100 cluster's figures (platforms/a100-cluster.json).
+PlanRequest small_request(const std::string& dir) {
+  PlanRequest request;
+  request.model = {"small", 8, 512, 8, 256, 4096, ""};
+  request.global_batch = 32;
+  request.gpus = {8, 16};
+  request.platform = {.name = "a100-cluster", .devices_per_node = 8, .device_sheet = "a100-80gb",
+                      .device_memory_bytes = 80e9, .intra_latency_s = 8.07e-6, .intra_bytes_per_s = 325.3e9,
+                      .allreduce_pass_bytes_per_s = 452.7e9, .inter_latency_s = 5e-6, .inter_bytes_per_s = 100e9};
+  request.profile = PLAIT_SOURCE_DIR "/docs/gpu/a100-node-fitted.json";
+  request.kinds = {"gpipe", "1f1b", "1f1b-interleaved", "zb-h1", "mgrit"};
+  request.max_grad_error = 1;
+  request.top = 0;
+  request.plait_binary = PLAIT_BINARY;
+  request.output_dir = dir;
+  return request;
+}
+
+std::string temporary_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("plait-plan-test-" + name);
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+TEST(Plan, ExtrapolatedStepAndMemoryEqualTheWholePrograms) {
+  PlanRequest request = small_request(temporary_dir("extrapolate"));
+  request.global_batch = 96;
+  const costmodels::Profile profile = costmodels::load_profile(request.profile);
+  detail::PlanEstimator estimator(request, costmodels::make_profile_pricer(profile));
+  const auto pricer = costmodels::make_profile_pricer(profile);
+  struct Case {
+    std::string kind;
+    int stages, chunks;
+  };
+  for (const auto& [kind, stages, chunks] : std::vector<Case>{{"gpipe", 2, 1}, {"gpipe", 4, 1}, {"1f1b", 3, 1},
+                                                              {"1f1b", 4, 1}, {"zb-h1", 4, 1}, {"1f1b-interleaved", 4, 2},
+                                                              {"1f1b-interleaved", 2, 4}, {"1f1b-interleaved", 2, 3}}) {
+    Candidate candidate;
+    candidate.gpus = stages, candidate.kind = kind, candidate.pp = stages, candidate.micro_batch = 1;
+    candidate.virtual_stages = chunks;
+    estimator.estimate(candidate);
+    ASSERT_EQ(candidate.refused, "") << candidate.label();
+    const int whole = detail::step_micro_batches(request, candidate);
+    ASSERT_GT(whole, detail::probe_micro_batches(request, candidate).second) << candidate.label();  // extrapolated
+    const schedule::Program program =
+        schedule::build_kind(kind, detail::candidate_spec(request, candidate, whole, 1));
+    std::int64_t memory = 0;
+    for (const auto& rank : schedule::estimate_memory(program, 2)) memory = std::max(memory, rank.total());
+    costmodels::StepLinks links;
+    links.ring = {8.07e-6, 325.3e9, 452.7e9};
+    links.messages.segments = {{std::numeric_limits<std::int64_t>::max(), 8.07e-6, 1 / 325.3e9}};
+    const double seconds = costmodels::StepEstimator(program).seconds(*pricer, links);
+    EXPECT_NEAR(candidate.estimated_s / seconds, 1, 1e-9) << candidate.label();
+    // GPipe's stages drift apart in the dry run, so the messages it holds grow
+    // a little past 4 P micro-batches: its memory to within 1 %.
+    EXPECT_NEAR(double(candidate.memory_bytes) / double(memory), 1, kind == "gpipe" ? 1e-2 : 1e-9) << candidate.label();
+  }
+}
+
+TEST(Plan, EstimateAgreesWithSimGridOnSmallCasesOfEveryKind) {
+  PlanRequest request = small_request(temporary_dir("simgrid"));
+  for (const std::string& kind : small_request("").kinds) {
+    request.kinds = {kind};
+    request.top = 2;
+    request.jobs = 2;
+    const PlanResult result = plan(request);
+    int simulated = 0;
+    for (const Candidate& candidate : result.kept)
+      if (candidate.simulated_s) {
+        ++simulated;
+        // One node (8) and two (16): the estimate's ring and links against SimGrid's flows.
+        EXPECT_NEAR(candidate.estimated_s / *candidate.simulated_s, 1, 0.1) << candidate.label();
+      }
+    EXPECT_EQ(simulated, 4) << kind;
+  }
+}
+
+TEST(Plan, MgritCarriesItsMeasuredGradientErrorAndExactKindsNone) {
+  PlanRequest request = small_request(temporary_dir("gradient"));
+  request.kinds = {"mgrit", "1f1b"};
+  const PlanResult result = plan(request);
+  std::map<int, double> error_by_iterations;  // L2, cf 2, one adjoint iteration
+  for (const Candidate& c : result.kept) {
+    if (c.kind != "mgrit") {
+      EXPECT_EQ(c.grad_error, 0);
+      continue;
+    }
+    EXPECT_GT(c.grad_error, 0) << c.label();
+    EXPECT_LE(c.grad_error_spread, c.grad_error) << c.label();
+    if (c.levels == 2 && c.cf == 2 && c.bwd_iters == 1) error_by_iterations[c.fwd_iters] = c.grad_error;
+  }
+  ASSERT_EQ(error_by_iterations.size(), 3u);
+  EXPECT_GT(error_by_iterations[1], error_by_iterations[2]);  // iterations converge
+  EXPECT_GT(error_by_iterations[2], error_by_iterations[4]);
+  request.max_grad_error = error_by_iterations[2] * 1.01;
+  for (const Candidate& c : plan(request).kept) EXPECT_LE(c.grad_error, request.max_grad_error) << c.label();
+}
+
+TEST(Plan, CsvAndJsonRoundTrip) {
+  PlanRequest request = small_request(temporary_dir("csv"));
+  request.platform.device_memory_bytes = 3e8;  // some refused for memory
+  const PlanResult result = plan(request);
+  ASSERT_FALSE(result.kept.empty());
+  ASSERT_FALSE(result.refused.empty());
+  const std::vector<Candidate> back = parse_plan_csv(plan_csv(result), "plan.csv");
+  ASSERT_EQ(back.size(), result.kept.size() + result.refused.size());
+  for (std::size_t i = 0; i < result.kept.size(); ++i) {
+    EXPECT_EQ(back[i].label(), result.kept[i].label());
+    EXPECT_NEAR(back[i].estimated_s / result.kept[i].estimated_s, 1, 1e-5);
+    EXPECT_EQ(back[i].memory_bytes, result.kept[i].memory_bytes);
+  }
+  EXPECT_EQ(back.back().refused, result.refused.back().refused);
+  const auto json = nlohmann::json::parse(plan_json(result));
+  EXPECT_EQ(json.at("kept").size(), result.kept.size());
+  EXPECT_EQ(json.at("searched").get<int>(), result.searched);
+  EXPECT_GT(json.at("kept").at(0).at("mfu").get<double>(), 0);
+  EXPECT_EQ(error_of([] { parse_plan_csv("gpus,kind\n1,2\n", "p.csv"); }).rfind("p.csv: line 1: not a plan.csv header", 0), 0u);
+}
+
+TEST(Plan, BadRequestsAreOneLineErrors) {
+  PlanRequest request = small_request(temporary_dir("bad"));
+  request.kinds = {"pipedream"};
+  EXPECT_EQ(error_of([&] { plan(request); }),
+            "--kinds pipedream: unknown kind (mgrit, gpipe, 1f1b, 1f1b-interleaved, zb-h1 or all)");
+  request = small_request(temporary_dir("bad"));
+  request.model.heads = 7;
+  EXPECT_EQ(error_of([&] { plan(request); }), "--heads 7: must divide --d-model 512");
+  request = small_request(temporary_dir("bad"));
+  request.gpus = {3};
+  request.global_batch = 7;
+  request.model.layers = 2;
+  EXPECT_NE(error_of([&] { plan(request); }).find("--gpus 3: no split of 3 GPUs"), std::string::npos);
+  EXPECT_NE(error_of([] { find_model("gpt5"); }).find("--model gpt5: unknown model"), std::string::npos);
+}
+
+TEST(Plan, RefusesWhatDoesNotFitAndSaysWhy) {
+  PlanRequest request = small_request(temporary_dir("memory"));
+  request.model = find_model("gpt3-175b");
+  request.global_batch = 64;
+  request.gpus = {8};
+  request.kinds = {"1f1b"};
+  const PlanResult result = plan(request);
+  EXPECT_TRUE(result.kept.empty());  // 175B's 2.8 TB of weights and Adam state on 8 GPUs
+  ASSERT_FALSE(result.refused.empty());
+  EXPECT_EQ(result.refused.front().refused.rfind("memory: ", 0), 0u) << result.refused.front().refused;
+}
+
+}  // namespace
+}  // namespace plait::experiments
