@@ -95,7 +95,7 @@ void add_plan_command(CLI::App& app) {
   plan->add_option("--memory-fraction", request.memory_fraction, "of a GPU's memory a split may use")->capture_default_str();
   plan->add_option("--host-overhead", options->host_overhead_s, "seconds the host adds to each kernel (default: the profile's fitted value)");
   plan->add_option("--top", request.top, "the best of each GPU count simulated with SimGrid (0: none)")->capture_default_str();
-  plan->add_option("-j,--jobs", request.jobs, "simulations at a time")->capture_default_str();
+  plan->add_option("-j,--jobs", request.jobs, "threads estimating, and simulations at a time")->capture_default_str();
   plan->add_option("-o,--output", options->output, "directory for plan.csv, report.md, plots/")->capture_default_str();
   plan->add_flag("--json", options->json, "print the plan as JSON instead of the table");
   plan->callback([options] {

@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr double lean_host_overhead_s = 5e-6;
 const std::set<std::string> plan_kinds = {"mgrit", "gpipe", "1f1b", "1f1b-interleaved", "zb-h1"};
 
 void check_request(const PlanRequest& request) {
@@ -156,19 +157,45 @@ PlanResult plan(const PlanRequest& request, const PlanProgress& progress) {
   result.searched = int(candidates.size());
   detail::PlanEstimator estimator(request, costmodels::make_profile_pricer(profile));
   detail::GradientErrors gradient_errors;
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    Candidate& candidate = candidates[i];
-    estimator.estimate(candidate);
-    if (candidate.refused.empty() && candidate.kind == "mgrit") {
-      const detail::GradientError error = gradient_errors.of(candidate, request.model.layers);
-      candidate.grad_error = error.worst, candidate.grad_error_spread = error.spread;
-      if (error.worst > request.max_grad_error)
-        candidate.refused = "gradient error: " + std::to_string(error.worst) + " above --max-grad-error";
+  // `jobs` threads share the estimator's cache of probes.
+  std::atomic<std::size_t> next{0}, finished{0};
+  std::mutex progress_mutex;
+  const auto estimate = [&] {
+    for (std::size_t i; (i = next++) < candidates.size();) {
+      Candidate& candidate = candidates[i];
+      estimator.estimate(candidate);
+      if (candidate.refused.empty() && candidate.kind == "mgrit") {
+        const detail::GradientError error = gradient_errors.of(candidate, request.model.layers);
+        candidate.grad_error = error.worst, candidate.grad_error_spread = error.spread;
+        if (error.worst > request.max_grad_error)
+          candidate.refused = "gradient error: " + std::to_string(error.worst) + " above --max-grad-error";
+      }
+      const std::size_t done = ++finished;
+      if (progress && (done % 64 == 0 || done == candidates.size())) {
+        const std::lock_guard lock(progress_mutex);
+        progress(done, candidates.size(), "estimated");
+      }
     }
+  };
+  std::vector<std::thread> workers;
+  for (int j = 0; j < std::max(1, request.jobs); ++j) workers.emplace_back(estimate);
+  for (std::thread& worker : workers) worker.join();
+  for (const Candidate& candidate : candidates)  // in the enumeration's order, whatever the threads'
     (candidate.refused.empty() ? result.kept : result.refused).push_back(candidate);
-    if (progress && (i % 64 == 0 || i + 1 == candidates.size())) progress(i + 1, candidates.size(), "estimated");
-  }
   rank_kept(result.kept);
+  // How the ranking moves with the host's per-kernel cost (the fitted one is a
+  // software stack's, not the GPU's): the kept splits priced again, memory and
+  // gradient error unchanged.
+  if (result.host_overhead_s > 2 * lean_host_overhead_s) {
+    costmodels::Profile lean = profile;
+    lean.device.kernel_overhead_s = result.lean_host_overhead_s = lean_host_overhead_s;
+    detail::PlanEstimator lean_estimator(request, costmodels::make_profile_pricer(lean));
+    for (Candidate candidate : result.kept) {
+      lean_estimator.estimate(candidate);
+      result.lean.push_back(candidate);
+    }
+    rank_kept(result.lean);
+  }
   if (request.top > 0 && !result.kept.empty()) {
     fs::create_directories(request.output_dir);
     const std::string priced_profile = request.output_dir + "/profile.json";

@@ -53,10 +53,29 @@ costmodels::StepLinks PlanEstimator::links_for(const Candidate& candidate) const
   return links;
 }
 
-const PlanEstimator::Probe& PlanEstimator::probe(const Candidate& candidate) {
+PlanEstimator::Probe PlanEstimator::probe(const Candidate& candidate) {
+  const std::string key = probe_key(candidate, probe_micro_batches(request_, candidate));
+  std::promise<Probe> made;
+  std::shared_future<Probe> pending;
+  bool mine = false;
+  {
+    const std::lock_guard lock(mutex_);
+    const auto [found, added] = probes_.try_emplace(key);
+    if (added) found->second = made.get_future().share(), mine = true;
+    pending = found->second;
+  }
+  if (mine) {
+    try {
+      made.set_value(make_probe(candidate));
+    } catch (...) {
+      made.set_exception(std::current_exception());
+    }
+  }
+  return pending.get();  // rethrows the maker's error
+}
+
+PlanEstimator::Probe PlanEstimator::make_probe(const Candidate& candidate) const {
   const std::pair<int, int> probes = probe_micro_batches(request_, candidate);
-  const std::string key = probe_key(candidate, probes);
-  if (const auto found = probes_.find(key); found != probes_.end()) return found->second;
   Probe probe;
   const costmodels::StepLinks links = links_for(candidate);
   for (int i = 0; i < 2; ++i) {
@@ -72,25 +91,35 @@ const PlanEstimator::Probe& PlanEstimator::probe(const Candidate& candidate) {
     }
     probe.seconds[i] = costmodels::StepEstimator(std::move(program)).seconds(*pricer_, links);
   }
-  return probes_.emplace(key, probe).first->second;
+  return probe;
 }
 
 void PlanEstimator::estimate(Candidate& candidate) {
   candidate.device_memory_bytes = request_.platform.device_memory_bytes;
   const double allowed = request_.memory_fraction * request_.platform.device_memory_bytes;
-  // Weights, gradients and Adam's state of the fullest stage's blocks (16 bytes
-  // a parameter) bound the memory from below: no Program needed to refuse.
+  // What the fullest stage holds at least bounds the memory from below, so
+  // most splits that cannot fit are refused without building a Program: its
+  // blocks' weights, gradients and Adam state (16 bytes a parameter), and a
+  // pipeline's activations of the micro-batches in flight on its first stage
+  // (all M for GPipe, at least min(M, P) for the others).
   const double d = request_.model.d_model;
   const int blocks = (request_.model.layers + candidate.pp - 1) / candidate.pp;
-  const double state_floor = 16 * 12 * d * d * blocks / candidate.tp;
-  if (allowed > 0 && state_floor > allowed) {
-    candidate.memory_bytes = std::int64_t(state_floor);
-    candidate.refused = "memory: its blocks' weights, gradients and Adam state alone need " +
-                        schedule::format_bytes(state_floor) + " of " + schedule::format_bytes(allowed);
+  double floor = 16 * 12 * d * d * blocks / candidate.tp;
+  if (candidate.kind != "mgrit") {
+    const schedule::ModelDesc micro = candidate_spec(request_, candidate, 1, 1).model;
+    const int micro_batches = step_micro_batches(request_, candidate);
+    const int in_flight = candidate.kind == "gpipe" ? micro_batches : std::min(micro_batches, candidate.pp);
+    floor += double(in_flight) * blocks *
+             double(candidate.recompute ? schedule::state_bytes(micro) : schedule::graph_bytes(micro));
+  }
+  if (allowed > 0 && floor > allowed) {
+    candidate.memory_bytes = std::int64_t(floor);
+    candidate.refused = "memory: needs at least " + schedule::format_bytes(floor) + " of " +
+                        schedule::format_bytes(allowed) + " (weights, gradients, Adam state, activations in flight)";
     return;
   }
   try {
-    const Probe& measured = probe(candidate);
+    const Probe measured = probe(candidate);
     const std::pair<int, int> probes = probe_micro_batches(request_, candidate);
     const int micro_batches = step_micro_batches(request_, candidate);
     const costmodels::StepLinks links = links_for(candidate);

@@ -42,6 +42,7 @@ double relative_gradient_error(const Candidate& candidate, int layers, unsigned 
 
 GradientError GradientErrors::of(const Candidate& candidate, int layers) {
   const auto key = std::tuple(layers, candidate.levels, candidate.cf, candidate.fwd_iters, candidate.bwd_iters);
+  const std::lock_guard lock(mutex_);  // cheap beside the estimates: one at a time
   if (const auto found = cache_.find(key); found != cache_.end()) return found->second;
   double lowest = INFINITY, highest = 0;
   for (const unsigned seed : {1u, 2u, 3u}) {

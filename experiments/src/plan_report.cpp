@@ -2,6 +2,7 @@
 // the refusals by reason, and two plots: the best step against GPUs (one line
 // per kind) and memory against step time with the Pareto front marked.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -17,10 +18,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", seconds);
+  return text;
+}
+
 // kind -> gpus -> its fastest kept candidate.
-std::map<std::string, std::map<int, const Candidate*>> best_of_each_kind(const PlanResult& result) {
+std::map<std::string, std::map<int, const Candidate*>> best_of_each_kind(const std::vector<Candidate>& kept) {
   std::map<std::string, std::map<int, const Candidate*>> best;
-  for (const Candidate& c : result.kept) {
+  for (const Candidate& c : kept) {
     const Candidate*& slot = best[c.kind][c.gpus];
     if (!slot || c.step_s() < slot->step_s()) slot = &c;
   }
@@ -53,12 +60,12 @@ std::vector<std::string> write_plan_report(const std::string& output_dir, const 
   const fs::path dir(output_dir);
   fs::create_directories(dir / "plots");
   std::vector<std::string> written;
-  const auto best = best_of_each_kind(result);
+  const auto best = best_of_each_kind(result.kept);
 
   // Best step against GPUs, one line per kind.
   std::ostringstream data, script;
   script << preamble << "set output 'best_step_vs_gpus.png'\nset logscale xy\nset xlabel 'GPUs'\n"
-         << "set ylabel 'best step time (s)'\nset title '" << request.model.name
+         << "set autoscale xfix\nset offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nset ylabel 'best step time (s)'\nset title '" << request.model.name
          << ": the fastest split of each kind that fits'\nplot ";
   int index = 0;
   for (const auto& [kind, by_gpus] : best) {
@@ -115,15 +122,38 @@ std::vector<std::string> write_plan_report(const std::string& output_dir, const 
     for (const auto& [kind, by_gpus] : best)
       if (const auto found = by_gpus.find(g); found != by_gpus.end()) {
         const Candidate& c = *found->second;
-        report << "| " << g << " | " << kind << " | " << c.label() << " | " << c.estimated_s << " | "
-               << (c.simulated_s ? std::to_string(*c.simulated_s) : "-") << " | "
+        report << "| " << g << " | " << kind << " | " << c.label() << " | " << seconds_text(c.estimated_s) << " | "
+               << (c.simulated_s ? seconds_text(*c.simulated_s) : "-") << " | "
                << schedule::format_bytes(double(c.memory_bytes)) << " | " << c.grad_error << " |\n";
       }
+  if (!result.lean.empty()) {
+    report << "\n## With a lean host: " << result.lean_host_overhead_s * 1e6 << " us a kernel instead of "
+           << result.host_overhead_s * 1e6 << " us\n\nThe same splits (memory and gradient error do not depend "
+           << "on it), estimated again.\n\n| GPUs | kind | best at " << result.host_overhead_s * 1e6
+           << " us | step (s) | best at " << result.lean_host_overhead_s * 1e6 << " us | step (s) |\n"
+           << "| ---: | --- | --- | ---: | --- | ---: |\n";
+    const auto lean = best_of_each_kind(result.lean);
+    for (const int g : request.gpus)
+      for (const auto& [kind, by_gpus] : best)
+        if (const auto found = by_gpus.find(g); found != by_gpus.end()) {
+          const Candidate& fitted = *found->second;
+          const Candidate& leaner = *lean.at(kind).at(g);
+          report << "| " << g << " | " << kind << " | " << fitted.label() << " | " << seconds_text(fitted.estimated_s)
+                 << " | " << (leaner.label() == fitted.label() ? "the same" : leaner.label()) << " | "
+                 << seconds_text(leaner.estimated_s) << " |\n";
+        }
+  }
   report << "\n## Every kept candidate, best first\n\n```\n" << plan_table(result, 10) << "```\n";
-  std::map<std::string, int> reasons;
-  for (const Candidate& c : result.refused) ++reasons[c.refused.substr(0, c.refused.find(':'))];
-  report << "\n## Refused\n\n";
-  for (const auto& [reason, count] : reasons) report << "- " << reason << ": " << count << "\n";
+  // kind -> reason -> count, with the kept as "kept".
+  std::map<std::string, std::map<std::string, int>> counts;
+  for (const Candidate& c : result.kept) ++counts[c.kind]["kept"];
+  for (const Candidate& c : result.refused) ++counts[c.kind][c.refused.substr(0, c.refused.find(':'))];
+  report << "\n## Searched, kept and refused, by kind\n\n";
+  for (const auto& [kind, by_reason] : counts) {
+    report << "- " << kind << ":";
+    for (const auto& [reason, count] : by_reason) report << " " << count << " " << reason << ";";
+    report << "\n";
+  }
   for (const std::string& png : written) report << "\n![" << png << "](" << png << ")\n";
   write_text_file((dir / "report.md").string(), report.str());
   written.insert(written.begin(), "report.md");

@@ -2,8 +2,10 @@
 // MGRIT's gradient error on a proxy, SimGrid on the best.
 #pragma once
 
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -37,6 +39,7 @@ double extrapolate(std::pair<int, int> probes, double at_first, double at_second
 
 // The fast tier (plan_estimate.cpp): step seconds and the fullest rank's
 // memory of one replica, cached by everything but the data parallelism.
+// Thread-safe: a probe is made once, the threads that need it meanwhile wait.
 class PlanEstimator {
  public:
   PlanEstimator(const PlanRequest& request, std::unique_ptr<costmodels::OpPricer> pricer);
@@ -48,23 +51,26 @@ class PlanEstimator {
     double memory[2]{};
     double gradient_bytes = 0;  // the fullest rank's gradients, summed over the replicas
   };
-  const Probe& probe(const Candidate& candidate);
+  Probe probe(const Candidate& candidate);
+  Probe make_probe(const Candidate& candidate) const;
   costmodels::StepLinks links_for(const Candidate& candidate) const;
 
   const PlanRequest& request_;
   std::unique_ptr<costmodels::OpPricer> pricer_;
-  std::map<std::string, Probe> probes_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_future<Probe>> probes_;
 };
 
 // MGRIT's relative gradient error (plan_gradient_error.cpp), cached by setting.
 struct GradientError {
   double worst = 0, spread = 0;
 };
-class GradientErrors {
+class GradientErrors {  // thread-safe
  public:
   GradientError of(const Candidate& candidate, int layers);
 
  private:
+  std::mutex mutex_;
   std::map<std::tuple<int, int, int, int, int>, GradientError> cache_;
 };
 

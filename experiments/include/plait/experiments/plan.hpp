@@ -48,7 +48,7 @@ struct PlanRequest {
   double max_grad_error = 1e-2;    // MGRIT candidates above it are refused
   double memory_fraction = 0.9;    // of a device's memory a candidate may use
   int top = 10;                    // simulated with SimGrid (0: none)
-  int jobs = 1;                    // simulations at a time
+  int jobs = 1;                    // threads estimating, and simulations at a time
   std::optional<double> host_overhead_s;  // replaces the profile's per-kernel host overhead
   std::string plait_binary;        // for the simulations
   std::string output_dir;          // programs and simulation logs ("" : a temporary one)
@@ -83,6 +83,10 @@ struct PlanResult {
   double model_flops_per_step = 0;  // 6 N tokens + attention, for TFLOP/s and MFU
   double peak_flops = 0;            // a device's, in the model's dtype
   double host_overhead_s = 0;       // the per-kernel host overhead priced
+  // The kept candidates estimated again with a lean stack's host overhead
+  // (a few us: CUDA graphs, fused kernels), ranked; empty when the priced one is as lean.
+  double lean_host_overhead_s = 0;
+  std::vector<Candidate> lean;
   double tokens_per_step = 0;
 };
 
