@@ -93,6 +93,8 @@ void add_plan_command(CLI::App& app) {
   plan->add_option("--kinds", options->kinds, "all, or some of mgrit,gpipe,1f1b,1f1b-interleaved,zb-h1")->capture_default_str();
   plan->add_option("--max-grad-error", request.max_grad_error, "MGRIT: largest relative gradient error kept")->capture_default_str();
   plan->add_option("--memory-fraction", request.memory_fraction, "of a GPU's memory a split may use")->capture_default_str();
+  plan->add_option("--frozen", request.frozen_blocks, "the first K blocks frozen (forward only; pipelines: MGRIT solves over every block)")
+      ->capture_default_str();
   plan->add_option("--host-overhead", options->host_overhead_s, "seconds the host adds to each kernel (default: the profile's fitted value)");
   plan->add_option("--top", request.top, "the best of each GPU count simulated with SimGrid (0: none)")->capture_default_str();
   plan->add_option("-j,--jobs", request.jobs, "threads estimating, and simulations at a time")->capture_default_str();

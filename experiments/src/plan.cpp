@@ -45,6 +45,9 @@ void check_request(const PlanRequest& request) {
       throw Error("--kinds " + kind, "unknown kind (mgrit, gpipe, 1f1b, 1f1b-interleaved, zb-h1 or all)");
   if (!(request.memory_fraction > 0 && request.memory_fraction <= 1))
     throw Error("--memory-fraction", "must be in (0, 1]");
+  if (request.frozen_blocks < 0 || request.frozen_blocks >= model.layers)
+    throw Error("--frozen " + std::to_string(request.frozen_blocks),
+                "must be in 0.." + std::to_string(model.layers - 1) + " (the model's blocks less one)");
   if (request.platform.devices_per_node < 1) throw Error("--platform " + request.platform.name, "has no devices");
 }
 

@@ -15,6 +15,7 @@ const std::vector<PlannedModel>& named_models() {
       {"gpt2-medium", 24, 1024, 16, 1024, 50257, "GPT-2 355M"},
       {"gpt2-large", 36, 1280, 20, 1024, 50257, "GPT-2 774M"},
       {"gpt2-xl", 48, 1600, 25, 1024, 50257, "GPT-2 1.5B"},
+      {"gpt3-1.3b", 24, 2048, 16, 2048, 51200, "GPT-3 1.3B (16 heads of 128, as Megatron-LM runs it)"},
       {"gpt3-2.7b", 32, 2560, 32, 2048, 51200, "GPT-3 2.7B"},
       {"gpt3-6.7b", 32, 4096, 32, 2048, 51200, "GPT-3 6.7B"},
       {"gpt3-13b", 40, 5120, 40, 2048, 51200, "GPT-3 13B (width 5120 as Megatron-LM runs it)"},
@@ -148,6 +149,7 @@ schedule::BuildSpec candidate_spec(const PlanRequest& request, const Candidate& 
   spec.micro_batches = mgrit ? 1 : micro_batches;
   spec.virtual_stages = candidate.virtual_stages;
   spec.recompute = candidate.recompute;
+  spec.frozen_blocks = request.frozen_blocks;  // MGRIT refuses it when building
   spec.forward = {.levels = candidate.levels, .coarsening_factor = candidate.cf, .iterations = candidate.fwd_iters};
   spec.adjoint = {.levels = candidate.levels, .coarsening_factor = candidate.cf, .iterations = candidate.bwd_iters};
   spec.model.d_model = request.model.d_model;

@@ -104,7 +104,8 @@ void PlanEstimator::estimate(Candidate& candidate) {
   // (all M for GPipe, at least min(M, P) for the others).
   const double d = request_.model.d_model;
   const int blocks = (request_.model.layers + candidate.pp - 1) / candidate.pp;
-  double floor = 16 * 12 * d * d * blocks / candidate.tp;
+  // (Frozen blocks hold their fp16 weights only.)
+  double floor = (request_.frozen_blocks > 0 ? 2 : 16) * 12 * d * d * blocks / candidate.tp;
   if (candidate.kind != "mgrit") {
     const schedule::ModelDesc micro = candidate_spec(request_, candidate, 1, 1).model;
     const int micro_batches = step_micro_batches(request_, candidate);

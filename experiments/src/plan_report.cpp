@@ -143,7 +143,7 @@ std::vector<std::string> write_plan_report(const std::string& output_dir, const 
                  << seconds_text(leaner.estimated_s) << " |\n";
         }
   }
-  report << "\n## Every kept candidate, best first\n\n```\n" << plan_table(result, 10) << "```\n";
+  report << "\n## The ten best of each GPU count (every candidate: plan.csv)\n\n```\n" << plan_table(result, 10) << "```\n";
   // kind -> reason -> count, with the kept as "kept".
   std::map<std::string, std::map<std::string, int>> counts;
   for (const Candidate& c : result.kept) ++counts[c.kind]["kept"];

@@ -153,6 +153,24 @@ TEST(Plan, BadRequestsAreOneLineErrors) {
   EXPECT_NE(error_of([] { find_model("gpt5"); }).find("--model gpt5: unknown model"), std::string::npos);
 }
 
+TEST(Plan, FrozenBlocksMakeThePipelinesCheaperAndMgritIsRefused) {
+  PlanRequest request = small_request(temporary_dir("frozen"));
+  request.kinds = {"1f1b", "mgrit"};
+  request.gpus = {8};
+  const PlanResult trained = plan(request);
+  request.frozen_blocks = 6;
+  const PlanResult frozen = plan(request);
+  ASSERT_FALSE(frozen.kept.empty());
+  for (const Candidate& c : frozen.kept) EXPECT_EQ(c.kind, "1f1b");
+  EXPECT_LT(frozen.kept.front().estimated_s, trained.kept.front().estimated_s);
+  bool mgrit_refused = false;
+  for (const Candidate& c : frozen.refused)
+    mgrit_refused |= c.kind == "mgrit" && c.refused.find("only the pipelines") != std::string::npos;
+  EXPECT_TRUE(mgrit_refused);
+  request.frozen_blocks = 8;
+  EXPECT_EQ(error_of([&] { plan(request); }), "--frozen 8: must be in 0..7 (the model's blocks less one)");
+}
+
 TEST(Plan, RefusesWhatDoesNotFitAndSaysWhy) {
   PlanRequest request = small_request(temporary_dir("memory"));
   request.model = find_model("gpt3-175b");
