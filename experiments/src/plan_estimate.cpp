@@ -97,21 +97,24 @@ PlanEstimator::Probe PlanEstimator::make_probe(const Candidate& candidate) const
 void PlanEstimator::estimate(Candidate& candidate) {
   candidate.device_memory_bytes = request_.platform.device_memory_bytes;
   const double allowed = request_.memory_fraction * request_.platform.device_memory_bytes;
-  // What the fullest stage holds at least bounds the memory from below, so
-  // most splits that cannot fit are refused without building a Program: its
-  // blocks' weights, gradients and Adam state (16 bytes a parameter), and a
-  // pipeline's activations of the micro-batches in flight on its first stage
-  // (all M for GPipe, at least min(M, P) for the others).
-  const double d = request_.model.d_model;
-  const int blocks = (request_.model.layers + candidate.pp - 1) / candidate.pp;
-  // (Frozen blocks hold their fp16 weights only.)
-  double floor = (request_.frozen_blocks > 0 ? 2 : 16) * 12 * d * d * blocks / candidate.tp;
-  if (candidate.kind != "mgrit") {
+  // What the fullest rank holds at least bounds the memory from below, so
+  // most splits that cannot fit are refused without building a Program: the
+  // fullest stage's blocks' weights, gradients and Adam state (16 bytes a
+  // parameter; frozen blocks their fp16 weights only), or the first stage's
+  // (its fewest blocks) with its activations of the micro-batches in flight
+  // (all M for GPipe, at least min(M, P) for the others; with frozen blocks,
+  // balanced by work, stages differ too much to say).
+  const double d = request_.model.d_model, bytes_a_parameter = request_.frozen_blocks > 0 ? 2 : 16;
+  const int most_blocks = (request_.model.layers + candidate.pp - 1) / candidate.pp;
+  const int fewest_blocks = request_.model.layers / candidate.pp;
+  double floor = bytes_a_parameter * 12 * d * d * most_blocks / candidate.tp;
+  if (candidate.kind != "mgrit" && request_.frozen_blocks == 0) {
     const schedule::ModelDesc micro = candidate_spec(request_, candidate, 1, 1).model;
     const int micro_batches = step_micro_batches(request_, candidate);
     const int in_flight = candidate.kind == "gpipe" ? micro_batches : std::min(micro_batches, candidate.pp);
-    floor += double(in_flight) * blocks *
-             double(candidate.recompute ? schedule::state_bytes(micro) : schedule::graph_bytes(micro));
+    const double activations = double(in_flight) * fewest_blocks *
+                               double(candidate.recompute ? schedule::state_bytes(micro) : schedule::graph_bytes(micro));
+    floor = std::max(floor, bytes_a_parameter * 12 * d * d * fewest_blocks / candidate.tp + activations);
   }
   if (allowed > 0 && floor > allowed) {
     candidate.memory_bytes = std::int64_t(floor);

@@ -48,7 +48,7 @@ struct PlanRequest {
   double max_grad_error = 1e-2;    // MGRIT candidates above it are refused
   double memory_fraction = 0.9;    // of a device's memory a candidate may use
   int frozen_blocks = 0;           // the first K blocks frozen (pipelines; MGRIT solves over every block)
-  int top = 10;                    // simulated with SimGrid (0: none)
+  int top = 1;                     // the best of each GPU count simulated with SimGrid (0: none)
   int jobs = 1;                    // threads estimating, and simulations at a time
   std::optional<double> host_overhead_s;  // replaces the profile's per-kernel host overhead
   std::string plait_binary;        // for the simulations
