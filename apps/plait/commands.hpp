@@ -29,6 +29,10 @@ void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
 void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simulator)
 void add_plan_command(CLI::App& app);        // plan (needs the simulator's platforms)
 
+// The path of the running plait binary (/proc/self/exe), to start it or its
+// siblings (plait-exec) as child processes; throws plait::Error when unknown.
+std::string this_binary();
+
 // --optimizer auto|none|sgd-momentum|adamw: the optimizer state a rank's memory
 // estimate counts (schedule::optimizer_states_per_parameter); inspect, simulate.
 // auto: adamw for a full GPT step (its update op is Adam), none otherwise.

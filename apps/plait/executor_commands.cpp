@@ -25,6 +25,14 @@
 #include "plait/schedule/program.hpp"
 
 namespace plait::cli {
+
+std::string this_binary() {
+  std::vector<char> path(4096);
+  const ssize_t length = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (length <= 0) throw Error("plait", "cannot find the plait binary (/proc/self/exe)");
+  return std::string(path.data(), std::size_t(length));
+}
+
 namespace {
 
 struct RunOptions {
@@ -40,11 +48,8 @@ bool is_executable(const std::string& path) {
 }
 
 std::string directory_of_this_binary() {
-  std::vector<char> path(4096);
-  const ssize_t length = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
-  if (length <= 0) throw Error("plait run", "cannot find the plait binary (/proc/self/exe)");
-  std::string text(path.data(), std::size_t(length));
-  return text.substr(0, text.find_last_of('/'));
+  const std::string binary = this_binary();
+  return binary.substr(0, binary.find_last_of('/'));
 }
 
 // A name without a slash is looked up on PATH, as execvp would.

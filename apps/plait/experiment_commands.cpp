@@ -1,5 +1,4 @@
 // plait sweep: run (or resume) a sweep spec into a directory.
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -12,13 +11,6 @@
 
 namespace plait::cli {
 namespace {
-
-std::string this_binary() {
-  std::vector<char> path(4096);
-  const ssize_t length = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
-  if (length <= 0) throw Error("plait sweep", "cannot find the plait binary (/proc/self/exe)");
-  return std::string(path.data(), std::size_t(length));
-}
 
 std::string percent(const std::optional<double>& value) {
   if (!value) return "n/a";

@@ -1,7 +1,5 @@
 // plait plan: which split to run. Wires the platform (simulator) and the
 // request into experiments::plan, and prints or writes what it found.
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -116,10 +114,7 @@ void add_plan_command(CLI::App& app) {
     if (!std::filesystem::exists(request.profile))
       throw Error("--profile " + request.profile, "no such file (the shipped fits are in docs/gpu/)");
     request.output_dir = options->output;
-    std::vector<char> path(4096);
-    const ssize_t length = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
-    if (length <= 0) throw Error("plait plan", "cannot find the plait binary (/proc/self/exe)");
-    request.plait_binary.assign(path.data(), std::size_t(length));
+    request.plait_binary = this_binary();
     const bool progress = experiments::progress_on_terminal();
     const experiments::PlanResult result = experiments::plan(
         request, [progress](std::size_t done, std::size_t total, const std::string& what) {

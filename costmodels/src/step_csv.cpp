@@ -101,6 +101,11 @@ std::vector<StepMeasurement> parse_step_csv(const std::string& text, const std::
 
 std::vector<StepMeasurement> load_step_csv(const std::string& path) { return parse_step_csv(read_text_file(path), path); }
 
+int megatron_padded_vocab(int vocab, int tensor_parallel) {
+  const int multiple = 128 * tensor_parallel;  // Megatron's --make-vocab-size-divisible-by 128, times TP
+  return (vocab + multiple - 1) / multiple * multiple;
+}
+
 schedule::BuildSpec megatron_step_spec(const StepMeasurement& step, int vocab) {
   schedule::BuildSpec spec;
   spec.layers = step.layers;
@@ -115,8 +120,7 @@ schedule::BuildSpec megatron_step_spec(const StepMeasurement& step, int vocab) {
   spec.model.dtype = "fp16";
   spec.model.causal = true;
   spec.model.tensor_parallel = step.tp;
-  const int multiple = 128 * step.tp;  // Megatron's --make-vocab-size-divisible-by 128, times TP
-  spec.model.vocab = (vocab + multiple - 1) / multiple * multiple;
+  spec.model.vocab = megatron_padded_vocab(vocab, step.tp);
   return spec;
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -99,6 +100,17 @@ double simulate(const PlanRequest& request, const Candidate& candidate, const st
   return micro_batches * seconds[0] - (micro_batches - 1) * candidate.gradient_sum_s;
 }
 
+// work(i) for i in [0, count), on `jobs` threads taking the next index in turn.
+void on_threads(int jobs, std::size_t count, const std::function<void(std::size_t)>& work) {
+  std::atomic<std::size_t> next{0};
+  const auto worker = [&] {
+    for (std::size_t i; (i = next++) < count;) work(i);
+  };
+  std::vector<std::thread> workers;
+  for (int j = 0; j < std::max(1, jobs); ++j) workers.emplace_back(worker);
+  for (std::thread& thread : workers) thread.join();
+}
+
 void simulate_best(const PlanRequest& request, PlanResult& result, const std::string& profile,
                    const PlanProgress& progress) {
   std::vector<Candidate*> chosen;
@@ -109,23 +121,18 @@ void simulate_best(const PlanRequest& request, PlanResult& result, const std::st
   }
   const std::string dir = request.output_dir + "/simulations";
   fs::create_directories(dir);
-  std::atomic<std::size_t> next{0}, finished{0};
+  std::atomic<std::size_t> finished{0};
   std::mutex failure_mutex;
   std::string failure;
-  const auto worker = [&] {
-    for (std::size_t i; (i = next++) < chosen.size();) {
-      try {
-        chosen[i]->simulated_s = simulate(request, *chosen[i], dir, profile);
-      } catch (const Error& error) {
-        const std::lock_guard lock(failure_mutex);
-        if (failure.empty()) failure = error.what();
-      }
-      if (progress) progress(++finished, chosen.size(), "simulated " + chosen[i]->label());
+  on_threads(request.jobs, chosen.size(), [&](std::size_t i) {
+    try {
+      chosen[i]->simulated_s = simulate(request, *chosen[i], dir, profile);
+    } catch (const Error& error) {
+      const std::lock_guard lock(failure_mutex);
+      if (failure.empty()) failure = error.what();
     }
-  };
-  std::vector<std::thread> workers;
-  for (int j = 0; j < std::max(1, request.jobs); ++j) workers.emplace_back(worker);
-  for (std::thread& thread : workers) thread.join();
+    if (progress) progress(++finished, chosen.size(), "simulated " + chosen[i]->label());
+  });
   if (!failure.empty()) throw Error("plan", "a simulation failed: " + failure);
 }
 
@@ -161,28 +168,23 @@ PlanResult plan(const PlanRequest& request, const PlanProgress& progress) {
   detail::PlanEstimator estimator(request, costmodels::make_profile_pricer(profile));
   detail::GradientErrors gradient_errors;
   // `jobs` threads share the estimator's cache of probes.
-  std::atomic<std::size_t> next{0}, finished{0};
+  std::atomic<std::size_t> finished{0};
   std::mutex progress_mutex;
-  const auto estimate = [&] {
-    for (std::size_t i; (i = next++) < candidates.size();) {
-      Candidate& candidate = candidates[i];
-      estimator.estimate(candidate);
-      if (candidate.refused.empty() && candidate.kind == "mgrit") {
-        const detail::GradientError error = gradient_errors.of(candidate, request.model.layers);
-        candidate.grad_error = error.worst, candidate.grad_error_spread = error.spread;
-        if (error.worst > request.max_grad_error)
-          candidate.refused = "gradient error: " + std::to_string(error.worst) + " above --max-grad-error";
-      }
-      const std::size_t done = ++finished;
-      if (progress && (done % 64 == 0 || done == candidates.size())) {
-        const std::lock_guard lock(progress_mutex);
-        progress(done, candidates.size(), "estimated");
-      }
+  on_threads(request.jobs, candidates.size(), [&](std::size_t i) {
+    Candidate& candidate = candidates[i];
+    estimator.estimate(candidate);
+    if (candidate.refused.empty() && candidate.kind == "mgrit") {
+      const detail::GradientError error = gradient_errors.of(candidate, request.model.layers);
+      candidate.grad_error = error.worst, candidate.grad_error_spread = error.spread;
+      if (error.worst > request.max_grad_error)
+        candidate.refused = "gradient error: " + std::to_string(error.worst) + " above --max-grad-error";
     }
-  };
-  std::vector<std::thread> workers;
-  for (int j = 0; j < std::max(1, request.jobs); ++j) workers.emplace_back(estimate);
-  for (std::thread& worker : workers) worker.join();
+    const std::size_t done = ++finished;
+    if (progress && (done % 64 == 0 || done == candidates.size())) {
+      const std::lock_guard lock(progress_mutex);
+      progress(done, candidates.size(), "estimated");
+    }
+  });
   for (const Candidate& candidate : candidates)  // in the enumeration's order, whatever the threads'
     (candidate.refused.empty() ? result.kept : result.refused).push_back(candidate);
   rank_kept(result.kept);

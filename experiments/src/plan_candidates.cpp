@@ -159,8 +159,7 @@ schedule::BuildSpec candidate_spec(const PlanRequest& request, const Candidate& 
   spec.model.dtype = "fp16";
   spec.model.causal = true;
   spec.model.tensor_parallel = candidate.tp;
-  const int multiple = 128 * candidate.tp;  // Megatron pads the vocabulary to a multiple of 128 x TP
-  spec.model.vocab = (request.model.vocab + multiple - 1) / multiple * multiple;
+  spec.model.vocab = costmodels::megatron_padded_vocab(request.model.vocab, candidate.tp);
   return spec;
 }
 

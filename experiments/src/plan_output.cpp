@@ -38,13 +38,6 @@ std::string percent_text(double fraction) {
   return text;
 }
 
-std::string quoted_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 // Tokens/s, TFLOP/s a GPU and MFU of a candidate's step.
 struct Rates {
   double tokens_per_s, tflops_per_gpu, mfu;
@@ -69,7 +62,7 @@ std::string plan_csv(const PlanResult& result) {
           << c.fwd_iters << ',' << c.bwd_iters << ',' << number(c.estimated_s) << ','
           << (c.simulated_s ? number(*c.simulated_s) : "") << ',' << number(c.gradient_sum_s) << ','
           << c.memory_bytes << ',' << number(c.device_memory_bytes) << ',' << number(c.grad_error) << ','
-          << number(c.grad_error_spread) << ',' << quoted_field(c.refused) << '\n';
+          << number(c.grad_error_spread) << ',' << detail::quoted_csv_field(c.refused) << '\n';
   return out.str();
 }
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "detail/child_process.hpp"
+#include "detail/report.hpp"
 #include "plait/experiments/plan.hpp"
 #include "plait/schedule/files.hpp"
 #include "plait/schedule/memory.hpp"
@@ -45,12 +45,6 @@ std::vector<const Candidate*> pareto_front(const std::vector<const Candidate*>& 
   return front;
 }
 
-bool draw(const fs::path& dir, const std::string& stem, const std::string& script) {
-  write_text_file((dir / (stem + ".gp")).string(), script);
-  const std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec gnuplot \"$1\"", dir.string(), stem + ".gp"};
-  return detail::run_process(argv, "/dev/null", (dir / (stem + ".log")).string()) == 0 && fs::exists(dir / (stem + ".png"));
-}
-
 const char* preamble = "set terminal pngcairo size 1100,650 font ',11'\nset grid\nset key outside right top\n";
 
 }  // namespace
@@ -77,7 +71,7 @@ std::vector<std::string> write_plan_report(const std::string& output_dir, const 
     ++index;
   }
   write_text_file((dir / "plots" / "best_step_vs_gpus.dat").string(), data.str());
-  if (index > 0 && draw(dir / "plots", "best_step_vs_gpus", script.str() + "\n"))
+  if (index > 0 && detail::draw_plot((dir / "plots").string(), "best_step_vs_gpus", script.str() + "\n"))
     written.push_back("plots/best_step_vs_gpus.png");
 
   // Memory against step time at the largest GPU count, the Pareto front as a line.
@@ -107,7 +101,7 @@ std::vector<std::string> write_plan_report(const std::string& output_dir, const 
     for (const Candidate* c : pareto_front(at_gpus)) points << c->step_s() << ' ' << c->memory_bytes / 1073741824.0 << '\n';
     plot << ", 'memory_vs_step.dat' index " << block << " using 1:2 with linespoints lc 'black' lw 2 pt 6 title 'Pareto front'\n";
     write_text_file((dir / "plots" / "memory_vs_step.dat").string(), points.str());
-    if (draw(dir / "plots", "memory_vs_step", plot.str())) written.push_back("plots/memory_vs_step.png");
+    if (detail::draw_plot((dir / "plots").string(), "memory_vs_step", plot.str())) written.push_back("plots/memory_vs_step.png");
   }
 
   std::ostringstream report;

@@ -219,17 +219,16 @@ std::vector<std::string> write_plots(const std::string& output_dir, const std::v
                                        padded_range(speedups, 1.1), measured_ranks)});
 
   std::vector<std::string> drawn;
-  for (const auto& [png, script] : scripts) {
-    const std::string stem = png.substr(0, png.size() - 4);
-    const fs::path script_path = dir / (stem + ".gp");
-    write_text_file(script_path.string(), script);
-    // gnuplot resolves the script's relative paths from its working directory.
-    const std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec gnuplot \"$1\"", dir.string(),
-                                           script_path.filename().string()};
-    if (run_process(argv, "/dev/null", (dir / (stem + ".log")).string()) == 0 && fs::exists(dir / png))
-      drawn.push_back("plots/" + png);
-  }
+  for (const auto& [png, script] : scripts)
+    if (draw_plot(dir.string(), png.substr(0, png.size() - 4), script)) drawn.push_back("plots/" + png);
   return drawn;
+}
+
+bool draw_plot(const std::string& dir, const std::string& stem, const std::string& script) {
+  write_text_file(dir + "/" + stem + ".gp", script);
+  // gnuplot resolves the script's relative paths from its working directory.
+  const std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec gnuplot \"$1\"", dir, stem + ".gp"};
+  return run_process(argv, "/dev/null", dir + "/" + stem + ".log") == 0 && fs::exists(dir + "/" + stem + ".png");
 }
 
 }  // namespace plait::experiments::detail

@@ -51,16 +51,16 @@ std::string number_text(const std::optional<double>& value) {
 
 std::string count_text(const std::optional<int>& value) { return value ? std::to_string(*value) : ""; }
 
-std::string quoted(const std::string& field) {
+}  // namespace
+
+namespace detail {
+
+std::string quoted_csv_field(const std::string& field) {
   if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
   std::string out = "\"";
   for (char c : field) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
-
-}  // namespace
-
-namespace detail {
 
 std::vector<std::vector<std::string>> split_csv(const std::string& text, const std::string& origin) {
   std::vector<std::vector<std::string>> rows;
@@ -153,7 +153,7 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         number_text(r.predicted_speedup_at_calibration), number_text(r.predicted_memory_bytes),
         number_text(r.held_out_s), number_text(r.critical_compute_s), count_text(r.runs),
         count_text(r.disturbed_runs), r.status, r.error};
-    for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << quoted(fields[i]);
+    for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << detail::quoted_csv_field(fields[i]);
     out << '\n';
   }
   return out.str();

@@ -11,6 +11,9 @@ namespace plait::experiments::detail {
 // Writes DIR/plots/ (data, gnuplot scripts, PNGs); returns the PNGs drawn,
 // relative to DIR (none when gnuplot is missing or fails: see plots/*.log).
 std::vector<std::string> write_plots(const std::string& output_dir, const std::vector<PointResult>& results);
+// Writes DIR/STEM.gp and runs gnuplot on it in DIR (its relative paths are
+// DIR's); whether DIR/STEM.png was drawn (why not: DIR/STEM.log).
+bool draw_plot(const std::string& dir, const std::string& stem, const std::string& script);
 
 // A markdown table of the kinds against devices: for each family of points
 // that differ only in ranks and dp, its fastest predicted split at each device

@@ -41,6 +41,8 @@ std::vector<StepMeasurement> load_step_csv(const std::string& path);
 // multiple of 128 x TP; 1F1B over PP stages of global / (micro x DP)
 // micro-batches, DP replicas, full activation checkpointing, Adam.
 schedule::BuildSpec megatron_step_spec(const StepMeasurement& step, int vocab = 50257);
+// The vocabulary Megatron builds: padded to a multiple of 128 x TP.
+int megatron_padded_vocab(int vocab, int tensor_parallel);
 inline constexpr const char* megatron_step_kind = "1f1b";
 
 // How a step's communication is priced: point-to-point messages by an
