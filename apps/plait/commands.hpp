@@ -24,6 +24,7 @@ void add_costmodel_commands(CLI::App& app);  // calibrate
 void add_simulator_commands(CLI::App& app);  // simulate
 void add_executor_commands(CLI::App& app);   // run (starts mpirun plait-exec)
 void add_trace_commands(CLI::App& app);      // compare, export
+void add_import_commands(CLI::App& app);     // import (Kineto, Chakra), breakdown
 void add_experiment_commands(CLI::App& app); // sweep
 void add_replay_commands(CLI::App& app);     // replay (needs the simulator)
 void add_allreduce_commands(CLI::App& app);  // allreduce-check (needs the simulator)
@@ -40,12 +41,15 @@ void add_optimizer_option(CLI::App& command, std::string& optimizer);
 int optimizer_states(const schedule::Program& program, const std::string& optimizer);
 
 // calibrate --from-steps FILE --platform P -o profile.json [--folds K] [--report FILE.md]
+// calibrate --from-trace FILE --platform P -o profile.json [--report FILE.md]
 struct FromStepsArgs {
-  std::string steps_csv, platform, output, report, predictions;
+  std::string steps_csv, trace, platform, output, report, predictions;
   int folds = 5;
 };
 // Fits the platform's device sheet to the measured steps (needs the simulator's platforms).
 void run_calibrate_from_steps(const FromStepsArgs& args);
+// Fits it to the kernels of an imported trace (from_trace_command.cpp).
+void run_calibrate_from_trace(const FromStepsArgs& args);
 
 // The flags `plait run` gives `mpirun -n ranks` on this machine
 // (--allow-run-as-root as root, --oversubscribe past the physical cores).

@@ -215,21 +215,30 @@ void add_costmodel_commands(CLI::App& app) {
                         "Fit a GPU's kernel model to these measured training steps (CSV with vTrain's columns) "
                         "instead of measuring this machine; needs --platform")
       ->check(CLI::ExistingFile);
+  calibrate->add_option("--from-trace", args->from_steps.trace,
+                        "Fit a GPU's kernel model to the kernels of a trace (plait import of a PyTorch profiler "
+                        "trace recorded with shapes) instead of measuring this machine; needs --platform")
+      ->check(CLI::ExistingFile);
   calibrate->add_option("--platform", args->from_steps.platform,
-                        "--from-steps: the platform whose devices and links ran the steps (e.g. a100-node)");
+                        "--from-steps, --from-trace: the platform whose devices ran them (e.g. a100-node)");
   calibrate->add_option("--folds", args->from_steps.folds, "--from-steps: folds of the held-out check")
       ->capture_default_str()
       ->check(CLI::Range(2, 100));
-  calibrate->add_option("--report", args->from_steps.report, "--from-steps: also write the report (markdown) here");
+  calibrate->add_option("--report", args->from_steps.report,
+                        "--from-steps, --from-trace: also write the report (markdown) here");
   calibrate->add_option("--predictions", args->from_steps.predictions,
                         "--from-steps: write each step's held-out prediction here (CSV)");
   calibrate->callback([args] {
-    if (args->from_steps.steps_csv.empty()) return run_calibrate(*args);
+    if (args->from_steps.steps_csv.empty() && args->from_steps.trace.empty()) return run_calibrate(*args);
+    if (!args->from_steps.steps_csv.empty() && !args->from_steps.trace.empty()) {
+      throw Error("calibrate", "--from-steps and --from-trace: one at a time");
+    }
     args->from_steps.output = args->output;
 #ifdef PLAIT_HAVE_SIMGRID
+    if (!args->from_steps.trace.empty()) return run_calibrate_from_trace(args->from_steps);
     run_calibrate_from_steps(args->from_steps);
 #else
-    throw Error("--from-steps", "this plait was built without SimGrid, whose platforms it needs");
+    throw Error("--from-steps, --from-trace", "this plait was built without SimGrid, whose platforms it needs");
 #endif
   });
 }

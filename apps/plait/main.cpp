@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
 #endif
   plait::cli::add_executor_commands(app);
   plait::cli::add_trace_commands(app);
+  plait::cli::add_import_commands(app);
   plait::cli::add_experiment_commands(app);
   try {
     app.parse(argc, argv);

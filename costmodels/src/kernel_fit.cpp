@@ -15,6 +15,7 @@
 #include <random>
 #include <tuple>
 
+#include "detail/nelder_mead.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/costmodels/steps.hpp"
 #include "plait/schedule/error.hpp"
@@ -57,53 +58,6 @@ std::vector<double> residuals(const std::vector<StepMeasurement>& steps, const s
 
 double cost(const std::vector<double>& r) {
   return std::inner_product(r.begin(), r.end(), r.begin(), 0.0);
-}
-
-Point nelder_mead(const std::function<double(const Point&)>& f, Point start) {
-  std::array<Point, parameter_count + 1> simplex;
-  std::array<double, parameter_count + 1> value;
-  simplex.fill(start);
-  for (int i = 0; i < parameter_count; ++i) simplex[i + 1][i] += 0.5;
-  for (int i = 0; i <= parameter_count; ++i) value[i] = f(simplex[i]);
-  for (int iteration = 0; iteration < 600; ++iteration) {
-    std::array<int, parameter_count + 1> order;
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return value[a] < value[b]; });
-    const int best = order.front(), worst = order.back(), second = order[parameter_count - 1];
-    if (value[worst] - value[best] < 1e-10 * (1 + value[best])) break;
-    Point centre{};
-    for (int i : order)
-      if (i != worst)
-        for (int k = 0; k < parameter_count; ++k) centre[k] += simplex[i][k] / parameter_count;
-    const auto along = [&](double t) {
-      Point p;
-      for (int k = 0; k < parameter_count; ++k) p[k] = centre[k] + t * (simplex[worst][k] - centre[k]);
-      return p;
-    };
-    const Point reflected = along(-1);
-    const double reflected_value = f(reflected);
-    if (reflected_value < value[best]) {
-      const Point expanded = along(-2);
-      const double expanded_value = f(expanded);
-      if (expanded_value < reflected_value) simplex[worst] = expanded, value[worst] = expanded_value;
-      else simplex[worst] = reflected, value[worst] = reflected_value;
-    } else if (reflected_value < value[second]) {
-      simplex[worst] = reflected, value[worst] = reflected_value;
-    } else {
-      const Point contracted = along(0.5);
-      const double contracted_value = f(contracted);
-      if (contracted_value < value[worst]) {
-        simplex[worst] = contracted, value[worst] = contracted_value;
-      } else {
-        for (int i = 0; i <= parameter_count; ++i) {
-          if (i == best) continue;
-          for (int k = 0; k < parameter_count; ++k) simplex[i][k] = simplex[best][k] + 0.5 * (simplex[i][k] - simplex[best][k]);
-          value[i] = f(simplex[i]);
-        }
-      }
-    }
-  }
-  return simplex[std::min_element(value.begin(), value.end()) - value.begin()];
 }
 
 // Diagonal of (J^T J)^-1 by Gauss-Jordan; NaN where singular.
@@ -207,8 +161,8 @@ KernelFit fit_rows(const std::vector<StepMeasurement>& steps, const std::vector<
   start.message_overhead_s = 100e-6;
   const auto at = [&](const Point& x) { return residuals(steps, estimators, rows, sheet_at(sheet, x), links); };
   const auto objective = [&](const Point& x) { return cost(at(x)); };
-  Point best = nelder_mead(objective, point_of(start));
-  best = nelder_mead(objective, best);  // a restart leaves a collapsed simplex
+  Point best = detail::nelder_mead<parameter_count>(objective, point_of(start));
+  best = detail::nelder_mead<parameter_count>(objective, best);  // a restart leaves a collapsed simplex
   KernelFit fit;
   fit.device = sheet_at(sheet, best);
   fit.rows = int(rows.size());

@@ -21,6 +21,11 @@ std::string valid_trace() {
       {1, 0, 1, 1, "block.fwd", 1, 2, 1.25, 2.25, 0, -1},
       {1, 1, 0, 0, "comm.allreduce", 0, 0, 2.25, 2.5, 8, -1},
   };
+  trace.events[4].kind = "collective";  // and the fields an import adds
+  trace.events[4].track = "gpu 0 stream 9";
+  trace.events[4].collective = 0;
+  trace.events[4].group = "0";
+  trace.events[4].deps = {2, 3};
   return dump_trace(trace);
 }
 

@@ -1,6 +1,8 @@
 // The trace format, its Perfetto export and predicted-vs-measured comparison.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "error_text.hpp"
@@ -30,6 +32,50 @@ std::string error_of(const std::string& text) {
 TEST(Trace, RoundTripKeepsEveryField) {
   const Trace trace = sample(1.0);
   EXPECT_EQ(parse_trace(dump_trace(trace)), trace);
+}
+
+Trace imported() {  // the optional fields an import writes
+  Trace trace = sample(1.0);
+  trace.events[0].kind = "compute";
+  trace.events[0].track = "gpu 0 stream 7";
+  trace.events[2].kind = "collective";
+  trace.events[2].collective = 3;
+  trace.events[2].group = "0";
+  trace.events[2].deps = {0, 1};
+  return trace;
+}
+
+TEST(Trace, ImportedFieldsRoundTripAndAreCheckedWhenPresent) {
+  EXPECT_EQ(parse_trace(dump_trace(imported())), imported());
+  EXPECT_EQ(dump_trace(sample(1.0)).find("\"kind\""), std::string::npos);  // absent when unset
+  auto document = nlohmann::json::parse(dump_trace(imported()));
+  document["events"][0]["kind"] = "kernel";
+  EXPECT_EQ(error_of(document.dump()),
+            "t.json: /events/0/kind: unknown kind \"kernel\" (compute, collective, memory, send, recv, host, wait or step)");
+  document = nlohmann::json::parse(dump_trace(imported()));
+  document["events"][2]["deps"] = {0, 4};
+  EXPECT_EQ(error_of(document.dump()), "t.json: /events/2/deps/1: event 4 outside 0..3");
+  document["events"][2]["deps"] = {2};
+  EXPECT_EQ(error_of(document.dump()), "t.json: /events/2/deps/0: an event cannot depend on itself");
+  document["events"][2]["deps"] = {-1};
+  EXPECT_EQ(error_of(document.dump()), "t.json: /events/2/deps/0: event -1 outside 0..3");
+  document["events"][2]["deps"] = "0";
+  EXPECT_EQ(error_of(document.dump()), "t.json: /events/2/deps: expected an array, got string");
+  document["events"][2].erase("deps");
+  document["events"][2]["collective"] = -2;
+  EXPECT_EQ(error_of(document.dump()), "t.json: /events/2/collective: expected -1 (none) or an instance id");
+}
+
+TEST(Trace, PerfettoExportOfAnImportedTraceHasAThreadPerTrack) {
+  const auto document = nlohmann::json::parse(dump_perfetto(imported()));
+  std::set<std::pair<int, int>> threads;
+  std::set<std::string> names;
+  for (const auto& event : document["traceEvents"]) {
+    if (event["ph"] == "M" && event["name"] == "thread_name") names.insert(event["args"]["name"].get<std::string>());
+    if (event["ph"] == "X") threads.insert({event["pid"].get<int>(), event["tid"].get<int>()});
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"gpu 0 stream 7"}));  // untracked events share thread 0
+  EXPECT_EQ(threads.size(), 3u);  // rank 0: its stream and its untracked event; rank 1: one
 }
 
 TEST(Trace, MakespanSpansAllRanks) { EXPECT_DOUBLE_EQ(sample(1.0).makespan(), 2.25); }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,47 @@ T field(const json& object, const char* key, const std::string& where) {
   return it->get<T>();
 }
 
+// Optional fields (imported traces): absent means the default.
+template <typename T>
+T optional_field(const json& object, const char* key, const std::string& where, T fallback) {
+  return object.contains(key) ? field<T>(object, key, where) : fallback;
+}
+
+std::vector<std::int64_t> dependencies(const json& object, const std::string& where, std::size_t self,
+                                       std::size_t events) {
+  std::vector<std::int64_t> deps;
+  const auto it = object.find("deps");
+  if (it == object.end()) return deps;
+  if (!it->is_array()) throw Error(where + "/deps", std::string("expected an array, got ") + it->type_name());
+  for (std::size_t k = 0; k < it->size(); ++k) {
+    const json& dep = (*it)[k];
+    const std::string at = where + "/deps/" + std::to_string(k);
+    if (!dep.is_number_integer()) throw Error(at, "expected an event index, got " + dep.dump());
+    const bool in_range = dep.is_number_unsigned() && dep.get<std::uint64_t>() < events;  // JSON's >= 0 are unsigned
+    if (!in_range) throw Error(at, "event " + dep.dump() + " outside 0.." + std::to_string(events - 1));
+    if (dep.get<std::uint64_t>() == self) throw Error(at, "an event cannot depend on itself");
+    deps.push_back(dep.get<std::int64_t>());
+  }
+  return deps;
+}
+
+std::optional<KernelWork> kernel_work(const json& object, const std::string& where) {
+  const auto it = object.find("work");
+  if (it == object.end()) return std::nullopt;
+  const std::string at = where + "/work";
+  KernelWork work;
+  work.op = field<std::string>(*it, "op", at);
+  work.flops = field<double>(*it, "flops", at);
+  work.bytes = field<double>(*it, "bytes", at);
+  work.gemm_min_dim = field<std::int64_t>(*it, "gemm_min_dim", at);
+  work.dtype = field<std::string>(*it, "dtype", at);
+  if (!(work.flops >= 0) || !(work.bytes >= 0) || work.gemm_min_dim < 0) throw Error(at, "negative work");
+  if (work.dtype != "fp32" && work.dtype != "fp16" && work.dtype != "bf16") {
+    throw Error(at + "/dtype", "expected fp32, fp16 or bf16, got \"" + work.dtype + "\"");
+  }
+  return work;
+}
+
 void append_number(std::string& out, double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.9g", value);
@@ -42,6 +84,11 @@ void append_number(std::string& out, double value) {
 }
 
 }  // namespace
+
+bool is_event_kind(const std::string& kind) {
+  static const char* const kinds[] = {"compute", "collective", "memory", "send", "recv", "host", "wait", "step"};
+  return std::find(std::begin(kinds), std::end(kinds), kind) != std::end(kinds);
+}
 
 double Trace::makespan() const {
   if (events.empty()) return 0;
@@ -66,7 +113,24 @@ std::string dump_trace(const Trace& trace) {
     append_number(out, e.start);
     out += ",\"end\":";
     append_number(out, e.end);
-    out += ",\"bytes\":" + std::to_string(e.bytes) + ",\"peer\":" + std::to_string(e.peer) + "}";
+    out += ",\"bytes\":" + std::to_string(e.bytes) + ",\"peer\":" + std::to_string(e.peer);
+    if (!e.kind.empty()) out += ",\"kind\":" + json(e.kind).dump();
+    if (!e.track.empty()) out += ",\"track\":" + json(e.track).dump();
+    if (e.collective >= 0) out += ",\"collective\":" + std::to_string(e.collective);
+    if (!e.group.empty()) out += ",\"group\":" + json(e.group).dump();
+    if (!e.deps.empty()) {
+      out += ",\"deps\":[";
+      for (std::size_t k = 0; k < e.deps.size(); ++k) out += (k ? "," : "") + std::to_string(e.deps[k]);
+      out += "]";
+    }
+    if (e.work) {
+      out += ",\"work\":{\"op\":" + json(e.work->op).dump() + ",\"flops\":";
+      append_number(out, e.work->flops);
+      out += ",\"bytes\":";
+      append_number(out, e.work->bytes);
+      out += ",\"gemm_min_dim\":" + std::to_string(e.work->gemm_min_dim) + ",\"dtype\":" + json(e.work->dtype).dump() + "}";
+    }
+    out += "}";
   }
   out += "\n]}\n";
   return out;
@@ -117,6 +181,17 @@ Trace parse_trace(const std::string& text, const std::string& origin) {
       e.end = field<double>(in, "end", where);
       e.bytes = field<std::int64_t>(in, "bytes", where);
       e.peer = field<int>(in, "peer", where);
+      e.kind = optional_field<std::string>(in, "kind", where, "");
+      if (!e.kind.empty() && !is_event_kind(e.kind)) {
+        throw Error(where + "/kind", "unknown kind \"" + e.kind +
+                                         "\" (compute, collective, memory, send, recv, host, wait or step)");
+      }
+      e.track = optional_field<std::string>(in, "track", where, "");
+      e.collective = optional_field<std::int64_t>(in, "collective", where, -1);
+      if (e.collective < -1) throw Error(where + "/collective", "expected -1 (none) or an instance id");
+      e.group = optional_field<std::string>(in, "group", where, "");
+      e.deps = dependencies(in, where, i, events->size());
+      e.work = kernel_work(in, where);
       if (e.rank < 0 || e.rank >= trace.ranks) {
         throw Error(where + "/rank", "rank " + std::to_string(e.rank) + " outside 0.." + std::to_string(trace.ranks - 1));
       }
@@ -133,22 +208,50 @@ Trace parse_trace(const std::string& text, const std::string& origin) {
 Trace load_trace(const std::string& path) { return parse_trace(read_text_file(path), path); }
 
 std::string dump_perfetto(const Trace& trace) {
+  // Imported traces: a process per rank, a thread per track (stream, thread);
+  // plait's own: one thread per rank.
+  std::map<std::pair<int, std::string>, int> thread_of;
+  for (const Event& e : trace.events) {
+    if (!e.track.empty()) thread_of.emplace(std::make_pair(e.rank, e.track), 0);
+  }
+  const bool tracks = !thread_of.empty();
   std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
-  for (int rank = 0; rank < trace.ranks; ++rank) {
-    out += (rank ? ",\n" : "\n");
-    out += "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":0,\"tid\":" + std::to_string(rank) +
-           ",\"args\":{\"name\":\"rank " + std::to_string(rank) + "\"}}";
+  bool first = true;
+  auto metadata = [&](const char* what, int pid, int tid, const std::string& name) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out += "{\"ph\":\"M\",\"name\":\"" + std::string(what) + "\",\"pid\":" + std::to_string(pid) +
+           ",\"tid\":" + std::to_string(tid) + ",\"args\":{\"name\":" + json(name).dump() + "}}";
+  };
+  if (tracks) {
+    int next = 0, last_rank = -1;
+    for (auto& [key, tid] : thread_of) {
+      if (key.first != last_rank) metadata("process_name", key.first, 0, "rank " + std::to_string(key.first));
+      next = key.first != last_rank ? 1 : next;
+      last_rank = key.first;
+      tid = next++;
+      metadata("thread_name", key.first, tid, key.second);
+    }
+  } else {
+    for (int rank = 0; rank < trace.ranks; ++rank) metadata("thread_name", 0, rank, "rank " + std::to_string(rank));
   }
   for (const Event& e : trace.events) {
-    out += ",\n{\"ph\":\"X\",\"pid\":0,\"tid\":" + std::to_string(e.rank) + ",\"name\":" + json(e.cost_key).dump() +
-           ",\"ts\":";
+    const int pid = tracks ? e.rank : 0;
+    const int tid = tracks ? (e.track.empty() ? 0 : thread_of.at({e.rank, e.track})) : e.rank;
+    out += first ? "\n" : ",\n";
+    first = false;
+    out += "{\"ph\":\"X\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) +
+           ",\"name\":" + json(e.cost_key).dump() + ",\"ts\":";
     append_number(out, e.start * 1e6);
     out += ",\"dur\":";
     append_number(out, (e.end - e.start) * 1e6);
     out += ",\"args\":{\"section\":" + std::to_string(e.section) + ",\"repetition\":" + std::to_string(e.repetition) +
            ",\"op\":" + std::to_string(e.op) + ",\"level\":" + std::to_string(e.level) +
            ",\"point\":" + std::to_string(e.point) + ",\"bytes\":" + std::to_string(e.bytes) +
-           ",\"peer\":" + std::to_string(e.peer) + "}}";
+           ",\"peer\":" + std::to_string(e.peer);
+    if (!e.kind.empty()) out += ",\"kind\":" + json(e.kind).dump();
+    if (e.collective >= 0) out += ",\"collective\":" + std::to_string(e.collective);
+    out += "}}";
   }
   out += "\n]}\n";
   return out;

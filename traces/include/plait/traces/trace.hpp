@@ -8,15 +8,38 @@
 // start/end: seconds from the start of the traced step on one clock (the
 // executor aligns its ranks' clocks); bytes: message size (0 for compute);
 // peer: the other rank of a message, -1 for compute.
+//
+// Imported traces (plait import, from Kineto or Chakra) also carry, each
+// optional and written only when set: "kind" (compute, collective, memory,
+// send, recv, host, step), "track" (the stream or thread it ran on; events of
+// one rank and track run in their order in the file), "collective" (the
+// matched instance: one id on every member), "group" (its process group) and
+// "deps" (indices of events that must end before it starts, besides its
+// track's order), "work" (a kernel's work, from the framework op that
+// launched it when the profiler recorded shapes: {"op", "flops", "bytes",
+// "gemm_min_dim", "dtype"}). There "repetition" is the profiler step and "op"
+// the event's index on its track.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 namespace plait::traces {
+
+// What a kernel computed (calibrate --from-trace fits the kernel model to it).
+struct KernelWork {
+  std::string op;  // the framework op that launched it, e.g. "aten::mm"
+  double flops = 0;
+  double bytes = 0;               // memory traffic: its tensors read and written once
+  std::int64_t gemm_min_dim = 0;  // a GEMM's smallest dimension; 0: not a GEMM
+  std::string dtype;              // fp32, fp16 or bf16
+
+  friend bool operator==(const KernelWork&, const KernelWork&) = default;
+};
 
 struct Event {
   int rank = 0;
@@ -30,9 +53,18 @@ struct Event {
   double end = 0;
   std::int64_t bytes = 0;
   int peer = -1;
+  std::string kind;
+  std::string track;
+  std::int64_t collective = -1;
+  std::string group;
+  std::vector<std::int64_t> deps;
+  std::optional<KernelWork> work;
 
   friend bool operator==(const Event&, const Event&) = default;
 };
+
+// The kinds an imported event may have ("" for plait's own events).
+bool is_event_kind(const std::string& kind);
 
 struct Trace {
   static constexpr int format_version = 1;
