@@ -22,7 +22,7 @@ function(plait_export_library target export_name headers_dir)
 endfunction()
 
 # The binaries, the shipped platforms, plaitTargets.cmake, plaitConfig.cmake
-# (which finds what the exported libraries link: nlohmann_json, Threads, and
+# (which finds what the exported libraries link: nlohmann_json, Threads, ZLIB, and
 # SimGrid, Torch, MPI when those parts are built) and its version file.
 function(plait_install_package)
   foreach(binary plait plait-exec plait-bench)
