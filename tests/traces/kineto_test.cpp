@@ -112,12 +112,25 @@ TEST(KinetoImport, NewerLayoutCarriesCollectiveBytesAndGroup) {
   EXPECT_EQ(notes.unmatched_collectives, 21);  // its partner rank was not published
   std::set<std::int64_t> bytes;
   std::map<std::string, int> names;
+  int waited_for_another_stream = 0;
   for (const Event* e : collectives) {
     EXPECT_EQ(e->group, "0");
-    EXPECT_EQ(e->deps.size(), 1u);  // its launch
+    ASSERT_GE(e->deps.size(), 1u);
+    bool launched = false;
+    for (std::int64_t dep : e->deps) {
+      const Event& before = trace.events[static_cast<std::size_t>(dep)];
+      launched |= before.kind == "host" && before.cost_key.rfind("cudaLaunchKernel", 0) == 0;
+      if (before.kind == "compute") {  // a compute stream's kernel it started right after
+        ++waited_for_another_stream;
+        EXPECT_NE(before.track, e->track);
+        EXPECT_NEAR(before.end, e->start, 5e-6);
+      }
+    }
+    EXPECT_TRUE(launched);
     names[e->cost_key] += 1;
     bytes.insert(e->bytes);
   }
+  EXPECT_GT(waited_for_another_stream, 0);
   EXPECT_EQ(names, (std::map<std::string, int>{{"ncclKernel_AllReduce_RING_LL_Sum_float", 15},
                                                {"ncclKernel_Broadcast_RING_LL_Sum_int8_t", 6}}));
   EXPECT_TRUE(bytes.count(std::int64_t{6637568} * 4));  // In msg nelems x Float

@@ -18,6 +18,7 @@ using detail::KinetoEvent;
 using detail::KinetoRank;
 
 constexpr double rounding_us = 2;  // older traces round to whole microseconds
+constexpr double cross_stream_us = 5;  // a stream released by another's event starts within this
 
 bool is_communication(const KinetoEvent& event) {
   return event.kind == "collective" || event.kind == "send" || event.kind == "recv";
@@ -169,11 +170,32 @@ Trace link_kineto(std::vector<KinetoRank> ranks, const KinetoImportOptions& opti
     std::sort(device.begin(), device.end(), [&](std::size_t a, std::size_t b) { return events[a].end_us < events[b].end_us; });
     std::map<std::string, std::vector<std::size_t>> on_track;  // in time order
     for (std::size_t i : order) on_track[events[i].track].push_back(i);
+    std::map<std::size_t, std::size_t> previous_on_stream;
+    for (const auto& [track, list] : on_track) {
+      for (std::size_t k = 1; k < list.size(); ++k) previous_on_stream[list[k]] = list[k - 1];
+    }
     for (std::size_t i = 0; i < events.size(); ++i) {
       KinetoEvent& e = events[i];
       if (on_device(e)) {
         const auto launch = launch_of.find(e.correlation);
         if (launch != launch_of.end()) deps[i].push_back(index[launch->second]);
+        const double explained = std::max(launch != launch_of.end() ? events[launch->second].start_us : -INFINITY,
+                                          previous_on_stream.count(i) ? events[previous_on_stream[i]].end_us : -INFINITY);
+        // Started later than its launch and its stream allow, just as another
+        // stream's event ended: it waited for that one (cudaStreamWaitEvent,
+        // which the trace does not link).
+        if (e.start_us - explained > cross_stream_us) {
+          auto ended = std::upper_bound(device.begin(), device.end(), e.start_us,
+                                        [&](double t, std::size_t d) { return t < events[d].end_us; });
+          while (ended != device.begin()) {
+            const std::size_t other = *--ended;
+            if (events[other].end_us < e.start_us - cross_stream_us) break;
+            if (events[other].track != e.track) {
+              deps[i].push_back(index[other]);
+              break;
+            }
+          }
+        }
       } else if (e.kind == "wait") {  // the device work that ended last before the wait did
         const auto last = std::upper_bound(device.begin(), device.end(), e.end_us + rounding_us,
                                            [&](double t, std::size_t d) { return t < events[d].end_us; });

@@ -21,8 +21,10 @@ struct KinetoImportOptions {
 // k-th of a process group on each member is one instance) and, where the ranks'
 // clocks are not one clock, the ranks are aligned on their collectives' ends.
 // Dependencies rebuilt: track order, launch -> kernel, kernel -> the
-// synchronize that waits for it, a worker thread's collective -> the next op of
-// the thread that waited for it. Errors name the file and what is wrong.
+// synchronize that waits for it, a kernel that started late just as another
+// stream's event ended -> that event (cudaStreamWaitEvent, unlinked in the
+// trace), a worker thread's collective -> the next op of the thread that
+// waited for it. Errors name the file and what is wrong.
 Trace import_kineto(const std::vector<std::string>& paths, const KinetoImportOptions& options = {});
 
 // What linking did, for the importer's summary line.
