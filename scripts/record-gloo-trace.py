@@ -8,8 +8,9 @@ over ranks: the figure a replay of the imported trace is checked against.
 
 Each step: a barrier, forward and backward of a small MLP, then every gradient
 all-reduced with torch.distributed (blocking), then SGD. Rank 1 has twice the
-batch, so rank 0 waits for it in the first all-reduce.  Debian's
-python3-torch (CPU) is enough: python3 scripts/record-gloo-trace.py OUT
+batch, so rank 0 waits for it in the first all-reduce; with --balanced both
+have the same (what `plait replay --rank-compute-scale 1=0.5` predicts).  Debian's
+python3-torch (CPU) is enough: python3 scripts/record-gloo-trace.py OUT [--balanced]
 """
 import json
 import os
@@ -23,7 +24,7 @@ import torch.multiprocessing as mp
 WIDTH, DEPTH, BATCH, WARMUP, ACTIVE = 256, 4, 64, 2, 3
 
 
-def run(rank, world, out):
+def run(rank, world, out, balanced):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29533")
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
@@ -33,7 +34,7 @@ def run(rank, world, out):
         layers += [torch.nn.Linear(WIDTH, WIDTH), torch.nn.Tanh()]
     model = torch.nn.Sequential(*layers)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    data = torch.randn(BATCH * (1 + rank), WIDTH)  # rank 1 works twice as long: a straggler to find
+    data = torch.randn(BATCH * (1 if balanced else 1 + rank), WIDTH)  # rank 1 twice as long: a straggler
 
     def step():
         dist.barrier()
@@ -63,6 +64,7 @@ def run(rank, world, out):
 
 
 if __name__ == "__main__":
-    out = sys.argv[1] if len(sys.argv) > 1 else "gloo-trace"
+    args = [a for a in sys.argv[1:] if a != "--balanced"]
+    out = args[0] if args else "gloo-trace"
     os.makedirs(out, exist_ok=True)
-    mp.spawn(run, args=(2, out), nprocs=2)
+    mp.spawn(run, args=(2, out, "--balanced" in sys.argv), nprocs=2)

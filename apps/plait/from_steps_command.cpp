@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "commands.hpp"
+#include "fitted_profile.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/costmodels/steps.hpp"
 #include "plait/schedule/error.hpp"
@@ -17,13 +18,29 @@ namespace plait::cli {
 
 namespace cm = plait::costmodels;
 
+cm::DeviceSheet fitted_device_sheet(const simulator::PlatformSpec& platform, const std::string& name) {
+  if (platform.node_devices.empty() || platform.node_devices.front().sheet.empty())
+    throw Error("--platform " + name, "its devices name no device sheet to fit");
+  return cm::device_sheet(platform.node_devices.front().sheet);
+}
+
+cm::Profile fitted_profile(const cm::DeviceSheet& fitted, const std::string& sheet, const std::string& fitted_on,
+                           const std::string& what) {
+  cm::Profile profile;
+  profile.machine.cpu_model = "unknown: fitted on " + what + ", not measured here";
+  profile.machine.cores = 1;
+  profile.machine.threads = 1;
+  profile.machine.device = "fitted:" + sheet;
+  profile.device = fitted;
+  profile.device.name = sheet + " (fitted on " + fitted_on + ")";
+  return profile;
+}
+
 void run_calibrate_from_steps(const FromStepsArgs& args) {
   if (args.platform.empty()) throw Error("--from-steps", "needs --platform (the devices and links that ran the steps)");
   const std::vector<cm::StepMeasurement> steps = cm::load_step_csv(args.steps_csv);
   const simulator::PlatformSpec platform = simulator::load_platform(simulator::find_platform(args.platform));
-  if (platform.node_devices.empty() || platform.node_devices.front().sheet.empty())
-    throw Error("--platform " + args.platform, "its devices name no device sheet to fit");
-  const cm::DeviceSheet sheet = cm::device_sheet(platform.node_devices.front().sheet);
+  const cm::DeviceSheet sheet = fitted_device_sheet(platform, args.platform);
   cm::StepLinks links;
   links.ring = {.step_latency_s = platform.intra_node.latency_s,
                 .link_bytes_per_s = platform.intra_node.bandwidth_bytes_per_s,
@@ -54,13 +71,7 @@ void run_calibrate_from_steps(const FromStepsArgs& args) {
   const cm::HeldOut held_out = {cm::cross_validate(steps, estimators, sheet, links, args.folds),
                                 cm::cross_validate(steps, estimators, sheet, links, args.folds, cm::FoldBy::shape)};
 
-  cm::Profile profile;
-  profile.machine.cpu_model = "unknown: fitted on measured steps, not measured here";
-  profile.machine.cores = 1;
-  profile.machine.threads = 1;
-  profile.machine.device = "fitted:" + sheet.name;
-  profile.device = fit.device;
-  profile.device.name = sheet.name + " (fitted on " + args.steps_csv + ")";
+  cm::Profile profile = fitted_profile(fit.device, sheet.name, args.steps_csv, "measured steps");
   profile.shape_factors = fit.shape_factors;
   cm::save_profile(profile, args.output);
   const std::string report = cm::format_step_fit(steps, held_out, fit, args.folds, args.steps_csv);

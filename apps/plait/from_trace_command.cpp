@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
-#include "plait/costmodels/profile.hpp"
+#include "fitted_profile.hpp"
 #include "plait/costmodels/trace_fit.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -17,23 +17,14 @@ namespace cm = plait::costmodels;
 void run_calibrate_from_trace(const FromStepsArgs& args) {
   if (args.platform.empty()) throw Error("--from-trace", "needs --platform (the devices that ran the trace)");
   const simulator::PlatformSpec platform = simulator::load_platform(simulator::find_platform(args.platform));
-  if (platform.node_devices.empty() || platform.node_devices.front().sheet.empty())
-    throw Error("--platform " + args.platform, "its devices name no device sheet to fit");
-  const cm::DeviceSheet sheet = cm::device_sheet(platform.node_devices.front().sheet);
+  const cm::DeviceSheet sheet = fitted_device_sheet(platform, args.platform);
   cm::TraceKernelFit fit;
   try {
     fit = cm::fit_trace_kernels(traces::load_trace(args.trace), sheet);
   } catch (const Error& error) {
     throw error.within(args.trace);
   }
-  cm::Profile profile;
-  profile.machine.cpu_model = "unknown: fitted on a recorded trace, not measured here";
-  profile.machine.cores = 1;
-  profile.machine.threads = 1;
-  profile.machine.device = "fitted:" + sheet.name;
-  profile.device = fit.device;
-  profile.device.name = sheet.name + " (fitted on " + args.trace + ")";
-  cm::save_profile(profile, args.output);
+  cm::save_profile(fitted_profile(fit.device, sheet.name, args.trace, "a recorded trace"), args.output);
   const std::string report = cm::format_trace_fit(fit, sheet, args.trace);
   if (!args.report.empty()) write_text_file(args.report, report);
   std::printf("%s\nprofile: %s\n", report.c_str(), args.output.c_str());

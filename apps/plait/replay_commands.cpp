@@ -107,6 +107,9 @@ void add_replay_commands(CLI::App& app) {
       replay_imported(*args, trace);
       return;
     }
+    if (is_imported(trace)) {
+      throw Error(args->trace, "an imported trace replays on its own dependencies: drop --program");
+    }
     if (!args->rank_compute_scale.empty() || !args->output.empty()) {
       throw Error("plait replay", "--rank-compute-scale and --output are for imported traces (without --program)");
     }
