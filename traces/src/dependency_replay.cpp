@@ -24,6 +24,7 @@ struct Instance {
   double measured_arrival = -std::numeric_limits<double>::infinity();
   double replayed_arrival = -std::numeric_limits<double>::infinity();
   std::size_t arrived = 0;
+  double measured_transfer_s = 0;  // the members' median time from the last arrival to their end
   double transfer_factor = 1;  // what the knobs do to its transfer
   double priced_transfer_s = -1;  // the platform's, when priced
 };
@@ -41,11 +42,7 @@ double median(std::vector<double> values) {
 void set_transfer_factors(const Trace& trace, std::map<std::int64_t, Instance>& instances,
                           const DependencyReplayOptions& options) {
   std::map<std::pair<std::string, std::string>, std::vector<std::pair<double, Instance*>>> families;
-  std::map<const Instance*, double> transfer;
   for (auto& [id, instance] : instances) {
-    std::vector<double> times;
-    for (std::size_t m : instance.members) times.push_back(std::max(0.0, trace.events[m].end - instance.measured_arrival));
-    transfer[&instance] = median(times);
     const Event& first = trace.events[instance.members.front()];
     families[{first.cost_key, first.group}].emplace_back(static_cast<double>(first.bytes), &instance);
   }
@@ -53,18 +50,18 @@ void set_transfer_factors(const Trace& trace, std::map<std::int64_t, Instance>& 
     double mean_x = 0, mean_t = 0;
     for (const auto& [bytes, instance] : points) {
       mean_x += bytes / points.size();
-      mean_t += transfer[instance] / points.size();
+      mean_t += instance->measured_transfer_s / points.size();
     }
     double sxx = 0, sxt = 0;
     for (const auto& [bytes, instance] : points) {
       sxx += (bytes - mean_x) * (bytes - mean_x);
-      sxt += (bytes - mean_x) * (transfer[instance] - mean_t);
+      sxt += (bytes - mean_x) * (instance->measured_transfer_s - mean_t);
     }
     const bool barrier = key.first.find("barrier") != std::string::npos;
     const double slope = sxx > 0 ? std::max(0.0, sxt / sxx) : (mean_x > 0 ? mean_t / mean_x : 0.0);
     const double latency = barrier ? INFINITY : mean_x == 0 ? 0.0 : std::max(0.0, mean_t - slope * mean_x);
     for (const auto& [bytes, instance] : points) {
-      const double t = transfer[instance];
+      const double t = instance->measured_transfer_s;
       const double latency_share = t > 0 ? std::min(1.0, latency / t) : 1.0;
       instance->transfer_factor = latency_share * options.latency_scale + (1 - latency_share) / options.bandwidth_scale;
     }
@@ -102,20 +99,17 @@ std::vector<std::pair<double, double>> run(const Trace& trace, const DependencyR
     }
   }
   collective_count = static_cast<std::int64_t>(instances.size());
+  for (auto& [id, instance] : instances) {
+    std::vector<double> times;
+    for (std::size_t m : instance.members) times.push_back(std::max(0.0, events[m].end - instance.measured_arrival));
+    instance.measured_transfer_s = median(times);
+  }
   set_transfer_factors(trace, instances, options);
   if (options.price_collective) {
     for (auto& [id, instance] : instances) {
-      CollectiveInstance seen;
       const Event& first = events[instance.members.front()];
-      seen.name = first.cost_key;
-      seen.group = first.group;
-      seen.bytes = first.bytes;
-      std::vector<double> times;
-      for (std::size_t m : instance.members) {
-        seen.ranks.push_back(events[m].rank);
-        times.push_back(std::max(0.0, events[m].end - instance.measured_arrival));
-      }
-      seen.measured_transfer_s = median(times);
+      CollectiveInstance seen{first.cost_key, first.group, first.bytes, {}, instance.measured_transfer_s};
+      for (std::size_t m : instance.members) seen.ranks.push_back(events[m].rank);
       instance.priced_transfer_s = options.price_collective(seen);
     }
   }
