@@ -144,6 +144,7 @@ TEST(Chakra, FeederTestTraceOfPyTorchDdp) {
     if (event.kind == "collective") {
       EXPECT_EQ(event.track, "gpu 0 comm");
       EXPECT_EQ(event.cost_key.rfind("ncclKernel_", 0), 0u) << event.cost_key;
+      EXPECT_EQ(event.cost_key.find('('), std::string::npos) << "a kernel is named without its arguments";
       instances.push_back(event.collective);
       comm_bytes += event.bytes;
       sized_collectives += event.bytes > 0;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/compressed_file.hpp"
+#include "detail/kernel_name.hpp"
 #include "detail/kineto.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -91,13 +92,6 @@ std::string collective_group(const json& args) {
 }
 
 bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
-
-std::string kernel_name(const std::string& name) {  // without "void " and the argument list
-  std::string out = starts_with(name, "void ") ? name.substr(5) : name;
-  const auto paren = out.rfind('(');
-  if (paren != std::string::npos && paren > 0 && out.back() == ')') out.resize(paren);
-  return out;
-}
 
 struct HostOp {  // a host op kept aside until the file is read
   KinetoEvent event;
