@@ -21,10 +21,7 @@
 namespace plait::cli {
 namespace {
 
-bool ends_with(const std::string& text, const std::string& end) {
-  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
-}
-bool is_chakra(const std::string& path) { return ends_with(path, ".et") || ends_with(path, ".et.gz"); }
+bool is_chakra(const std::string& path) { return path.ends_with(".et") || path.ends_with(".et.gz"); }
 
 std::string format_of(const std::vector<std::string>& paths, const std::string& asked) {
   if (asked != "auto") return asked;

@@ -50,7 +50,7 @@ Intervals clipped(const Intervals& intervals, double from, double to) {
   return out;
 }
 
-bool on_device(const Event& e) { return e.track.rfind("gpu ", 0) == 0; }
+bool on_device(const Event& e) { return is_device_track(e.track); }
 
 struct RankEvents {
   Intervals compute, communication, memory;

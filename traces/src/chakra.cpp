@@ -277,7 +277,7 @@ Trace events_of(std::vector<Node>& nodes, int rank, int ranks) {
     const auto [kind, track] = kind_and_track(node);
     event.kind = kind, event.track = track;
     event.op = ops_on_track[event.track]++;
-    event.cost_key = event.track.rfind("gpu ", 0) == 0 ? detail::kernel_name(node.name) : std::move(node.name);
+    event.cost_key = is_device_track(event.track) ? detail::kernel_name(node.name) : std::move(node.name);
     if (node.type == coll_node && event.cost_key.empty()) event.cost_key = collective_name(node.comm_type);
     event.end = static_cast<double>(node.duration_us) / 1e6;  // the double nearest the decimal, unlike * 1e-6
     const bool message = event.kind == "send" || event.kind == "recv";

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/median.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/traces/dependency_replay.hpp"
 
@@ -28,13 +29,6 @@ struct Instance {
   double transfer_factor = 1;  // what the knobs do to its transfer
   double priced_transfer_s = -1;  // the platform's, when priced
 };
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
 
 // Latency and bandwidth parts of a family's (name, group) transfers: a + b bytes
 // by least squares over its instances (a >= 0, b >= 0). One size, or sizes the
@@ -102,7 +96,7 @@ std::vector<std::pair<double, double>> run(const Trace& trace, const DependencyR
   for (auto& [id, instance] : instances) {
     std::vector<double> times;
     for (std::size_t m : instance.members) times.push_back(std::max(0.0, events[m].end - instance.measured_arrival));
-    instance.measured_transfer_s = median(times);
+    instance.measured_transfer_s = detail::median(times);
   }
   set_transfer_factors(trace, instances, options);
   if (options.price_collective) {

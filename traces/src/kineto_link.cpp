@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "detail/kineto.hpp"
+#include "detail/median.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/traces/import.hpp"
 
@@ -23,7 +24,7 @@ constexpr double cross_stream_us = 5;  // a stream released by another's event s
 bool is_communication(const KinetoEvent& event) {
   return event.kind == "collective" || event.kind == "send" || event.kind == "recv";
 }
-bool on_device(const KinetoEvent& event) { return event.track.rfind("gpu ", 0) == 0; }
+bool on_device(const KinetoEvent& event) { return is_device_track(event.track); }
 
 // Each event's profiler step: the step whose span holds its start, a kernel's
 // by its launch's start. Then what --step and the steps leave out is dropped.
@@ -59,12 +60,6 @@ void keep_steps(KinetoRank& rank, const std::optional<int>& only_step) {
   std::erase_if(rank.events, [&](const KinetoEvent& event) {
     return event.step < 0 || (only_step && event.step != *only_step);
   });
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 }  // namespace
@@ -130,7 +125,7 @@ Trace link_kineto(std::vector<KinetoRank> ranks, const KinetoImportOptions& opti
       for (const auto& [slot, end] : who) differences[slot].push_back(reference->second - end);
     }
     for (std::size_t r = 1; r < ranks.size(); ++r) {
-      if (!differences[r].empty()) offset_us[r] = median(differences[r]);
+      if (!differences[r].empty()) offset_us[r] = detail::median(differences[r]);
     }
   }
   double origin_us = std::numeric_limits<double>::infinity();

@@ -91,8 +91,6 @@ std::string collective_group(const json& args) {
   return group.empty() ? text_or(args, "Process Group Ranks", "") : group;
 }
 
-bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
-
 struct HostOp {  // a host op kept aside until the file is read
   KinetoEvent event;
   std::string thread;
@@ -203,7 +201,7 @@ KinetoRank parse_kineto(const std::string& text, const std::string& origin) {
         event.name = kernel ? kernel_name(name) : name;
         // NCCL's SendRecv kernels too: all-to-all runs on them, and the k-th of a
         // group is one exchange on each member.
-        event.kind = !kernel ? "memory" : starts_with(name, "nccl") ? "collective" : "compute";
+        event.kind = !kernel ? "memory" : name.starts_with("nccl") ? "collective" : "compute";
         event.track = "gpu " + device + " stream " + stream;
         if (event.kind != "compute" && event.kind != "memory") {
           event.bytes = collective_bytes(args);
@@ -213,8 +211,8 @@ KinetoRank parse_kineto(const std::string& text, const std::string& origin) {
         rank.events.push_back(std::move(event));
       } else if (category == "cuda_runtime" || category == "Runtime" || category == "cuda_driver") {
         const bool waits = name.find("Synchronize") != std::string::npos || name == "cudaMemcpy";
-        const bool launches_work = name.find("Launch") != std::string::npos || starts_with(name, "cudaMemcpy") ||
-                                   starts_with(name, "cudaMemset");
+        const bool launches_work = name.find("Launch") != std::string::npos || name.starts_with("cudaMemcpy") ||
+                                   name.starts_with("cudaMemset");
         if (!waits && !launches_work) continue;  // other runtime calls stay in the gaps between these
         event.name = name;
         event.kind = waits ? "wait" : "host";
@@ -223,7 +221,7 @@ KinetoRank parse_kineto(const std::string& text, const std::string& origin) {
         rank.events.push_back(std::move(event));
       } else if (category == "cpu_op" || category == "user_annotation" || category == "Operator") {
         event.name = name;
-        if (starts_with(name, "ProfilerStep#")) {
+        if (name.starts_with("ProfilerStep#")) {
           const std::string number_text = name.substr(13);
           if (number_text.empty() || number_text.size() > 9 ||
               !std::all_of(number_text.begin(), number_text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
@@ -267,12 +265,12 @@ KinetoRank parse_kineto(const std::string& text, const std::string& origin) {
       for (HostOp& op : outermost(std::move(host_ops))) {
         KinetoEvent& event = op.event;
         event.track = "thread " + op.thread;
-        if (starts_with(event.name, "gloo:")) {
+        if (event.name.starts_with("gloo:")) {
           event.kind = event.name.find("send") != std::string::npos   ? "send"
                        : event.name.find("recv") != std::string::npos ? "recv"
                                                                       : "collective";
           run.push_back(rank.events.size());
-        } else if (starts_with(event.name, "c10d::")) {
+        } else if (event.name.starts_with("c10d::")) {
           event.kind = "host";
           event.enqueue = true;
           event.bytes = collective_bytes(op.args);

@@ -9,7 +9,7 @@
 namespace plait::traces::detail {
 
 inline std::string kernel_name(const std::string& name) {
-  std::string out = name.rfind("void ", 0) == 0 ? name.substr(5) : name;
+  std::string out = name.starts_with("void ") ? name.substr(5) : name;
   const auto paren = out.rfind('(');
   if (paren != std::string::npos && paren > 0 && out[paren - 1] != ' ' && out.back() == ')') out.resize(paren);
   return out;

@@ -66,6 +66,10 @@ struct Event {
 // The kinds an imported event may have ("" for plait's own events).
 bool is_event_kind(const std::string& kind);
 
+// Whether a track is a device's (the importers name GPU streams "gpu ..."):
+// what breakdown and the import's dependencies treat as device time.
+inline bool is_device_track(const std::string& track) { return track.starts_with("gpu "); }
+
 struct Trace {
   static constexpr int format_version = 1;
   std::string source = "measured";
