@@ -43,7 +43,8 @@ int optimizer_states(const schedule::Program& program, const std::string& optimi
 // calibrate --from-steps FILE --platform P -o profile.json [--folds K] [--report FILE.md]
 // calibrate --from-trace FILE --platform P -o profile.json [--report FILE.md]
 struct FromStepsArgs {
-  std::string steps_csv, trace, platform, output, report, predictions;
+  std::vector<std::string> steps_csvs;
+  std::string trace, platform, output, report, predictions, platform_out;
   int folds = 5;
 };
 // Fits the platform's device sheet to the measured steps (needs the simulator's platforms).

@@ -211,9 +211,10 @@ void add_costmodel_commands(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   calibrate->add_option("--device", args->options.device, "cpu or cuda")->capture_default_str();
-  calibrate->add_option("--from-steps", args->from_steps.steps_csv,
+  calibrate->add_option("--from-steps", args->from_steps.steps_csvs,
                         "Fit a GPU's kernel model to these measured training steps (CSV with vTrain's columns) "
-                        "instead of measuring this machine; needs --platform")
+                        "instead of measuring this machine; needs --platform. Repeatable: steps on one node fit "
+                        "the kernel model, steps across nodes then the inter-node links")
       ->check(CLI::ExistingFile);
   calibrate->add_option("--from-trace", args->from_steps.trace,
                         "Fit a GPU's kernel model to the kernels of a trace (plait import of a PyTorch profiler "
@@ -228,9 +229,12 @@ void add_costmodel_commands(CLI::App& app) {
                         "--from-steps, --from-trace: also write the report (markdown) here");
   calibrate->add_option("--predictions", args->from_steps.predictions,
                         "--from-steps: write each step's held-out prediction here (CSV)");
+  calibrate->add_option("--platform-out", args->from_steps.platform_out,
+                        "--from-steps with steps across nodes: write the platform with the fitted inter-node "
+                        "links here (JSON)");
   calibrate->callback([args] {
-    if (args->from_steps.steps_csv.empty() && args->from_steps.trace.empty()) return run_calibrate(*args);
-    if (!args->from_steps.steps_csv.empty() && !args->from_steps.trace.empty()) {
+    if (args->from_steps.steps_csvs.empty() && args->from_steps.trace.empty()) return run_calibrate(*args);
+    if (!args->from_steps.steps_csvs.empty() && !args->from_steps.trace.empty()) {
       throw Error("calibrate", "--from-steps and --from-trace: one at a time");
     }
     args->from_steps.output = args->output;

@@ -15,6 +15,7 @@
 #include <random>
 #include <tuple>
 
+#include "detail/fit_uncertainty.hpp"
 #include "detail/nelder_mead.hpp"
 #include "plait/costmodels/profile.hpp"
 #include "plait/costmodels/steps.hpp"
@@ -58,34 +59,6 @@ std::vector<double> residuals(const std::vector<StepMeasurement>& steps, const s
 
 double cost(const std::vector<double>& r) {
   return std::inner_product(r.begin(), r.end(), r.begin(), 0.0);
-}
-
-// Diagonal of (J^T J)^-1 by Gauss-Jordan; NaN where singular.
-Point inverse_diagonal(std::array<Point, parameter_count> a) {
-  std::array<Point, parameter_count> inverse{};
-  for (int i = 0; i < parameter_count; ++i) inverse[i][i] = 1;
-  for (int i = 0; i < parameter_count; ++i) {
-    int pivot = i;
-    for (int r = i + 1; r < parameter_count; ++r)
-      if (std::abs(a[r][i]) > std::abs(a[pivot][i])) pivot = r;
-    std::swap(a[i], a[pivot]);
-    std::swap(inverse[i], inverse[pivot]);
-    if (std::abs(a[i][i]) < 1e-300) {
-      Point nan;
-      nan.fill(NAN);
-      return nan;
-    }
-    const double scale = a[i][i];
-    for (int k = 0; k < parameter_count; ++k) a[i][k] /= scale, inverse[i][k] /= scale;
-    for (int r = 0; r < parameter_count; ++r) {
-      if (r == i) continue;
-      const double factor = a[r][i];
-      for (int k = 0; k < parameter_count; ++k) a[r][k] -= factor * a[i][k], inverse[r][k] -= factor * inverse[i][k];
-    }
-  }
-  Point diagonal;
-  for (int i = 0; i < parameter_count; ++i) diagonal[i] = inverse[i][i];
-  return diagonal;
 }
 
 // `rows` grouped by the micro-batch shape their steps are priced at, in order of first appearance.
@@ -168,21 +141,7 @@ KernelFit fit_rows(const std::vector<StepMeasurement>& steps, const std::vector<
   fit.rows = int(rows.size());
   const std::vector<double> at_best = at(best);
   for (double r : at_best) fit.mean_abs_error += std::abs(std::expm1(r)) / double(rows.size());
-  // Standard errors from the Jacobian of the log residuals in the log parameters.
-  std::vector<Point> jacobian(rows.size());
-  for (int k = 0; k < parameter_count; ++k) {
-    Point moved = best;
-    moved[k] += 1e-3;
-    const std::vector<double> r = at(moved);
-    for (std::size_t i = 0; i < rows.size(); ++i) jacobian[i][k] = (r[i] - at_best[i]) / 1e-3;
-  }
-  std::array<Point, parameter_count> normal{};
-  for (const Point& row : jacobian)
-    for (int a = 0; a < parameter_count; ++a)
-      for (int b = 0; b < parameter_count; ++b) normal[a][b] += row[a] * row[b];
-  const double variance = cost(at_best) / double(std::max<std::size_t>(rows.size() - parameter_count, 1));
-  const Point diagonal = inverse_diagonal(normal);
-  for (int k = 0; k < parameter_count; ++k) fit.relative_uncertainty[k] = std::sqrt(variance * diagonal[k]);
+  fit.relative_uncertainty = detail::relative_uncertainty<parameter_count>(at, best);
   fit.smooth_mean_abs_error = fit.mean_abs_error;
   fit.shape_factors = fit_shape_factors(steps, estimators, rows, fit.device, links, cost(at_best) / double(rows.size()));
   fit.mean_abs_error = 0;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 
+#include "plait/costmodels/cluster_links.hpp"
 #include "plait/costmodels/steps.hpp"
 #include "plait/schedule/error.hpp"
 
@@ -33,6 +34,10 @@ StepEstimator::StepEstimator(schedule::Program program) {
   for (int rank = 0; rank < per_replica; rank += tensor_parallel) index_of[rank] = int(index_of.size());
   std::map<decltype(price_identity(schedule::Op{})), int> prices;
   ranks_.resize(index_of.size());
+  for (const auto& [rank, index] : index_of) {
+    program_rank_.push_back(rank);
+    tensor_groups_.push_back(schedule::tensor_group(program_, rank));
+  }
   const auto price_of = [&](const schedule::Op& op) {
     const auto [found, added] = prices.try_emplace(price_identity(op), int(priced_.size()));
     if (added) priced_.push_back(op);
@@ -55,7 +60,9 @@ StepEstimator::StepEstimator(schedule::Program program) {
             compact.price = price_of(op);
           } else if (op.kind == OpKind::grad_allreduce) {
             compact.kind = CompactOp::Kind::collective;
-            compact.group = int(schedule::collective_group(program_, rank, op.kind).size());
+            groups_.push_back(schedule::collective_group(program_, rank, op.kind));
+            compact.group = int(groups_.back().size());
+            compact.members = int(groups_.size()) - 1;
             compact.bytes = op.bytes;
           } else if (op.kind == OpKind::allreduce) {
             compact.kind = CompactOp::Kind::barrier;  // the replica's stages meet
@@ -74,12 +81,33 @@ StepEstimator::StepEstimator(schedule::Program program) {
 double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) const {
   std::vector<double> price(priced_.size());
   const int tensor_parallel = std::max(program_.model.tensor_parallel, 1);
-  const double tensor_allreduce =
-      tensor_parallel > 1
-          ? links.ring.seconds(tensor_parallel, double(schedule::state_bytes(schedule::micro_batch_model(program_))))
-          : 0;
-  for (std::size_t i = 0; i < priced_.size(); ++i) price[i] = pricer.op_seconds(program_, priced_[i]);
+  const double activation_bytes = double(schedule::state_bytes(schedule::micro_batch_model(program_)));
   const int ranks = int(ranks_.size());
+  // Each rank's activation all-reduce, and a message's time: across nodes
+  // when a cluster is given and the group or peer lies on another node.
+  const int per_node = links.cluster ? links.cluster->devices_per_node : 0;
+  const int busy = std::min(per_node, program_.ranks);
+  const auto node_of = [&](int rank) { return rank / per_node; };
+  std::vector<double> tensor_allreduce(ranks, 0);
+  if (tensor_parallel > 1)
+    for (int r = 0; r < ranks; ++r)
+      tensor_allreduce[r] = links.cluster ? hierarchical_allreduce_seconds(
+                                                links.ring, links.cluster->inter,
+                                                span_of(tensor_groups_[r], per_node, busy), activation_bytes)
+                                          : links.ring.seconds(tensor_parallel, activation_bytes);
+  const auto message_seconds = [&](int from, int to, std::int64_t bytes) {
+    if (!links.cluster || node_of(program_rank_[from]) == node_of(program_rank_[to]))
+      return links.messages.seconds(bytes);
+    // The stage's shards send through their node's NICs together.
+    return inter_node_message_seconds(links.cluster->inter, std::min(tensor_parallel, per_node), double(bytes));
+  };
+  const auto collective_seconds = [&](const CompactOp& op) {
+    if (op.group <= 1) return 0.0;
+    if (!links.cluster) return links.gradient_ring.value_or(links.ring).seconds(op.group, double(op.bytes));
+    return hierarchical_allreduce_seconds(links.ring, links.cluster->inter,
+                                          span_of(groups_[op.members], per_node, busy), double(op.bytes));
+  };
+  for (std::size_t i = 0; i < priced_.size(); ++i) price[i] = pricer.op_seconds(program_, priced_[i]);
   std::vector<std::size_t> next(ranks, 0);
   std::vector<double> clock(ranks, 0);
   std::map<std::pair<int, int>, std::deque<double>> arrivals;  // (from, to) -> arrival times
@@ -99,11 +127,11 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
       const CompactOp& op = ranks_[r][next[r]];
       switch (op.kind) {
         case CompactOp::Kind::compute:
-          clock[r] += price[op.price] + op.tensor_allreduces * tensor_allreduce;
+          clock[r] += price[op.price] + op.tensor_allreduces * tensor_allreduce[r];
           break;
         case CompactOp::Kind::send:
           clock[r] += price[op.price];
-          arrivals[{r, op.peer}].push_back(clock[r] + links.messages.seconds(op.bytes));
+          arrivals[{r, op.peer}].push_back(clock[r] + message_seconds(r, op.peer, op.bytes));
           wake(op.peer);
           break;
         case CompactOp::Kind::recv: {
@@ -117,7 +145,7 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
           break;
         }
         case CompactOp::Kind::collective:
-          if (op.group > 1) clock[r] += links.gradient_ring.value_or(links.ring).seconds(op.group, double(op.bytes));
+          clock[r] += collective_seconds(op);
           break;
         case CompactOp::Kind::barrier:
           at_barrier.push_back(r);

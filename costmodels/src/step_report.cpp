@@ -21,12 +21,12 @@ std::string format(const char* pattern, double value) {
 
 std::vector<ErrorSummary> summarize_errors(const std::vector<StepMeasurement>& steps, const std::vector<double>& predicted) {
   std::map<std::pair<int, int>, ErrorSummary> groups;  // (axis, value): ordered by axis, then value
-  const char* axes[] = {"all", "TP", "PP", "DP", "micro batch"};
+  const char* axes[] = {"all", "TP", "PP", "DP", "micro batch", "GPUs"};
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const StepMeasurement& s = steps[i];
     const double error = std::abs(predicted[i] / s.seconds - 1);
-    const int values[] = {0, s.tp, s.pp, s.dp, s.micro_batch};
-    for (int axis = 0; axis < 5; ++axis) {
+    const int values[] = {0, s.tp, s.pp, s.dp, s.micro_batch, s.gpus};
+    for (int axis = 0; axis < 6; ++axis) {
       ErrorSummary& group = groups[{axis, values[axis]}];
       group.group = axis == 0 ? "all" : std::string(axes[axis]) + " " + std::to_string(values[axis]);
       group.mean_abs += error;

@@ -13,6 +13,12 @@
 //                      fat-tree: "down", "up", "link_count" (one entry per level,
 //                      leaves = product of down = nodes); torus: "dimensions"
 //                      (product = nodes)}. Optional when nodes == 1.
+//   inter_node.collectives  "messages" (default: a gradient all-reduce that
+//                     crosses nodes is its algorithm's messages over the links) or
+//                     "hierarchical" (NCCL's: in closed form, see
+//                     costmodels/cluster_links.hpp; star only). Tensor-parallel
+//                     all-reduces are always in closed form, hierarchical across nodes.
+//   inter_node.collective_overhead_s  optional, >= 0: each collective that crosses nodes
 //   link object       {"sheet": link sheet name} and/or {"latency_s", "bandwidth_bytes_per_s"}
 //                     (explicit figures override the sheet's)
 //   placement         "block" (rank r on device r), "round-robin" (rank r on node
@@ -168,6 +174,15 @@ PlatformSpec parse_platform(const json& in, const std::string& origin) {
     const std::string topology = read.text(read.member(inter, "/inter_node", "topology"),
                                            "/inter_node/topology");
     spec.inter_node.link = read.link(read.member(inter, "/inter_node", "link"), "/inter_node/link");
+    if (inter.contains("collectives")) {
+      const std::string collectives = read.text(inter["collectives"], "/inter_node/collectives");
+      if (collectives != "hierarchical" && collectives != "messages")
+        read.fail("/inter_node/collectives", "unknown \"" + collectives + "\" (hierarchical or messages)");
+      spec.inter_node.hierarchical_collectives = collectives == "hierarchical";
+    }
+    if (inter.contains("collective_overhead_s"))
+      spec.inter_node.collective_overhead_s =
+          read.positive(inter["collective_overhead_s"], "/inter_node/collective_overhead_s", true);
     if (topology == "star") {
       spec.inter_node.topology = Topology::star;
     } else if (topology == "fat-tree") {
@@ -196,6 +211,8 @@ PlatformSpec parse_platform(const json& in, const std::string& origin) {
       read.fail("/inter_node/topology", "unknown topology \"" + topology +
                                             "\" (expected star, fat-tree or torus)");
     }
+    if (spec.inter_node.hierarchical_collectives && spec.inter_node.topology != Topology::star)
+      read.fail("/inter_node/collectives", "hierarchical needs a star (its link is a node's NICs)");
   } else if (spec.nodes > 1) {
     read.fail("/inter_node", "missing (needed when nodes > 1)");
   }

@@ -181,21 +181,43 @@ void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<
 
 void SimGridComm::collective_of(Channel channel, schedule::OpKind kind, std::span<const int> group, std::int64_t bytes,
                                 double value) {
-  if (costs_.pass_bytes_per_s > 0 && kind == schedule::OpKind::grad_allreduce && group.size() > 1)
-    sg4::this_actor::sleep_for(double(bytes) / costs_.pass_bytes_per_s);
   CollectivePort port(*this, channel, group);
-  allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index_in_group(group, state_.rank),
-            static_cast<int>(group.size()), bytes, value);
+  const int index = index_in_group(group, state_.rank), size = static_cast<int>(group.size());
+  const bool gradients = kind == schedule::OpKind::grad_allreduce && size > 1;
+  const costmodels::GroupSpan span = gradients ? span_of_group(group) : costmodels::GroupSpan{};
+  if (span.nodes > 1 && costs_.hierarchical_gradients) {
+    // The group meets (a tiny all-reduce), then takes NCCL's hierarchical time.
+    allreduce(port, AllreduceAlgorithm::recursive_doubling, index, size, sizeof(double), value);
+    sg4::this_actor::sleep_for(costmodels::hierarchical_allreduce_seconds(node_ring(), costs_.inter, span, double(bytes)));
+    return;
+  }
+  if (span.nodes > 1) sg4::this_actor::sleep_for(costs_.inter.collective_overhead_s);
+  if (costs_.pass_bytes_per_s > 0 && gradients) sg4::this_actor::sleep_for(double(bytes) / costs_.pass_bytes_per_s);
+  allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index, size, bytes, value);
+}
+
+costmodels::GroupSpan SimGridComm::span_of_group(std::span<const int> group) const {
+  if (costs_.device_of_rank == nullptr || costs_.devices_per_node < 1)
+    return {.nodes = 1, .per_node = static_cast<int>(group.size())};
+  std::vector<int> devices;
+  devices.reserve(group.size());
+  for (int rank : group) devices.push_back(costs_.device_of_rank->at(static_cast<std::size_t>(rank)));
+  return costmodels::span_of(devices, costs_.devices_per_node, costs_.busy_devices);
+}
+
+costmodels::RingAllreduceModel SimGridComm::node_ring() const {
+  return {.step_latency_s = costs_.tensor_link.latency_s,
+          .link_bytes_per_s = costs_.tensor_link.bandwidth_bytes_per_s,
+          .pass_bytes_per_s = costs_.pass_bytes_per_s > 0 ? costs_.pass_bytes_per_s : INFINITY};
 }
 
 // Megatron's activation all-reduces: NCCL rings within the tensor-parallel
-// group, at the ring's closed form (see CommCosts::tensor_link).
+// group at the ring's closed form (see CommCosts::tensor_link), hierarchical
+// when the group spans nodes.
 void SimGridComm::tensor_allreduces(const schedule::Op&, std::span<const int> group, int count, std::int64_t bytes) {
-  const double shards = double(group.size());
-  const LinkSpec& link = costs_.tensor_link;
-  double ring = 2 * (shards - 1) * (link.latency_s + double(bytes) / shards / link.bandwidth_bytes_per_s);
-  if (costs_.pass_bytes_per_s > 0) ring += double(bytes) / costs_.pass_bytes_per_s;
-  sg4::this_actor::sleep_for(count * ring);
+  if (!tensor_span_) tensor_span_ = span_of_group(group);  // a rank's group never changes
+  const double one = costmodels::hierarchical_allreduce_seconds(node_ring(), costs_.inter, *tensor_span_, double(bytes));
+  sg4::this_actor::sleep_for(count * one);
 }
 
 // The gradients' messages as the allreduce algorithm sends them (a ring at
@@ -218,8 +240,8 @@ void SimGridComm::finish() {
 }
 
 GradientStream::GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-                               double pass_bytes_per_s)
-    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes, nullptr, {.pass_bytes_per_s = pass_bytes_per_s}),
+                               CommCosts costs)
+    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes, nullptr, std::move(costs)),
       mutex_(sg4::Mutex::create()), changed_(sg4::ConditionVariable::create()) {}
 
 void GradientStream::push(const schedule::Op& op, std::span<const int> group) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include <simgrid/s4u/ConditionVariable.hpp>
 #include <simgrid/s4u/Mutex.hpp>
 
+#include "plait/costmodels/cluster_links.hpp"
 #include "plait/schedule/interpret.hpp"
 #include "plait/simulator/simulator.hpp"
 
@@ -115,9 +117,20 @@ struct CommCosts {
   // its activation all-reduces take the ring's closed form over this link
   // (2 (T - 1) steps of latency + a T-th of the state, plus the pass), not
   // message by message (a 512-GPU step would simulate ~100 M messages).
+  // Across nodes (a star platform's NICs), the hierarchical closed form
+  // (costmodels/cluster_links.hpp), the node's devices sharing its NICs.
   LinkSpec tensor_link;
   // The Program, for the tensors a per-tensor gradient all-reduce sums (null: none).
   const schedule::Program* program = nullptr;
+  // Where the ranks are: each rank's device (null: all on one node), nodes of
+  // devices_per_node, busy_devices of a node running a collective at once.
+  const std::vector<int>* device_of_rank = nullptr;
+  int devices_per_node = 0;
+  int busy_devices = 0;
+  costmodels::InterNodeLinks inter;
+  // Gradient all-reduces that cross nodes in closed form too (a barrier's
+  // messages, then the hierarchical time), not their algorithm's messages.
+  bool hierarchical_gradients = false;
 };
 
 // Messages over SimGrid mailboxes. Sends are detached (never block). Eager
@@ -146,6 +159,9 @@ class SimGridComm final : public schedule::Comm {
   double receive(Channel channel, int peer, std::int64_t bytes);
 
  private:
+  // How `group` (ranks) lies over nodes; one node when ranks' devices are not known.
+  costmodels::GroupSpan span_of_group(std::span<const int> group) const;
+  costmodels::RingAllreduceModel node_ring() const;
   bool is_rendezvous(std::int64_t bytes) const { return eager_limit_bytes_ >= 0 && bytes > eager_limit_bytes_; }
   simgrid::s4u::Mailbox* cached(Channel channel, bool rendezvous, int src, int dst);
   RankState& state_;
@@ -155,6 +171,7 @@ class SimGridComm final : public schedule::Comm {
   GradientStream* stream_;
   CommCosts costs_;
   std::unordered_map<std::int64_t, simgrid::s4u::Mailbox*> mailboxes_;
+  std::optional<costmodels::GroupSpan> tensor_span_;
 };
 
 // A rank's gradient stream (Op::overlap): an actor beside the rank's that
@@ -164,8 +181,7 @@ class SimGridComm final : public schedule::Comm {
 // messages are its own, outside the rank's timeline.
 class GradientStream {
  public:
-  GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-                 double pass_bytes_per_s);
+  GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes, CommCosts costs);
   void push(const schedule::Op& op, std::span<const int> group);  // from the rank's actor
   void close_and_wait();                                          // from the rank's actor; throws its error
   void run();                                                     // the stream actor's body

@@ -244,28 +244,38 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   // Gradient streams of the ranks with overlapped gradient all-reduces.
   std::vector<std::unique_ptr<detail::GradientStream>> streams(static_cast<std::size_t>(ranks));
   std::vector<sg4::ActorPtr> stream_actors(static_cast<std::size_t>(ranks));
+  // What each rank's collectives cost besides their messages (its own message overhead aside).
+  detail::CommCosts shared_costs{.pass_bytes_per_s = platform.allreduce_pass_bytes_per_s,
+                                 .tensor_link = platform.intra_node,
+                                 .program = &program};
+  if (platform.simgrid_xml.empty() && platform.nodes > 1 && platform.inter_node.topology == Topology::star) {
+    shared_costs.device_of_rank = &device_of_rank;
+    shared_costs.devices_per_node = static_cast<int>(platform.node_devices.size());
+    shared_costs.busy_devices = std::min(shared_costs.devices_per_node, ranks);
+    shared_costs.inter = {.node_bytes_per_s = platform.inter_node.link.bandwidth_bytes_per_s,
+                          .latency_s = platform.inter_node.link.latency_s,
+                          .collective_overhead_s = platform.inter_node.collective_overhead_s};
+    shared_costs.hierarchical_gradients = platform.inter_node.hierarchical_collectives;
+  }
   for (int r = 0; r < ranks; ++r) {
     states[static_cast<std::size_t>(r)].rank = r;
     sg4::Host* host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])];
     if (!collective_sources(program, r, true).empty()) {
       auto& stream = streams[static_cast<std::size_t>(r)];
       stream = std::make_unique<detail::GradientStream>(r, ranks, options.allreduce, options.eager_limit_bytes,
-                                                        platform.allreduce_pass_bytes_per_s);
+                                                        shared_costs);
       stream_actors[static_cast<std::size_t>(r)] =
           sg4::Actor::create("gradients" + std::to_string(r), host, [stream = stream.get()] { stream->run(); });
     }
     actors.push_back(sg4::Actor::create(
         "rank" + std::to_string(r), host,
-        [&program, &options, &listeners, &platform, r, ranks, state = &states[static_cast<std::size_t>(r)],
+        [&program, &options, &listeners, &shared_costs, r, ranks, state = &states[static_cast<std::size_t>(r)],
          stream = streams[static_cast<std::size_t>(r)].get(), pricer = rank_pricer[static_cast<std::size_t>(r)].get()]() {
           detail::SimGridClock clock;
           detail::CostBackend backend(program, *pricer, clock, state);
-          detail::SimGridComm comm(
-              *state, ranks, options.allreduce, options.eager_limit_bytes, stream,
-              {.pass_bytes_per_s = platform.allreduce_pass_bytes_per_s,
-               .message_overhead_s = pricer->op_seconds(program, schedule::Op{.kind = schedule::OpKind::send}),
-               .tensor_link = platform.intra_node,
-               .program = &program});
+          detail::CommCosts costs = shared_costs;
+          costs.message_overhead_s = pricer->op_seconds(program, schedule::Op{.kind = schedule::OpKind::send});
+          detail::SimGridComm comm(*state, ranks, options.allreduce, options.eager_limit_bytes, stream, costs);
           detail::RankOpListener listener(*state, listeners);
           try {
             schedule::interpret(program, r, backend, comm, &listener);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "plait/costmodels/allreduce_fit.hpp"
+#include "plait/costmodels/cluster_links.hpp"
 #include "plait/costmodels/costmodels.hpp"
 #include "plait/schedule/build.hpp"
 
@@ -52,6 +53,15 @@ struct StepLinks {
   MessageModel messages;
   // The replicas' gradient sums when they cross nodes (plait plan); else `ring`.
   std::optional<RingAllreduceModel> gradient_ring;
+  // Nodes of `devices_per_node` devices (rank r on device r): collectives whose
+  // group crosses nodes are hierarchical, messages between nodes share the
+  // node's NICs (cluster_links.hpp); `ring` and `messages` stay the node's own.
+  // Set, it replaces gradient_ring.
+  struct Cluster {
+    int devices_per_node = 0;
+    InterNodeLinks inter;
+  };
+  std::optional<Cluster> cluster;
 };
 
 // A Program's step time without SimGrid, for fits that price thousands of
@@ -75,12 +85,16 @@ class StepEstimator {
     int price = -1;       // compute: index into priced_
     int peer = -1;        // send / recv: index of the peer among the ranks run
     int group = 1;        // collective: devices
+    int members = -1;     // collective: index into groups_
     int tensor_allreduces = 0;
     std::int64_t bytes = 0;
   };
   schedule::Program program_;  // for the pricer: the settings, without rank programs
   std::vector<schedule::Op> priced_;
   std::vector<std::vector<CompactOp>> ranks_;
+  std::vector<int> program_rank_;            // of each rank run
+  std::vector<std::vector<int>> groups_;     // the collectives' devices (rank r on device r)
+  std::vector<std::vector<int>> tensor_groups_;  // of each rank run
 };
 
 // The GPU kernel model's fitted parameters, on top of a sheet's peak figures,
@@ -123,7 +137,7 @@ std::vector<double> cross_validate(const std::vector<StepMeasurement>& steps,
                                    const StepLinks& links, int folds = 5, FoldBy by = FoldBy::row, unsigned seed = 1);
 
 // Held-out error of predicted seconds against the steps: mean |error|, max,
-// and the same by TP, PP, DP and micro batch.
+// and the same by TP, PP, DP, micro batch and GPUs.
 struct ErrorSummary {
   std::string group;  // "all", "TP 2", ...
   int rows = 0;

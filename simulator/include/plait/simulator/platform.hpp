@@ -17,6 +17,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "plait/costmodels/cluster_links.hpp"
+
 namespace plait::simulator {
 
 // A link's end-to-end figures: a message of b bytes between two devices it
@@ -45,6 +47,10 @@ struct InterNodeSpec {
   LinkSpec link;
   std::vector<unsigned> fat_tree_down, fat_tree_up, fat_tree_link_count;
   std::vector<unsigned long> torus_dimensions;
+  // Gradient all-reduces that cross nodes in NCCL's hierarchical closed form
+  // (costmodels/cluster_links.hpp) instead of their algorithm's messages.
+  bool hierarchical_collectives = false;
+  double collective_overhead_s = 0;  // each collective that crosses nodes
 };
 
 enum class Placement { block, round_robin, explicit_list };
@@ -92,6 +98,14 @@ PlatformSpec with_nodes(PlatformSpec spec, int nodes);
 // does not see the others). Single-node platforms and fixed topologies come
 // back unchanged, so a Program too big for them is still refused by name.
 PlatformSpec grown_to_hold(PlatformSpec spec, int ranks);
+
+// The star platform file at `path` with fitted inter-node links (its link's
+// bandwidth and latency, the collectives' overhead, collectives
+// "hierarchical"), renamed `name` and described: the text of the new file,
+// checked by parse_platform_text. Throws plait::Error for a platform that is
+// not a JSON star (calibrate --from-steps --platform-out).
+std::string fitted_platform_text(const std::string& path, const costmodels::InterNodeLinks& links,
+                                 const std::string& name, const std::string& description);
 
 // Device index (node * devices_per_node + device) of each of `ranks` ranks.
 // Throws plait::Error when ranks do not fit (two ranks never share a device).

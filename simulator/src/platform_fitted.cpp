@@ -1,0 +1,27 @@
+// A platform file with fitted inter-node links (fitted_platform_text).
+#include <nlohmann/json.hpp>
+
+#include "plait/schedule/error.hpp"
+#include "plait/schedule/files.hpp"
+#include "plait/simulator/platform.hpp"
+
+namespace plait::simulator {
+
+std::string fitted_platform_text(const std::string& path, const costmodels::InterNodeLinks& links,
+                                 const std::string& name, const std::string& description) {
+  const PlatformSpec base = load_platform(path);
+  if (!base.simgrid_xml.empty() || base.inter_node.topology != Topology::star || base.nodes < 2)
+    throw Error(path, "fitted inter-node links need a JSON star platform of several nodes");
+  nlohmann::ordered_json out = nlohmann::ordered_json::parse(read_text_file(path));
+  out["name"] = name;
+  out["description"] = description;
+  nlohmann::ordered_json& inter = out["inter_node"];
+  inter["link"] = {{"latency_s", links.latency_s}, {"bandwidth_bytes_per_s", links.node_bytes_per_s}};
+  inter["collectives"] = "hierarchical";
+  inter["collective_overhead_s"] = links.collective_overhead_s;
+  std::string text = out.dump(2) + "\n";
+  parse_platform_text(text, name);
+  return text;
+}
+
+}  // namespace plait::simulator
