@@ -95,11 +95,14 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
                                                 links.ring, links.cluster->inter,
                                                 span_of(tensor_groups_[r], per_node, busy), activation_bytes)
                                           : links.ring.seconds(tensor_parallel, activation_bytes);
+  const auto crosses_nodes = [&](int from, int to) {
+    return links.cluster && node_of(program_rank_[from]) != node_of(program_rank_[to]);
+  };
   const auto message_seconds = [&](int from, int to, std::int64_t bytes) {
-    if (!links.cluster || node_of(program_rank_[from]) == node_of(program_rank_[to]))
-      return links.messages.seconds(bytes);
-    // The stage's shards send through their node's NICs together.
-    return inter_node_message_seconds(links.cluster->inter, std::min(tensor_parallel, per_node), double(bytes));
+    if (!crosses_nodes(from, to)) return links.messages.seconds(bytes);
+    // Out of the device, then through its node's NICs with the stage's other shards.
+    return links.messages.seconds(0) +
+           inter_node_message_seconds(links.cluster->inter, std::min(tensor_parallel, per_node), double(bytes));
   };
   const auto collective_seconds = [&](const CompactOp& op) {
     if (op.group <= 1) return 0.0;
@@ -110,7 +113,13 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
   for (std::size_t i = 0; i < priced_.size(); ++i) price[i] = pricer.op_seconds(program_, priced_[i]);
   std::vector<std::size_t> next(ranks, 0);
   std::vector<double> clock(ranks, 0);
-  std::map<std::pair<int, int>, std::deque<double>> arrivals;  // (from, to) -> arrival times
+  // A message sent at `sent` takes `transfer`; one between nodes starts when
+  // its receiver posts it too (a rendezvous, as NCCL's send and receive).
+  struct Message {
+    double sent = 0, transfer = 0;
+    bool rendezvous = false;
+  };
+  std::map<std::pair<int, int>, std::deque<Message>> arrivals;  // (from, to) -> messages in flight
   std::vector<int> at_barrier;
   std::deque<int> runnable;
   std::vector<char> queued(ranks, 1);
@@ -131,7 +140,7 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
           break;
         case CompactOp::Kind::send:
           clock[r] += price[op.price];
-          arrivals[{r, op.peer}].push_back(clock[r] + message_seconds(r, op.peer, op.bytes));
+          arrivals[{r, op.peer}].push_back({clock[r], message_seconds(r, op.peer, op.bytes), crosses_nodes(r, op.peer)});
           wake(op.peer);
           break;
         case CompactOp::Kind::recv: {
@@ -140,7 +149,10 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
             blocked = true;
             continue;
           }
-          clock[r] = std::max(clock[r], queue.front()) + price[op.price];
+          const Message& message = queue.front();
+          clock[r] = (message.rendezvous ? std::max(clock[r], message.sent) + message.transfer
+                                         : std::max(clock[r], message.sent + message.transfer)) +
+                     price[op.price];
           queue.pop_front();
           break;
         }

@@ -1,5 +1,5 @@
 // The report's section on points taken from a CSV of measured steps: the
-// error of every row, by TP, PP, DP, micro batch and model size, and the
+// error of every row, by TP, PP, DP, micro batch, model size and GPUs, and the
 // worst rows with what explains them.
 #include <algorithm>
 #include <cmath>
@@ -55,6 +55,7 @@ std::string group_table(const std::vector<const PointResult*>& rows, bool held_o
       {"micro batch", micro_batch},
       {"hidden", [](const PointConfig& c) { return int(c.model.d_model); }},
       {"layers", [](const PointConfig& c) { return int(c.layers); }},
+      {"GPUs", [](const PointConfig& c) { return int(c.ranks * c.dp * c.tp); }},
   };
   std::ostringstream out;
   out << "| rows | n | SimGrid mean abs | max abs |" << (held_out ? " held-out mean abs | max abs |" : "") << "\n"

@@ -185,15 +185,20 @@ void SimGridComm::collective_of(Channel channel, schedule::OpKind kind, std::spa
   const int index = index_in_group(group, state_.rank), size = static_cast<int>(group.size());
   const bool gradients = kind == schedule::OpKind::grad_allreduce && size > 1;
   const costmodels::GroupSpan span = gradients ? span_of_group(group) : costmodels::GroupSpan{};
-  if (span.nodes > 1 && costs_.hierarchical_gradients) {
-    // The group meets (a tiny all-reduce), then takes NCCL's hierarchical time.
-    allreduce(port, AllreduceAlgorithm::recursive_doubling, index, size, sizeof(double), value);
+  if (span.nodes > 1 && costs_.hierarchical_gradients && costs_.barriers != nullptr) {
+    costs_.barriers->wait(group);  // NCCL's collective starts when the last member arrives
     sg4::this_actor::sleep_for(costmodels::hierarchical_allreduce_seconds(node_ring(), costs_.inter, span, double(bytes)));
     return;
   }
   if (span.nodes > 1) sg4::this_actor::sleep_for(costs_.inter.collective_overhead_s);
   if (costs_.pass_bytes_per_s > 0 && gradients) sg4::this_actor::sleep_for(double(bytes) / costs_.pass_bytes_per_s);
   allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index, size, bytes, value);
+}
+
+void GroupBarriers::wait(std::span<const int> group) {
+  auto [found, added] = barriers_.try_emplace(std::vector<int>(group.begin(), group.end()), nullptr);
+  if (added) found->second = sg4::Barrier::create(static_cast<unsigned>(group.size()));
+  found->second->wait();
 }
 
 costmodels::GroupSpan SimGridComm::span_of_group(std::span<const int> group) const {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -11,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <simgrid/s4u/Barrier.hpp>
 #include <simgrid/s4u/ConditionVariable.hpp>
 #include <simgrid/s4u/Mutex.hpp>
 
@@ -109,6 +111,17 @@ class GradientStream;
 // ordered pair and protocol, so messages between two ranks match in order.
 simgrid::s4u::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int dst);
 
+// Where the members of a group priced in closed form meet: each leaves when
+// the last arrives, with no message and no time of its own (its cost is the
+// closed form's). Actors run one at a time: no lock.
+class GroupBarriers {
+ public:
+  void wait(std::span<const int> group);
+
+ private:
+  std::map<std::vector<int>, simgrid::s4u::BarrierPtr> barriers_;
+};
+
 // What a rank's communication costs besides its messages.
 struct CommCosts {
   double pass_bytes_per_s = 0;    // PlatformSpec::allreduce_pass_bytes_per_s
@@ -128,9 +141,10 @@ struct CommCosts {
   int devices_per_node = 0;
   int busy_devices = 0;
   costmodels::InterNodeLinks inter;
-  // Gradient all-reduces that cross nodes in closed form too (a barrier's
-  // messages, then the hierarchical time), not their algorithm's messages.
+  // Gradient all-reduces that cross nodes in closed form too (the group meets
+  // at its barrier, then takes the hierarchical time), not their messages.
   bool hierarchical_gradients = false;
+  GroupBarriers* barriers = nullptr;  // set with hierarchical_gradients
 };
 
 // Messages over SimGrid mailboxes. Sends are detached (never block). Eager

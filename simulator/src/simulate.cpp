@@ -257,6 +257,8 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
                           .collective_overhead_s = platform.inter_node.collective_overhead_s};
     shared_costs.hierarchical_gradients = platform.inter_node.hierarchical_collectives;
   }
+  detail::GroupBarriers barriers;
+  shared_costs.barriers = &barriers;
   for (int r = 0; r < ranks; ++r) {
     states[static_cast<std::size_t>(r)].rank = r;
     sg4::Host* host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])];

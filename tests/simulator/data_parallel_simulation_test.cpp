@@ -52,6 +52,30 @@ TEST(DataParallelSimulation, OneFOneBReplicasAddOneGradientRing) {
   for (int replicas : {2, 3}) expect_replicas_add_one_ring(&schedule::build_1f1b, spec, replicas, 0.05);
 }
 
+// With "collectives": "hierarchical", a gradient sum across nodes is NCCL's
+// hierarchical all-reduce in closed form once the last replica arrives, the
+// node's replicas sharing its NICs: 4 replicas of one rank on 2 nodes of 2.
+TEST(DataParallelSimulation, AcrossNodesHierarchicalSumsTakeTheirClosedForm) {
+  schedule::BuildSpec spec = plait::testing::pipeline_spec(4, 1, 1);
+  constexpr int replicas = 4;
+  schedule::BuildSpec one = spec;
+  one.model.batch /= replicas;
+  const double one_replica = step_seconds(schedule::build_1f1b(one));
+  spec.replicas = replicas;
+  const schedule::Program program = schedule::build_1f1b(spec);
+  const double nic_latency = 10e-6, nic_bandwidth = 5e8, overhead = 40e-6;
+  const double seconds = in_child_process([&] {
+    PlatformSpec platform = cluster(2, 2, link(latency, bandwidth), link(nic_latency, nic_bandwidth));
+    platform.inter_node.hierarchical_collectives = true;
+    platform.inter_node.collective_overhead_s = overhead;
+    return simulate(program, platform, block_pricers(1e-3, 2e-3, 2e-3)).predicted_time_s;
+  });
+  const double bytes = double(schedule::gradient_bytes(program.model, 4));
+  const double inside = 2 * (2 - 1) * (latency + bytes / 2 / bandwidth);
+  const double across = overhead + inside + 2 * (2 - 1) * (nic_latency + bytes / (2 * nic_bandwidth));
+  EXPECT_NEAR(seconds, one_replica + across, 1e-9 * seconds);
+}
+
 TEST(DataParallelSimulation, MgritReplicasAddOneGradientRing) {
   schedule::BuildSpec spec = plait::testing::pipeline_spec(8, 2, 1);
   spec.forward = {.levels = 2, .coarsening_factor = 2, .relax = schedule::Relax::F, .iterations = 2};

@@ -41,5 +41,24 @@ TEST(TensorParallelSimulation, BlockStepsAddTheirActivationAllReduceRings) {
   }
 }
 
+// A group wider than a node: NCCL's hierarchical all-reduce, the ring inside
+// each node then a ring over the nodes' NICs (costmodels/cluster_links.hpp).
+TEST(TensorParallelSimulation, AGroupAcrossNodesTakesTheHierarchicalAllReduce) {
+  constexpr int tp = 4;
+  schedule::BuildSpec spec = plait::testing::pipeline_spec(4, 1, 1);
+  spec.model.tensor_parallel = tp;
+  const schedule::Program program = schedule::build_serial(spec);
+  const double nic_latency = 20e-6, nic_bandwidth = 2e8, overhead = 50e-6;
+  const double seconds = in_child_process([&] {
+    PlatformSpec platform = cluster(2, 2, link(latency, bandwidth), link(nic_latency, nic_bandwidth));
+    platform.inter_node.collective_overhead_s = overhead;
+    return simulate(program, platform, block_pricers(forward_s, gradient_s, gradient_s)).predicted_time_s;
+  });
+  const double state = 8 * 8 * 32 * 4;
+  const double inside = 2 * (2 - 1) * (latency + state / 2 / bandwidth);  // 2 shards a node
+  const double across = overhead + inside + 2 * (2 - 1) * (nic_latency + state / (2 * nic_bandwidth));
+  EXPECT_NEAR(seconds, 4 * (forward_s + gradient_s) + 4 * (2 + 2) * across, 1e-9);
+}
+
 }  // namespace
 }  // namespace plait::simulator
