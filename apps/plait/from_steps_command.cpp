@@ -54,8 +54,8 @@ LoadedSteps load_steps(const std::vector<std::string>& files, const simulator::P
     for (const cm::StepMeasurement& step : cm::load_step_csv(file)) {
       if (step.gpus > per_node && !cluster)
         throw Error(file + ": line " + std::to_string(step.line),
-                    std::to_string(step.gpus) + " GPUs, the platform " + platform.name + " has " +
-                        std::to_string(per_node) + " a node and is not a star of several nodes");
+                    std::to_string(step.gpus) + " GPUs: the platform " + platform.name + " has " +
+                        std::to_string(per_node) + " devices on one node (steps across nodes need a star of nodes)");
       (step.gpus > per_node ? loaded.across_nodes : loaded.one_node).push_back(loaded.steps.size());
       loaded.steps.push_back(step);
       loaded.origin.push_back(file);

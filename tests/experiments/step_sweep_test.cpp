@@ -4,8 +4,15 @@
 // point is the very Program calibrate --from-steps fits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <random>
+#include <sstream>
 #include <string>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
 
 #include "detail/points.hpp"
 #include "plait/costmodels/steps.hpp"
@@ -118,6 +125,62 @@ TEST_F(StepSweepTest, CalibrateFitsTheKernelModelOnTheRowsWithAHeldOutCheck) {
   const std::string report = read_text_file((dir_ / "fit" / "report.md").string());
   EXPECT_NE(report.find("held-out mean abs"), std::string::npos);
   EXPECT_NE(report.find("plait calibrate --from-steps"), std::string::npos);
+}
+
+// experiments/a100-cluster.json does not refit: pointed at the same rows in
+// another order, every row gets the same prediction, hence the same error.
+TEST_F(StepSweepTest, TheShippedClusterSpecGivesTheSameErrorsOnItsRowsShuffled) {
+  const std::string csv = source_dir + "/../shared/data/vtrain-a100/cluster_steps_64_256_gpus.csv";
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_text_file(csv));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 42u) << csv;
+  std::vector<std::string> shuffled(lines.begin() + 1, lines.end());
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
+  std::string text = lines.front() + "\n";
+  for (const std::string& line : shuffled) text += line + "\n";
+  const std::string shuffled_csv = (dir_ / "shuffled.csv").string();
+  write_text_file(shuffled_csv, text);
+
+  nlohmann::json spec = nlohmann::json::parse(read_text_file(source_dir + "/experiments/a100-cluster.json"));
+  spec["profile"] = source_dir + "/docs/gpu/a100-cluster-fitted.json";
+  // Each row's error by its text: `file_lines` are the file's lines, the header first.
+  const auto errors_by_row = [&](const std::string& name, const std::string& file,
+                                 const std::vector<std::string>& file_lines) {
+    spec["name"] = name;
+    spec["points_from"]["csv"] = file;
+    const std::string path = (dir_ / (name + ".json")).string();
+    write_text_file(path, spec.dump());
+    SweepOptions options;
+    options.spec_path = path;
+    options.output_dir = (dir_ / name).string();
+    options.plait_binary = PLAIT_BINARY;
+    options.jobs = 2;
+    const SweepSummary summary = run_sweep(options);
+    EXPECT_EQ(summary.points, 41);
+    EXPECT_EQ(summary.failed, 0);
+    EXPECT_TRUE(summary.mean_abs_error && *summary.mean_abs_error < 0.1);  // docs/gpu/a100-cluster-fit.md: 7.8 %
+    std::map<std::string, double> errors;
+    for (const PointResult& r : rows(name)) {
+      EXPECT_TRUE(r.relative_error) << r.config.source << " " << r.error;
+      const int line = std::stoi(r.config.source.substr(r.config.source.rfind(':') + 1));
+      errors[file_lines.at(std::size_t(line - 1))] = r.relative_error.value_or(NAN);
+    }
+    return errors;
+  };
+  std::vector<std::string> shuffled_lines = {lines.front()};
+  shuffled_lines.insert(shuffled_lines.end(), shuffled.begin(), shuffled.end());
+  const std::map<std::string, double> in_order = errors_by_row("in-order", csv, lines);
+  const std::map<std::string, double> reordered = errors_by_row("shuffled", shuffled_csv, shuffled_lines);
+  ASSERT_EQ(in_order.size(), 41u);
+  ASSERT_EQ(reordered.size(), 41u);
+  for (const auto& [row, error] : in_order) {
+    ASSERT_TRUE(reordered.count(row)) << row;
+    EXPECT_NEAR(reordered.at(row), error, 1e-9) << row;
+  }
 }
 
 TEST(StepPoints, ARowsPointIsTheProgramTheFitPrices) {

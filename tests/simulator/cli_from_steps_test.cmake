@@ -80,3 +80,47 @@ run(1 ${PLAIT} schedule --from-step ${DATA}/vtrain_steps_sample.csv:1 -o ${WORK}
 if(NOT err MATCHES "^plait: --from-step: .*vtrain_steps_sample.csv has no measured step on line 1\n$")
   message(FATAL_ERROR "unexpected error: ${err}")
 endif()
+
+# Steps across nodes beside the single-node ones: the kernel model from these,
+# the inter-node links from those (the cluster's 41 public rows), the fitted
+# platform written and usable; errors name what is missing.
+set(cluster_csv ${SHARED}/vtrain-a100/cluster_steps_64_256_gpus.csv)
+run(0 ${PLAIT} calibrate --from-steps ${DATA}/vtrain_steps_sample.csv --from-steps ${cluster_csv}
+    --platform a100-cluster --folds 4 -o ${WORK}/cluster-profile.json --platform-out ${WORK}/cluster-fitted.json)
+foreach(expected "## Inter-node links fitted on 41 steps across nodes"
+                 "\\| a node's NIC bandwidth \\| 100.0 GB/s \\(800 Gb/s\\) \\| [0-9.]+ GB/s"
+                 "## Error: fitted on every row, and leave one model out" "\\| GPUs 256 \\| 15 \\|"
+                 "\\| 41 \\| 256 \\| 16 \\| 1 \\| 16 \\| 2 \\| hidden 6144, 48 heads, 40 layers \\| 20414.8 \\|"
+                 "platform: ${WORK}/cluster-fitted.json")
+  if(NOT out MATCHES "${expected}")
+    message(FATAL_ERROR "expected \"${expected}\" in:\n${out}")
+  endif()
+endforeach()
+file(READ ${WORK}/cluster-fitted.json fitted)
+string(JSON collectives GET "${fitted}" inter_node collectives)
+string(JSON bandwidth GET "${fitted}" inter_node link bandwidth_bytes_per_s)
+if(NOT collectives STREQUAL "hierarchical" OR bandwidth LESS 1e10 OR bandwidth GREATER 1e12)
+  message(FATAL_ERROR "the fitted platform: ${collectives}, ${bandwidth} B/s")
+endif()
+run(0 ${PLAIT} schedule --from-step ${cluster_csv}:41 -o ${WORK}/tp16.json)
+run(0 ${PLAIT} simulate ${WORK}/tp16.json --platform ${WORK}/cluster-fitted.json --nodes 32
+    --profile ${WORK}/cluster-profile.json
+    --json)
+string(JSON predicted GET "${out}" predicted_time_s)
+if(predicted LESS 10 OR predicted GREATER 40)  # measured 20.4 s
+  message(FATAL_ERROR "TP 16 x DP 16 of the 18.4B model on 256 A100s: ${predicted} s")
+endif()
+run(1 ${PLAIT} calibrate --from-steps ${cluster_csv} --platform a100-cluster -o ${WORK}/never.json)
+if(NOT err MATCHES "^plait: --from-steps .*cluster_steps_64_256_gpus.csv: no steps on one node: the kernel model is fitted on those before the links between nodes\n$")
+  message(FATAL_ERROR "unexpected error: ${err}")
+endif()
+run(1 ${PLAIT} calibrate --from-steps ${DATA}/vtrain_steps_sample.csv --from-steps ${cluster_csv} --platform a100-node
+    -o ${WORK}/never.json)
+if(NOT err MATCHES "^plait: .*cluster_steps_64_256_gpus.csv: line 2: 64 GPUs: the platform a100-node has 8 devices on one node \\(steps across nodes need a star of nodes\\)\n$")
+  message(FATAL_ERROR "unexpected error: ${err}")
+endif()
+run(1 ${PLAIT} calibrate --from-steps ${DATA}/vtrain_steps_sample.csv --platform a100-node --platform-out ${WORK}/p.json
+    -o ${WORK}/never.json)
+if(NOT err MATCHES "^plait: --platform-out: no steps across nodes to fit the inter-node links on\n$")
+  message(FATAL_ERROR "unexpected error: ${err}")
+endif()

@@ -41,6 +41,12 @@ TEST(PlatformFuzz, MutatedFatTreePlatformsLoadOrGiveOneLocatedError) {
   EXPECT_GT(summary.refused, 5000);
 }
 
+TEST(PlatformFuzz, MutatedFittedClusterPlatformsLoadOrGiveOneLocatedError) {
+  const std::string valid = read_text_file(PLAIT_PLATFORMS_DIR "/a100-cluster-fitted.json");
+  ASSERT_EQ(error_of(valid), "no error");
+  testing::fuzz_loader(valid, fuzz_file, 10000, load_text);
+}
+
 TEST(PlatformFuzz, MutatedTorusPlatformsLoadOrGiveOneLocatedError) {
   ASSERT_EQ(error_of(torus_platform), "no error");
   testing::fuzz_loader(torus_platform, fuzz_file, 10000, load_text);

@@ -76,8 +76,44 @@ TEST(Platform, BadValuesAreNamedByFileAndJsonPointer) {
                       {"dimensions", {3}}};
   EXPECT_EQ(parse_error(in), "pair.json: /inter_node/dimensions: the torus has 3 places but the platform has 2 nodes");
   in = two_node_platform();
+  in["inter_node"]["collectives"] = "tree";
+  EXPECT_EQ(parse_error(in), "pair.json: /inter_node/collectives: unknown \"tree\" (hierarchical or messages)");
+  in = two_node_platform();
+  in["inter_node"]["collective_overhead_s"] = -1e-6;
+  EXPECT_EQ(parse_error(in), "pair.json: /inter_node/collective_overhead_s: must be >= 0");
+  in = two_node_platform();
+  in["inter_node"] = {{"topology", "torus"}, {"link", {{"latency_s", 1e-6}, {"bandwidth_bytes_per_s", 1e9}}},
+                      {"dimensions", {2}}, {"collectives", "hierarchical"}};
+  EXPECT_EQ(parse_error(in), "pair.json: /inter_node/collectives: hierarchical needs a star (its link is a node's NICs)");
+  in = two_node_platform();
   in["node"]["link"] = {{"sheet", "no-such-link"}};
   EXPECT_NE(parse_error(in).find("pair.json: /node/link/sheet: "), std::string::npos) << parse_error(in);
+}
+
+TEST(Platform, AFittedPlatformIsItsBaseWithTheFittedInterNodeLinks) {
+  json in = two_node_platform();
+  in["inter_node"]["collectives"] = "hierarchical";
+  in["inter_node"]["collective_overhead_s"] = 7e-6;
+  const PlatformSpec read = parse_platform(in, "pair.json");
+  EXPECT_TRUE(read.inter_node.hierarchical_collectives);
+  EXPECT_DOUBLE_EQ(read.inter_node.collective_overhead_s, 7e-6);
+  EXPECT_FALSE(parse_platform(two_node_platform(), "pair.json").inter_node.hierarchical_collectives);
+
+  const auto path = std::filesystem::temp_directory_path() / "plait-pair-platform.json";
+  std::ofstream(path) << two_node_platform().dump();
+  const costmodels::InterNodeLinks fitted{.node_bytes_per_s = 3e10, .latency_s = 9e-6, .collective_overhead_s = 2e-5};
+  const PlatformSpec spec = parse_platform_text(fitted_platform_text(path.string(), fitted, "pair-fitted", "fitted"), "x");
+  EXPECT_EQ(spec.name, "pair-fitted");
+  EXPECT_DOUBLE_EQ(spec.inter_node.link.bandwidth_bytes_per_s, 3e10);
+  EXPECT_DOUBLE_EQ(spec.inter_node.link.latency_s, 9e-6);
+  EXPECT_DOUBLE_EQ(spec.inter_node.collective_overhead_s, 2e-5);
+  EXPECT_TRUE(spec.inter_node.hierarchical_collectives);
+  EXPECT_EQ(spec.device_count(), 4);
+  EXPECT_DOUBLE_EQ(spec.intra_node.bandwidth_bytes_per_s, 4e11);  // the node unchanged
+  std::ofstream(path) << json::parse(R"({"format": "plait.platform", "version": 1, "nodes": 1,
+    "node": {"devices": 2, "device": {"sheet": "h100-sxm"}, "link": {"sheet": "nvlink4"}}})").dump();
+  EXPECT_THROW(fitted_platform_text(path.string(), fitted, "one", "one node"), Error);
+  std::filesystem::remove(path);
 }
 
 TEST(Platform, BadFilesNameTheFile) {
