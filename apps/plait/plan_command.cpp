@@ -32,6 +32,8 @@ experiments::PlanPlatform plan_platform(const std::string& name) {
   if (spec.nodes > 1 && spec.inter_node.topology == simulator::Topology::star) {
     platform.inter_latency_s = spec.inter_node.link.latency_s;
     platform.inter_bytes_per_s = spec.inter_node.link.bandwidth_bytes_per_s;
+    platform.hierarchical_collectives = spec.inter_node.hierarchical_collectives;
+    platform.inter_collective_overhead_s = spec.inter_node.collective_overhead_s;
   }
   return platform;
 }

@@ -42,6 +42,14 @@ costmodels::StepLinks PlanEstimator::links_for(const Candidate& candidate) const
   const double bandwidth = stages_cross ? platform.inter_bytes_per_s / candidate.tp : platform.intra_bytes_per_s;
   links.messages.segments = {
       {.max_bytes = std::numeric_limits<std::int64_t>::max(), .latency_s = latency, .seconds_per_byte = 1 / bandwidth}};
+  if (multi_node && platform.hierarchical_collectives) {
+    links.cluster = costmodels::StepLinks::Cluster{
+        .devices_per_node = platform.devices_per_node,
+        .inter = {.node_bytes_per_s = platform.inter_bytes_per_s,
+                  .latency_s = platform.inter_latency_s,
+                  .collective_overhead_s = platform.inter_collective_overhead_s}};
+    return links;
+  }
   // Replicas on different nodes: every ring of a node (one per position in the
   // replica, at most the node's devices) shares the node's link.
   if (multi_node && replica_devices * candidate.dp > platform.devices_per_node) {
@@ -51,6 +59,19 @@ costmodels::StepLinks PlanEstimator::links_for(const Candidate& candidate) const
                                                          .pass_bytes_per_s = links.ring.pass_bytes_per_s};
   }
   return links;
+}
+
+double PlanEstimator::gradient_sum_seconds(const Candidate& candidate, const costmodels::StepLinks& links,
+                                           double bytes) const {
+  if (candidate.dp <= 1) return 0;
+  if (!links.cluster) return links.gradient_ring.value_or(links.ring).seconds(candidate.dp, bytes);
+  // Replica 0's first device and its peers in the other replicas (rank r on device r).
+  std::vector<int> devices;
+  for (int replica = 0; replica < candidate.dp; ++replica) devices.push_back(replica * candidate.tp * candidate.pp);
+  const int per_node = links.cluster->devices_per_node;
+  const costmodels::GroupSpan span =
+      costmodels::span_of(devices, per_node, std::min(per_node, candidate.tp * candidate.pp * candidate.dp));
+  return costmodels::hierarchical_allreduce_seconds(links.ring, links.cluster->inter, span, bytes);
 }
 
 PlanEstimator::Probe PlanEstimator::probe(const Candidate& candidate) {
@@ -127,8 +148,7 @@ void PlanEstimator::estimate(Candidate& candidate) {
     const std::pair<int, int> probes = probe_micro_batches(request_, candidate);
     const int micro_batches = step_micro_batches(request_, candidate);
     const costmodels::StepLinks links = links_for(candidate);
-    const double gradient_sum =
-        candidate.dp > 1 ? links.gradient_ring.value_or(links.ring).seconds(candidate.dp, measured.gradient_bytes) : 0;
+    const double gradient_sum = gradient_sum_seconds(candidate, links, measured.gradient_bytes);
     candidate.gradient_sum_s = gradient_sum;
     if (candidate.kind == "mgrit") {
       candidate.estimated_s = micro_batches * measured.seconds[0] + gradient_sum;  // accumulation rounds

@@ -77,6 +77,31 @@ TEST(Plan, ExtrapolatedStepAndMemoryEqualTheWholePrograms) {
   }
 }
 
+// On a platform whose collectives across nodes are hierarchical (a fitted
+// cluster), the replicas' gradient sum is that closed form over the devices
+// of one position in every replica, and the replica's own step prices its
+// messages and tensor-parallel groups across nodes the same way.
+TEST(Plan, OnAHierarchicalClusterTheGradientSumIsItsClosedForm) {
+  PlanRequest request = small_request(temporary_dir("hierarchical"));
+  request.platform.hierarchical_collectives = true;
+  request.platform.inter_collective_overhead_s = 20e-6;
+  const costmodels::Profile profile = costmodels::load_profile(request.profile);
+  const detail::PlanEstimator estimator(request, costmodels::make_profile_pricer(profile));
+  Candidate candidate;
+  candidate.gpus = 16, candidate.kind = "1f1b", candidate.pp = 2, candidate.dp = 8, candidate.micro_batch = 1;
+  const costmodels::StepLinks links = estimator.links_for(candidate);
+  ASSERT_TRUE(links.cluster.has_value());
+  EXPECT_EQ(links.cluster->devices_per_node, 8);
+  // Devices 0, 2, ..., 14: 4 on each of 2 nodes, the other position's group beside them.
+  const double bytes = 1e9;
+  const double expected = costmodels::hierarchical_allreduce_seconds(
+      links.ring, links.cluster->inter, {.nodes = 2, .per_node = 4, .sharing = 2}, bytes);
+  EXPECT_DOUBLE_EQ(estimator.gradient_sum_seconds(candidate, links, bytes), expected);
+  EXPECT_DOUBLE_EQ(links.cluster->inter.collective_overhead_s, 20e-6);
+  candidate.dp = 1, candidate.gpus = 2;
+  EXPECT_EQ(estimator.gradient_sum_seconds(candidate, links, bytes), 0);
+}
+
 TEST(Plan, EstimateAgreesWithSimGridOnSmallCasesOfEveryKind) {
   PlanRequest request = small_request(temporary_dir("simgrid"));
   for (const std::string& kind : small_request("").kinds) {

@@ -44,6 +44,10 @@ class PlanEstimator {
  public:
   PlanEstimator(const PlanRequest& request, std::unique_ptr<costmodels::OpPricer> pricer);
   void estimate(Candidate& candidate);
+  // How the candidate's messages and collectives are priced.
+  costmodels::StepLinks links_for(const Candidate& candidate) const;
+  // The replicas' gradient sum of `bytes` a device, as `links` price it.
+  double gradient_sum_seconds(const Candidate& candidate, const costmodels::StepLinks& links, double bytes) const;
 
  private:
   struct Probe {
@@ -53,7 +57,6 @@ class PlanEstimator {
   };
   Probe probe(const Candidate& candidate);
   Probe make_probe(const Candidate& candidate) const;
-  costmodels::StepLinks links_for(const Candidate& candidate) const;
 
   const PlanRequest& request_;
   std::unique_ptr<costmodels::OpPricer> pricer_;

@@ -36,6 +36,10 @@ struct PlanPlatform {
   double device_memory_bytes = 0;
   double intra_latency_s = 0, intra_bytes_per_s = 0, allreduce_pass_bytes_per_s = 0;
   double inter_latency_s = 0, inter_bytes_per_s = 0;  // a node's link into the network (0: one node only)
+  // A platform whose collectives across nodes are hierarchical (a fitted
+  // cluster): they, and messages between nodes, take costmodels/cluster_links.hpp.
+  bool hierarchical_collectives = false;
+  double inter_collective_overhead_s = 0;
 };
 
 struct PlanRequest {
