@@ -136,7 +136,8 @@ void run_calibrate_from_steps(const FromStepsArgs& args) {
     links.cluster->inter = inter.links;
     std::vector<double> fitted(loaded.steps.size(), 0);
     for (std::size_t row : loaded.across_nodes) fitted[row] = estimators[row].seconds(*pricer, links);
-    report += "\n" + cm::format_inter_node_fit(loaded.steps, loaded.across_nodes, inter, sheet_links, fitted, left_out);
+    report += "\n" + cm::format_inter_node_fit(subset(loaded.steps, loaded.across_nodes), inter, sheet_links,
+                                              subset(fitted, loaded.across_nodes), subset(left_out, loaded.across_nodes));
     if (!args.platform_out.empty()) {
       const std::string name = std::filesystem::path(args.platform_out).stem().string();
       write_text_file(args.platform_out,

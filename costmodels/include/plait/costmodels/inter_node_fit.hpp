@@ -43,9 +43,10 @@ std::vector<double> leave_one_model_out(const std::vector<StepMeasurement>& step
 // Markdown: the fitted links beside `sheet` (where the fit started) with
 // their uncertainty and what they mean, the error by TP, PP, DP, micro batch
 // and GPUs of the fit on every row and of the leave-one-model-out check side
-// by side, and every row. `fitted` and `left_out`: seconds indexed like steps.
-std::string format_inter_node_fit(const std::vector<StepMeasurement>& steps, const std::vector<std::size_t>& rows,
-                                  const InterNodeFit& fit, const InterNodeLinks& sheet,
-                                  const std::vector<double>& fitted, const std::vector<double>& left_out);
+// by side, and every row. `steps` are the rows across nodes; `fitted` and
+// `left_out` their predicted seconds.
+std::string format_inter_node_fit(const std::vector<StepMeasurement>& steps, const InterNodeFit& fit,
+                                  const InterNodeLinks& sheet, const std::vector<double>& fitted,
+                                  const std::vector<double>& left_out);
 
 }  // namespace plait::costmodels
