@@ -27,13 +27,6 @@ std::string uncertainty(double relative, double value) {
   return format("%.1f %%", 100 * relative);
 }
 
-template <typename T>
-std::vector<T> subset(const std::vector<T>& all, const std::vector<std::size_t>& rows) {
-  std::vector<T> out;
-  for (std::size_t row : rows) out.push_back(all[row]);
-  return out;
-}
-
 }  // namespace
 
 std::vector<ErrorSummary> summarize_errors(const std::vector<StepMeasurement>& steps, const std::vector<double>& predicted) {
