@@ -148,7 +148,7 @@ std::string format_inter_node_fit(const std::vector<StepMeasurement>& steps, con
                                   const std::vector<double>& left_out) {
   const InterNodeLinks& f = fit.links;
   std::string out = "## Inter-node links fitted on " + std::to_string(fit.rows) + " steps across nodes\n\n";
-  out += "The kernel model above held fixed; each collective that crosses nodes NCCL's hierarchical all-reduce "
+  out += "The kernel model above held fixed; each collective that crosses nodes is NCCL's hierarchical all-reduce "
          "(costmodels/cluster_links.hpp), the node's devices sharing its NICs.\n\n";
   out += "| parameter | platform sheet | fitted | ± (1 s.e.) |\n|---|---:|---:|---:|\n";
   out += "| a node's NIC bandwidth | " + format("%.1f GB/s", sheet.node_bytes_per_s / 1e9) + " (" +
