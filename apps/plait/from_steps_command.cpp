@@ -131,13 +131,16 @@ void run_calibrate_from_steps(const FromStepsArgs& args) {
     const auto pricer = fit.pricer();
     const cm::InterNodeFit inter = cm::fit_inter_node(loaded.steps, estimators, loaded.across_nodes, *pricer, links);
     const std::vector<double> left_out =
-        cm::leave_one_model_out(loaded.steps, estimators, loaded.across_nodes, *pricer, links);
+        cm::model_count(loaded.steps, loaded.across_nodes) > 1
+            ? cm::leave_one_model_out(loaded.steps, estimators, loaded.across_nodes, *pricer, links)
+            : std::vector<double>{};
     const cm::InterNodeLinks sheet_links = links.cluster->inter;
     links.cluster->inter = inter.links;
     std::vector<double> fitted(loaded.steps.size(), 0);
     for (std::size_t row : loaded.across_nodes) fitted[row] = estimators[row].seconds(*pricer, links);
     report += "\n" + cm::format_inter_node_fit(subset(loaded.steps, loaded.across_nodes), inter, sheet_links,
-                                              subset(fitted, loaded.across_nodes), subset(left_out, loaded.across_nodes));
+                                              subset(fitted, loaded.across_nodes),
+                                              left_out.empty() ? left_out : subset(left_out, loaded.across_nodes));
     if (!args.platform_out.empty()) {
       const std::string name = std::filesystem::path(args.platform_out).stem().string();
       write_text_file(args.platform_out,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "detail/fit_uncertainty.hpp"
 #include "detail/nelder_mead.hpp"
@@ -74,6 +75,12 @@ InterNodeFit fit_inter_node(const std::vector<StepMeasurement>& steps, const std
 std::string model_of(const StepMeasurement& step) {
   return "hidden " + std::to_string(step.hidden) + ", " + std::to_string(step.heads) + " heads, " +
          std::to_string(step.layers) + " layers";
+}
+
+std::size_t model_count(const std::vector<StepMeasurement>& steps, const std::vector<std::size_t>& rows) {
+  std::set<std::string> models;
+  for (std::size_t row : rows) models.insert(model_of(steps[row]));
+  return models.size();
 }
 
 std::vector<double> leave_one_model_out(const std::vector<StepMeasurement>& steps,

@@ -164,16 +164,19 @@ std::string format_inter_node_fit(const std::vector<StepMeasurement>& steps, con
          " of the sheet's. Fit on all rows: mean |error| " + percent(fit.mean_abs_error) + ", max " +
          percent(fit.max_abs_error) + ".\n\n";
 
+  // Without a second model there is no leave-one-model-out check: its cells stay empty.
+  const bool one_model_out = !left_out.empty();
   const std::vector<ErrorSummary> on_all = summarize_errors(steps, fitted);
-  const std::vector<ErrorSummary> held = summarize_errors(steps, left_out);
-  out += "## Error: fitted on every row, and leave one model out\n\n"
-         "Leave one model out: each model's rows predicted by the links fitted on the other models' rows alone.\n\n"
-         "| rows | n | fitted: mean abs | max abs | one model out: mean abs | max abs |\n"
-         "|---|---:|---:|---:|---:|---:|\n";
+  const std::vector<ErrorSummary> held = one_model_out ? summarize_errors(steps, left_out) : on_all;
+  out += "## Error: fitted on every row, and leave one model out\n\n";
+  out += one_model_out ? "Leave one model out: each model's rows predicted by the links fitted on the other models' rows alone.\n\n"
+                       : "One model among these rows: no leave-one-model-out check (it needs two).\n\n";
+  out += "| rows | n | fitted: mean abs | max abs | one model out: mean abs | max abs |\n|---|---:|---:|---:|---:|---:|\n";
   for (std::size_t i = 0; i < on_all.size(); ++i)
     out += "| " + on_all[i].group + " | " + std::to_string(on_all[i].rows) + " | " + percent(on_all[i].mean_abs) +
-           " | " + format("%.1f %%", 100 * on_all[i].max_abs) + " | " + percent(held[i].mean_abs) + " | " +
-           format("%.1f %%", 100 * held[i].max_abs) + " |\n";
+           " | " + format("%.1f %%", 100 * on_all[i].max_abs) + " | " +
+           (one_model_out ? percent(held[i].mean_abs) + " | " + format("%.1f %%", 100 * held[i].max_abs) : " | ") +
+           " |\n";
   out += "\n## Every row across nodes\n\n"
          "| line | GPUs | TP | PP | DP | micro | model | measured ms | fitted ms | error | one model out ms | error |\n"
          "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n";
@@ -182,8 +185,11 @@ std::string format_inter_node_fit(const std::vector<StepMeasurement>& steps, con
     out += "| " + std::to_string(s.line) + " | " + std::to_string(s.gpus) + " | " + std::to_string(s.tp) + " | " +
            std::to_string(s.pp) + " | " + std::to_string(s.dp) + " | " + std::to_string(s.micro_batch) + " | " +
            model_of(s) + " | " + format("%.1f", s.seconds * 1e3) + " | " + format("%.1f", fitted[row] * 1e3) + " | " +
-           format("%+.1f %%", 100 * (fitted[row] / s.seconds - 1)) + " | " + format("%.1f", left_out[row] * 1e3) +
-           " | " + format("%+.1f %%", 100 * (left_out[row] / s.seconds - 1)) + " |\n";
+           format("%+.1f %%", 100 * (fitted[row] / s.seconds - 1)) + " | " +
+           (one_model_out ? format("%.1f", left_out[row] * 1e3) + " | " +
+                                format("%+.1f %%", 100 * (left_out[row] / s.seconds - 1))
+                          : " | ") +
+           " |\n";
   }
   return out;
 }

@@ -124,3 +124,14 @@ run(1 ${PLAIT} calibrate --from-steps ${DATA}/vtrain_steps_sample.csv --platform
 if(NOT err MATCHES "^plait: --platform-out: no steps across nodes to fit the inter-node links on\n$")
   message(FATAL_ERROR "unexpected error: ${err}")
 endif()
+# Rows of one model across nodes: fitted, with no leave-one-model-out check to give.
+file(STRINGS ${DATA}/vtrain_cluster_sample.csv sample_lines)
+list(SUBLIST sample_lines 0 7 one_model)
+list(JOIN one_model "\n" one_model_text)
+file(WRITE ${WORK}/one-model.csv "${one_model_text}\n")
+run(0 ${PLAIT} calibrate --from-steps ${DATA}/vtrain_steps_sample.csv --from-steps ${WORK}/one-model.csv
+    --platform a100-cluster --folds 4 -o ${WORK}/one-model-profile.json)
+if(NOT out MATCHES "Inter-node links fitted on 6 steps across nodes" OR
+   NOT out MATCHES "One model among these rows: no leave-one-model-out check \\(it needs two\\)")
+  message(FATAL_ERROR "one model across nodes:\n${out}")
+endif()

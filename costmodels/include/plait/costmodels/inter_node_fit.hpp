@@ -32,6 +32,9 @@ InterNodeFit fit_inter_node(const std::vector<StepMeasurement>& steps, const std
 // A model's rows: the same hidden size, heads and layers.
 std::string model_of(const StepMeasurement& step);
 
+// How many models (model_of) `rows` hold.
+std::size_t model_count(const std::vector<StepMeasurement>& steps, const std::vector<std::size_t>& rows);
+
 // Leave one model out: each model's rows among `rows` predicted (seconds,
 // indexed like steps; 0 for rows not among `rows`) by the fit on the other
 // models' rows. Throws plait::Error with fewer than two models.
@@ -44,7 +47,7 @@ std::vector<double> leave_one_model_out(const std::vector<StepMeasurement>& step
 // their uncertainty and what they mean, the error by TP, PP, DP, micro batch
 // and GPUs of the fit on every row and of the leave-one-model-out check side
 // by side, and every row. `steps` are the rows across nodes; `fitted` and
-// `left_out` their predicted seconds.
+// `left_out` their predicted seconds (`left_out` empty: one model, no check).
 std::string format_inter_node_fit(const std::vector<StepMeasurement>& steps, const InterNodeFit& fit,
                                   const InterNodeLinks& sheet, const std::vector<double>& fitted,
                                   const std::vector<double>& left_out);
