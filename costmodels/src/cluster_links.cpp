@@ -28,6 +28,17 @@ double hierarchical_allreduce_seconds(const RingAllreduceModel& intra, const Int
          2 * (n - 1) * (inter.latency_s + span.sharing * bytes / (n * inter.node_bytes_per_s));
 }
 
+double hierarchical_gather_seconds(const RingAllreduceModel& intra, const InterNodeLinks& inter, const GroupSpan& span,
+                                   double bytes) {
+  const double g = span.per_node;
+  const double inside = (g - 1) * (intra.step_latency_s + bytes / (g * intra.link_bytes_per_s));
+  if (span.nodes <= 1) return inside;
+  if (inter.node_bytes_per_s <= 0) throw Error("inter-node all-gather", "the nodes' bandwidth must be > 0");
+  const double n = span.nodes;
+  return inter.collective_overhead_s + inside +
+         (n - 1) * (inter.latency_s + span.sharing * bytes / (n * inter.node_bytes_per_s));
+}
+
 double inter_node_message_seconds(const InterNodeLinks& inter, int sharing, double bytes) {
   if (inter.node_bytes_per_s <= 0) throw Error("inter-node message", "the nodes' bandwidth must be > 0");
   return inter.latency_s + std::max(sharing, 1) * bytes / inter.node_bytes_per_s;

@@ -1,7 +1,9 @@
 // Collectives in closed form on a platform's links (see collective_closed_form.hpp).
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
+#include "plait/costmodels/cluster_links.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/simulator/collective_closed_form.hpp"
 
@@ -18,29 +20,55 @@ std::string squashed(const std::string& name) {  // "ncclKernel_AllReduce_RING" 
 
 bool has(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
 
+// What a collective's name says it is; unnamed: an all-reduce, the common case.
+enum class Family { all_reduce, gather, exchange, rooted, barrier, message };
+
+Family family_of(const std::string& kind) {
+  if (has(kind, "allreduce")) return Family::all_reduce;
+  if (has(kind, "allgather") || has(kind, "reducescatter")) return Family::gather;
+  if (has(kind, "alltoall") || has(kind, "sendrecv")) return Family::exchange;
+  if (has(kind, "broadcast") || has(kind, "reduce")) return Family::rooted;
+  if (has(kind, "barrier")) return Family::barrier;
+  if (has(kind, "send") || has(kind, "recv")) return Family::message;
+  return Family::all_reduce;
+}
+
 }  // namespace
 
 double collective_seconds(const PlatformSpec& platform, const std::vector<int>& device_of_rank, const std::string& name,
                           std::int64_t bytes, const std::vector<int>& members) {
   const int devices_per_node = static_cast<int>(platform.node_devices.size());
-  bool crosses_nodes = false;
-  for (int member : members) {
-    const int node = device_of_rank.at(static_cast<std::size_t>(member)) / devices_per_node;
-    crosses_nodes |= node != device_of_rank.at(static_cast<std::size_t>(members.front())) / devices_per_node;
+  std::vector<int> devices;
+  for (int member : members) devices.push_back(device_of_rank.at(static_cast<std::size_t>(member)));
+  const costmodels::GroupSpan span =
+      costmodels::span_of(devices, devices_per_node, std::min<int>(devices_per_node, int(device_of_rank.size())));
+  const Family family = family_of(squashed(name));
+  const double b = static_cast<double>(bytes);
+  // Across the nodes of a star: NCCL's hierarchical forms (costmodels/cluster_links.hpp).
+  if (span.nodes > 1 && platform.inter_node.topology == Topology::star &&
+      (family == Family::all_reduce || family == Family::gather)) {
+    const costmodels::RingAllreduceModel node{.step_latency_s = platform.intra_node.latency_s,
+                                              .link_bytes_per_s = platform.intra_node.bandwidth_bytes_per_s,
+                                              .pass_bytes_per_s = INFINITY};
+    const costmodels::InterNodeLinks nics{.node_bytes_per_s = platform.inter_node.link.bandwidth_bytes_per_s,
+                                          .latency_s = platform.inter_node.link.latency_s,
+                                          .collective_overhead_s = platform.inter_node.collective_overhead_s};
+    return family == Family::gather ? costmodels::hierarchical_gather_seconds(node, nics, span, b)
+                                    : costmodels::hierarchical_allreduce_seconds(node, nics, span, b);
   }
-  const LinkSpec& link = crosses_nodes ? platform.inter_node.link : platform.intra_node;
+  const LinkSpec& link = span.nodes > 1 ? platform.inter_node.link : platform.intra_node;
   // A trace may hold only some of a group's members (sampled ranks): at least two take part.
   const double n = std::max<double>(2, static_cast<double>(members.size()));
-  const double b = static_cast<double>(bytes), alpha = link.latency_s, bandwidth = link.bandwidth_bytes_per_s;
-  const std::string kind = squashed(name);
-  if (has(kind, "allreduce")) return 2 * (n - 1) * (alpha + b / n / bandwidth);
-  if (has(kind, "allgather") || has(kind, "reducescatter") || has(kind, "alltoall") || has(kind, "sendrecv")) {
-    return (n - 1) * (alpha + b / n / bandwidth);
+  const double alpha = link.latency_s, bandwidth = link.bandwidth_bytes_per_s;
+  switch (family) {
+    case Family::all_reduce: return 2 * (n - 1) * (alpha + b / n / bandwidth);
+    case Family::gather:
+    case Family::exchange: return (n - 1) * (alpha + b / n / bandwidth);
+    case Family::rooted: return (n - 1) * alpha + b / bandwidth;
+    case Family::barrier: return 2 * (n - 1) * alpha;
+    case Family::message: return alpha + b / bandwidth;
   }
-  if (has(kind, "broadcast") || has(kind, "reduce")) return (n - 1) * alpha + b / bandwidth;
-  if (has(kind, "barrier")) return 2 * (n - 1) * alpha;
-  if (has(kind, "send") || has(kind, "recv")) return alpha + b / bandwidth;
-  return 2 * (n - 1) * (alpha + b / n / bandwidth);  // unnamed: an all-reduce, the common case
+  return 0;
 }
 
 std::function<double(const traces::CollectiveInstance&)> collective_pricer(const PlatformSpec& platform, int ranks) {

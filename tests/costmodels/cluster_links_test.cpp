@@ -55,6 +55,12 @@ TEST(ClusterLinks, AcrossNodesItIsTheRingInsideThenTheRingOverTheNodesNICs) {
   EXPECT_DOUBLE_EQ(alone, nics.collective_overhead_s + bytes / node_ring.pass_bytes_per_s +
                               2 * (nics.latency_s + bytes / (2 * nics.node_bytes_per_s)));
   EXPECT_DOUBLE_EQ(inter_node_message_seconds(nics, 4, 1e6), nics.latency_s + 4e6 / nics.node_bytes_per_s);
+  // An all-gather or reduce-scatter: each ring once.
+  EXPECT_DOUBLE_EQ(hierarchical_gather_seconds(node_ring, nics, span, bytes),
+                   nics.collective_overhead_s + (2 - 1) * (node_ring.step_latency_s + bytes / 2 / node_ring.link_bytes_per_s) +
+                       3 * (nics.latency_s + 3 * bytes / (4 * nics.node_bytes_per_s)));
+  EXPECT_DOUBLE_EQ(hierarchical_gather_seconds(node_ring, nics, {.nodes = 1, .per_node = 8}, bytes),
+                   7 * (node_ring.step_latency_s + bytes / 8 / node_ring.link_bytes_per_s));
   EXPECT_THROW(hierarchical_allreduce_seconds(node_ring, InterNodeLinks{}, span, bytes), Error);
 }
 

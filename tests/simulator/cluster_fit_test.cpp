@@ -3,7 +3,8 @@
 // stage boundaries across nodes) simulated by SimGrid with known NIC
 // bandwidth, latency and collective overhead, then fitted by the step
 // estimator from the platform sheet's figures: what calibrate --from-steps
-// does with measured rows. Also the simulator and the estimator agree.
+// does with measured rows. Also the simulator and the estimator agree, and
+// replay --platform prices an imported trace's collectives across nodes alike.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "plait/costmodels/inter_node_fit.hpp"
 #include "plait/costmodels/steps.hpp"
 #include "plait/schedule/build.hpp"
+#include "plait/simulator/collective_closed_form.hpp"
 #include "plait/simulator/simulator.hpp"
 #include "support.hpp"
 
@@ -74,6 +76,33 @@ TEST(ClusterFit, TheFitRecoversTheInterNodeLinksThatMadeTheSteps) {
   EXPECT_NEAR(fit.links.collective_overhead_s / truth.collective_overhead_s, 1, 0.1);
   EXPECT_LT(fit.mean_abs_error, 5e-3);
   EXPECT_EQ(fit.rows, int(steps.size()));
+}
+
+}  // namespace
+}  // namespace plait::simulator
+
+namespace plait::simulator {
+namespace {
+
+// An imported trace's collectives re-priced on a star (replay --platform):
+// across nodes NCCL's hierarchical forms, inside a node the ring, a message
+// over the inter-node link.
+TEST(ClusterClosedForm, ImportedCollectivesAcrossNodesTakeTheHierarchicalForms) {
+  PlatformSpec platform = testing::cluster(2, 2, testing::link(2e-6, 2e11), testing::link(5e-6, 2.5e10));
+  platform.inter_node.collective_overhead_s = 30e-6;
+  const std::vector<int> device_of_rank = {0, 1, 2, 3};
+  const cm::RingAllreduceModel node{.step_latency_s = 2e-6, .link_bytes_per_s = 2e11,
+                                    .pass_bytes_per_s = std::numeric_limits<double>::infinity()};
+  const cm::InterNodeLinks nics{.node_bytes_per_s = 2.5e10, .latency_s = 5e-6, .collective_overhead_s = 30e-6};
+  const cm::GroupSpan both{.nodes = 2, .per_node = 2, .sharing = 1};
+  const double bytes = 8e6;
+  EXPECT_DOUBLE_EQ(collective_seconds(platform, device_of_rank, "ncclKernel_AllReduce_RING_LL", 8000000, {0, 1, 2, 3}),
+                   cm::hierarchical_allreduce_seconds(node, nics, both, bytes));
+  EXPECT_DOUBLE_EQ(collective_seconds(platform, device_of_rank, "nccl:all_gather", 8000000, {0, 1, 2, 3}),
+                   cm::hierarchical_gather_seconds(node, nics, both, bytes));
+  EXPECT_DOUBLE_EQ(collective_seconds(platform, device_of_rank, "nccl:all_reduce", 8000000, {2, 3}),
+                   2 * (2e-6 + bytes / 2 / 2e11));
+  EXPECT_DOUBLE_EQ(collective_seconds(platform, device_of_rank, "nccl:send", 8000000, {1, 2}), 5e-6 + bytes / 2.5e10);
 }
 
 }  // namespace

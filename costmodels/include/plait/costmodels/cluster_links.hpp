@@ -45,6 +45,12 @@ GroupSpan span_of(std::span<const int> devices, int devices_per_node, int busy_d
 double hierarchical_allreduce_seconds(const RingAllreduceModel& intra, const InterNodeLinks& inter,
                                       const GroupSpan& span, double bytes);
 
+// Half of it: an all-gather or a reduce-scatter of `bytes` (the whole
+// buffer), a ring inside each node and one over the nodes, each moving its
+// data once: o + (g - 1)(alpha_node + B / (g beta_node)) + (N - 1)(latency + s B / (N bandwidth_node)).
+double hierarchical_gather_seconds(const RingAllreduceModel& intra, const InterNodeLinks& inter, const GroupSpan& span,
+                                   double bytes);
+
 // A message between nodes while `sharing` devices of the node send at once.
 double inter_node_message_seconds(const InterNodeLinks& inter, int sharing, double bytes);
 

@@ -15,7 +15,9 @@ namespace plait::simulator {
 // Seconds of collective `name` (its kind read from the name: all-reduce,
 // all-gather, reduce-scatter, all-to-all, broadcast, reduce, barrier,
 // send/recv) of `bytes` among `members` (trace ranks, placed on the platform
-// as simulate places ranks) over the slowest link the group crosses:
+// as simulate places ranks). An all-reduce, all-gather or reduce-scatter
+// across the nodes of a star is NCCL's hierarchical form
+// (costmodels/cluster_links.hpp); otherwise over the slowest link the group crosses:
 // all-reduce 2(n-1) steps, all-gather / reduce-scatter / all-to-all n-1 steps,
 // each of latency + bytes/n over the link's bandwidth; broadcast and reduce
 // (n-1) latencies + bytes over the bandwidth; send/recv one message.
