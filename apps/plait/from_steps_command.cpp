@@ -123,11 +123,8 @@ void run_calibrate_from_steps(const FromStepsArgs& args) {
   std::string report = cm::format_step_fit(steps, held_out, fit, args.folds, origin);
   if (!loaded.across_nodes.empty()) {
     if (progress) std::fprintf(stderr, "fitting the inter-node links on %zu steps across nodes...\n", loaded.across_nodes.size());
-    links.cluster = cm::StepLinks::Cluster{
-        .devices_per_node = static_cast<int>(platform.node_devices.size()),
-        .inter = {.node_bytes_per_s = platform.inter_node.link.bandwidth_bytes_per_s,
-                  .latency_s = platform.inter_node.link.latency_s,
-                  .collective_overhead_s = platform.inter_node.collective_overhead_s}};
+    links.cluster = cm::StepLinks::Cluster{.devices_per_node = static_cast<int>(platform.node_devices.size()),
+                                           .inter = simulator::inter_node_links(platform)};
     const auto pricer = fit.pricer();
     const cm::InterNodeFit inter = cm::fit_inter_node(loaded.steps, estimators, loaded.across_nodes, *pricer, links);
     const std::vector<double> left_out =

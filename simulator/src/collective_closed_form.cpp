@@ -50,9 +50,7 @@ double collective_seconds(const PlatformSpec& platform, const std::vector<int>& 
     const costmodels::RingAllreduceModel node{.step_latency_s = platform.intra_node.latency_s,
                                               .link_bytes_per_s = platform.intra_node.bandwidth_bytes_per_s,
                                               .pass_bytes_per_s = INFINITY};
-    const costmodels::InterNodeLinks nics{.node_bytes_per_s = platform.inter_node.link.bandwidth_bytes_per_s,
-                                          .latency_s = platform.inter_node.link.latency_s,
-                                          .collective_overhead_s = platform.inter_node.collective_overhead_s};
+    const costmodels::InterNodeLinks nics = inter_node_links(platform);
     return family == Family::gather ? costmodels::hierarchical_gather_seconds(node, nics, span, b)
                                     : costmodels::hierarchical_allreduce_seconds(node, nics, span, b);
   }

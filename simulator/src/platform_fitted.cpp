@@ -1,4 +1,5 @@
-// A platform file with fitted inter-node links (fitted_platform_text).
+// A platform's inter-node links for the closed forms, and a platform file
+// with fitted ones (inter_node_links, fitted_platform_text).
 #include <nlohmann/json.hpp>
 
 #include "plait/schedule/error.hpp"
@@ -6,6 +7,12 @@
 #include "plait/simulator/platform.hpp"
 
 namespace plait::simulator {
+
+costmodels::InterNodeLinks inter_node_links(const PlatformSpec& spec) {
+  return {.node_bytes_per_s = spec.inter_node.link.bandwidth_bytes_per_s,
+          .latency_s = spec.inter_node.link.latency_s,
+          .collective_overhead_s = spec.inter_node.collective_overhead_s};
+}
 
 std::string fitted_platform_text(const std::string& path, const costmodels::InterNodeLinks& links,
                                  const std::string& name, const std::string& description) {

@@ -252,9 +252,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
     shared_costs.device_of_rank = &device_of_rank;
     shared_costs.devices_per_node = static_cast<int>(platform.node_devices.size());
     shared_costs.busy_devices = std::min(shared_costs.devices_per_node, ranks);
-    shared_costs.inter = {.node_bytes_per_s = platform.inter_node.link.bandwidth_bytes_per_s,
-                          .latency_s = platform.inter_node.link.latency_s,
-                          .collective_overhead_s = platform.inter_node.collective_overhead_s};
+    shared_costs.inter = inter_node_links(platform);
     shared_costs.hierarchical_gradients = platform.inter_node.hierarchical_collectives;
   }
   detail::GroupBarriers barriers;

@@ -99,6 +99,10 @@ PlatformSpec with_nodes(PlatformSpec spec, int nodes);
 // back unchanged, so a Program too big for them is still refused by name.
 PlatformSpec grown_to_hold(PlatformSpec spec, int ranks);
 
+// The platform's inter-node link and collective overhead as the closed forms
+// of costmodels/cluster_links.hpp take them (a star's link: a node's NICs).
+costmodels::InterNodeLinks inter_node_links(const PlatformSpec& spec);
+
 // The star platform file at `path` with fitted inter-node links (its link's
 // bandwidth and latency, the collectives' overhead, collectives
 // "hierarchical"), renamed `name` and described: the text of the new file,
