@@ -36,20 +36,21 @@ costmodels::StepLinks PlanEstimator::links_for(const Candidate& candidate) const
                                                                             : platform.intra_bytes_per_s};
   const int replica_devices = candidate.tp * candidate.pp;
   const bool multi_node = platform.inter_bytes_per_s > 0;
-  // Stages on different nodes: a stage's TP shards send through their node's link at once.
-  const bool stages_cross = multi_node && replica_devices > platform.devices_per_node;
-  const double latency = stages_cross ? platform.inter_latency_s : platform.intra_latency_s;
-  const double bandwidth = stages_cross ? platform.inter_bytes_per_s / candidate.tp : platform.intra_bytes_per_s;
-  links.messages.segments = {
-      {.max_bytes = std::numeric_limits<std::int64_t>::max(), .latency_s = latency, .seconds_per_byte = 1 / bandwidth}};
-  if (multi_node && platform.hierarchical_collectives) {
+  // Hierarchical collectives: the estimator tells each message and group that
+  // crosses nodes from those that do not; `messages` are a node's own.
+  if (multi_node && platform.hierarchical_collectives)
     links.cluster = costmodels::StepLinks::Cluster{
         .devices_per_node = platform.devices_per_node,
         .inter = {.node_bytes_per_s = platform.inter_bytes_per_s,
                   .latency_s = platform.inter_latency_s,
                   .collective_overhead_s = platform.inter_collective_overhead_s}};
-    return links;
-  }
+  // Otherwise stages on different nodes: a stage's TP shards send through their node's link at once.
+  const bool stages_cross = multi_node && !links.cluster && replica_devices > platform.devices_per_node;
+  const double latency = stages_cross ? platform.inter_latency_s : platform.intra_latency_s;
+  const double bandwidth = stages_cross ? platform.inter_bytes_per_s / candidate.tp : platform.intra_bytes_per_s;
+  links.messages.segments = {
+      {.max_bytes = std::numeric_limits<std::int64_t>::max(), .latency_s = latency, .seconds_per_byte = 1 / bandwidth}};
+  if (links.cluster) return links;
   // Replicas on different nodes: every ring of a node (one per position in the
   // replica, at most the node's devices) shares the node's link.
   if (multi_node && replica_devices * candidate.dp > platform.devices_per_node) {

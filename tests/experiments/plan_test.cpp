@@ -92,6 +92,14 @@ TEST(Plan, OnAHierarchicalClusterTheGradientSumIsItsClosedForm) {
   const costmodels::StepLinks links = estimator.links_for(candidate);
   ASSERT_TRUE(links.cluster.has_value());
   EXPECT_EQ(links.cluster->devices_per_node, 8);
+  // A replica over two nodes: its messages inside a node stay the node's (the
+  // estimator prices those between nodes itself).
+  Candidate wide = candidate;
+  wide.gpus = 16, wide.tp = 8, wide.dp = 1;
+  const costmodels::StepLinks wide_links = estimator.links_for(wide);
+  ASSERT_EQ(wide_links.messages.segments.size(), 1u);
+  EXPECT_DOUBLE_EQ(wide_links.messages.segments[0].latency_s, 8.07e-6);
+  EXPECT_DOUBLE_EQ(wide_links.messages.segments[0].seconds_per_byte, 1 / 325.3e9);
   // Devices 0, 2, ..., 14: 4 on each of 2 nodes, the other position's group beside them.
   const double bytes = 1e9;
   const double expected = costmodels::hierarchical_allreduce_seconds(
