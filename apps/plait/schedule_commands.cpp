@@ -17,6 +17,14 @@ namespace {
 
 using schedule::BuildSpec;
 
+// --recompute's value: bare (CLI11 gives "true") or full, selective; empty: none.
+void apply_recompute(const std::string& value, BuildSpec& spec) {
+  if (value.empty()) return;
+  if (value == "true" || value == "full") spec.recompute = true;
+  else if (value == "selective") spec.model.selective_recompute = true;
+  else throw Error("--recompute", "expected full or selective, got \"" + value + "\"");
+}
+
 // Options shared by `schedule` and `solve`: the solver settings.
 void add_solver_options(CLI::App& command, BuildSpec& spec, std::string& relax,
                         std::string& backward_relax, int& backward_levels) {
@@ -77,6 +85,8 @@ void add_schedule(CLI::App& app) {
     std::int32_t vocab = 50304;  // GPT-2's 50,257 padded to a multiple of 128, as Megatron does
     CLI::Option* vocab_option = nullptr;
     std::string from_step;
+    std::string recompute;  // "" none, "true" (bare flag) or "full", "selective"
+    bool fsdp = false;
   };
   auto options = std::make_shared<Options>();
   options->spec.forward.iterations = 2;
@@ -88,9 +98,11 @@ void add_schedule(CLI::App& app) {
   command->add_option("--virtual-stages,-v", options->spec.virtual_stages,
                       "1f1b-interleaved: chunks of blocks each stage holds (micro-batches a multiple of the stages)")
       ->capture_default_str();
-  command->add_flag("--recompute", options->spec.recompute,
-                    "activation checkpointing: keep no forward graph, recompute each block's forward in its "
-                    "backward step");
+  command->add_option("--recompute", options->recompute,
+                      "activation checkpointing: full (bare --recompute: keep no forward graph, recompute each "
+                      "block's forward in its backward step) or selective (keep the graph but attention's scores, "
+                      "softmax and dropout, recomputed in the backward)")
+      ->expected(0, 1);
   command->add_option("--frozen", options->spec.frozen_blocks,
                       "pipelines: the first K blocks are frozen (forward only, no gradients or all-reduce); "
                       "stages balanced by work")
@@ -118,6 +130,18 @@ void add_schedule(CLI::App& app) {
                       "parameter tensor, fp32, at the end)")
       ->check(CLI::IsMember({"packed", "bucketed", "per-tensor"}))
       ->capture_default_str();
+  command->add_option("--zero", options->spec.zero_stage,
+                      "with --dp: sharded data parallelism (ZeRO): 1 the optimizer state, 2 also the gradients "
+                      "(reduce-scattered), 3 also the parameters (all-gathered before each block step)")
+      ->check(CLI::Range(0, 3))
+      ->capture_default_str();
+  command->add_flag("--fsdp", options->fsdp, "with --dp: PyTorch FSDP, the name of --zero 3");
+  command->add_flag("--prefetch", options->spec.prefetch,
+                    "with --zero 3: all-gather each block's parameters one block step early, overlapped (FSDP's "
+                    "forward and backward prefetch)");
+  command->add_flag("--sequence-parallel", options->spec.model.sequence_parallel,
+                    "with --tp: Megatron's sequence parallelism (LayerNorms and dropouts on 1 / tp of the "
+                    "sequence, each activation all-reduce a reduce-scatter and an all-gather)");
   command->add_option("--ends", options->ends,
                       "mgrit, serial: where the input and loss (and a GPT's embedding and head) run: split (the "
                       "first and the last rank) or first-rank (TorchBraid: the output state is sent to the first "
@@ -176,6 +200,10 @@ void add_schedule(CLI::App& app) {
     options->spec.dp_overlap = options->spec.dp_overlap || options->dp_allreduce == "bucketed";
     options->spec.dp_per_tensor = options->dp_allreduce == "per-tensor";
     options->spec.ends_on_first_rank = options->ends == "first-rank";
+    if (options->fsdp && options->spec.zero_stage != 0 && options->spec.zero_stage != 3)
+      throw Error("--fsdp", "is --zero 3, not --zero " + std::to_string(options->spec.zero_stage));
+    if (options->fsdp) options->spec.zero_stage = 3;
+    apply_recompute(options->recompute, options->spec);
     const std::string& kind = options->kind;
     if (!schedule::is_pipeline_kind(kind) && options->spec.micro_batches != 1)
       throw Error("--micro-batches",

@@ -157,6 +157,7 @@ void check_nothing_frozen(const BuildSpec& spec, const std::string& kind) {
 
 Program build_serial(const BuildSpec& spec) {
   check_nothing_frozen(spec, "serial");
+  if (spec.zero_stage != 0) return detail::sharded(spec, build_serial);
   if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_serial);
   BuildSpec serial = spec;
   serial.forward = {.levels = 1, .coarsening_factor = 2, .relax = Relax::F, .iterations = 1};
@@ -167,6 +168,7 @@ Program build_serial(const BuildSpec& spec) {
 
 Program build_mgrit(const BuildSpec& spec) {
   check_nothing_frozen(spec, "mgrit");
+  if (spec.zero_stage != 0) return detail::sharded(spec, build_mgrit);
   if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_mgrit);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_mgrit);
   return build_within_budget(spec, "mgrit");

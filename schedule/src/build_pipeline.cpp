@@ -152,6 +152,7 @@ Program build_pipeline(const BuildSpec& spec, const std::string& kind,
 }  // namespace
 
 Program build_gpipe(const BuildSpec& spec) {
+  if (spec.zero_stage != 0) return detail::sharded(spec, build_gpipe);
   if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_gpipe);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_gpipe);
   return build_pipeline(spec, "gpipe", [](const Program& program, int, StageEmitter& out) {
@@ -161,6 +162,7 @@ Program build_gpipe(const BuildSpec& spec) {
 }
 
 Program build_1f1b(const BuildSpec& spec) {
+  if (spec.zero_stage != 0) return detail::sharded(spec, build_1f1b);
   if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_1f1b);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_1f1b);
   return build_pipeline(spec, "1f1b", [](const Program& program, int stage, StageEmitter& out) {
@@ -181,6 +183,7 @@ Program build_1f1b(const BuildSpec& spec) {
 // rank s warms up with (P - s - 1) 2 + (v - 1) P forwards (all of them when
 // M = P), then alternates, then drains.
 Program build_1f1b_interleaved(const BuildSpec& spec) {
+  if (spec.zero_stage != 0) return detail::sharded(spec, build_1f1b_interleaved);
   if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_1f1b_interleaved);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_1f1b_interleaved);
   if (spec.ranks > 0 && spec.micro_batches % spec.ranks != 0)
@@ -240,6 +243,7 @@ std::vector<std::pair<Unit, int>> zero_bubble_order(int stages, int stage, int m
 }  // namespace
 
 Program build_zb_h1(const BuildSpec& spec) {
+  if (spec.zero_stage != 0) return detail::sharded(spec, build_zb_h1);
   if (detail::needs_model_parallel(spec)) return detail::model_parallel(spec, build_zb_h1);
   if (spec.replicas != 1) return detail::data_parallel(spec, build_zb_h1);
   return build_pipeline(spec, "zb-h1", [](const Program& program, int stage, StageEmitter& out) {

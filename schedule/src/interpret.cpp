@@ -23,6 +23,19 @@ std::vector<std::byte> Comm::allreduce_gradients(const Op& op, std::span<const i
   return {gradients.begin(), gradients.end()};
 }
 
+std::vector<std::byte> Comm::reduce_scatter_gradients(const Op& op, std::span<const int> group,
+                                                      std::span<const std::byte> gradients) {
+  return allreduce_gradients(op, group, gradients);  // a group of one: its shard is the whole
+}
+
+std::vector<std::byte> Comm::all_gather_parameters(const Op& op, std::span<const int> group,
+                                                   std::span<const std::byte> parameters) {
+  if (group.size() != 1)
+    throw Error(std::string(to_string(op.kind)), "this backend's messages cannot gather parameters over " +
+                                                     std::to_string(group.size()) + " ranks");
+  return {parameters.begin(), parameters.end()};
+}
+
 void Comm::tensor_allreduces(const Op& op, std::span<const int> group, int, std::int64_t) {
   if (group.size() != 1)
     throw Error(std::string(to_string(op.kind)), "this backend does not run tensor parallelism (" +
@@ -71,10 +84,19 @@ RunResult interpret(const Program& program, int rank, Backend& backend, Comm& co
             backend.assign_gradient_bytes(
                 op, comm.allreduce_gradients(op, collective_group(program, rank, op.kind), backend.gradient_bytes(op)));
             break;
+          case OpKind::reduce_scatter:
+            backend.assign_gradient_bytes(
+                op, comm.reduce_scatter_gradients(op, collective_group(program, rank, op.kind), backend.gradient_bytes(op)));
+            break;
+          case OpKind::all_gather:
+            backend.assign_parameter_bytes(
+                op, comm.all_gather_parameters(op, collective_group(program, rank, op.kind), backend.parameter_bytes(op)));
+            break;
           case OpKind::record_norm:
             if (phase) phase->norms->push_back(std::sqrt(backend.read_register(op.a)));
             break;
           default:
+            comm.before_compute(op);
             backend.compute(op);
             if (const int count = tensor_allreduces(program, op); count > 0)
               comm.tensor_allreduces(op, shards, count, shard_state_bytes);

@@ -13,9 +13,10 @@ namespace {
 
 constexpr std::array<std::string_view, 8> space_names = {"", "u", "g", "w", "gw", "tmp", "reg", "v"};
 
-constexpr std::array<std::string_view, 15> op_kind_names = {
-    "input", "zero", "copy", "sub", "norm_sq", "step", "step_adjoint",
-    "loss", "send", "recv", "allreduce", "record_norm", "grad_allreduce", "step_weight", "update"};
+constexpr std::array<std::string_view, 17> op_kind_names = {
+    "input",     "zero",        "copy",           "sub",         "norm_sq", "step",
+    "step_adjoint", "loss",     "send",           "recv",        "allreduce", "record_norm",
+    "grad_allreduce", "step_weight", "update", "reduce_scatter", "all_gather"};
 
 bool parse_int(std::string_view text, std::int32_t& value) {
   const auto* end = text.data() + text.size();
@@ -83,7 +84,11 @@ bool is_communication(OpKind kind) {
   return kind == OpKind::send || kind == OpKind::recv || is_collective(kind);
 }
 
-bool is_collective(OpKind kind) { return kind == OpKind::allreduce || kind == OpKind::grad_allreduce; }
+bool is_collective(OpKind kind) { return kind == OpKind::allreduce || is_replica_collective(kind); }
+
+bool is_replica_collective(OpKind kind) {
+  return kind == OpKind::grad_allreduce || kind == OpKind::reduce_scatter || kind == OpKind::all_gather;
+}
 
 bool is_block_step(OpKind kind) {
   return kind == OpKind::step || kind == OpKind::step_adjoint || kind == OpKind::step_weight;
@@ -114,6 +119,8 @@ std::string_view cost_key(const Op& op) {
     case OpKind::grad_allreduce: return cost_keys::grad_allreduce;
     case OpKind::step_weight: return cost_keys::block_weight_gradient;
     case OpKind::update: return cost_keys::update;
+    case OpKind::reduce_scatter: return cost_keys::reduce_scatter;
+    case OpKind::all_gather: return cost_keys::all_gather;
   }
   return "";
 }
@@ -155,8 +162,9 @@ void check_model(const ModelDesc& model) {
     throw Error("model.width", std::to_string(model.width) + " above the limit of " + std::to_string(max_mlp_width));
   }
   if (model.kind != "transformer") {
-    if (model.vocab != 0 || model.tensor_parallel != 1)
-      throw Error("model", "only a transformer has a vocabulary or tensor parallelism, not " + model.kind);
+    if (model.vocab != 0 || model.tensor_parallel != 1 || model.sequence_parallel || model.selective_recompute)
+      throw Error("model", "only a transformer has a vocabulary, tensor or sequence parallelism or selective "
+                           "recomputation, not " + model.kind);
     return;
   }
   for (const auto& [name, value] : {std::pair{"d_model", model.d_model}, {"heads", model.heads},
@@ -189,6 +197,10 @@ void check_model(const ModelDesc& model) {
   split("heads", model.heads);
   split("MLP width", std::int64_t{model.mlp_ratio} * model.d_model);
   split("vocabulary", model.vocab);
+  if (model.sequence_parallel) {
+    if (tp < 2) throw Error("sequence-parallel", "splits the sequence over the tensor-parallel ranks: it needs tp >= 2");
+    split("sequence", model.seq);
+  }
   if (model.buffer_blocks < 0 || model.buffer_blocks > 1024)
     throw Error("model.buffer_blocks", "must be in 0..1024, got " + std::to_string(model.buffer_blocks));
   if (model.buffer_blocks > 0 && model.vocab == 0)
@@ -233,7 +245,7 @@ std::vector<int> collective_group(const Program& program, int rank, OpKind kind)
   const int per_replica = std::max(ranks_per_replica(program), 1);
   const int replicas = program.ranks / per_replica;
   std::vector<int> group;
-  if (kind == OpKind::grad_allreduce)
+  if (is_replica_collective(kind))
     for (int replica = 0; replica < replicas; ++replica) group.push_back(replica * per_replica + rank % per_replica);
   else  // a replica's ranks of the same tensor-parallel shard (each holds the whole value)
     for (int position = rank % tp; position < per_replica; position += tp)

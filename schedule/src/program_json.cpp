@@ -24,6 +24,8 @@
 // "block": 4, "span": 4, "bytes": 3178496}; with "overlap": true it may run while
 // the rank computes on, done by the end of the rank's program (--dp-overlap);
 // with "per_tensor": true it sums one parameter tensor at a time (fp32 bytes).
+// Sharded data parallelism ("zero_stage": 1-3) adds "reduce_scatter" (gradients)
+// and "all_gather" (parameters) ops with the same block, span, bytes and overlap fields.
 // An update op ({"op": "update", "bytes": ...}) is a full step's optimizer step
 // over the rank's parameters. Op fields that are empty/default are left out. Loading validates the result.
 
@@ -102,6 +104,8 @@ void to_json(json& out, const ModelDesc& model) {
     if (model.vocab > 0) out["vocab"] = model.vocab;
     if (model.tensor_parallel != 1) out["tensor_parallel"] = model.tensor_parallel;
     if (model.buffer_blocks != 0) out["buffer_blocks"] = model.buffer_blocks;
+    if (model.sequence_parallel) out["sequence_parallel"] = true;
+    if (model.selective_recompute) out["selective_recompute"] = true;
   } else {
     out.update({{"lambda", model.lambda}, {"scheme", model.scheme}, {"width", model.width}});
   }
@@ -124,6 +128,8 @@ void from_json(const json& in, ModelDesc& model) {
   model.vocab = field_or(in, "vocab", defaults.vocab, where);
   model.tensor_parallel = field_or(in, "tensor_parallel", defaults.tensor_parallel, where);
   model.buffer_blocks = field_or(in, "buffer_blocks", defaults.buffer_blocks, where);
+  model.sequence_parallel = field_or(in, "sequence_parallel", defaults.sequence_parallel, where);
+  model.selective_recompute = field_or(in, "selective_recompute", defaults.selective_recompute, where);
   model.lambda = field_or(in, "lambda", defaults.lambda, where);
   model.scheme = field_or(in, "scheme", defaults.scheme, where);
   model.width = field_or(in, "width", defaults.width, where);
@@ -158,6 +164,7 @@ static json header_json(const Program& program) {
           {"work", std::move(work)},
           {"rank_programs", json::array()}};
   if (program.ends_on_first_rank) header["ends_on_first_rank"] = true;
+  if (program.zero_stage != 0) header["zero_stage"] = program.zero_stage;
   return header;
 }
 
@@ -181,6 +188,7 @@ void from_json(const json& in, Program& program) {
   program.replicas = field_or<std::int32_t>(in, "replicas", 1, "");
   program.virtual_stages = field_or<std::int32_t>(in, "virtual_stages", 1, "");
   program.frozen_blocks = field_or<std::int32_t>(in, "frozen_blocks", 0, "");
+  program.zero_stage = field_or<std::int32_t>(in, "zero_stage", 0, "");
   program.ends_on_first_rank = field_or<bool>(in, "ends_on_first_rank", false, "");
   program.tolerance = field_or<double>(in, "tolerance", 0.0, "");
   program.forward = phase_from_json(field<json>(in, "forward", ""), "/forward");
@@ -247,7 +255,7 @@ void append_op(std::string& out, const Op& op) {
   buffer("a", op.a);
   buffer("b", op.b);
   buffer("c", op.c);
-  if (op.kind == OpKind::grad_allreduce) {
+  if (is_replica_collective(op.kind)) {
     number("block", op.block);
     number("span", op.span);
     if (op.overlap) out += ",\"overlap\":true";

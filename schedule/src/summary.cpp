@@ -57,6 +57,12 @@ std::string format_summary(const Program& program, const ProgramSummary& summary
     std::snprintf(line, sizeof line, ", blocks 0-%d frozen", program.frozen_blocks - 1);
     out += line;
   }
+  if (program.zero_stage > 0) {
+    std::snprintf(line, sizeof line, ", ZeRO stage %d", program.zero_stage);
+    out += line;
+  }
+  if (program.model.sequence_parallel) out += ", sequence parallel";
+  if (program.model.selective_recompute) out += ", selective recompute";
   if (mgrit) {
     std::snprintf(line, sizeof line, ", forward L=%d cf=%d %s x%d, adjoint L=%d cf=%d %s x%d", program.forward.levels,
                   program.forward.coarsening_factor, std::string(to_string(program.forward.relax)).c_str(),

@@ -62,6 +62,11 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
   if (frozen < 0 || frozen >= std::max(program.layers, 1))
     problems.push_back({-1, "", -1, "frozen_blocks " + std::to_string(frozen) + " outside 0.." +
                                         std::to_string(program.layers - 1) + " (one block at least must train)"});
+  if (program.zero_stage < 0 || program.zero_stage > 3)
+    problems.push_back({-1, "", -1, "zero_stage " + std::to_string(program.zero_stage) + " outside 0..3"});
+  else if (program.zero_stage > 0 && replicas < 2)
+    problems.push_back({-1, "", -1, "zero_stage " + std::to_string(program.zero_stage) +
+                                        " shards over the replicas: it needs replicas >= 2"});
   const std::int32_t micro_batches = program.micro_batches;
   if (micro_batches < 1 || micro_batches > max_micro_batches)
     problems.push_back({-1, "", -1, "micro_batches " + std::to_string(micro_batches) + " outside 1.." +
@@ -90,19 +95,27 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
           bad("peer " + std::to_string(op.peer) + " is not another rank");
         }
         if (op.bytes < 0) bad("negative byte count");
-        if (op.kind == OpKind::grad_allreduce &&
+        if (is_replica_collective(op.kind) &&
             (op.block < 0 || op.span < 1 || std::int64_t{op.block} + op.span > program.layers)) {
-          bad("grad_allreduce of blocks " + std::to_string(op.block) + " + " + std::to_string(op.span) +
-              " outside the " + std::to_string(program.layers) + " layers");
+          bad(std::string(to_string(op.kind)) + " of blocks " + std::to_string(op.block) + " + " +
+              std::to_string(op.span) + " outside the " + std::to_string(program.layers) + " layers");
         }
+        const bool sharded = op.kind == OpKind::reduce_scatter || op.kind == OpKind::all_gather;
+        if (sharded && (program.zero_stage < 1 || replicas < 2))
+          bad(std::string(to_string(op.kind)) + " shards over the replicas: it needs zero_stage >= 1 and replicas >= 2");
+        if (sharded && replicas >= 1 && op.bytes % replicas != 0)
+          bad(std::string(to_string(op.kind)) + " of " + std::to_string(op.bytes) + " bytes does not split into " +
+              std::to_string(replicas) + " equal shards (pad it to a multiple of the replicas)");
         if (op.kind == OpKind::update && program.model.vocab < 1)
           bad("update (the optimizer step) belongs to a full training step (a model with a vocabulary)");
         if (op.per_tensor && (op.kind != OpKind::grad_allreduce || op.overlap))
           bad(std::string(to_string(op.kind)) + (op.overlap ? " overlapped" : "") +
               " cannot be per_tensor (only a blocking grad_allreduce is)");
-        if (op.overlap && op.kind != OpKind::grad_allreduce)
-          bad(std::string(to_string(op.kind)) + " cannot overlap (only a grad_allreduce does)");
-        if ((adds_to_gradient(op) || op.kind == OpKind::grad_allreduce) && op.block < frozen)
+        if (op.overlap && !is_replica_collective(op.kind))
+          bad(std::string(to_string(op.kind)) +
+              " cannot overlap (only a grad_allreduce, reduce_scatter or all_gather does)");
+        if ((adds_to_gradient(op) || op.kind == OpKind::grad_allreduce || op.kind == OpKind::reduce_scatter) &&
+            op.block < frozen)
           bad(std::string(to_string(op.kind)) + " on block " + std::to_string(op.block) + " of the " +
               std::to_string(frozen) + " frozen blocks (they have no gradients)");
         if (is_block_step(op.kind) && (op.block < 0 || op.span < 1 || op.block >= program.layers)) {
@@ -110,7 +123,7 @@ void check_structure(const Program& program, std::vector<Problem>& problems) {
               " outside the " + std::to_string(program.layers) + " layers");
         }
         const bool needs_dst = op.kind != OpKind::send && op.kind != OpKind::record_norm &&
-                               op.kind != OpKind::grad_allreduce && op.kind != OpKind::step_weight &&
+                               !is_replica_collective(op.kind) && op.kind != OpKind::step_weight &&
                                op.kind != OpKind::update;
         if (needs_dst && op.dst.empty()) bad(std::string(to_string(op.kind)) + " without dst");
         const bool needs_a = op.kind == OpKind::copy || op.kind == OpKind::sub || op.kind == OpKind::norm_sq ||
@@ -204,6 +217,7 @@ double dry_run(const Program& program, std::vector<Problem>* problems, std::vect
   // Ranks waiting in a collective, by (kind, group): it resumes them once the
   // whole group has arrived.
   std::map<std::pair<OpKind, std::vector<int>>, std::vector<int>> arrived;
+  std::map<std::pair<OpKind, std::vector<int>>, const Op*> opened;  // the first op to arrive
   std::vector<char> in_collective(ranks, 0);
   const auto report = [&](int rank, const std::string& why) {
     if (problems) {
@@ -241,6 +255,15 @@ double dry_run(const Program& program, std::vector<Problem>* problems, std::vect
       } else if (is_collective(op->kind)) {
         const std::vector<int> group = collective_group(program, rank, op->kind);
         auto& waiting = arrived[{op->kind, group}];
+        // Members of a gradient or parameter collective must move the same blocks.
+        const Op*& first = opened[{op->kind, group}];
+        if (waiting.empty()) first = op;
+        else if (is_replica_collective(op->kind) &&
+                 (first->block != op->block || first->span != op->span || first->bytes != op->bytes))
+          report(rank, std::string(to_string(op->kind)) + " of blocks " + std::to_string(op->block) + " + " +
+                           std::to_string(op->span) + " (" + std::to_string(op->bytes) + " bytes) meets rank " +
+                           std::to_string(waiting.front()) + "'s of blocks " + std::to_string(first->block) + " + " +
+                           std::to_string(first->span) + " (" + std::to_string(first->bytes) + " bytes)");
         waiting.push_back(rank);
         in_collective[rank] = 1;
         ++cursor.op;

@@ -78,7 +78,7 @@ TEST(DataParallelOverlap, RoundTripsThroughJsonAndOnlyGradientSumsOverlap) {
   program.rank_programs[0].sections[0].ops[0].overlap = true;  // the input op
   const auto problems = find_problems(program);
   ASSERT_FALSE(problems.empty());
-  EXPECT_NE(problems.front().to_string().find("input cannot overlap (only a grad_allreduce does)"), std::string::npos)
+  EXPECT_NE(problems.front().to_string().find("input cannot overlap (only a grad_allreduce, reduce_scatter or all_gather does)"), std::string::npos)
       << problems.front().to_string();
   EXPECT_EQ(plait::testing::error_of([] {
               BuildSpec spec = overlap_spec(4, 2, 1);

@@ -30,6 +30,15 @@ struct BuildSpec {
   // the rest of the backward (PyTorch DDP's default bucket: 25 MiB).
   bool dp_overlap = false;
   std::int64_t bucket_bytes = std::int64_t{25} << 20;
+  // Sharded data parallelism (ZeRO; FSDP is stage 3), with replicas >= 2:
+  // 1 shards the optimizer state (each replica updates 1 / replicas of the
+  // parameters, then all-gathers them), 2 also the gradients (reduce-scattered,
+  // not all-reduced), 3 also the parameters (all-gathered before every block
+  // step, its gradients reduce-scattered as its backward ends). 0: none.
+  std::int32_t zero_stage = 0;
+  // Stage 3: each block's all-gather issued one block step early, overlapped
+  // with that step (FSDP's forward and backward prefetch).
+  bool prefetch = false;
   // With replicas: sum the gradients as TorchBraid's data_parallel does, one
   // blocking all-reduce per parameter tensor of the rank's blocks (and ends)
   // after its backward (Op::per_tensor); not with dp_overlap.

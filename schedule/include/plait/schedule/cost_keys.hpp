@@ -26,6 +26,9 @@ inline constexpr std::string_view send = "comm.send";
 inline constexpr std::string_view recv = "comm.recv";
 inline constexpr std::string_view allreduce = "comm.allreduce";
 inline constexpr std::string_view grad_allreduce = "comm.grad_allreduce";  // data parallelism's gradient sum
+// Sharded data parallelism: gradients reduce-scattered, parameters all-gathered over the replicas.
+inline constexpr std::string_view reduce_scatter = "comm.reduce_scatter";
+inline constexpr std::string_view all_gather = "comm.all_gather";
 inline constexpr std::string_view record = "record";
 // The optimizer step; cost models price it per parameter updated.
 inline constexpr std::string_view update = "update";

@@ -27,6 +27,9 @@ class Backend {
   // packed), and their sum put back. A backend without data keeps these defaults.
   virtual std::vector<std::byte> gradient_bytes(const Op&) { return {}; }
   virtual void assign_gradient_bytes(const Op&, std::span<const std::byte>) {}
+  // The same for the parameters an all_gather assembles (ZeRO / FSDP).
+  virtual std::vector<std::byte> parameter_bytes(const Op&) { return {}; }
+  virtual void assign_parameter_bytes(const Op&, std::span<const std::byte>) {}
 };
 
 class Comm {
@@ -43,11 +46,24 @@ class Comm {
   // rank and throws plait::Error for more: comms spanning ranks override it.
   virtual std::vector<std::byte> allreduce_gradients(const Op& op, std::span<const int> group,
                                                      std::span<const std::byte> gradients);
+  // Sharded data parallelism, on the packed buffers above (a backend without
+  // data passes empty ones), each member's shard 1 / group of op.bytes
+  // (member k, ascending, holds shard k). reduce_scatter: returns the buffer
+  // with this member's shard summed over the group and the rest zero (freed);
+  // all_gather: returns the buffer with every shard taken from its member.
+  // These defaults serve a group of one and throw plait::Error for more.
+  virtual std::vector<std::byte> reduce_scatter_gradients(const Op& op, std::span<const int> group,
+                                                          std::span<const std::byte> gradients);
+  virtual std::vector<std::byte> all_gather_parameters(const Op& op, std::span<const int> group,
+                                                       std::span<const std::byte> parameters);
   // The activation all-reduces (`count`, each of `bytes`) a block step or a
   // vocabulary-parallel op takes in a tensor-parallel group (tensor_group,
   // tensor_allreduces), after the op's compute. The default serves a group
   // of one and throws plait::Error for more.
   virtual void tensor_allreduces(const Op& op, std::span<const int> group, int count, std::int64_t bytes);
+  // Before a compute op: a comm that runs prefetched all_gathers (Op::overlap)
+  // in the background waits here for those of a block step's block.
+  virtual void before_compute(const Op&) {}
   // The end of the rank's program: a comm that runs overlapped gradient
   // all-reduces (Op::overlap) in the background waits for them here; one that
   // runs them in place (the executor) has nothing to wait for.

@@ -53,14 +53,23 @@ enum class OpKind : std::uint8_t {
   grad_allreduce,  // gradients of blocks [block, block + span) = their sum over the replicas
   step_weight,     // grads += the parameter part of J^T a at state c (a split backward's second half)
   // The optimizer step over the rank's trained parameters (a full training
-  // step: model.vocab > 0); bytes = those parameters at the model's dtype.
+  // step: model.vocab > 0); bytes = those parameters at the model's dtype
+  // (with Program::zero_stage >= 1, the rank's 1 / replicas shard of them).
   update,
+  // Sharded data parallelism (ZeRO / FSDP), over the same group as a
+  // grad_allreduce; bytes = the whole buffer of blocks [block, block + span),
+  // padded to a multiple of the replicas, each member's shard 1 / replicas of it:
+  reduce_scatter,  // the blocks' gradients summed over the replicas, each keeping its shard
+  all_gather,      // the blocks' parameters assembled from every replica's shard
 };
 
 std::string_view to_string(OpKind kind);
 OpKind parse_op_kind(std::string_view text);  // throws plait::Error
 bool is_communication(OpKind kind);
-bool is_collective(OpKind kind);  // allreduce, grad_allreduce: every rank of a group takes part
+// allreduce, grad_allreduce, reduce_scatter, all_gather: every rank of a group takes part.
+bool is_collective(OpKind kind);
+// grad_allreduce, reduce_scatter, all_gather: over the replicas, on blocks [block, block + span).
+bool is_replica_collective(OpKind kind);
 bool is_block_step(OpKind kind);  // step, step_adjoint or step_weight: a block evaluation
 
 // How a block step uses autograd graphs. A forward step may keep its graph for
@@ -86,8 +95,10 @@ struct Op {
   std::int32_t peer = -1;   // send/recv
   std::int32_t tag = 0;
   std::int64_t bytes = 0;   // message bytes
-  // grad_allreduce: may run while the rank computes on (a bucket of gradients
-  // summed once final, as DDP and NCCL do), done by the end of the rank's program.
+  // grad_allreduce, reduce_scatter: may run while the rank computes on (a
+  // bucket of gradients summed once final, as DDP, FSDP and NCCL do), done by
+  // the end of the rank's program. all_gather: a prefetch (FSDP), started
+  // here on the communication stream; the next block step on its blocks waits for it.
   bool overlap = false;
   // grad_allreduce: summed as TorchBraid's data_parallel sums them, one
   // blocking all-reduce per parameter tensor in turn, each of its fp32 .grad
@@ -174,6 +185,15 @@ struct ModelDesc {
   // many before the head, run serially (not part of the MGRIT solve) by the
   // ranks that run the input and loss ops; the executor does not run them.
   std::int32_t buffer_blocks = 0;
+  // Megatron's sequence parallelism (with tensor_parallel > 1): the LayerNorms,
+  // dropouts and residual adds run on 1 / T of the sequence, each activation
+  // all-reduce becomes a reduce-scatter and an all-gather (the same ring
+  // time), and those parts' activations are split over the shards too.
+  bool sequence_parallel = false;
+  // Selective activation recomputation (Korthikanti et al. 2022): a kept
+  // forward graph omits attention's scores, softmax and dropout, which the
+  // backward on that graph recomputes (full recomputation is the ops' GraphUse).
+  bool selective_recompute = false;
   // reference problems
   double lambda = -1.0;
   std::string scheme = "forward-euler";  // linear: forward-euler | backward-euler
@@ -225,6 +245,11 @@ struct Program {
   // Interleaved pipelines: each rank of a replica holds this many chunks of
   // blocks, chunk c on position c % (ranks / replicas).
   std::int32_t virtual_stages = 1;
+  // Sharded data parallelism (ZeRO stage, with replicas > 1): 1 the optimizer
+  // state (update ops update the rank's shard; an all_gather of the updated
+  // parameters follows), 2 also the gradients (reduce_scatter, not
+  // grad_allreduce), 3 also the parameters (each block step's all_gather). 0: none.
+  std::int32_t zero_stage = 0;
   // Blocks [0, frozen_blocks) are frozen (PipeTransformer): forward steps only,
   // no kept graph, no gradients, no all-reduce of their weights.
   std::int32_t frozen_blocks = 0;
