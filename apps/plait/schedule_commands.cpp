@@ -17,10 +17,10 @@ namespace {
 
 using schedule::BuildSpec;
 
-// --recompute's value: bare (CLI11 gives "true") or full, selective; empty: none.
-void apply_recompute(const std::string& value, BuildSpec& spec) {
-  if (value.empty()) return;
-  if (value == "true" || value == "full") spec.recompute = true;
+// --recompute's value: bare, full or selective; not given: none.
+void apply_recompute(const CLI::Option& option, const std::string& value, BuildSpec& spec) {
+  if (option.count() == 0) return;
+  if (value.empty() || value == "true" || value == "full") spec.recompute = true;
   else if (value == "selective") spec.model.selective_recompute = true;
   else throw Error("--recompute", "expected full or selective, got \"" + value + "\"");
 }
@@ -85,7 +85,8 @@ void add_schedule(CLI::App& app) {
     std::int32_t vocab = 50304;  // GPT-2's 50,257 padded to a multiple of 128, as Megatron does
     CLI::Option* vocab_option = nullptr;
     std::string from_step;
-    std::string recompute;  // "" none, "true" (bare flag) or "full", "selective"
+    std::string recompute;  // full (or empty: bare) or selective
+    CLI::Option* recompute_option = nullptr;
     bool fsdp = false;
   };
   auto options = std::make_shared<Options>();
@@ -98,7 +99,7 @@ void add_schedule(CLI::App& app) {
   command->add_option("--virtual-stages,-v", options->spec.virtual_stages,
                       "1f1b-interleaved: chunks of blocks each stage holds (micro-batches a multiple of the stages)")
       ->capture_default_str();
-  command->add_option("--recompute", options->recompute,
+  options->recompute_option = command->add_option("--recompute", options->recompute,
                       "activation checkpointing: full (bare --recompute: keep no forward graph, recompute each "
                       "block's forward in its backward step) or selective (keep the graph but attention's scores, "
                       "softmax and dropout, recomputed in the backward)")
@@ -203,7 +204,7 @@ void add_schedule(CLI::App& app) {
     if (options->fsdp && options->spec.zero_stage != 0 && options->spec.zero_stage != 3)
       throw Error("--fsdp", "is --zero 3, not --zero " + std::to_string(options->spec.zero_stage));
     if (options->fsdp) options->spec.zero_stage = 3;
-    apply_recompute(options->recompute, options->spec);
+    apply_recompute(*options->recompute_option, options->recompute, options->spec);
     const std::string& kind = options->kind;
     if (!schedule::is_pipeline_kind(kind) && options->spec.micro_batches != 1)
       throw Error("--micro-batches",

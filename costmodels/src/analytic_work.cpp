@@ -9,6 +9,7 @@
 // Bytes assume no fusion: each kernel reads its inputs and writes its output once.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "plait/costmodels/analytic.hpp"
 #include "plait/schedule/cost_keys.hpp"
@@ -33,9 +34,10 @@ double dtype_bytes(std::string_view dtype) {
 namespace {
 
 // T tensor-parallel ranks (a rank computes H / T heads and r d / T MLP
-// columns), V the vocabulary (0: none).
+// columns), V the vocabulary (0: none), Q the ranks the sequence is split over
+// outside attention and the MLP (T with sequence parallelism, else 1).
 struct Shape {
-  double B, S, d, H, r, e, n, T, V;
+  double B, S, d, H, r, e, n, T, V, Q;
 };
 
 Shape shape_of(const schedule::ModelDesc& model) {
@@ -47,9 +49,9 @@ Shape shape_of(const schedule::ModelDesc& model) {
       model.mlp_ratio <= 0 || model.d_model % model.heads != 0) {
     throw Error("model", "sizes must be positive and d_model divisible by heads");
   }
-  const double B = model.batch, S = model.seq;
+  const double B = model.batch, S = model.seq, T = std::max(model.tensor_parallel, 1);
   return {B, S, double(model.d_model), double(model.heads), double(model.mlp_ratio),
-          dtype_bytes(model.dtype), B * S, double(std::max(model.tensor_parallel, 1)), double(model.vocab)};
+          dtype_bytes(model.dtype), B * S, T, double(model.vocab), model.sequence_parallel ? T : 1};
 }
 
 // A GEMM [m x k] * [k x n]: reads both operands, writes the result.
@@ -65,19 +67,29 @@ WorkPart elementwise(std::string name, double elements, double flops_per_element
 
 // Tensor parallelism splits the heads and the MLP columns: every part but
 // the LayerNorms and residuals works on 1 / T of its tensors.
+// Sequence parallelism splits what tensor parallelism leaves whole (the
+// LayerNorms, dropouts and residual adds) over the sequence: `local` elements.
 struct BlockSizes {
-  double nd, heads, scores, dh, hidden;  // state, heads x batch, attention scores, head width, MLP activations
+  double nd, heads, scores, dh, hidden, local;  // state, heads x batch, attention scores, head width, MLP activations
 };
 
 BlockSizes sizes_of(const Shape& s) {
   const double heads = s.B * s.H / s.T;
-  return {s.n * s.d, heads, heads * s.S * s.S, s.d / s.H, s.n * s.r * s.d / s.T};
+  return {s.n * s.d, heads, heads * s.S * s.S, s.d / s.H, s.n * s.r * s.d / s.T, s.n * s.d / s.Q};
+}
+
+// Attention's core (scores, softmax, dropout, the weighted sum of values):
+// what selective recomputation recomputes in the backward.
+bool is_core_attention(const WorkPart& part) {
+  for (const char* name : {"scores", "scale", "mask", "softmax", "attention.dropout", "attn.v"})
+    if (part.name == name) return true;
+  return false;
 }
 
 std::vector<WorkPart> forward_parts(const Shape& s) {
-  const auto [nd, heads, scores, dh, hidden] = sizes_of(s);
+  const auto [nd, heads, scores, dh, hidden, local] = sizes_of(s);
   return {
-      elementwise("ln1", nd, 8, 1, s.e),
+      elementwise("ln1", local, 8, 1, s.e),
       gemm("qkv", s.n, s.d, 3 * s.d / s.T, s.e),
       // q, k, v are permuted views: matmul copies them contiguous.
       elementwise("qkv.contiguous", 3 * nd / s.T, 0, 1, s.e),
@@ -88,12 +100,12 @@ std::vector<WorkPart> forward_parts(const Shape& s) {
       gemm("attn.v", s.S, s.S, dh, s.e, heads),
       elementwise("heads.merge", nd / s.T, 0, 1, s.e),  // transpose + reshape copies
       gemm("out.proj", s.n, s.d / s.T, s.d, s.e),
-      elementwise("residual1", nd, 2, 2, s.e),
-      elementwise("ln2", nd, 8, 1, s.e),
+      elementwise("residual1", local, 2, 2, s.e),
+      elementwise("ln2", local, 8, 1, s.e),
       gemm("mlp.up", s.n, s.d, s.r * s.d / s.T, s.e),
       elementwise("gelu", hidden, 14, 1, s.e),
       gemm("mlp.down", s.n, s.r * s.d / s.T, s.d, s.e),
-      elementwise("residual2", nd, 2, 2, s.e),
+      elementwise("residual2", local, 2, 2, s.e),
   };
 }
 
@@ -102,9 +114,9 @@ std::vector<WorkPart> forward_parts(const Shape& s) {
 // dropout on the probabilities and, fused with the bias and the residual, on
 // each branch (p = 0.1, a byte mask each), the MLP's bias fused with GELU.
 std::vector<WorkPart> megatron_forward_parts(const Shape& s) {
-  const auto [nd, heads, scores, dh, hidden] = sizes_of(s);
+  const auto [nd, heads, scores, dh, hidden, local] = sizes_of(s);
   return {
-      elementwise("ln1", nd, 8, 1, s.e),
+      elementwise("ln1", local, 8, 1, s.e),
       gemm("qkv", s.n, s.d, 3 * s.d / s.T, s.e),
       gemm("scores", s.S, dh, s.S, s.e, heads),  // scaled by the GEMM's alpha
       elementwise("softmax", scores, 7, 1, s.e),
@@ -112,12 +124,12 @@ std::vector<WorkPart> megatron_forward_parts(const Shape& s) {
       gemm("attn.v", s.S, s.S, dh, s.e, heads),
       elementwise("heads.merge", nd / s.T, 0, 1, s.e),
       gemm("out.proj", s.n, s.d / s.T, s.d, s.e),
-      {"bias.dropout.add1", 4 * nd, nd * (3 * s.e + 1)},
-      elementwise("ln2", nd, 8, 1, s.e),
+      {"bias.dropout.add1", 4 * local, local * (3 * s.e + 1)},
+      elementwise("ln2", local, 8, 1, s.e),
       gemm("mlp.up", s.n, s.d, s.r * s.d / s.T, s.e),
       elementwise("bias.gelu", hidden, 15, 1, s.e),
       gemm("mlp.down", s.n, s.r * s.d / s.T, s.d, s.e),
-      {"bias.dropout.add2", 4 * nd, nd * (3 * s.e + 1)},
+      {"bias.dropout.add2", 4 * local, local * (3 * s.e + 1)},
   };
 }
 
@@ -195,14 +207,20 @@ std::map<std::string, OpWork> transformer_work(const schedule::ModelDesc& model)
   OpWork weight_gradient{parameter_gradient_parts(s)};
   for (const WorkPart& part : weight_gradient.parts) gradient.parts.push_back(part);
   table[std::string(keys::block_weight_gradient)] = std::move(weight_gradient);
-  const auto recomputing = [&forward](const OpWork& backward) {
-    OpWork out = forward;
+  const auto after = [](const std::vector<WorkPart>& first, const OpWork& backward) {
+    OpWork out{first};
     out.parts.insert(out.parts.end(), backward.parts.begin(), backward.parts.end());
     return out;
   };
-
-  table[std::string(keys::block_adjoint_recompute)] = recomputing(adjoint);
-  table[std::string(keys::block_gradient_recompute)] = recomputing(gradient);
+  table[std::string(keys::block_adjoint_recompute)] = after(forward.parts, adjoint);
+  table[std::string(keys::block_gradient_recompute)] = after(forward.parts, gradient);
+  // Selective recomputation: a backward on a kept graph first recomputes attention's core.
+  if (model.selective_recompute) {
+    std::vector<WorkPart> core;
+    std::copy_if(forward.parts.begin(), forward.parts.end(), std::back_inserter(core), is_core_attention);
+    adjoint = after(core, adjoint);
+    gradient = after(core, gradient);
+  }
   table[std::string(keys::block_forward_keep)] = forward;  // the same work; a profile prices the recording
   table[std::string(keys::block_forward)] = std::move(forward);
   table[std::string(keys::block_adjoint)] = std::move(adjoint);

@@ -84,6 +84,7 @@ Program model_parallel(const BuildSpec& spec, Program (*build)(const BuildSpec&)
   blocks.model.tensor_parallel = 1;
   blocks.model.vocab = 0;
   blocks.model.buffer_blocks = 0;
+  blocks.model.sequence_parallel = false;
   Program program = build(blocks);
   program.model = spec.model;
   expand_tensor_parallel(program);

@@ -35,6 +35,7 @@ schedule::Program serial_counterpart(const schedule::Program& program) {
   spec.adjoint = program.adjoint;
   spec.model = program.model;
   spec.model.tensor_parallel = 1;  // one device holds whole blocks
+  spec.model.sequence_parallel = false;
   return schedule::build_serial(spec);
 }
 
