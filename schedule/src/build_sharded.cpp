@@ -9,8 +9,8 @@
 // all-gather of its block (one for a run of steps on the same block), with
 // `prefetch` issued one block step early on the communication stream; the
 // gradients are reduce-scattered a block at a time as the backward finishes
-// them (data_parallel buckets them so); the ends (embedding, head) keep
-// whole parameters and are all-gathered after the update.
+// them (data_parallel buckets them so); the ends (embedding, head), whose
+// gradients join the last of those, are all-gathered with it after the update.
 #include <algorithm>
 
 #include "detail/data_parallel.hpp"
@@ -80,18 +80,15 @@ void shard_data_parallel(Program& program, const BuildSpec& spec) {
       }
       if (stage == 3) gather_before_steps(section, block_bytes, spec.prefetch);
     }
-    // The updated shards gathered: every gradient buffer (stages 1, 2) or only
-    // the ends' parameters (stage 3; they join the rank's last sum).
+    // The updated shards gathered: every gradient buffer (stages 1, 2), or at
+    // stage 3 only the one carrying the ends (its blocks' part is gathered
+    // again before their next step: a small overcount, one block's gather).
     Section gathers{.name = "parameter all-gather", .phase = Phase::none, .iteration = false, .repeat = 1, .ops = {}};
-    const std::int64_t ends = end_parameter_bytes(program, rank);
-    for (std::size_t i = 0; i < sums.size(); ++i) {
-      Op gather{.kind = OpKind::all_gather, .block = sums[i].block, .span = sums[i].span, .bytes = sums[i].bytes};
-      if (stage == 3) {
-        if (i + 1 != sums.size() || ends == 0) continue;
-        gather.bytes = padded(ends, replicas, element);
-      }
-      gathers.ops.push_back(gather);
-    }
+    const bool has_ends = end_parameter_bytes(program, rank) > 0;
+    for (std::size_t i = 0; i < sums.size(); ++i)
+      if (stage < 3 || (i + 1 == sums.size() && has_ends))
+        gathers.ops.push_back({.kind = OpKind::all_gather, .block = sums[i].block, .span = sums[i].span,
+                               .bytes = sums[i].bytes});
     if (!gathers.ops.empty()) ops.sections.push_back(std::move(gathers));
   }
 }

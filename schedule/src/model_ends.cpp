@@ -90,8 +90,10 @@ std::int64_t gradient_element_bytes(const ModelDesc& model, const Op& op) {
   return op.per_tensor ? 4 : element_bytes(model);
 }
 
-bool carries_end_gradients(const ModelDesc& model, const Op& op) {
-  return op.bytes > std::int64_t{op.span} * block_parameter_count(model) * gradient_element_bytes(model, op);
+bool carries_end_gradients(const ModelDesc& model, const Op& op, std::int64_t shards) {
+  const std::int64_t elements = std::int64_t{op.span} * block_parameter_count(model);
+  const std::int64_t padded = (elements + shards - 1) / shards * shards;
+  return op.bytes > padded * gradient_element_bytes(model, op);
 }
 
 std::int64_t end_gradient_bytes(const Program& program, int rank, const Op& op) {
@@ -102,7 +104,7 @@ std::vector<std::int64_t> gradient_tensor_elements(const Program& program, int r
   const std::vector<std::int64_t> block = block_tensors(program.model);
   std::vector<std::int64_t> tensors;
   for (std::int32_t b = 0; b < op.span; ++b) tensors.insert(tensors.end(), block.begin(), block.end());
-  if (carries_end_gradients(program.model, op)) {
+  if (carries_end_gradients(program.model, op, program.zero_stage > 0 ? program.replicas : 1)) {
     const std::vector<std::int64_t> ends = end_tensors(program, rank);
     tensors.insert(tensors.end(), ends.begin(), ends.end());
   }

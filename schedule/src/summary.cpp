@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -90,13 +91,20 @@ std::string format_summary(const Program& program, const ProgramSummary& summary
                   static_cast<long long>(rank.bytes_sent));
     out += line;
   }
-  out += "memory (estimate)   parameters    gradients    optimizer       states  kept graphs    recompute     messages        total\n";
+  // The gathered parameters (ZeRO stage 3) get a column only where some rank holds them.
+  bool gathers = false;
+  for (const auto& rank : summary.ranks) gathers = gathers || rank.memory.gathered > 0;
+  out += "memory (estimate)   parameters    gradients    optimizer       states  kept graphs    recompute     messages";
+  out += gathers ? "     gathered        total\n" : "        total\n";
   for (std::size_t r = 0; r < summary.ranks.size(); ++r) {
     const RankMemory& m = summary.ranks[r].memory;
     std::snprintf(line, sizeof line, "rank %-14zu", r);
     out += line;
-    for (std::int64_t bytes :
-         {m.parameters, m.gradients, m.optimizer, m.states, m.kept_graphs, m.recompute, m.messages, m.total()}) {
+    std::vector<std::int64_t> columns{m.parameters, m.gradients, m.optimizer, m.states, m.kept_graphs, m.recompute,
+                                      m.messages};
+    if (gathers) columns.push_back(m.gathered);
+    columns.push_back(m.total());
+    for (const std::int64_t bytes : columns) {
       std::snprintf(line, sizeof line, " %12s", format_bytes(double(bytes)).c_str());
       out += line;
     }
@@ -124,6 +132,7 @@ void to_json(nlohmann::json& out, const ProgramSummary& summary) {
                                        {"kept_graphs", rank.memory.kept_graphs},
                                        {"recompute", rank.memory.recompute},
                                        {"messages", rank.memory.messages},
+                                       {"gathered", rank.memory.gathered},
                                        {"total", rank.memory.total()}}}});
   }
   out = {{"ranks", ranks},

@@ -13,18 +13,27 @@
 namespace plait::schedule {
 
 struct RankMemory {
-  std::int64_t parameters = 0;   // the rank's blocks' weights
-  std::int64_t gradients = 0;    // their gradients (the same size)
+  // The rank's blocks' weights (with ZeRO stage 3, their 1 / replicas shards)
+  // and its ends' (whole).
+  std::int64_t parameters = 0;
+  std::int64_t gradients = 0;    // the trained parameters' gradients (ZeRO stage >= 2: 1 / replicas of them)
   // Optimizer state, when training (e.g. AdamW: 2x parameters); a full
   // training step (a vocabulary) in fp16 / bf16 also keeps fp32 master weights.
+  // ZeRO stage >= 1: of the rank's 1 / replicas shard of the parameters.
   std::int64_t optimizer = 0;
-  std::int64_t states = 0;       // the most state buffers alive at once (first write to last read), one state each
+  // The most state buffers alive at once (first write to last read), one state
+  // each; with sequence parallelism 1 / T of a state (the rank's part of the sequence).
+  std::int64_t states = 0;
   std::int64_t kept_graphs = 0;  // activations of forward steps kept for the adjoint
   std::int64_t recompute = 0;    // one recomputing adjoint step's transient graph
   std::int64_t messages = 0;     // sent bytes not yet received, at most (peak_held_message_bytes)
+  // ZeRO stage 3: the whole parameters of the blocks all-gathered at once, a
+  // transient: one block, two when the gathers prefetch (the next block's
+  // arrives during the step on the previous one).
+  std::int64_t gathered = 0;
 
   std::int64_t total() const {
-    return parameters + gradients + optimizer + states + kept_graphs + recompute + messages;
+    return parameters + gradients + optimizer + states + kept_graphs + recompute + messages + gathered;
   }
 };
 
@@ -46,7 +55,8 @@ std::int64_t held_buffer_blocks(const Program& program, int rank);
 std::int64_t gradient_element_bytes(const ModelDesc& model, const Op& op);
 // Whether a grad_allreduce also sums the rank's ends' gradients (its bytes
 // are more than its blocks'), and those gradients' bytes at its element size.
-bool carries_end_gradients(const ModelDesc& model, const Op& op);
+// `shards`: a sharded op's replicas (its blocks' part padded to a multiple of them), else 1.
+bool carries_end_gradients(const ModelDesc& model, const Op& op, std::int64_t shards = 1);
 std::int64_t end_gradient_bytes(const Program& program, int rank, const Op& op);
 // The parameter tensors (elements each) a grad_allreduce of `rank` sums, in
 // order: each of its blocks' tensors, then the ends' when it carries them.
@@ -56,6 +66,10 @@ std::vector<std::int64_t> gradient_tensor_elements(const Program& program, int r
 std::int64_t gradient_bytes(const ModelDesc& model, std::int32_t blocks);
 // Bytes autograd saves for one transformer block step (inputs of every matmul,
 // norm and nonlinearity, the attention probabilities); 0 for the test problems.
+// A full GPT step (vocab > 0) in fp16 / bf16: Korthikanti et al. 2022's layer,
+// s b h (10 + 24 / t) + 5 a s^2 b / t, with sequence parallelism (the 10 over t
+// too) and selective recompute (no 5 a s^2 b / t); the block stack: the
+// executor's torch block (memory.cpp).
 std::int64_t graph_bytes(const ModelDesc& model);
 
 // States a parameter of an optimizer keeps: none 0, sgd-momentum 1, adamw 2;
