@@ -21,7 +21,11 @@ class ShapeCache {
   double seconds(const schedule::ModelDesc& model, std::string_view key, Compute&& compute) const {
     std::lock_guard lock(mutex_);
     for (const auto& [shape, table] : entries_) {
-      if (same_shape(shape, model) && shape.kind == model.kind) return lookup(table, key, model);
+      // The same kernels (same_shape), run the same way: a sequence-parallel
+      // or selectively recomputing block prices differently.
+      if (same_shape(shape, model) && shape.kind == model.kind && shape.sequence_parallel == model.sequence_parallel &&
+          shape.selective_recompute == model.selective_recompute)
+        return lookup(table, key, model);
     }
     entries_.emplace_back(model, compute(model));
     return lookup(entries_.back().second, key, model);

@@ -58,12 +58,18 @@ StepEstimator::StepEstimator(schedule::Program program) {
             compact.peer = peer->second;
             compact.bytes = op.bytes;
             compact.price = price_of(op);
-          } else if (op.kind == OpKind::grad_allreduce) {
+          } else if (schedule::is_replica_collective(op.kind)) {
             compact.kind = CompactOp::Kind::collective;
             groups_.push_back(schedule::collective_group(program_, rank, op.kind));
             compact.group = int(groups_.back().size());
             compact.members = int(groups_.size()) - 1;
             compact.bytes = op.bytes;
+            compact.half = op.kind != OpKind::grad_allreduce;
+            compact.overlap = op.overlap;
+            if (op.kind == OpKind::all_gather) {
+              compact.block = op.block, compact.span = std::max(op.span, 1);
+              prefetches_ = prefetches_ || op.overlap;
+            }
           } else if (op.kind == OpKind::allreduce) {
             compact.kind = CompactOp::Kind::barrier;  // the replica's stages meet
             compact.bytes = 8;
@@ -72,6 +78,7 @@ StepEstimator::StepEstimator(schedule::Program program) {
           } else {
             compact.price = price_of(op);
             compact.tensor_allreduces = schedule::tensor_allreduces(program_, op);
+            if (schedule::is_block_step(op.kind)) compact.block = op.block;
           }
           ranks_[index].push_back(compact);
         }
@@ -104,15 +111,32 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
     return links.messages.seconds(0) +
            inter_node_message_seconds(links.cluster->inter, std::min(tensor_parallel, per_node), double(bytes));
   };
+  // A reduce-scatter or all-gather (ZeRO) is half the ring all-reduce: its
+  // D - 1 steps of latency and bytes / D, without the all-reduce's pass.
   const auto collective_seconds = [&](const CompactOp& op) {
     if (op.group <= 1) return 0.0;
-    if (!links.cluster) return links.gradient_ring.value_or(links.ring).seconds(op.group, double(op.bytes));
-    return hierarchical_allreduce_seconds(links.ring, links.cluster->inter,
-                                          span_of(groups_[op.members], per_node, busy), double(op.bytes));
+    if (!links.cluster) {
+      const RingAllreduceModel& ring = links.gradient_ring.value_or(links.ring);
+      return op.half ? hierarchical_gather_seconds(ring, {}, GroupSpan{.nodes = 1, .per_node = op.group}, double(op.bytes))
+                     : ring.seconds(op.group, double(op.bytes));
+    }
+    const GroupSpan span = span_of(groups_[op.members], per_node, busy);
+    return op.half ? hierarchical_gather_seconds(links.ring, links.cluster->inter, span, double(op.bytes))
+                   : hierarchical_allreduce_seconds(links.ring, links.cluster->inter, span, double(op.bytes));
+  };
+  const auto across_nodes = [&](const CompactOp& op) {
+    return links.cluster && span_of(groups_[op.members], per_node, busy).nodes > 1;
   };
   for (std::size_t i = 0; i < priced_.size(); ++i) price[i] = pricer.op_seconds(program_, priced_[i]);
   std::vector<std::size_t> next(ranks, 0);
   std::vector<double> clock(ranks, 0);
+  // Each rank's communication stream (Op::overlap: DDP's buckets, ZeRO's
+  // reduce-scatters, FSDP's prefetched gathers, one after another as NCCL
+  // runs them): when it is free, and when each block's last gather pushed
+  // ends (a block step waits for it). The replicas run in lockstep, so a
+  // collective starts as soon as the stream is free.
+  std::vector<double> stream(ranks, 0);
+  std::vector<std::vector<double>> gathered(prefetches_ ? ranks : 0, std::vector<double>(program_.layers, 0));
   // A message sent at `sent` takes `transfer`; one between nodes starts when
   // its receiver posts it too (a rendezvous, as NCCL's send and receive).
   struct Message {
@@ -136,6 +160,8 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
       const CompactOp& op = ranks_[r][next[r]];
       switch (op.kind) {
         case CompactOp::Kind::compute:
+          if (prefetches_ && op.block >= 0 && op.block < program_.layers)
+            clock[r] = std::max(clock[r], gathered[r][op.block]);
           clock[r] += price[op.price] + op.tensor_allreduces * tensor_allreduce[r];
           break;
         case CompactOp::Kind::send:
@@ -157,7 +183,27 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
           break;
         }
         case CompactOp::Kind::collective:
-          clock[r] += collective_seconds(op);
+          if (!op.overlap) {
+            double seconds = collective_seconds(op);
+            // In place while the stream's collectives are in flight: the two
+            // rings (the same group's) share their links, each at half speed
+            // until the shorter is done (what SimGrid simulates), so both
+            // are late by that overlap. Not across nodes (closed forms there).
+            if (const double now = clock[r]; stream[r] > now && !across_nodes(op)) {
+              const double shared = std::min(seconds, stream[r] - now);
+              if (prefetches_)
+                for (double& ready : gathered[r])
+                  if (ready > now) ready += std::min(ready - now, seconds);
+              stream[r] += shared;
+              seconds += shared;
+            }
+            clock[r] += seconds;
+            break;
+          }
+          stream[r] = std::max(stream[r], clock[r]) + collective_seconds(op);
+          if (prefetches_ && op.block >= 0)
+            for (int block = op.block; block < std::min(op.block + op.span, program_.layers); ++block)
+              gathered[r][block] = stream[r];
           break;
         case CompactOp::Kind::barrier:
           at_barrier.push_back(r);
@@ -174,8 +220,10 @@ double StepEstimator::seconds(const OpPricer& pricer, const StepLinks& links) co
       ++next[r];
     }
   }
-  for (int r = 0; r < ranks; ++r)
+  for (int r = 0; r < ranks; ++r) {
     if (next[r] < ranks_[r].size()) throw Error("step estimate", "rank " + std::to_string(r) + " never finishes (deadlock)");
+    clock[r] = std::max(clock[r], stream[r]);  // the rank's overlapped collectives done by the end of its step
+  }
   return *std::max_element(clock.begin(), clock.end());
 }
 

@@ -69,24 +69,9 @@ double recursive_doubling(MessagePort& port, int rank, int ranks, std::int64_t b
   return sum;
 }
 
-double ring(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value) {
-  const int next = (rank + 1) % ranks;
-  const int previous = (rank + ranks - 1) % ranks;
-  const std::int64_t chunk = std::max<std::int64_t>(1, (bytes + ranks - 1) / ranks);
-  // Reduce-scatter: P-1 steps; the scalar's partial values travel round, so
-  // after them every rank holds the sum. All-gather: P-1 more steps.
-  double sum = value;
-  double carried = value;
-  for (int step = 0; step < ranks - 1; ++step) {
-    port.post(next, chunk, carried);
-    carried = port.receive(previous, chunk);
-    sum += carried;
-  }
-  for (int step = 0; step < ranks - 1; ++step) {
-    port.post(next, chunk, sum);
-    port.receive(previous, chunk);
-  }
-  return sum;
+// The chunk each ring step moves: a `ranks`-th of the buffer, at least a byte.
+std::int64_t ring_chunk(int ranks, std::int64_t bytes) {
+  return std::max<std::int64_t>(1, (bytes + ranks - 1) / ranks);
 }
 
 }  // namespace
@@ -94,8 +79,35 @@ double ring(MessagePort& port, int rank, int ranks, std::int64_t bytes, double v
 double allreduce(MessagePort& port, AllreduceAlgorithm algorithm, int rank, int ranks, std::int64_t bytes,
                  double value) {
   if (ranks <= 1) return value;
-  return algorithm == AllreduceAlgorithm::ring ? ring(port, rank, ranks, bytes, value)
-                                               : recursive_doubling(port, rank, ranks, bytes, value);
+  if (algorithm != AllreduceAlgorithm::ring) return recursive_doubling(port, rank, ranks, bytes, value);
+  // The ring: its reduce-scatter leaves the sum on every rank (the scalar's
+  // partial values travel round), its all-gather hands it round once more.
+  const double sum = ring_reduce_scatter(port, rank, ranks, bytes, value);
+  ring_all_gather(port, rank, ranks, bytes, sum);
+  return sum;
+}
+
+double ring_reduce_scatter(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value) {
+  if (ranks <= 1) return value;
+  const int next = (rank + 1) % ranks, previous = (rank + ranks - 1) % ranks;
+  const std::int64_t chunk = ring_chunk(ranks, bytes);
+  double sum = value, carried = value;
+  for (int step = 0; step < ranks - 1; ++step) {
+    port.post(next, chunk, carried);
+    carried = port.receive(previous, chunk);
+    sum += carried;
+  }
+  return sum;
+}
+
+void ring_all_gather(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value) {
+  if (ranks <= 1) return;
+  const int next = (rank + 1) % ranks, previous = (rank + ranks - 1) % ranks;
+  const std::int64_t chunk = ring_chunk(ranks, bytes);
+  for (int step = 0; step < ranks - 1; ++step) {
+    port.post(next, chunk, value);
+    port.receive(previous, chunk);
+  }
 }
 
 AllreduceAlgorithm resolve(AllreduceAlgorithm algorithm, std::int64_t bytes, std::int64_t eager_limit_bytes) {

@@ -26,6 +26,13 @@ class MessagePort {
 double allreduce(MessagePort& port, AllreduceAlgorithm algorithm, int rank, int ranks,
                  std::int64_t bytes, double value);
 
+// The two halves of the ring all-reduce, each P-1 steps of a P-th of `bytes`
+// (rounded up) to the next rank while receiving from the previous: NCCL's
+// reduce-scatter and all-gather. The reduce-scatter returns the sum of `value`
+// over the ranks (partial values travel round); the all-gather hands `value` on.
+double ring_reduce_scatter(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value);
+void ring_all_gather(MessagePort& port, int rank, int ranks, std::int64_t bytes, double value);
+
 // The algorithm `automatic` stands for at this size.
 AllreduceAlgorithm resolve(AllreduceAlgorithm algorithm, std::int64_t bytes, std::int64_t eager_limit_bytes);
 

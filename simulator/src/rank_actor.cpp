@@ -30,26 +30,6 @@ int point_of(const schedule::Op& op) {
   return op.a.empty() ? -1 : op.a.point;
 }
 
-// The collective channel of a SimGridComm, as collectives see it.
-// A collective's messages within its group: peers are indices into `group`.
-class CollectivePort final : public MessagePort {
- public:
-  CollectivePort(SimGridComm& comm, Channel channel, std::span<const int> group)
-      : comm_(comm), channel_(channel), group_(group) {}
-  void post(int peer, std::int64_t bytes, double value) override {
-    comm_.post(channel_, group_[static_cast<std::size_t>(peer)], bytes, value);
-  }
-  double receive(int peer, std::int64_t bytes) override {
-    return comm_.receive(channel_, group_[static_cast<std::size_t>(peer)], bytes);
-  }
-
- private:
-  SimGridComm& comm_;
-  Channel channel_;
-  std::span<const int> group_;
-};
-
-
 }  // namespace
 
 double SimGridClock::now() const { return sg4::Engine::get_clock(); }
@@ -170,6 +150,10 @@ double SimGridComm::allreduce_sum(const schedule::Op& op, std::span<const int> g
 // per parameter tensor, each at its own size: small ones pay the algorithm's
 // latency terms (recursive doubling under the eager limit), large ones ring.
 void SimGridComm::collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value) {
+  if (op.kind == schedule::OpKind::reduce_scatter || op.kind == schedule::OpKind::all_gather) {
+    sharded_collective(channel, op.kind, group, op.bytes);
+    return;
+  }
   if (!op.per_tensor || costs_.program == nullptr || group.size() <= 1) {
     collective_of(channel, op.kind, group, op.bytes, value);
     return;
@@ -186,7 +170,7 @@ void SimGridComm::collective_of(Channel channel, schedule::OpKind kind, std::spa
   const bool gradients = kind == schedule::OpKind::grad_allreduce && size > 1;
   const costmodels::GroupSpan span = gradients ? span_of_group(group) : costmodels::GroupSpan{};
   if (span.nodes > 1 && costs_.hierarchical_gradients && costs_.barriers != nullptr) {
-    costs_.barriers->wait(group);  // NCCL's collective starts when the last member arrives
+    costs_.barriers->wait(channel, group);  // NCCL's collective starts when the last member arrives
     sg4::this_actor::sleep_for(costmodels::hierarchical_allreduce_seconds(node_ring(), costs_.inter, span, double(bytes)));
     return;
   }
@@ -195,8 +179,8 @@ void SimGridComm::collective_of(Channel channel, schedule::OpKind kind, std::spa
   allreduce(port, resolve(algorithm_, bytes, eager_limit_bytes_), index, size, bytes, value);
 }
 
-void GroupBarriers::wait(std::span<const int> group) {
-  auto [found, added] = barriers_.try_emplace(std::vector<int>(group.begin(), group.end()), nullptr);
+void GroupBarriers::wait(Channel channel, std::span<const int> group) {
+  auto [found, added] = barriers_.try_emplace({channel, std::vector<int>(group.begin(), group.end())}, nullptr);
   if (added) found->second = sg4::Barrier::create(static_cast<unsigned>(group.size()));
   found->second->wait();
 }
@@ -230,66 +214,14 @@ void SimGridComm::tensor_allreduces(const schedule::Op&, std::span<const int> gr
 // backend has no data to sum.
 std::vector<std::byte> SimGridComm::allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                                         std::span<const std::byte>) {
-  if (op.overlap && stream_ != nullptr) stream_->push(op, group);
-  else collective(Channel::collective, op, group, 0);
+  run_or_push(op, group);
   return {};
-}
-
-void SimGridComm::finish() {
-  if (stream_ == nullptr) return;
-  state_.waiting_for = "its overlapped gradient all-reduces";
-  const double start = sg4::Engine::get_clock();
-  stream_->close_and_wait();
-  state_.stream_wait_s = sg4::Engine::get_clock() - start;
-  state_.waiting_for.clear();
-}
-
-GradientStream::GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
-                               CommCosts costs)
-    : state_{.rank = rank}, comm_(state_, ranks, algorithm, eager_limit_bytes, nullptr, std::move(costs)),
-      mutex_(sg4::Mutex::create()), changed_(sg4::ConditionVariable::create()) {}
-
-void GradientStream::push(const schedule::Op& op, std::span<const int> group) {
-  const std::unique_lock lock(*mutex_);
-  jobs_.push_back({&op, {group.begin(), group.end()}});
-  changed_->notify_all();
-}
-
-void GradientStream::close_and_wait() {
-  std::unique_lock lock(*mutex_);
-  closed_ = true;
-  changed_->notify_all();
-  while (!done_) changed_->wait(lock);
-  if (!state_.error.empty()) throw Error("gradient stream of rank " + std::to_string(state_.rank), state_.error);
-}
-
-void GradientStream::run() {
-  std::unique_lock lock(*mutex_);
-  try {
-    while (true) {
-      while (jobs_.empty() && !closed_) changed_->wait(lock);
-      if (jobs_.empty()) break;
-      const Job job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      const double start = sg4::Engine::get_clock();
-      comm_.collective(Channel::gradient, *job.op, job.group, 0);
-      active_s_ += sg4::Engine::get_clock() - start;
-      lock.lock();
-    }
-  } catch (const std::exception& error) {  // SimGrid's kill is not a std::exception
-    if (!lock.owns_lock()) lock.lock();
-    state_.error = error.what();
-  }
-  state_.finished = true;
-  state_.finished_at = sg4::Engine::get_clock();
-  done_ = true;
-  changed_->notify_all();
 }
 
 void RankOpListener::before(const schedule::OpRef& ref) {
   state_.current = ref;
   state_.op_waiting_s = 0;
+  state_.op_prefetch_wait_s = 0;
   start_ = sg4::Engine::get_clock();
 }
 
@@ -306,7 +238,7 @@ void RankOpListener::after(const schedule::OpRef& ref) {
   event.cost_key = schedule::cost_key(op);
   event.level = op.level;
   event.point = point_of(op);
-  event.start = start_;
+  event.start = start_ + state_.op_prefetch_wait_s;  // a block step starts once its parameters are there
   event.end = sg4::Engine::get_clock();
   event.bytes = schedule::is_communication(op.kind) ? op.bytes : 0;
   event.peer = op.peer;

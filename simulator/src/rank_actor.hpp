@@ -16,6 +16,7 @@
 #include <simgrid/s4u/ConditionVariable.hpp>
 #include <simgrid/s4u/Mutex.hpp>
 
+#include "collectives.hpp"
 #include "plait/costmodels/cluster_links.hpp"
 #include "plait/schedule/interpret.hpp"
 #include "plait/simulator/simulator.hpp"
@@ -54,6 +55,10 @@ struct RankState {
   std::int64_t ops = 0;
   std::int64_t messages_sent = 0;
   double stream_wait_s = 0;  // at the end of its program, waiting for its gradient stream
+  // Before block steps, waiting for their blocks' prefetched all-gathers (on
+  // the gradient stream): in all, and of the current op (its event starts after it).
+  double prefetch_wait_s = 0;
+  double op_prefetch_wait_s = 0;
 };
 
 // Simulated time: SimGrid's clock inside actors, or a plain sum for one-rank
@@ -101,8 +106,9 @@ class CostBackend final : public schedule::Backend {
   double last_block_end_ = -1;  // when this rank's last block step ended
 };
 
-// Overlapped gradient all-reduces travel on a channel of their own, received
-// by the ranks' gradient streams.
+// Overlapped replica collectives (gradient all-reduces and reduce-scatters,
+// prefetched all-gathers) travel on a channel of their own, received by the
+// ranks' gradient streams.
 enum class Channel : std::uint8_t { point_to_point, collective, gradient };
 
 class GradientStream;
@@ -113,13 +119,15 @@ simgrid::s4u::Mailbox* mailbox_of(Channel channel, bool rendezvous, int src, int
 
 // Where the members of a group priced in closed form meet: each leaves when
 // the last arrives, with no message and no time of its own (its cost is the
-// closed form's). Actors run one at a time: no lock.
+// closed form's). One barrier per channel and group: a rank's collectives in
+// place and those of its gradient stream meet their own kind. Actors run one
+// at a time: no lock.
 class GroupBarriers {
  public:
-  void wait(std::span<const int> group);
+  void wait(Channel channel, std::span<const int> group);
 
  private:
-  std::map<std::vector<int>, simgrid::s4u::BarrierPtr> barriers_;
+  std::map<std::pair<Channel, std::vector<int>>, simgrid::s4u::BarrierPtr> barriers_;
 };
 
 // What a rank's communication costs besides its messages.
@@ -141,8 +149,9 @@ struct CommCosts {
   int devices_per_node = 0;
   int busy_devices = 0;
   costmodels::InterNodeLinks inter;
-  // Gradient all-reduces that cross nodes in closed form too (the group meets
-  // at its barrier, then takes the hierarchical time), not their messages.
+  // Gradient all-reduces (and ZeRO's reduce-scatters and all-gathers) that
+  // cross nodes in closed form too (the group meets at its barrier, then
+  // takes the hierarchical time), not their messages.
   bool hierarchical_gradients = false;
   GroupBarriers* barriers = nullptr;  // set with hierarchical_gradients
 };
@@ -152,7 +161,7 @@ struct CommCosts {
 // once; rendezvous ones start the transfer when the receive is posted.
 class SimGridComm final : public schedule::Comm {
  public:
-  // `stream`: where overlapped grad_allreduce ops go (null: none in the program).
+  // `stream`: where overlapped replica collectives go (null: none in the program).
   SimGridComm(RankState& state, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes,
               GradientStream* stream = nullptr, CommCosts costs = {});
   void send(const schedule::Op& op, std::span<const std::byte> bytes) override;
@@ -160,19 +169,34 @@ class SimGridComm final : public schedule::Comm {
   double allreduce_sum(const schedule::Op& op, std::span<const int> group, double value) override;
   std::vector<std::byte> allreduce_gradients(const schedule::Op& op, std::span<const int> group,
                                              std::span<const std::byte> gradients) override;
+  // ZeRO / FSDP: NCCL's ring reduce-scatter and all-gather (the halves of
+  // the ring all-reduce), in place or on the gradient stream (Op::overlap).
+  std::vector<std::byte> reduce_scatter_gradients(const schedule::Op& op, std::span<const int> group,
+                                                  std::span<const std::byte> gradients) override;
+  std::vector<std::byte> all_gather_parameters(const schedule::Op& op, std::span<const int> group,
+                                               std::span<const std::byte> parameters) override;
   void tensor_allreduces(const schedule::Op& op, std::span<const int> group, int count, std::int64_t bytes) override;
+  // A block step waits for its block's all-gathers prefetched on the stream.
+  void before_compute(const schedule::Op& op) override;
   void finish() override;  // waits for the gradient stream
 
-  // A collective within `group` on `channel`: a gradient all-reduce's pass
-  // over its buffer, then its messages.
+  // A collective within `group` on `channel`, whichever replica collective
+  // `op` is: a gradient all-reduce's pass over its buffer, then its messages;
+  // a reduce-scatter's or all-gather's ring.
   void collective(Channel channel, const schedule::Op& op, std::span<const int> group, double value);
   // One all-reduce of `bytes` within `group`: a gradient all-reduce's pass over its buffer, then its messages.
   void collective_of(Channel channel, schedule::OpKind kind, std::span<const int> group, std::int64_t bytes,
                      double value);
+  // One reduce-scatter or all-gather of `bytes` (the whole buffer) within
+  // `group`: the ring's D - 1 steps of bytes / D; across nodes with
+  // hierarchical collectives, the group's barrier then the closed form.
+  void sharded_collective(Channel channel, schedule::OpKind kind, std::span<const int> group, std::int64_t bytes);
   void post(Channel channel, int peer, std::int64_t bytes, double value);
   double receive(Channel channel, int peer, std::int64_t bytes);
 
  private:
+  // In place, or pushed to the gradient stream when `op` overlaps.
+  void run_or_push(const schedule::Op& op, std::span<const int> group);
   // How `group` (ranks) lies over nodes; one node when ranks' devices are not known.
   costmodels::GroupSpan span_of_group(std::span<const int> group) const;
   costmodels::RingAllreduceModel node_ring() const;
@@ -188,18 +212,43 @@ class SimGridComm final : public schedule::Comm {
   std::optional<costmodels::GroupSpan> tensor_span_;
 };
 
+// A collective's messages within its group on one channel of a SimGridComm:
+// peers are indices into `group`.
+class CollectivePort final : public MessagePort {
+ public:
+  CollectivePort(SimGridComm& comm, Channel channel, std::span<const int> group)
+      : comm_(comm), channel_(channel), group_(group) {}
+  void post(int peer, std::int64_t bytes, double value) override {
+    comm_.post(channel_, group_[static_cast<std::size_t>(peer)], bytes, value);
+  }
+  double receive(int peer, std::int64_t bytes) override {
+    return comm_.receive(channel_, group_[static_cast<std::size_t>(peer)], bytes);
+  }
+
+ private:
+  SimGridComm& comm_;
+  Channel channel_;
+  std::span<const int> group_;
+};
+
 // A rank's gradient stream (Op::overlap): an actor beside the rank's that
-// runs its overlapped grad_allreduce ops one after another, in the order the
-// rank issues them (as NCCL runs DDP's buckets on its own stream), while the
-// rank computes on; the rank waits for it at the end of its program. Its
-// messages are its own, outside the rank's timeline.
+// runs its overlapped replica collectives (grad_allreduce, reduce_scatter,
+// prefetched all_gather) one after another, in the order the rank issues
+// them (as NCCL runs DDP's buckets and FSDP's gathers on its own stream),
+// while the rank computes on; a block step waits for its block's prefetched
+// gathers, the rank for all of it at the end of its program. Its messages
+// are its own, outside the rank's timeline.
 class GradientStream {
  public:
   GradientStream(int rank, int ranks, AllreduceAlgorithm algorithm, std::int64_t eager_limit_bytes, CommCosts costs);
   void push(const schedule::Op& op, std::span<const int> group);  // from the rank's actor
+  // Whether all-gathers of `block` pushed so far are yet to finish.
+  bool gathering(int block) const;
+  // From the rank's actor: until they have; throws the stream's error.
+  void wait_for_gathers(int block);
   void close_and_wait();                                          // from the rank's actor; throws its error
   void run();                                                     // the stream actor's body
-  double active_s() const { return active_s_; }                   // time spent on all-reduces
+  double active_s() const { return active_s_; }                   // time spent on collectives
 
  private:
   struct Job {
@@ -209,6 +258,7 @@ class GradientStream {
   RankState state_;
   SimGridComm comm_;
   std::deque<Job> jobs_;
+  std::map<int, int> pending_gathers_;  // block -> its all-gathers pushed and not yet finished
   bool closed_ = false, done_ = false;
   double active_s_ = 0;
   simgrid::s4u::MutexPtr mutex_;

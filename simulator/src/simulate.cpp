@@ -242,7 +242,7 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   for (EventListener* listener : listeners) listener->on_start(ranks);
   std::vector<detail::RankState> states(static_cast<std::size_t>(ranks));
   std::vector<sg4::ActorPtr> actors;
-  // Gradient streams of the ranks with overlapped gradient all-reduces.
+  // Gradient streams of the ranks with overlapped replica collectives.
   std::vector<std::unique_ptr<detail::GradientStream>> streams(static_cast<std::size_t>(ranks));
   std::vector<sg4::ActorPtr> stream_actors(static_cast<std::size_t>(ranks));
   // What each rank's collectives cost besides their messages (its own message overhead aside).
@@ -319,9 +319,10 @@ Prediction simulate(const schedule::Program& program, const PlatformSpec& platfo
   for (int r = 0; r < ranks; ++r) {
     RankReport& report = prediction.rank_reports[static_cast<std::size_t>(r)];
     report.host = built.devices[static_cast<std::size_t>(device_of_rank[static_cast<std::size_t>(r)])]->get_name();
-    // The wait for its gradient stream is communication, not idling.
+    // The wait for its gradient stream is communication, not idling; so is a
+    // block step's wait for its prefetched parameters (between two ops' events).
     const double wait = states[static_cast<std::size_t>(r)].stream_wait_s;
-    report.communication_s += wait;
+    report.communication_s += wait + states[static_cast<std::size_t>(r)].prefetch_wait_s;
     report.idle_s -= wait;
     if (const auto& stream = streams[static_cast<std::size_t>(r)]) report.overlapped_communication_s = stream->active_s();
   }

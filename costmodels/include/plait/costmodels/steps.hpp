@@ -69,9 +69,14 @@ struct StepLinks {
 // of one replica (the others run the same ops in lockstep), compute ops at the
 // pricer's prices (a block step plus its activation all-reduces; a send or
 // recv the device's message overhead), messages by links.messages, every
-// collective as links.ring prices it.
-// Contention between messages is not modelled: SimGrid's `plait simulate`
-// is the full model.
+// collective as links.ring prices it (a ZeRO reduce-scatter or all-gather
+// half its all-reduce, as cluster_links.hpp's gather). An overlapped replica
+// collective (Op::overlap) runs on the rank's communication stream, in issue
+// order, while the rank computes on; a block step waits for its block's
+// prefetched all-gathers, the step's end for the stream; a collective in
+// place while the stream's are in flight shares their links (both late by
+// the overlap). Contention between messages is not modelled otherwise:
+// SimGrid's `plait simulate` is the full model.
 class StepEstimator {
  public:
   explicit StepEstimator(schedule::Program program);
@@ -88,6 +93,10 @@ class StepEstimator {
     int members = -1;     // collective: index into groups_
     int tensor_allreduces = 0;
     std::int64_t bytes = 0;
+    bool half = false;     // collective: a reduce-scatter or all-gather
+    bool overlap = false;  // collective: on the rank's communication stream
+    int block = -1;        // compute: a block step's block; all_gather: its first block
+    int span = 0;          // all_gather: its blocks
   };
   schedule::Program program_;  // for the pricer: the settings, without rank programs
   std::vector<schedule::Op> priced_;
@@ -95,6 +104,7 @@ class StepEstimator {
   std::vector<int> program_rank_;            // of each rank run
   std::vector<std::vector<int>> groups_;     // the collectives' devices (rank r on device r)
   std::vector<std::vector<int>> tensor_groups_;  // of each rank run
+  bool prefetches_ = false;                      // overlapped all_gathers: block steps wait for them
 };
 
 // The GPU kernel model's fitted parameters, on top of a sheet's peak figures,

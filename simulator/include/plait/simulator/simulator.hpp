@@ -110,7 +110,7 @@ struct RankReport {
   double communication_s = 0;  // messages in flight while the rank waited for them (its gradient stream's too)
   double idle_s = 0;           // waiting for a peer to send, and after finishing
   // Busy, communication and idle add up to the step. Beside them: the time the
-  // rank's gradient stream (--dp-overlap) spent on all-reduces while the rank
+  // rank's gradient stream (--dp-overlap, ZeRO) spent on collectives while the rank
   // went on; what the rank waited for it at the end is in communication_s.
   double overlapped_communication_s = 0;
 };
