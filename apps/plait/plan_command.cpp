@@ -50,6 +50,19 @@ std::vector<int> parse_gpu_counts(const std::string& text) {
   return out;
 }
 
+std::vector<int> parse_zero_stages(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    const auto value = number_of_field(item);
+    if (!value || *value < 0 || *value > 3 || *value != double(int(*value)))
+      throw Error("--zero " + text, "\"" + item + "\" is not a ZeRO stage (0, 1, 2 or 3)");
+    out.push_back(int(*value));
+  }
+  if (out.empty()) throw Error("--zero", "expected stages, e.g. 0,1,3");
+  return out;
+}
+
 std::vector<std::string> parse_kinds(const std::string& text) {
   if (text == "all") return {"gpipe", "1f1b", "1f1b-interleaved", "zb-h1", "mgrit"};
   std::vector<std::string> out;
@@ -68,7 +81,7 @@ std::string models_help() {
 
 void add_plan_command(CLI::App& app) {
   struct Options {
-    std::string model = "gpt", gpus, kinds = "all", output = "plan-out";
+    std::string model = "gpt", gpus, kinds = "all", output = "plan-out", zero = "0";
     experiments::PlannedModel shape{"custom", 0, 0, 0, 2048, 51200, ""};
     experiments::PlanRequest request;
     double host_overhead_s = -1;
@@ -95,6 +108,14 @@ void add_plan_command(CLI::App& app) {
   plan->add_option("--memory-fraction", request.memory_fraction, "of a GPU's memory a split may use")->capture_default_str();
   plan->add_option("--frozen", request.frozen_blocks, "the first K blocks frozen (forward only; pipelines: MGRIT solves over every block)")
       ->capture_default_str();
+  plan->add_option("--zero", options->zero,
+                   "ZeRO stages searched where dp > 1, comma-separated (e.g. 0,1,3: plain, Megatron's distributed "
+                   "optimizer, FSDP with prefetch)")
+      ->capture_default_str();
+  plan->add_flag("--sequence-parallel", request.sequence_parallel,
+                 "also search Megatron's sequence parallelism beside each tp > 1");
+  plan->add_flag("--selective-recompute", request.selective_recompute,
+                 "also search selective recompute (attention's core) beside none and full");
   plan->add_option("--host-overhead", options->host_overhead_s, "seconds the host adds to each kernel (default: the profile's fitted value)");
   plan->add_option("--top", request.top, "the best of each GPU count simulated with SimGrid (0: none)")->capture_default_str();
   plan->add_option("-j,--jobs", request.jobs, "threads estimating, and simulations at a time")->capture_default_str();
@@ -111,6 +132,7 @@ void add_plan_command(CLI::App& app) {
     }
     request.gpus = parse_gpu_counts(options->gpus);
     request.kinds = parse_kinds(options->kinds);
+    request.zero_stages = parse_zero_stages(options->zero);
     if (options->host_overhead_s >= 0) request.host_overhead_s = options->host_overhead_s;
     request.platform = plan_platform(request.platform.name);
     if (!std::filesystem::exists(request.profile))

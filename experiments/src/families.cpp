@@ -36,7 +36,11 @@ const std::vector<Setting>& settings() {
       {"mask", [](const PointConfig& c) { return c.mask; }},
       {"tp", [](const PointConfig& c) { return c.tp > 1 ? "TP" + std::to_string(c.tp) : ""; }},
       {"vocab", [](const PointConfig& c) { return c.vocab > 0 ? "GPT V" + std::to_string(c.vocab) : ""; }},
-      {"recompute", [](const PointConfig& c) { return std::string(c.recompute ? "recompute" : ""); }},
+      {"recompute", [](const PointConfig& c) {
+         return std::string(c.recompute ? "recompute" : c.selective_recompute ? "selective recompute" : "");
+       }},
+      {"zero", [](const PointConfig& c) { return c.zero == 3 ? std::string("FSDP") : c.zero > 0 ? "ZeRO-" + std::to_string(c.zero) : ""; }},
+      {"sequence_parallel", [](const PointConfig& c) { return std::string(c.sequence_parallel ? "sequence parallel" : ""); }},
       {"fwd_levels", [](const PointConfig& c) { return c.fwd_levels == 1 ? std::string("serial forward") : c.fwd_levels > 1 ? "forward L" + std::to_string(c.fwd_levels) : ""; }},
       {"dp_allreduce", [](const PointConfig& c) { return std::string(c.dp_allreduce == "per-tensor" ? "per-tensor all-reduce" : ""); }},
       {"ends", [](const PointConfig& c) { return std::string(c.ends == "first-rank" ? "ends on rank 0" : ""); }},

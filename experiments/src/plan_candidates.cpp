@@ -43,9 +43,13 @@ std::string Candidate::label() const {
     std::snprintf(text, sizeof text, "mgrit tp%d pp%d dp%d mb%d L%d cf%d it%d/%d", tp, pp, dp, micro_batch, levels, cf,
                   fwd_iters, bwd_iters);
   else
-    std::snprintf(text, sizeof text, "%s tp%d pp%d dp%d mb%d%s%s", kind.c_str(), tp, pp, dp, micro_batch,
-                  virtual_stages > 1 ? (" v" + std::to_string(virtual_stages)).c_str() : "", recompute ? " rc" : "");
-  return text;
+    std::snprintf(text, sizeof text, "%s tp%d pp%d dp%d mb%d%s%s%s", kind.c_str(), tp, pp, dp, micro_batch,
+                  virtual_stages > 1 ? (" v" + std::to_string(virtual_stages)).c_str() : "", recompute ? " rc" : "",
+                  selective_recompute ? " sel" : "");
+  std::string out = text;
+  if (sequence_parallel) out += " sp";
+  if (zero > 0) out += " z" + std::to_string(zero);
+  return out;
 }
 
 namespace detail {
@@ -63,6 +67,20 @@ bool wanted(const PlanRequest& request, const std::string& kind) {
 }
 
 }  // namespace
+
+// The candidate again with each ZeRO stage and sequence parallelism searched
+// (both only where they apply: dp > 1, tp > 1).
+void add_variants(const PlanRequest& request, const Candidate& candidate, std::vector<Candidate>& out) {
+  for (const int zero : request.zero_stages) {
+    if (zero > 0 && candidate.dp < 2) continue;
+    for (const bool sequence_parallel : {false, true}) {
+      if (sequence_parallel && (!request.sequence_parallel || candidate.tp < 2)) continue;
+      Candidate variant = candidate;
+      variant.zero = zero, variant.sequence_parallel = sequence_parallel;
+      out.push_back(variant);
+    }
+  }
+}
 
 std::vector<Candidate> enumerate_candidates(const PlanRequest& request, int gpus) {
   const PlannedModel& model = request.model;
@@ -86,11 +104,13 @@ std::vector<Candidate> enumerate_candidates(const PlanRequest& request, int gpus
           if (!interleaved && pp == 1 && kind != "1f1b") continue;  // one stage: the kinds are the same step
           for (const int v : interleaved ? std::vector<int>{2, 3, 4} : std::vector<int>{1}) {
             if (pp * v > model.layers) continue;
-            for (const bool recompute : {false, true}) {
-              if (recompute && kind == "zb-h1") continue;  // it splits the backward on kept graphs
+            for (const std::string recompute : {"none", "full", "selective"}) {
+              if (recompute == "full" && kind == "zb-h1") continue;  // it splits the backward on kept graphs
+              if (recompute == "selective" && !request.selective_recompute) continue;
               Candidate candidate = base;
-              candidate.kind = kind, candidate.virtual_stages = v, candidate.recompute = recompute;
-              out.push_back(candidate);
+              candidate.kind = kind, candidate.virtual_stages = v;
+              candidate.recompute = recompute == "full", candidate.selective_recompute = recompute == "selective";
+              add_variants(request, candidate, out);
             }
           }
         }
@@ -106,7 +126,7 @@ std::vector<Candidate> enumerate_candidates(const PlanRequest& request, int gpus
                 Candidate candidate = base;
                 candidate.kind = "mgrit", candidate.levels = levels, candidate.cf = cf;
                 candidate.fwd_iters = fwd_iters, candidate.bwd_iters = bwd_iters;
-                out.push_back(candidate);
+                add_variants(request, candidate, out);
               }
           }
       }
@@ -149,6 +169,8 @@ schedule::BuildSpec candidate_spec(const PlanRequest& request, const Candidate& 
   spec.micro_batches = mgrit ? 1 : micro_batches;
   spec.virtual_stages = candidate.virtual_stages;
   spec.recompute = candidate.recompute;
+  spec.zero_stage = candidate.zero;
+  spec.prefetch = candidate.zero == 3;
   spec.frozen_blocks = request.frozen_blocks;  // MGRIT refuses it when building
   spec.forward = {.levels = candidate.levels, .coarsening_factor = candidate.cf, .iterations = candidate.fwd_iters};
   spec.adjoint = {.levels = candidate.levels, .coarsening_factor = candidate.cf, .iterations = candidate.bwd_iters};
@@ -159,6 +181,8 @@ schedule::BuildSpec candidate_spec(const PlanRequest& request, const Candidate& 
   spec.model.dtype = "fp16";
   spec.model.causal = true;
   spec.model.tensor_parallel = candidate.tp;
+  spec.model.sequence_parallel = candidate.sequence_parallel;
+  spec.model.selective_recompute = candidate.selective_recompute;
   spec.model.vocab = costmodels::megatron_padded_vocab(request.model.vocab, candidate.tp);
   return spec;
 }

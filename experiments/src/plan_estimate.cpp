@@ -3,7 +3,9 @@
 // micro-batches, extrapolated to the step's (a pipeline's step is affine in
 // its micro-batches once past the warm-up), plus the replicas' gradient sum
 // by the ring's closed form. The replica's Program and its memory estimate
-// do not depend on the data parallelism, so they are cached without it.
+// do not depend on the data parallelism, so they are cached without it; a
+// sharded one (ZeRO) does: its Program has every replica, its reduce-scatters
+// and all-gathers priced in the dry run.
 #include <algorithm>
 #include <limits>
 
@@ -18,7 +20,8 @@ constexpr int adam_states = 2;
 
 std::string probe_key(const Candidate& candidate, std::pair<int, int> probes) {
   Candidate replica = candidate;
-  replica.dp = 1, replica.gpus = 0;
+  if (candidate.zero == 0) replica.dp = 1;
+  replica.gpus = 0;
   return replica.label() + " @" + std::to_string(probes.first) + "," + std::to_string(probes.second);
 }
 
@@ -106,7 +109,9 @@ PlanEstimator::Probe PlanEstimator::make_probe(const Candidate& candidate) const
       probe.seconds[1] = probe.seconds[0], probe.memory[1] = probe.memory[0];
       break;
     }
-    schedule::Program program = schedule::build_kind(candidate.kind, candidate_spec(request_, candidate, micro_batches, 1));
+    const int replicas = candidate.zero > 0 ? candidate.dp : 1;
+    schedule::Program program =
+        schedule::build_kind(candidate.kind, candidate_spec(request_, candidate, micro_batches, replicas));
     for (const schedule::RankMemory& rank : schedule::estimate_memory(program, adam_states)) {
       probe.memory[i] = std::max(probe.memory[i], double(rank.total()));
       probe.gradient_bytes = std::max(probe.gradient_bytes, double(rank.gradients));
@@ -126,7 +131,13 @@ void PlanEstimator::estimate(Candidate& candidate) {
   // (its fewest blocks) with its activations of the micro-batches in flight
   // (all M for GPipe, at least min(M, P) for the others; with frozen blocks,
   // balanced by work, stages differ too much to say).
-  const double d = request_.model.d_model, bytes_a_parameter = request_.frozen_blocks > 0 ? 2 : 16;
+  // ZeRO: 2 bytes of weights, 2 of gradients and 12 of Adam state, sharded by stage.
+  const double dp = candidate.dp;
+  const double zero_bytes = candidate.zero == 1   ? 4 + 12 / dp
+                            : candidate.zero == 2 ? 2 + 14 / dp
+                            : candidate.zero == 3 ? 16 / dp
+                                                  : 16;
+  const double d = request_.model.d_model, bytes_a_parameter = request_.frozen_blocks > 0 ? 2 : zero_bytes;
   const int most_blocks = (request_.model.layers + candidate.pp - 1) / candidate.pp;
   const int fewest_blocks = request_.model.layers / candidate.pp;
   double floor = bytes_a_parameter * 12 * d * d * most_blocks / candidate.tp;
@@ -135,7 +146,8 @@ void PlanEstimator::estimate(Candidate& candidate) {
     const int micro_batches = step_micro_batches(request_, candidate);
     const int in_flight = candidate.kind == "gpipe" ? micro_batches : std::min(micro_batches, candidate.pp);
     const double activations = double(in_flight) * fewest_blocks *
-                               double(candidate.recompute ? schedule::state_bytes(micro) : schedule::graph_bytes(micro));
+                               (candidate.recompute ? double(schedule::state_bytes(micro)) / (candidate.sequence_parallel ? candidate.tp : 1)
+                                                   : double(schedule::graph_bytes(micro)));
     floor = std::max(floor, bytes_a_parameter * 12 * d * d * fewest_blocks / candidate.tp + activations);
   }
   if (allowed > 0 && floor > allowed) {
@@ -149,7 +161,9 @@ void PlanEstimator::estimate(Candidate& candidate) {
     const std::pair<int, int> probes = probe_micro_batches(request_, candidate);
     const int micro_batches = step_micro_batches(request_, candidate);
     const costmodels::StepLinks links = links_for(candidate);
-    const double gradient_sum = gradient_sum_seconds(candidate, links, measured.gradient_bytes);
+    // A sharded step's gradient collectives are in its Program.
+    const double gradient_sum =
+        candidate.zero > 0 ? 0 : gradient_sum_seconds(candidate, links, measured.gradient_bytes);
     candidate.gradient_sum_s = gradient_sum;
     if (candidate.kind == "mgrit") {
       candidate.estimated_s = micro_batches * measured.seconds[0] + gradient_sum;  // accumulation rounds

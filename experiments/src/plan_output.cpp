@@ -24,7 +24,10 @@ namespace fs = std::filesystem;
 const std::vector<std::string> columns = {
     "gpus",        "kind",         "tp",        "pp",         "dp",          "micro_batch", "virtual_stages",
     "recompute",   "levels",       "cf",        "fwd_iters",  "bwd_iters",   "estimated_s", "simulated_s",
-    "gradient_sum_s", "memory_bytes", "device_memory_bytes", "grad_error", "grad_error_spread", "refused"};
+    "gradient_sum_s", "memory_bytes", "device_memory_bytes", "grad_error", "grad_error_spread", "refused",
+    "zero", "sequence_parallel", "selective_recompute"};
+// A plan.csv written before the last three columns: read with them at 0.
+constexpr std::size_t columns_before_sharding = 20;
 
 std::string number(double value) {
   char text[32];
@@ -62,7 +65,8 @@ std::string plan_csv(const PlanResult& result) {
           << c.fwd_iters << ',' << c.bwd_iters << ',' << number(c.estimated_s) << ','
           << (c.simulated_s ? number(*c.simulated_s) : "") << ',' << number(c.gradient_sum_s) << ','
           << c.memory_bytes << ',' << number(c.device_memory_bytes) << ',' << number(c.grad_error) << ','
-          << number(c.grad_error_spread) << ',' << detail::quoted_csv_field(c.refused) << '\n';
+          << number(c.grad_error_spread) << ',' << detail::quoted_csv_field(c.refused) << ',' << c.zero << ','
+          << (c.sequence_parallel ? 1 : 0) << ',' << (c.selective_recompute ? 1 : 0) << '\n';
   return out.str();
 }
 
@@ -73,16 +77,17 @@ std::vector<Candidate> parse_plan_csv(const std::string& text, const std::string
   } catch (const Error& error) {
     throw Error(origin, error.why());
   }
-  if (rows.empty() || rows.front() != columns)
+  const std::vector<std::string> older(columns.begin(), columns.begin() + columns_before_sharding);
+  if (rows.empty() || (rows.front() != columns && rows.front() != older))
     throw Error(origin, "line 1: not a plan.csv header (expected " + std::to_string(columns.size()) +
                             " columns: gpus, kind, ...)");
+  const std::size_t width = rows.front().size();
   std::vector<Candidate> out;
   for (std::size_t line = 1; line < rows.size(); ++line) {
     const auto& row = rows[line];
     const std::string where = "line " + std::to_string(line + 1);
-    if (row.size() != columns.size())
-      throw Error(origin, where + ": " + std::to_string(row.size()) + " fields, expected " +
-                              std::to_string(columns.size()));
+    if (row.size() != width)
+      throw Error(origin, where + ": " + std::to_string(row.size()) + " fields, expected " + std::to_string(width));
     const auto field = [&](std::size_t i, bool optional = false) -> std::optional<double> {
       const auto value = number_of_field(row[i]);
       if (!value && !(optional && row[i].empty()))
@@ -102,6 +107,10 @@ std::vector<Candidate> parse_plan_csv(const std::string& text, const std::string
     c.estimated_s = *field(12), c.simulated_s = field(13, true), c.gradient_sum_s = *field(14);
     c.memory_bytes = std::int64_t(*field(15)), c.device_memory_bytes = *field(16);
     c.grad_error = *field(17), c.grad_error_spread = *field(18), c.refused = row[19];
+    if (width == columns.size()) {
+      c.zero = whole(20), c.sequence_parallel = whole(21) != 0, c.selective_recompute = whole(22) != 0;
+      if (c.zero > 3) throw Error(origin, where + ", zero: " + row[20] + " is not a ZeRO stage (0-3)");
+    }
     out.push_back(c);
   }
   return out;
@@ -111,7 +120,8 @@ std::string plan_json(const PlanResult& result) {
   const auto candidate_json = [&](const Candidate& c) {
     nlohmann::json out = {{"gpus", c.gpus}, {"kind", c.kind}, {"tp", c.tp}, {"pp", c.pp}, {"dp", c.dp},
                           {"micro_batch", c.micro_batch}, {"virtual_stages", c.virtual_stages},
-                          {"recompute", c.recompute}, {"estimated_s", c.estimated_s},
+                          {"recompute", c.recompute}, {"selective_recompute", c.selective_recompute},
+                          {"sequence_parallel", c.sequence_parallel}, {"zero", c.zero}, {"estimated_s", c.estimated_s},
                           {"memory_bytes", c.memory_bytes}, {"device_memory_bytes", c.device_memory_bytes},
                           {"grad_error", c.grad_error}};
     if (c.kind == "mgrit")

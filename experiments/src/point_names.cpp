@@ -44,7 +44,8 @@ std::string point_name(const PointConfig& c) {
                           (c.fwd_levels > 0 ? ".fL" + std::to_string(c.fwd_levels) : "") +
                           (c.dp_allreduce == "per-tensor" ? ".pt" : "") + (c.ends == "first-rank" ? ".e0" : "") +
                           (c.buffer_blocks > 0 ? ".B" + std::to_string(c.buffer_blocks) : "") +
-                          (c.allreduce != "auto" ? ".ar-" + c.allreduce : "");
+                          (c.allreduce != "auto" ? ".ar-" + c.allreduce : "") + (c.selective_recompute ? ".sel" : "") +
+                          (c.sequence_parallel ? ".sp" : "") + (c.zero > 0 ? ".z" + std::to_string(c.zero) : "");
   return is_pipeline(c) ? schedule + ".N" + std::to_string(c.layers) + shape + gpt
                         : "N" + std::to_string(c.layers) + schedule + shape + gpt;
 }

@@ -85,6 +85,10 @@ schedule::BuildSpec point_build_spec(const PointConfig& c) {
                   .iterations = c.fwd_iters};
   spec.adjoint = {.levels = c.levels, .coarsening_factor = c.cf, .relax = relax, .iterations = c.bwd_iters};
   spec.model = point_model(c);
+  spec.model.selective_recompute = c.selective_recompute;
+  spec.model.sequence_parallel = c.sequence_parallel;
+  spec.zero_stage = c.zero;
+  spec.prefetch = c.zero == 3;
   return spec;
 }
 

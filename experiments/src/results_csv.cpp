@@ -6,8 +6,8 @@
 // machine's speed beside the measurement relative to the calibration),
 // predicted_serial_s, measured_serial_s (the serial step), speedup_error
 // (predicted / measured speedup - 1), predicted_speedup_at_calibration, status,
-// error; tp, vocab, recompute and source (a CSV row's "FILE:LINE") after
-// platform; held_out_s, critical_compute_s, runs (measured here) and
+// error; tp, vocab, recompute ("selective" for selective recompute), zero,
+// sequence_parallel and source (a CSV row's "FILE:LINE") after platform; held_out_s, critical_compute_s, runs (measured here) and
 // disturbed_runs (of them, judged disturbed) before status. Fields with a comma, quote or newline are quoted as in RFC 4180;
 // numbers are written with 6 significant digits. Rows are read by column name:
 // a file written before the serial columns existed still resumes.
@@ -26,7 +26,7 @@ namespace {
 const std::vector<std::string>& columns() {
   static const std::vector<std::string> names = {
       "kind", "micro_batches", "virtual_stages", "dp", "dp_overlap", "frozen", "repack", "layers", "levels", "cf", "relax", "fwd_iters", "bwd_iters", "ranks", "d_model", "heads", "seq",
-      "batch", "mask", "platform", "tp", "vocab", "recompute", "fwd_levels", "dp_allreduce", "ends", "buffer_blocks", "allreduce", "source", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
+      "batch", "mask", "platform", "tp", "vocab", "recompute", "fwd_levels", "dp_allreduce", "ends", "buffer_blocks", "allreduce", "zero", "sequence_parallel", "source", "predicted_time_s", "measured_time_s", "measured_min_s", "measured_max_s",
       "predicted_speedup", "measured_speedup", "relative_error", "predicted_at_calibration_s", "speed_factor",
       "predicted_serial_s", "measured_serial_s", "speedup_error", "predicted_speedup_at_calibration",
       "predicted_memory_bytes", "held_out_s", "critical_compute_s", "runs", "disturbed_runs", "status", "error"};
@@ -39,7 +39,7 @@ bool added_later(const std::string& column) {
          column == "predicted_speedup_at_calibration" || column == "tp" || column == "vocab" || column == "recompute" ||
          column == "source" || column == "held_out_s" || column == "critical_compute_s" || column == "fwd_levels" ||
          column == "dp_allreduce" || column == "ends" || column == "buffer_blocks" || column == "allreduce" ||
-         column == "runs" || column == "disturbed_runs";
+         column == "runs" || column == "disturbed_runs" || column == "zero" || column == "sequence_parallel";
 }
 
 std::string number_text(const std::optional<double>& value) {
@@ -144,8 +144,8 @@ std::string dump_results_csv(const std::vector<PointResult>& results) {
         std::to_string(c.fwd_iters), std::to_string(c.bwd_iters), std::to_string(c.ranks),
         std::to_string(c.model.d_model), std::to_string(c.model.heads), std::to_string(c.model.seq),
         std::to_string(c.model.batch), c.mask, c.platform, std::to_string(c.tp), std::to_string(c.vocab),
-        c.recompute ? "true" : "false", std::to_string(c.fwd_levels), c.dp_allreduce, c.ends,
-        std::to_string(c.buffer_blocks), c.allreduce, c.source, number_text(r.predicted_time_s),
+        c.selective_recompute ? "selective" : c.recompute ? "true" : "false", std::to_string(c.fwd_levels), c.dp_allreduce, c.ends,
+        std::to_string(c.buffer_blocks), c.allreduce, std::to_string(c.zero), c.sequence_parallel ? "true" : "false", c.source, number_text(r.predicted_time_s),
         number_text(r.measured_time_s), number_text(r.measured_min_s), number_text(r.measured_max_s),
         number_text(r.predicted_speedup), number_text(r.measured_speedup), number_text(r.relative_error),
         number_text(r.predicted_at_calibration_s), number_text(r.speed_factor), number_text(r.predicted_serial_s),
@@ -193,7 +193,12 @@ std::vector<PointResult> parse_results_csv(const std::string& text, const std::s
     };
     if (index.contains("repack")) c.repack = flag("repack");
     if (index.contains("dp_overlap")) c.dp_overlap = flag("dp_overlap");
-    if (index.contains("recompute")) c.recompute = flag("recompute");
+    if (index.contains("recompute")) {
+      if (text_of("recompute") == "selective") c.selective_recompute = true;
+      else c.recompute = flag("recompute");
+    }
+    if (index.contains("zero")) c.zero = integer("zero");
+    if (index.contains("sequence_parallel")) c.sequence_parallel = flag("sequence_parallel");
     if (index.contains("tp")) c.tp = integer("tp");
     if (index.contains("vocab")) c.vocab = integer("vocab");
     if (index.contains("fwd_levels")) c.fwd_levels = integer("fwd_levels");

@@ -43,7 +43,10 @@
 // platform name or a file). Sweep-wide: "dtype" fp32 | bf16 | fp16 (default
 // fp32); blocks have an MLP ratio of 4. tp >= 1 (tensor parallelism: ranks x
 // dp x tp devices), vocab >= 0 (> 0: the full GPT step over that vocabulary),
-// recompute bool (pipelines: activation checkpointing), fwd_levels >= 1 (MGRIT:
+// recompute bool or "none" | "full" | "selective" (pipelines: activation
+// checkpointing; selective: attention's core only), zero 0-3 (ZeRO stage over
+// the dp replicas; 3 is FSDP with prefetch), sequence_parallel bool (with tp),
+// fwd_levels >= 1 (MGRIT:
 // the forward's own levels, 1 a serial forward; default: levels), dp_allreduce
 // "packed" | "per-tensor" (TorchBraid's blocking all-reduce per parameter
 // tensor), ends "split" | "first-rank" (input and loss on each replica's first
@@ -163,7 +166,17 @@ const std::map<std::string, AxisReader>& axis_readers() {
       {"mask", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"causal", "none"}, c.mask, e); }},
       {"tp", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.tp, e); }},
       {"vocab", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 0, c.vocab, e); }},
-      {"recompute", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.recompute, e); }},
+      {"recompute",
+       [](const json& v, const std::string& p, PointConfig& c, Problems& e) {
+         if (v.is_boolean()) return void(c.recompute = v.get<bool>());
+         std::string mode;
+         read_choice(v, p, {"none", "full", "selective"}, mode, e);
+         c.recompute = mode == "full", c.selective_recompute = mode == "selective";
+       }},
+      {"zero", [](const json& v, const std::string& p, PointConfig& c, Problems& e) {
+         if (read_int(v, p, 0, c.zero, e) && c.zero > 3) e.add(p, "must be a ZeRO stage: 0, 1, 2 or 3");
+       }},
+      {"sequence_parallel", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_bool(v, p, c.sequence_parallel, e); }},
       {"fwd_levels", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_int(v, p, 1, c.fwd_levels, e); }},
       {"dp_allreduce", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"packed", "per-tensor"}, c.dp_allreduce, e); }},
       {"ends", [](const json& v, const std::string& p, PointConfig& c, Problems& e) { read_choice(v, p, {"split", "first-rank"}, c.ends, e); }},

@@ -170,6 +170,55 @@ TEST(Plan, CsvAndJsonRoundTrip) {
   EXPECT_EQ(error_of([] { parse_plan_csv("gpus,kind\n1,2\n", "p.csv"); }).rfind("p.csv: line 1: not a plan.csv header", 0), 0u);
 }
 
+// ZeRO stages, sequence parallelism and selective recompute are searched when
+// asked: each sharded split holds less than the same split unsharded, its
+// Program has every replica (its gradient collectives inside, none added),
+// and plan.csv carries them (a plan.csv of before them still reads).
+TEST(Plan, SearchesShardingSequenceParallelismAndSelectiveRecompute) {
+  PlanRequest request = small_request(temporary_dir("sharded"));
+  request.kinds = {"1f1b"};
+  request.gpus = {16};
+  request.zero_stages = {0, 1, 2, 3};
+  request.sequence_parallel = true;
+  request.selective_recompute = true;
+  const PlanResult result = plan(request);
+  const auto find = [&](int tp, int pp, int dp, int micro, int zero, bool sp, bool selective) -> const Candidate* {
+    for (const Candidate& c : result.kept)
+      if (c.tp == tp && c.pp == pp && c.dp == dp && c.micro_batch == micro && c.zero == zero &&
+          c.sequence_parallel == sp && c.selective_recompute == selective && !c.recompute)
+        return &c;
+    return nullptr;
+  };
+  const Candidate* plain = find(2, 1, 8, 1, 0, false, false);
+  ASSERT_NE(plain, nullptr);
+  std::int64_t previous = plain->memory_bytes;
+  for (const int zero : {1, 2, 3}) {
+    const Candidate* sharded = find(2, 1, 8, 1, zero, false, false);
+    ASSERT_NE(sharded, nullptr) << zero;
+    EXPECT_LT(sharded->memory_bytes, previous) << sharded->label();
+    EXPECT_EQ(sharded->gradient_sum_s, 0) << sharded->label();
+    previous = sharded->memory_bytes;
+  }
+  const Candidate* sequence_parallel = find(2, 1, 8, 1, 0, true, false);
+  const Candidate* selective = find(2, 1, 8, 1, 0, false, true);
+  ASSERT_NE(sequence_parallel, nullptr);
+  ASSERT_NE(selective, nullptr);
+  EXPECT_LT(sequence_parallel->memory_bytes, plain->memory_bytes);
+  EXPECT_LT(selective->memory_bytes, plain->memory_bytes);
+  EXPECT_GT(selective->estimated_s, plain->estimated_s);  // attention's core again in the backward
+  EXPECT_EQ(find(1, 1, 16, 1, 0, true, false), nullptr);  // no sequence parallelism without tp
+  const std::vector<Candidate> back = parse_plan_csv(plan_csv(result), "plan.csv");
+  for (std::size_t i = 0; i < result.kept.size(); ++i) EXPECT_EQ(back[i].label(), result.kept[i].label());
+  // Written before the last three columns: read with none of them.
+  std::string older = plan_csv(result);
+  older = older.substr(0, older.find(",zero,sequence_parallel,selective_recompute")) + "\n" +
+          "16,1f1b,2,1,8,1,1,0,0,0,0,0,0.5,,0.1,1000,8e+10,0,0,\n";
+  const std::vector<Candidate> old = parse_plan_csv(older, "old.csv");
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].zero, 0);
+  EXPECT_EQ(old[0].label(), "1f1b tp2 pp1 dp8 mb1");
+}
+
 TEST(Plan, BadRequestsAreOneLineErrors) {
   PlanRequest request = small_request(temporary_dir("bad"));
   request.kinds = {"pipedream"};

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "error_text.hpp"
+#include "detail/points.hpp"
 #include "plait/experiments/sweep.hpp"
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
@@ -70,6 +71,29 @@ TEST(SweepSpec, InterleavingAndDataParallelismAreAxes) {
   EXPECT_EQ(kind_label(spec.points[3]), "1f1b-interleaved M2 v4");
   EXPECT_EQ(point_name(spec.points[3]), "1f1b-interleaved.M2.v4.N16.P2x2.d64h2s32b8.causal.local");
   EXPECT_EQ(error_of(header() + R"(, "grids": [{"dp": 0}])"), "spec.json: /grids/0/dp: must be an integer >= 1");
+}
+
+TEST(SweepSpec, ShardingSequenceParallelismAndSelectiveRecomputeAreAxes) {
+  const SweepSpec spec = parse_sweep_spec("{" + header() + R"(,
+    "base": {"layers": 4, "kind": "1f1b", "micro_batches": 2, "ranks": 2, "tp": 2, "vocab": 128,
+             "model": {"d_model": 64, "heads": 2, "seq": 32, "batch": 8}},
+    "grids": [{"dp": 2, "zero": [1, 3], "recompute": "selective", "sequence_parallel": [false, true]},
+              {"recompute": ["none", "full", true]}]})");
+  ASSERT_EQ(spec.points.size(), 6u);  // "full" and true are the same point
+  const PointConfig& fsdp = spec.points[3];
+  EXPECT_EQ(fsdp.zero, 3);
+  EXPECT_TRUE(fsdp.sequence_parallel);
+  EXPECT_TRUE(fsdp.selective_recompute);
+  EXPECT_FALSE(fsdp.recompute);
+  EXPECT_EQ(point_name(fsdp), "1f1b.M2.N4.P2x2.d64h2s32b8.causal.local.tp2.V128.sel.sp.z3");
+  const schedule::Program program = detail::build_point_program(fsdp);
+  EXPECT_EQ(program.zero_stage, 3);
+  EXPECT_TRUE(program.model.sequence_parallel);
+  EXPECT_TRUE(program.model.selective_recompute);
+  EXPECT_TRUE(spec.points[5].recompute);
+  EXPECT_FALSE(spec.points[4].recompute || spec.points[4].selective_recompute);
+  EXPECT_EQ(error_of(header() + R"(, "grids": [{"zero": 4}])"), "spec.json: /grids/0/zero: must be a ZeRO stage: 0, 1, 2 or 3");
+  EXPECT_NE(error_of(header() + R"(, "grids": [{"recompute": "some"}])").find("/grids/0/recompute"), std::string::npos);
 }
 
 TEST(SweepSpec, FrozenBlocksAndTheRepackAreAxes) {

@@ -314,7 +314,7 @@ TEST(SweepSummary, ErrorsAtTheMeasuredSpeedAndAtTheCalibrations) {
 TEST(ResultsCsv, HeaderHasTheDocumentedColumns) {
   EXPECT_EQ(results_csv_header(),
             "kind,micro_batches,virtual_stages,dp,dp_overlap,frozen,repack,layers,levels,cf,relax,fwd_iters,bwd_iters,ranks,d_model,heads,seq,batch,mask,platform,"
-            "tp,vocab,recompute,fwd_levels,dp_allreduce,ends,buffer_blocks,allreduce,source,predicted_time_s,measured_time_s,measured_min_s,measured_max_s,predicted_speedup,measured_speedup,"
+            "tp,vocab,recompute,fwd_levels,dp_allreduce,ends,buffer_blocks,allreduce,zero,sequence_parallel,source,predicted_time_s,measured_time_s,measured_min_s,measured_max_s,predicted_speedup,measured_speedup,"
             "relative_error,predicted_at_calibration_s,speed_factor,predicted_serial_s,measured_serial_s,"
             "speedup_error,predicted_speedup_at_calibration,predicted_memory_bytes,held_out_s,critical_compute_s,runs,disturbed_runs,status,error");
 }
@@ -324,7 +324,7 @@ TEST(ResultsCsv, MalformedRowNamesItsLine) {
     parse_results_csv(results_csv_header() + "\n1,2\n", "r.csv");
     FAIL() << "expected an error";
   } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 49");
+    EXPECT_EQ(std::string(error.what()), "r.csv: row 1: 2 fields, expected 51");
   }
 }
 

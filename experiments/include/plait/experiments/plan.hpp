@@ -52,6 +52,12 @@ struct PlanRequest {
   double max_grad_error = 1e-2;    // MGRIT candidates above it are refused
   double memory_fraction = 0.9;    // of a device's memory a candidate may use
   int frozen_blocks = 0;           // the first K blocks frozen (pipelines; MGRIT solves over every block)
+  // What else is searched: ZeRO stages (with dp > 1; 3 with FSDP's prefetch),
+  // sequence parallelism beside tp > 1 as well as without, selective
+  // recompute beside none and full. The defaults search what plan always did.
+  std::vector<int> zero_stages{0};
+  bool sequence_parallel = false;
+  bool selective_recompute = false;
   int top = 1;                     // the best of each GPU count simulated with SimGrid (0: none)
   int jobs = 1;                    // threads estimating, and simulations at a time
   std::optional<double> host_overhead_s;  // replaces the profile's per-kernel host overhead
@@ -65,7 +71,10 @@ struct Candidate {
   int tp = 1, pp = 1, dp = 1;
   int micro_batch = 1;       // samples a micro-batch (MGRIT: a gradient-accumulation round)
   int virtual_stages = 1;    // interleaved
-  bool recompute = false;
+  bool recompute = false;            // full activation recompute
+  bool selective_recompute = false;  // attention's core only
+  bool sequence_parallel = false;    // beside tp > 1
+  int zero = 0;                      // ZeRO stage over the dp replicas (3: FSDP, with prefetch)
   int levels = 0, cf = 0, fwd_iters = 0, bwd_iters = 0;  // MGRIT
   double estimated_s = 0;                 // the fast estimate of the step
   double gradient_sum_s = 0;              // its replicas' gradient sum (the ring's closed form)
@@ -77,7 +86,7 @@ struct Candidate {
   std::string refused;                    // why it was left out ("" : kept)
 
   double step_s() const { return simulated_s ? *simulated_s : estimated_s; }
-  std::string label() const;  // "1f1b tp8 pp8 dp1 mb1 v1 rc"
+  std::string label() const;  // "1f1b tp8 pp8 dp1 mb1 v2 rc", "... sp sel z1"
 };
 
 struct PlanResult {

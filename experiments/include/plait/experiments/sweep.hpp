@@ -54,6 +54,9 @@ struct PointConfig {
   std::int32_t tp = 1;        // tensor parallelism: ranks x dp x tp devices
   std::int32_t vocab = 0;     // > 0: the full GPT step (embeddings, output layer, Adam) over this vocabulary
   bool recompute = false;     // pipelines: activation checkpointing
+  bool selective_recompute = false;  // only attention's core recomputed (spec: "recompute": "selective")
+  bool sequence_parallel = false;    // Megatron's, beside tp > 1
+  std::int32_t zero = 0;             // ZeRO stage over the dp replicas (3: FSDP, with prefetch)
   // MGRIT: the forward's levels (0: `levels`; 1: a serial forward, pipelined over the ranks).
   std::int32_t fwd_levels = 0;
   std::string dp_allreduce = "packed";  // packed | per-tensor (TorchBraid's); dp_overlap for buckets
