@@ -20,7 +20,8 @@ TorchBackend::Impl::Impl(const schedule::Program& program, int rank_, const std:
       on_cuda(detail::is_cuda(device)),
       micro_batches(program.micro_batches),
       replicas(program.replicas),
-      replica(schedule::replica_of(program, rank_)) {
+      replica(schedule::replica_of(program, rank_)),
+      zero_stage(program.zero_stage) {
   const std::vector<int> members = schedule::tensor_group(program, rank);
   if (members.size() > 1) {
     if (!group_ || group_->size() != int(members.size()))
@@ -162,6 +163,11 @@ void TorchBackend::Impl::loss(const Op& op) {
 }
 
 // The optimizer step over every parameter this rank holds that has a gradient.
+// With ZeRO, every packed buffer of a gradient collective this step ran keeps
+// its pre-step values outside this replica's shard (member `replica` of D owns
+// elements [replica c, (replica + 1) c), c = ceil(elements / D)): the
+// all_gather that follows brings their owners' updates. The optimizer's
+// moments of those elements are never read.
 void TorchBackend::Impl::update() {
   std::vector<detail::ParameterSlot> slots;
   for (auto& [block, tensors] : parameters) {
@@ -175,13 +181,56 @@ void TorchBackend::Impl::update() {
     for (std::size_t i = 0; i < end_parameters.size(); ++i)
       slots.push_back({"end." + std::to_string(i), end_parameters[i], end_gradients[i]});
   }
+  struct Kept {
+    at::Tensor parameter, before;
+    std::int64_t owned_first, owned_end;  // in the tensor's elements
+  };
+  std::vector<Kept> kept;
+  if (zero_stage >= 1) {
+    for (const Op& op : sharded_sums) {
+      const std::vector<at::Tensor> tensors = packed_parameters(op);
+      std::int64_t elements = 0;
+      for (const at::Tensor& t : tensors) elements += t.numel();
+      const std::int64_t shard = (elements + replicas - 1) / replicas;
+      const std::int64_t first = std::int64_t{replica} * shard, end = first + shard;
+      std::int64_t offset = 0;
+      for (const at::Tensor& t : tensors) {
+        if (!t.is_contiguous()) throw Error("rank " + std::to_string(rank) + ", update", "a non-contiguous parameter");
+        const std::int64_t n = t.numel();
+        const std::int64_t lo = std::clamp(first - offset, std::int64_t{0}, n);
+        const std::int64_t hi = std::clamp(end - offset, std::int64_t{0}, n);
+        if (lo > 0 || hi < n) kept.push_back({t, t.detach().clone(), lo, std::max(lo, hi)});
+        offset += n;
+      }
+    }
+  }
   optimizer.step(slots, learning_rate);
+  at::NoGradGuard no_grad;
+  for (const Kept& k : kept) {
+    at::Tensor flat = k.parameter.detach().view({-1}), before = k.before.view({-1});
+    const std::int64_t n = flat.numel();
+    if (k.owned_first > 0) flat.narrow(0, 0, k.owned_first).copy_(before.narrow(0, 0, k.owned_first));
+    if (k.owned_end < n) flat.narrow(0, k.owned_end, n - k.owned_end).copy_(before.narrow(0, k.owned_end, n - k.owned_end));
+  }
+  sharded_sums.clear();
 }
 
 // The ends' gradients travel with the grad_allreduce whose size says so
 // (the Program adds them to the rank's last one).
 bool TorchBackend::Impl::carries_ends(const Op& op) const {
-  return ends && ends->holds_any() && schedule::carries_end_gradients(context.model, op);
+  return ends && ends->holds_any() &&
+         schedule::carries_end_gradients(context.model, op, zero_stage > 0 ? replicas : 1);
+}
+
+std::vector<at::Tensor> TorchBackend::Impl::packed_parameters(const Op& op) {
+  std::vector<at::Tensor> tensors;
+  for (int block = op.block; block < op.block + op.span; ++block) {
+    const auto& p = block_parameters(block);
+    tensors.insert(tensors.end(), p.begin(), p.end());
+  }
+  if (carries_ends(op))
+    for (const at::Tensor& p : ends->parameters()) tensors.push_back(p);
+  return tensors;
 }
 
 void TorchBackend::Impl::compute(const Op& op) {

@@ -315,8 +315,10 @@ ExecReport execute(World& world, const Program& program, const ExecOptions& opti
   const auto losses = world.gather(output.empty() ? std::vector<double>{} : std::vector<double>{backend.last_loss()});
   // Gradients are as large as the model: gathered only to be compared.
   // Every replica holds the same sums after the gradient all-reduce: the first one's are the step's;
-  // a tensor-parallel group's shards add up to the whole blocks' (TorchBackend::gradient).
-  const bool reports_gradients = options.check_serial && schedule::replica_of(program, world.rank()) == 0;
+  // after a reduce-scatter (ZeRO stages 2, 3) each holds its shard and zeros elsewhere: theirs add up.
+  // A tensor-parallel group's shards add up to the whole blocks' (TorchBackend::gradient).
+  const bool reports_gradients =
+      options.check_serial && (program.zero_stage >= 2 || schedule::replica_of(program, world.rank()) == 0);
   const auto gradients = world.gather(reports_gradients ? pack_gradients(backend) : std::vector<double>{});
   // Replicas hold consecutive rows of the batch, in rank order; each one's
   // loss is its share of the batch's mean.

@@ -12,19 +12,13 @@
 
 #include <mpi.h>
 
+#include "detail/mpi_shards.hpp"
 #include "plait/schedule/error.hpp"
 
 namespace plait::executor {
 namespace {
 
-// Errors come back as return codes (MPI_ERRORS_RETURN) and become plait::Error.
-void check(int code, const std::string& where) {
-  if (code == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
-  throw Error(where, std::string(text, std::size_t(length)));
-}
+void check(int code, const std::string& where) { detail::check_mpi(code, where); }
 
 // Calls `add` with every group member's bytes (this rank's own included, all
 // of this rank's size), in group order.
@@ -149,6 +143,16 @@ class MpiComm final : public schedule::Comm {
       first = false;
     });
     return sum;
+  }
+
+  // ZeRO's collectives: point-to-point on this communicator too, summed in group order.
+  std::vector<std::byte> reduce_scatter_gradients(const schedule::Op& op, std::span<const int> group,
+                                                  std::span<const std::byte> gradients) override {
+    return detail::reduce_scatter_fp32(comm_, collective_tag, group, gradients, op_where(op));
+  }
+  std::vector<std::byte> all_gather_parameters(const schedule::Op& op, std::span<const int> group,
+                                               std::span<const std::byte> parameters) override {
+    return detail::all_gather_fp32(comm_, collective_tag, group, parameters, op_where(op));
   }
 
   // The torch backend's block steps run a tensor-parallel group's sums

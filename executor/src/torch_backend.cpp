@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <utility>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -97,24 +99,16 @@ void TorchBackend::assign_bytes(const Buffer& buffer, std::span<const std::byte>
   impl_->states[buffer] = host.to(options.device());
 }
 
-// A grad_allreduce's blocks' gradients as fp32 (zeros for a block without
-// one yet), in block and parameter order, then the ends' where it carries them.
-std::vector<std::byte> TorchBackend::gradient_bytes(const Op& op) {
-  at::NoGradGuard no_grad;
+namespace {
+
+// Tensors as one fp32 message, in order.
+std::vector<std::byte> pack_fp32(const std::vector<at::Tensor>& tensors) {
   std::vector<at::Tensor> pieces;
   std::size_t bytes = 0;
-  const auto add = [&](const at::Tensor& gradient) {
-    pieces.push_back(gradient.to(at::kCPU, at::kFloat).contiguous());
+  for (const at::Tensor& tensor : tensors) {
+    pieces.push_back(tensor.detach().to(at::kCPU, at::kFloat).contiguous());
     bytes += pieces.back().nbytes();
-  };
-  for (int block = op.block; block < op.block + op.span; ++block) {
-    const auto found = impl_->gradients.find(block);
-    const auto& parameters = impl_->block_parameters(block);
-    for (std::size_t i = 0; i < parameters.size(); ++i)
-      add(found == impl_->gradients.end() ? at::zeros_like(parameters[i]) : found->second.at(i));
   }
-  if (impl_->carries_ends(op))
-    for (const at::Tensor& gradient : impl_->ends->gradients()) add(gradient);
   std::vector<std::byte> packed(bytes);  // one copy: the pieces straight into the message
   std::size_t offset = 0;
   for (const at::Tensor& piece : pieces) {
@@ -124,29 +118,77 @@ std::vector<std::byte> TorchBackend::gradient_bytes(const Op& op) {
   return packed;
 }
 
+// Reads tensors shaped like the ones given from a packed fp32 message, in order.
+class Unpacker {
+ public:
+  Unpacker(std::span<const std::byte> bytes, std::string where) : bytes_(bytes), where_(std::move(where)) {}
+  at::Tensor take(const at::Tensor& like, const std::string& what) {
+    const std::int64_t elements = std::int64_t(bytes_.size() / sizeof(float));
+    if (offset_ + like.numel() > elements)
+      throw Error(where_, "the message has " + std::to_string(bytes_.size()) + " bytes, too few for " + what);
+    at::Tensor host = at::empty(like.sizes(), at::TensorOptions().dtype(at::kFloat));
+    std::memcpy(host.data_ptr(), bytes_.data() + offset_ * sizeof(float), host.nbytes());
+    offset_ += like.numel();
+    return host.to(like.options());
+  }
+
+ private:
+  std::span<const std::byte> bytes_;
+  std::string where_;
+  std::int64_t offset_ = 0;  // in elements
+};
+
+}  // namespace
+
+// A grad_allreduce's blocks' gradients as fp32 (zeros for a block without
+// one yet), in block and parameter order, then the ends' where it carries them.
+std::vector<std::byte> TorchBackend::gradient_bytes(const Op& op) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> tensors;
+  for (int block = op.block; block < op.block + op.span; ++block) {
+    const auto found = impl_->gradients.find(block);
+    const auto& parameters = impl_->block_parameters(block);
+    for (std::size_t i = 0; i < parameters.size(); ++i)
+      tensors.push_back(found == impl_->gradients.end() ? at::zeros_like(parameters[i]) : found->second.at(i));
+  }
+  if (impl_->carries_ends(op))
+    for (const at::Tensor& gradient : impl_->ends->gradients()) tensors.push_back(gradient);
+  return pack_fp32(tensors);
+}
+
 void TorchBackend::assign_gradient_bytes(const Op& op, std::span<const std::byte> bytes) {
   at::NoGradGuard no_grad;
-  std::int64_t offset = 0;  // in elements
-  const std::int64_t elements = std::int64_t(bytes.size() / sizeof(float));
-  const auto take = [&](const at::Tensor& like, const std::string& what) {
-    if (offset + like.numel() > elements)
-      throw Error("rank " + std::to_string(impl_->rank) + ", grad_allreduce",
-                  "the summed gradients have " + std::to_string(bytes.size()) + " bytes, too few for " + what);
-    at::Tensor host = at::empty(like.sizes(), at::TensorOptions().dtype(at::kFloat));
-    std::memcpy(host.data_ptr(), bytes.data() + offset * sizeof(float), host.nbytes());
-    offset += like.numel();
-    return host.to(like.options());
-  };
+  Unpacker message(bytes, "rank " + std::to_string(impl_->rank) + ", " + std::string(to_string(op.kind)));
   for (int block = op.block; block < op.block + op.span; ++block) {
     std::vector<at::Tensor> summed;
     for (const at::Tensor& parameter : impl_->block_parameters(block))
-      summed.push_back(take(parameter, "block " + std::to_string(block)));
+      summed.push_back(message.take(parameter, "block " + std::to_string(block)));
     impl_->gradients[block] = std::move(summed);
   }
+  if (impl_->zero_stage >= 1 && (op.kind == OpKind::grad_allreduce || op.kind == OpKind::reduce_scatter))
+    impl_->sharded_sums.push_back(op);  // the update changes this replica's shard of it only
   if (!impl_->carries_ends(op)) return;
   std::vector<at::Tensor> summed;
-  for (const at::Tensor& parameter : impl_->ends->parameters()) summed.push_back(take(parameter, "the embeddings"));
+  for (const at::Tensor& parameter : impl_->ends->parameters()) summed.push_back(message.take(parameter, "the embeddings"));
   impl_->ends->set_gradients(summed);
+}
+
+// The parameters in the gradients' packing, fp32.
+std::vector<std::byte> TorchBackend::parameter_bytes(const Op& op) {
+  at::NoGradGuard no_grad;
+  return pack_fp32(impl_->packed_parameters(op));
+}
+
+// In place, and only into tensors whose values change: a kept step graph
+// (a later micro-batch's adjoint) saved the parameters, and a stage-3
+// all_gather amid a step brings the values they already have.
+void TorchBackend::assign_parameter_bytes(const Op& op, std::span<const std::byte> bytes) {
+  at::NoGradGuard no_grad;
+  Unpacker message(bytes, "rank " + std::to_string(impl_->rank) + ", " + std::string(to_string(op.kind)));
+  for (const at::Tensor& parameter : impl_->packed_parameters(op)) {
+    const at::Tensor gathered = message.take(parameter, "block " + std::to_string(op.block) + " + " + std::to_string(op.span));
+    if (!at::equal(gathered, parameter.detach())) parameter.detach().copy_(gathered);
+  }
 }
 
 void TorchBackend::synchronize() {
@@ -210,6 +252,7 @@ std::vector<double> TorchBackend::gradient(int block) const {
 
 void TorchBackend::zero_gradients() {
   impl_->gradients.clear();
+  impl_->sharded_sums.clear();
   if (impl_->ends) impl_->ends->zero_gradients();
 }
 

@@ -44,6 +44,7 @@ struct TorchBackend::Impl {
   int micro_batches;           // the batch's split (pipelines); states hold one micro-batch
   int replicas;                // data parallelism: the batch's split over replicas
   int replica;                 // this rank's replica: which samples it runs
+  int zero_stage;              // sharded data parallelism (Program::zero_stage); 0: none
   at::Tensor input, target, zeros;
   std::map<int, at::Tensor> micro_losses;  // the last loss of each micro-batch
   std::map<int, std::vector<at::Tensor>> parameters;
@@ -70,6 +71,9 @@ struct TorchBackend::Impl {
   std::unique_ptr<detail::GptEnds> ends;
   detail::Optimizer optimizer{training::OptimizerConfig{}};
   double learning_rate = 0;
+  // ZeRO (zero_stage >= 1): the gradient collectives this step ran; the update
+  // changes only this replica's shard of each one's packed buffer.
+  std::vector<Op> sharded_sums;
 
   Impl(const schedule::Program& program, int rank, const std::string& device, std::unique_ptr<GroupSum> group);
 
@@ -132,6 +136,10 @@ struct TorchBackend::Impl {
   // The ends' gradients travel with the grad_allreduce whose size says so
   // (the Program adds them to the rank's last one).
   bool carries_ends(const Op& op) const;
+
+  // The parameter tensors a gradient collective or an all_gather packs, in
+  // its order: blocks [op.block, op.block + op.span), then the ends' if it carries them.
+  std::vector<at::Tensor> packed_parameters(const Op& op);
 
   void compute(const Op& op);
 };

@@ -66,6 +66,12 @@ class TorchBackend : public schedule::Backend {
   // A grad_allreduce's gradients travel as fp32 elements whatever the dtype.
   std::vector<std::byte> gradient_bytes(const schedule::Op& op) override;
   void assign_gradient_bytes(const schedule::Op& op, std::span<const std::byte> bytes) override;
+  // An all_gather's parameters, packed as the gradients are (fp32). With
+  // Program::zero_stage >= 1 the update op changes only this replica's shard
+  // of each gradient collective's buffer that the step ran (the rest keeps
+  // its values until an all_gather brings the owner's).
+  std::vector<std::byte> parameter_bytes(const schedule::Op& op) override;
+  void assign_parameter_bytes(const schedule::Op& op, std::span<const std::byte> bytes) override;
 
   // Waits for queued device work (a no-op on cpu): call before reading a clock.
   void synchronize();
