@@ -30,6 +30,11 @@ constexpr Column columns[] = {
     {"iteration time (ms)", nullptr},
 };
 
+// The optional columns: what the run ran beyond vTrain's full recompute.
+constexpr const char* recompute_column = "recompute";
+constexpr const char* sequence_parallel_column = "sequence parallelism";
+constexpr const char* zero_column = "ZeRO stage";
+
 std::string trimmed(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r\xEF\xBB\xBF");
   if (first == std::string::npos) return "";
@@ -55,6 +60,29 @@ void check_row(const StepMeasurement& step, const std::string& where) {
     throw bad("pipeline parallelism", std::to_string(step.pp) + " stages for " + std::to_string(step.layers) + " layers");
   if (double(step.global_batch) * step.seq * step.hidden > schedule::max_state_elements)
     throw bad("global batch", "global batch x sequence x hidden is above plait's limit of a state");
+  if (step.sequence_parallel && step.tp < 2)
+    throw bad(sequence_parallel_column, "splits the sequence over tensor-parallel ranks: it needs tensor parallelism >= 2");
+  if (step.sequence_parallel && step.seq % step.tp != 0)
+    throw bad(sequence_parallel_column, std::to_string(step.tp) + " does not divide the sequence of " + std::to_string(step.seq));
+  if (step.zero > 0 && step.dp < 2)
+    throw bad(zero_column, "shards over data-parallel replicas: it needs data parallelism >= 2");
+}
+
+// An optional column's value in a row.
+void read_optional(const std::string& name, const std::string& field, const std::string& where, StepMeasurement& step) {
+  const auto bad = [&](const std::string& expected) {
+    return Error(where + ", " + name, "\"" + field + "\" is not " + expected);
+  };
+  if (name == recompute_column) {
+    if (field != "full" && field != "selective" && field != "none") throw bad("full, selective or none");
+    step.recompute = field;
+  } else if (name == sequence_parallel_column) {
+    if (field != "yes" && field != "no") throw bad("yes or no");
+    step.sequence_parallel = field == "yes";
+  } else {
+    if (field.size() != 1 || field[0] < '0' || field[0] > '3') throw bad("a ZeRO stage: 0, 1, 2 or 3");
+    step.zero = field[0] - '0';
+  }
 }
 
 }  // namespace
@@ -71,6 +99,10 @@ std::vector<StepMeasurement> parse_step_csv(const std::string& text, const std::
       if (trimmed(header[i]) == columns[c].name) index[c] = i;
     if (index[c] < 0) throw Error(origin + ": line 1", "header has no \"" + std::string(columns[c].name) + "\" column");
   }
+  std::vector<std::pair<std::string, int>> optional;  // (column, field index)
+  for (const char* name : {recompute_column, sequence_parallel_column, zero_column})
+    for (int i = 0; i < static_cast<int>(header.size()); ++i)
+      if (trimmed(header[i]) == name) optional.emplace_back(name, i);
   std::vector<StepMeasurement> steps;
   for (int number = 2; std::getline(stream, line); ++number) {
     if (trimmed(line).empty()) continue;
@@ -92,6 +124,7 @@ std::vector<StepMeasurement> parse_step_csv(const std::string& text, const std::
         throw Error(column, "\"" + field + "\" is not a whole number up to " + std::to_string(int(max_value)));
       step.*columns[c].field = static_cast<int>(*value);
     }
+    for (const auto& [name, at] : optional) read_optional(name, trimmed(fields[at]), where, step);
     check_row(step, where);
     steps.push_back(step);
   }
@@ -112,7 +145,10 @@ schedule::BuildSpec megatron_step_spec(const StepMeasurement& step, int vocab) {
   spec.ranks = step.pp;
   spec.replicas = step.dp;
   spec.micro_batches = step.global_batch / (step.micro_batch * step.dp);
-  spec.recompute = true;
+  spec.recompute = step.recompute == "full";
+  spec.model.selective_recompute = step.recompute == "selective";
+  spec.model.sequence_parallel = step.sequence_parallel;
+  spec.zero_stage = step.zero;
   spec.model.d_model = step.hidden;
   spec.model.heads = step.heads;
   spec.model.seq = step.seq;

@@ -17,6 +17,9 @@ std::vector<std::pair<PointConfig, double>> step_points(const std::string& csv_p
     point.dp = spec.replicas;
     point.micro_batches = spec.micro_batches;
     point.recompute = spec.recompute;
+    point.selective_recompute = spec.model.selective_recompute;
+    point.sequence_parallel = spec.model.sequence_parallel;
+    point.zero = spec.zero_stage;
     point.tp = spec.model.tensor_parallel;
     point.vocab = spec.model.vocab;
     point.model = {.d_model = spec.model.d_model, .heads = spec.model.heads, .seq = spec.model.seq,

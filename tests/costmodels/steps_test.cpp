@@ -81,6 +81,39 @@ TEST(Steps, EachRowBuildsTheMegatronStepItRan) {
   EXPECT_EQ(program.ranks, 8);
 }
 
+// Optional columns say what a run ran beyond vTrain's full recompute: its
+// recompute, sequence parallelism and ZeRO stage build into its step.
+TEST(Steps, OptionalColumnsCarryRecomputeSequenceParallelismAndZero) {
+  const std::string with = header.substr(0, header.size() - 1) + ",recompute,sequence parallelism,ZeRO stage\n";
+  const StepMeasurement step =
+      parse_step_csv(with + "8,32,4,1024,16,24,1024,2,2,2,220,selective,yes,1\n", "o.csv").front();
+  EXPECT_EQ(step.recompute, "selective");
+  EXPECT_TRUE(step.sequence_parallel);
+  EXPECT_EQ(step.zero, 1);
+  const schedule::BuildSpec spec = megatron_step_spec(step);
+  EXPECT_FALSE(spec.recompute);
+  EXPECT_TRUE(spec.model.selective_recompute);
+  EXPECT_TRUE(spec.model.sequence_parallel);
+  const schedule::Program program = schedule::build_kind(megatron_step_kind, spec);
+  EXPECT_EQ(program.zero_stage, 1);
+  // Absent, they are what vTrain ran.
+  const StepMeasurement plain = parse_step_csv(header + "8,32,4,1024,16,24,1024,2,2,2,220\n", "p.csv").front();
+  EXPECT_EQ(plain.recompute, "full");
+  EXPECT_TRUE(megatron_step_spec(plain).recompute);
+  const auto error = [&](const std::string& row) { return error_of([&] { parse_step_csv(with + row, "o.csv"); }); };
+  EXPECT_EQ(error("8,32,4,1024,16,24,1024,2,2,2,220,some,no,0\n"),
+            "o.csv: line 2, recompute: \"some\" is not full, selective or none");
+  EXPECT_EQ(error("8,32,4,1024,16,24,1024,2,2,2,220,full,maybe,0\n"),
+            "o.csv: line 2, sequence parallelism: \"maybe\" is not yes or no");
+  EXPECT_EQ(error("8,32,4,1024,16,24,1024,2,2,2,220,full,no,4\n"),
+            "o.csv: line 2, ZeRO stage: \"4\" is not a ZeRO stage: 0, 1, 2 or 3");
+  EXPECT_EQ(error("4,32,4,1024,16,24,1024,1,2,2,220,full,yes,0\n"),
+            "o.csv: line 2, sequence parallelism: splits the sequence over tensor-parallel ranks: it needs tensor "
+            "parallelism >= 2");
+  EXPECT_EQ(error("4,32,4,1024,16,24,1024,2,1,2,220,full,no,2\n"),
+            "o.csv: line 2, ZeRO stage: shards over data-parallel replicas: it needs data parallelism >= 2");
+}
+
 // On one rank without messages the estimate is the sum of the pricer's prices.
 TEST(Steps, OneRanksEstimateIsTheSumOfItsOpsPrices) {
   StepMeasurement step{.line = 2, .gpus = 1, .global_batch = 4, .micro_batch = 2, .hidden = 256, .heads = 4,

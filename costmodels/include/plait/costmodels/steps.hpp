@@ -27,20 +27,28 @@ struct StepMeasurement {
   int gpus = 0, global_batch = 0, micro_batch = 0, hidden = 0, heads = 0, layers = 0, seq = 0;
   int tp = 0, dp = 0, pp = 0;
   double seconds = 0;
+  // Optional columns (absent: what the vTrain runs ran): "recompute" full |
+  // selective | none, "sequence parallelism" yes | no, "ZeRO stage" 0-3
+  // (1: Megatron's distributed optimizer).
+  std::string recompute = "full";
+  bool sequence_parallel = false;
+  int zero = 0;
 };
 
 // Throws plait::Error "<origin>: line <n>, <column>: <reason>" for a bad row: a
 // missing column or field, a value that is not a positive integer (a time not
 // a positive number), TP x DP x PP not the GPUs, a global batch not split into
 // whole micro-batches over the replicas, heads not dividing the hidden size or
-// not divisible by TP; or for no rows.
+// not divisible by TP; an optional column's value not one it takes, sequence
+// parallelism without TP, a ZeRO stage without data parallelism; or for no rows.
 std::vector<StepMeasurement> parse_step_csv(const std::string& text, const std::string& origin);
 std::vector<StepMeasurement> load_step_csv(const std::string& path);
 
 // What the measured runs ran (the data's README): Megatron GPT in fp16, pre-LN
 // blocks, MLP 4x, causal attention, a vocabulary of `vocab` padded to a
 // multiple of 128 x TP; 1F1B over PP stages of global / (micro x DP)
-// micro-batches, DP replicas, full activation checkpointing, Adam.
+// micro-batches, DP replicas, full activation checkpointing, Adam; or the
+// row's recompute, sequence parallelism and ZeRO stage where it has them.
 schedule::BuildSpec megatron_step_spec(const StepMeasurement& step, int vocab = 50257);
 // The vocabulary Megatron builds: padded to a multiple of 128 x TP.
 int megatron_padded_vocab(int vocab, int tensor_parallel);
