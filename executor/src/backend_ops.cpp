@@ -74,7 +74,7 @@ TorchBackend::Impl::StepGraph TorchBackend::Impl::record_step(const at::Tensor& 
   at::AutoGradMode enable_grad(true);
   at::Tensor leaf = input.detach().requires_grad_(true);
   at::Tensor output =
-      detail::block_step(context, parameters.at(op.block), leaf, op.span * h, masks_of(op.block), group.get());
+      detail::block_step(context, parameters.at(op.block), leaf, op.span * h, masks_of(op.block), group.get(), shard);
   return {input, leaf, output};
 }
 
@@ -90,7 +90,8 @@ void TorchBackend::Impl::step(const Op& op) {
     out = graph.output.detach();
   } else {
     at::NoGradGuard no_grad;
-    out = detail::block_step(context, parameters.at(op.block), input, op.span * h, masks_of(op.block), group.get());
+    out = detail::block_step(context, parameters.at(op.block), input, op.span * h, masks_of(op.block), group.get(),
+                             shard);
   }
   at::NoGradGuard no_grad;
   states[op.dst] = op.b.empty() ? out : out + state(op.b, &op);

@@ -56,7 +56,99 @@ struct EnterGroup : torch::autograd::Function<EnterGroup> {
   }
 };
 
+// Megatron's sequence parallelism over a GroupSum, which only sums: an
+// all-gather is the sum of every shard's chunk zero-padded to the whole
+// sequence, and a reduce-scatter the whole sum, of which a shard keeps its
+// chunk. Exact (a value plus zeros is the value), but each one moves T times
+// the bytes of a real all-gather / reduce-scatter (a whole tensor per member,
+// not a chunk): this executor checks correctness on CPU, it does not time them.
+at::Tensor gathered_sequence(const at::Tensor& chunk, GroupSum& group, int shard) {
+  std::vector<int64_t> shape = chunk.sizes().vec();
+  shape[1] *= group.size();
+  at::Tensor padded = at::zeros(shape, chunk.options());
+  sequence_chunk_of(padded, shard, group.size()).copy_(chunk);
+  return summed_over_group(padded, group);
+}
+
+at::Tensor scattered_sequence(const at::Tensor& whole, GroupSum& group, int shard) {
+  return sequence_chunk_of(summed_over_group(whole, group), shard, group.size()).contiguous();
+}
+
+void save_group(AutogradContext* context, GroupSum* group, int shard) {
+  context->saved_data["group"] = reinterpret_cast<std::int64_t>(group);
+  context->saved_data["shard"] = std::int64_t{shard};
+}
+
+int shard_of(AutogradContext* context) { return int(context->saved_data["shard"].toInt()); }
+
+// The shard's chunk of the whole (identical) block input; the chunks'
+// gradients are all-gathered, so every shard gets the whole input gradient.
+struct SequenceChunk : torch::autograd::Function<SequenceChunk> {
+  static at::Tensor forward(AutogradContext* context, const at::Tensor& whole, GroupSum* group, int shard) {
+    save_group(context, group, shard);
+    return sequence_chunk_of(whole, shard, group->size()).clone();
+  }
+  static variable_list backward(AutogradContext* context, variable_list gradients) {
+    return {gathered_sequence(gradients[0], group_of(context), shard_of(context)), at::Tensor(), at::Tensor()};
+  }
+};
+
+// All-gather along the sequence. Before a column-parallel matmul
+// (`to_shards`), every shard's part of the block read the whole: the
+// gradient is reduce-scattered (Megatron's g-bar). After the block
+// (`!to_shards`), the incoming gradient is the whole state's, identical on
+// every shard: each keeps its chunk.
+struct GatherSequence : torch::autograd::Function<GatherSequence> {
+  static at::Tensor forward(AutogradContext* context, const at::Tensor& chunk, GroupSum* group, int shard,
+                            bool to_shards) {
+    save_group(context, group, shard);
+    context->saved_data["to_shards"] = to_shards;
+    return gathered_sequence(chunk, *group, shard);
+  }
+  static variable_list backward(AutogradContext* context, variable_list gradients) {
+    GroupSum& group = group_of(context);
+    const int shard = shard_of(context);
+    const at::Tensor gradient = context->saved_data["to_shards"].toBool()
+                                    ? scattered_sequence(gradients[0], group, shard)
+                                    : sequence_chunk_of(gradients[0], shard, group.size()).contiguous();
+    return {gradient, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Reduce-scatter along the sequence of a row-parallel matmul's partial sums;
+// the chunks' gradients are all-gathered (Megatron's g).
+struct ReduceScatterSequence : torch::autograd::Function<ReduceScatterSequence> {
+  static at::Tensor forward(AutogradContext* context, const at::Tensor& partial, GroupSum* group, int shard) {
+    save_group(context, group, shard);
+    return scattered_sequence(partial, *group, shard);
+  }
+  static variable_list backward(AutogradContext* context, variable_list gradients) {
+    return {gathered_sequence(gradients[0], group_of(context), shard_of(context)), at::Tensor(), at::Tensor()};
+  }
+};
+
 }  // namespace
+
+at::Tensor sequence_chunk_of(const at::Tensor& whole, int shard, int count) {
+  const int64_t size = whole.size(1) / count;
+  return whole.narrow(1, shard * size, size);
+}
+
+at::Tensor sequence_chunk(const at::Tensor& whole, GroupSum& group, int shard) {
+  return SequenceChunk::apply(whole, &group, shard);
+}
+
+at::Tensor gather_sequence(const at::Tensor& chunk, GroupSum& group, int shard) {
+  return GatherSequence::apply(chunk, &group, shard, true);
+}
+
+at::Tensor reduce_scatter_sequence(const at::Tensor& partial, GroupSum& group, int shard) {
+  return ReduceScatterSequence::apply(partial, &group, shard);
+}
+
+at::Tensor gather_state(const at::Tensor& chunk, GroupSum& group, int shard) {
+  return GatherSequence::apply(chunk, &group, shard, false);
+}
 
 // fp64 stays fp64; other dtypes add in fp32.
 at::Tensor summed_over_group(const at::Tensor& tensor, GroupSum& group) {

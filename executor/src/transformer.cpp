@@ -149,20 +149,15 @@ DropoutMasks make_dropout_masks(const ModelContext& context, double p, std::uint
   return masks;
 }
 
-at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& p,
-                      const at::Tensor& x, double s, const DropoutMasks* dropout, GroupSum* group) {
-  const auto& m = context.model;
-  const int64_t batch = x.size(0), seq = x.size(1), d = x.size(2);
-  const int64_t head_dim = d / m.heads;
+namespace {
+
+// Attention on the heads whose QKV rows `p` holds (all, or a tensor-parallel
+// shard's), before the output projection: [batch, seq, d] -> [batch, seq, width].
+at::Tensor attend(const ModelContext& context, const std::vector<at::Tensor>& p, const at::Tensor& normed) {
+  const int64_t batch = normed.size(0), seq = normed.size(1), d = normed.size(2);
+  const int64_t head_dim = d / context.model.heads;
   const int64_t width = p[qkv_weight].size(0) / 3;  // d, or d / T on a tensor-parallel shard
   const int64_t heads = width / head_dim;
-  // A branch's input enters the group, and its output is the group's sum plus the bias.
-  const auto enter = [&](const at::Tensor& input) { return group ? enter_group(input, *group) : input; };
-  const auto project_out = [&](const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
-    return group ? sum_over_group(at::linear(input, weight), *group) + bias : at::linear(input, weight, bias);
-  };
-
-  const at::Tensor normed = enter(at::layer_norm(x, {d}, p[ln1_weight], p[ln1_bias], 1e-5));
   // [batch, seq, 3, heads, head_dim] -> [3, batch, heads, seq, head_dim]
   const at::Tensor qkv = at::linear(normed, p[qkv_weight], p[qkv_bias])
                              .view({batch, seq, 3, heads, head_dim})
@@ -170,9 +165,57 @@ at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>
   const at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(head_dim)));
   if (context.causal_mask.defined()) scores = scores + context.causal_mask;
-  const at::Tensor attended =
-      at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, width});
-  at::Tensor attention = project_out(attended, p[out_weight], p[out_bias]);
+  return at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, width});
+}
+
+// Megatron's sequence parallelism: the LayerNorms, biases after the sums,
+// dropouts and residual adds on this shard's chunk of the sequence; the
+// normed chunks all-gathered before QKV and MLP-up, the partial sums of the
+// attention output and MLP-down reduce-scattered; the output chunks
+// all-gathered back into the whole state (the IR's state between blocks).
+at::Tensor sequence_parallel_step(const ModelContext& context, const std::vector<at::Tensor>& p, const at::Tensor& x,
+                                  double s, const DropoutMasks* dropout, GroupSum& group, int shard) {
+  const int64_t d = x.size(2);
+  // The LayerNorms and the biases after the sums are whole on every shard but
+  // see only its chunk: their gradients are summed over the group (one
+  // packed sum), so that every shard holds the whole block's, as without.
+  const std::vector<at::Tensor> chunk_parameters{p[ln1_weight], p[ln1_bias], p[out_bias],
+                                                 p[ln2_weight], p[ln2_bias], p[fc2_bias]};
+  std::vector<int64_t> sizes;
+  for (const at::Tensor& parameter : chunk_parameters) sizes.push_back(parameter.numel());
+  const std::vector<at::Tensor> q = enter_group(at::cat(chunk_parameters), group).split_with_sizes(sizes);
+  const at::Tensor &ln1_w = q[0], &ln1_b = q[1], &out_b = q[2], &ln2_w = q[3], &ln2_b = q[4], &fc2_b = q[5];
+  // The serial step's masks (of the whole state), this shard's chunk of them.
+  const auto masked = [&](const at::Tensor& branch, at::Tensor DropoutMasks::*mask) {
+    return dropout ? branch * sequence_chunk_of(dropout->*mask, shard, group.size()) : branch;
+  };
+
+  const at::Tensor x_chunk = sequence_chunk(x, group, shard);
+  const at::Tensor normed = gather_sequence(at::layer_norm(x_chunk, {d}, ln1_w, ln1_b, 1e-5), group, shard);
+  const at::Tensor attention =
+      reduce_scatter_sequence(at::linear(attend(context, p, normed), p[out_weight]), group, shard) + out_b;
+  const at::Tensor y = at::add(x_chunk, masked(attention, &DropoutMasks::attention), s);
+
+  const at::Tensor normed2 = gather_sequence(at::layer_norm(y, {d}, ln2_w, ln2_b, 1e-5), group, shard);
+  const at::Tensor up = at::gelu(at::linear(normed2, p[fc1_weight], p[fc1_bias]));
+  const at::Tensor mlp = reduce_scatter_sequence(at::linear(up, p[fc2_weight]), group, shard) + fc2_b;
+  return gather_state(at::add(y, masked(mlp, &DropoutMasks::mlp), s), group, shard);
+}
+
+}  // namespace
+
+at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& p,
+                      const at::Tensor& x, double s, const DropoutMasks* dropout, GroupSum* group, int shard) {
+  if (group && context.model.sequence_parallel) return sequence_parallel_step(context, p, x, s, dropout, *group, shard);
+  const int64_t d = x.size(2);
+  // A branch's input enters the group, and its output is the group's sum plus the bias.
+  const auto enter = [&](const at::Tensor& input) { return group ? enter_group(input, *group) : input; };
+  const auto project_out = [&](const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+    return group ? sum_over_group(at::linear(input, weight), *group) + bias : at::linear(input, weight, bias);
+  };
+
+  const at::Tensor normed = enter(at::layer_norm(x, {d}, p[ln1_weight], p[ln1_bias], 1e-5));
+  at::Tensor attention = project_out(attend(context, p, normed), p[out_weight], p[out_bias]);
   if (dropout) attention = attention * dropout->attention;
   const at::Tensor y = at::add(x, attention, s);
 

@@ -306,6 +306,33 @@ TEST(TorchBackend, TensorParallelShardSumsAsOftenAsTheProgramCounts) {
   for (std::size_t i = 0; i < sent.size(); ++i) ASSERT_EQ(gathered[i], i < half ? 0.0 : 2 * sent[i]);
 }
 
+// With sequence parallelism a shard sums more often than the Program prices
+// (GroupSum only sums; executor/README.md): a forward step all-gathers two
+// normed chunks and its output and reduce-scatters two partial sums (5); a
+// backward step adds the input's and the LayerNorms' gradient sums (6).
+TEST(TorchBackend, SequenceParallelShardSumsPerStep) {
+  auto program = empty_program(small_model(), 2);
+  program.model.tensor_parallel = 2;
+  program.model.sequence_parallel = true;
+  program.ranks = 2;
+  program.rank_programs.resize(2);
+  int sums = 0;
+  TorchBackend backend(program, 1, "cpu", std::make_unique<CountingGroupSum>(&sums));
+  backend.fill_random(u(0), 3);
+  backend.fill_random(w(1), 4);
+  const Op step{.kind = OpKind::step, .dst = u(1), .a = u(0), .block = 1, .span = 1, .graph = schedule::GraphUse::keep};
+  Op adjoint{.kind = OpKind::step_adjoint, .dst = w(0), .a = w(1), .c = u(0), .block = 1, .span = 1, .accumulate_grad = true};
+  for (const auto& [op, expected] : {std::pair{step, 5}, {adjoint, 6}}) {
+    sums = 0;
+    backend.compute(op);
+    EXPECT_EQ(sums, expected) << to_string(op.kind);
+  }
+  adjoint.graph = schedule::GraphUse::recompute;
+  sums = 0;
+  backend.compute(adjoint);
+  EXPECT_EQ(sums, 11);
+}
+
 TEST(TorchBackend, RejectsModelsItCannotRun) {
   auto model = small_model();
   model.kind = "linear";

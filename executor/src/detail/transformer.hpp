@@ -52,10 +52,13 @@ DropoutMasks make_dropout_masks(const ModelContext& context, double p, std::uint
 
 // Phi(u) = u + s*F(u): Y = X + s*Attn(LN1(X)), X' = Y + s*MLP(LN2(Y)).
 // With a tensor-parallel group, `parameters` are this shard's
-// (shard_block_parameters) and each branch's partial output is summed over it.
+// (shard_block_parameters) and each branch's partial output is summed over it;
+// with model.sequence_parallel too, the block's norms, biases after the sums,
+// dropouts and residual adds run on shard `shard`'s chunk of the sequence
+// (its place in the group). The state in and out is whole, as without.
 at::Tensor block_step(const ModelContext& context, const std::vector<at::Tensor>& parameters,
                       const at::Tensor& state, double s, const DropoutMasks* dropout = nullptr,
-                      GroupSum* group = nullptr);
+                      GroupSum* group = nullptr, int shard = 0);
 
 // splitmix64 of (seed, stream): independent seeds for blocks, batches, masks.
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream);
