@@ -264,20 +264,32 @@ class CountingGroupSum final : public GroupSum {
   int* sums_;
 };
 
+// A Program of one stage over two tensor-parallel shards (sequence parallel or not).
+schedule::Program two_shard_program(bool sequence_parallel) {
+  auto program = empty_program(small_model(), 2);
+  program.model.tensor_parallel = 2;
+  program.model.sequence_parallel = sequence_parallel;
+  program.ranks = 2;
+  program.rank_programs.resize(2);
+  return program;
+}
+
+// A random state u[0] and adjoint w[1] for a step and its adjoint.
+void fill_state_and_adjoint(TorchBackend& backend) {
+  backend.fill_random(u(0), 3);
+  backend.fill_random(w(1), 4);
+}
+
 // A tensor-parallel shard sums its block's partial outputs over the group as
 // often as the Program says (schedule::tensor_allreduces): 2 a forward step, 2
 // a backward step, 4 one that recomputes its forward; a message carries half
 // a state and is gathered by one sum.
 TEST(TorchBackend, TensorParallelShardSumsAsOftenAsTheProgramCounts) {
-  auto program = empty_program(small_model(), 2);
-  program.model.tensor_parallel = 2;
-  program.ranks = 2;
-  program.rank_programs.resize(2);
+  auto program = two_shard_program(false);
   EXPECT_THROW(TorchBackend(program, 1), Error);  // a shard needs its group
   int sums = 0;
   TorchBackend backend(program, 1, "cpu", std::make_unique<CountingGroupSum>(&sums));
-  backend.fill_random(u(0), 3);
-  backend.fill_random(w(1), 4);
+  fill_state_and_adjoint(backend);
   const Op step{.kind = OpKind::step, .dst = u(1), .a = u(0), .block = 1, .span = 1, .graph = schedule::GraphUse::keep};
   Op adjoint{.kind = OpKind::step_adjoint, .dst = w(0), .a = w(1), .c = u(0), .block = 1, .span = 1, .accumulate_grad = true};
   for (const Op& op : {step, adjoint}) {
@@ -311,15 +323,10 @@ TEST(TorchBackend, TensorParallelShardSumsAsOftenAsTheProgramCounts) {
 // normed chunks and its output and reduce-scatters two partial sums (5); a
 // backward step adds the input's and the LayerNorms' gradient sums (6).
 TEST(TorchBackend, SequenceParallelShardSumsPerStep) {
-  auto program = empty_program(small_model(), 2);
-  program.model.tensor_parallel = 2;
-  program.model.sequence_parallel = true;
-  program.ranks = 2;
-  program.rank_programs.resize(2);
+  const auto program = two_shard_program(true);
   int sums = 0;
   TorchBackend backend(program, 1, "cpu", std::make_unique<CountingGroupSum>(&sums));
-  backend.fill_random(u(0), 3);
-  backend.fill_random(w(1), 4);
+  fill_state_and_adjoint(backend);
   const Op step{.kind = OpKind::step, .dst = u(1), .a = u(0), .block = 1, .span = 1, .graph = schedule::GraphUse::keep};
   Op adjoint{.kind = OpKind::step_adjoint, .dst = w(0), .a = w(1), .c = u(0), .block = 1, .span = 1, .accumulate_grad = true};
   for (const auto& [op, expected] : {std::pair{step, 5}, {adjoint, 6}}) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plait/executor/exec.hpp"
+#include "mpi_test_main.hpp"
 #include "plait/executor/mpi_world.hpp"
 #include "plait/schedule/build.hpp"
 #include "small_programs.hpp"
@@ -378,17 +379,4 @@ TEST(MpiExec, ProgramForOtherRankCountIsRejectedOnEveryRank) {
 }  // namespace
 }  // namespace plait::executor
 
-int main(int argc, char** argv) {
-  plait::executor::MpiSession session(argc, argv);
-  auto world = plait::executor::make_mpi_world();
-  plait::executor::world = world.get();
-  ::testing::InitGoogleTest(&argc, argv);
-  if (world->rank() != 0) {  // one rank reports; the exit code still counts every rank
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int failed = RUN_ALL_TESTS();
-  const bool all_passed = world->all_ok(failed == 0);
-  world.reset();
-  return all_passed ? 0 : 1;
-}
+int main(int argc, char** argv) { return plait::executor::testing::run_mpi_tests(argc, argv, plait::executor::world); }
