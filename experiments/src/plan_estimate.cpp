@@ -112,7 +112,7 @@ PlanEstimator::Probe PlanEstimator::make_probe(const Candidate& candidate) const
     const int replicas = candidate.zero > 0 ? candidate.dp : 1;
     schedule::Program program =
         schedule::build_kind(candidate.kind, candidate_spec(request_, candidate, micro_batches, replicas));
-    for (const schedule::RankMemory& rank : schedule::estimate_memory(program, adam_states)) {
+    for (const schedule::RankMemory& rank : schedule::estimate_memory(program, adam_states, true)) {
       probe.memory[i] = std::max(probe.memory[i], double(rank.total()));
       probe.gradient_bytes = std::max(probe.gradient_bytes, double(rank.gradients));
     }

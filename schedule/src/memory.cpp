@@ -104,7 +104,8 @@ std::int64_t graph_bytes(const ModelDesc& model) {
   return (split + tokens * per_token_sharded + attention) * element_bytes(model);
 }
 
-std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter) {
+std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter,
+                                        bool first_replica_only) {
   const ModelDesc model = micro_batch_model(program);  // states and graphs hold one micro-batch
   const std::int64_t element = element_bytes(model);
   const std::int64_t block_elements = block_parameter_count(model);
@@ -114,7 +115,7 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
   const std::int64_t state =
       model.sequence_parallel ? ceil_div(state_bytes(model), std::max(model.tensor_parallel, 1)) : state_bytes(model);
   const std::int64_t graph = graph_bytes(model);
-  const std::vector<std::int64_t> held_messages = peak_held_message_bytes(program);
+  const std::vector<std::int64_t> held_messages = peak_held_message_bytes(program, first_replica_only);
   // ZeRO (Rajbhandari et al. 2020) over the D replicas: stage 1 holds 1 / D of
   // the optimizer state, stage 2 also of the gradients, stage 3 also of the
   // blocks' parameters (each block's buffer padded to whole elements a replica,
@@ -123,8 +124,8 @@ std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_st
   const int stage = program.zero_stage;
   const std::int64_t shards = stage > 0 ? std::max(program.replicas, 1) : 1;
   const std::int64_t block_shard_bytes = ceil_div(block_elements, shards) * element;
-  std::vector<RankMemory> out(program.ranks);
-  for (int rank = 0; rank < program.ranks; ++rank) {
+  std::vector<RankMemory> out(first_replica_only ? ranks_per_replica(program) : program.ranks);
+  for (int rank = 0; rank < static_cast<int>(out.size()); ++rank) {
     RankMemory& memory = out[rank];
     for (const BlockRange& chunk : owned_blocks(program, rank))
       memory.parameters += (chunk.end - chunk.first) * (stage >= 3 ? block_shard_bytes : parameter_bytes);

@@ -204,8 +204,9 @@ const Op* current(const Program& program, int rank, Cursor& cursor) {
 // The dry run. Returns the critical path in block steps; adds a problem per
 // message mismatch and per rank left waiting; records each received
 // message's lifetime in `held`.
-double dry_run(const Program& program, std::vector<Problem>* problems, std::vector<Held>* held = nullptr) {
-  const int ranks = static_cast<int>(program.rank_programs.size());
+double dry_run(const Program& program, std::vector<Problem>* problems, std::vector<Held>* held = nullptr,
+               bool first_replica_only = false) {
+  const int ranks = first_replica_only ? ranks_per_replica(program) : static_cast<int>(program.rank_programs.size());
   std::vector<Cursor> cursors(ranks);
   std::unordered_map<std::uint64_t, std::deque<Message>> channels;  // (from, to)
   const auto channel = [&](int from, int to) -> auto& {
@@ -252,6 +253,8 @@ double dry_run(const Program& program, std::vector<Problem>* problems, std::vect
         }
         cursor.clock = std::max(cursor.clock, message.clock);
         if (held) held->push_back({op->peer, message.bytes, message.clock, cursor.clock});
+      } else if (first_replica_only && is_replica_collective(op->kind)) {
+        // The other replicas meet it at the same clock.
       } else if (is_collective(op->kind)) {
         const std::vector<int> group = collective_group(program, rank, op->kind);
         auto& waiting = arrived[{op->kind, group}];
@@ -339,9 +342,9 @@ void validate(const Program& program, const std::string& origin) {
 
 double critical_path_steps(const Program& program) { return dry_run(program, nullptr); }
 
-std::vector<std::int64_t> peak_held_message_bytes(const Program& program) {
+std::vector<std::int64_t> peak_held_message_bytes(const Program& program, bool first_replica_only) {
   std::vector<Held> held;
-  dry_run(program, nullptr, &held);
+  dry_run(program, nullptr, &held, first_replica_only);
   // Per sender: +bytes at the send, -bytes at the receipt; a message sent and
   // received at the same moment is still held then (arrivals first).
   std::vector<std::vector<std::pair<double, std::int64_t>>> events(program.rank_programs.size());

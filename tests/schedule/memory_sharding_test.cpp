@@ -164,3 +164,31 @@ TEST(MemorySharding, TheBlockStacksGraphDropsScoresWhenSelectiveAndSplitsItsNorm
 
 }  // namespace
 }  // namespace plait::schedule
+
+namespace plait::schedule {
+namespace {
+
+bool same(const RankMemory& x, const RankMemory& y) {
+  return x.parameters == y.parameters && x.gradients == y.gradients && x.optimizer == y.optimizer &&
+         x.states == y.states && x.kept_graphs == y.kept_graphs && x.recompute == y.recompute &&
+         x.messages == y.messages && x.gathered == y.gathered;
+}
+
+// The first replica alone (plait plan's shortcut) gives what the whole dry run
+// gives its ranks, sharded or not, pipelined or MGRIT.
+TEST(MemorySharding, TheFirstReplicaAloneHoldsWhatTheWholeRunGivesIt) {
+  for (const int stage : {0, 1, 3})
+    for (const auto build : {&build_1f1b, &build_gpipe, &build_mgrit}) {
+      BuildSpec spec = gpt_spec(stage, 3);
+      if (build == &build_mgrit) spec.micro_batches = 1;
+      spec.prefetch = stage == 3;
+      const Program program = build(spec);
+      const auto whole = estimate_memory(program, adam_states), first = estimate_memory(program, adam_states, true);
+      ASSERT_EQ(first.size(), std::size_t(ranks_per_replica(program))) << program.kind;
+      for (std::size_t rank = 0; rank < first.size(); ++rank)
+        EXPECT_TRUE(same(first[rank], whole[rank])) << program.kind << " stage " << stage << " rank " << rank;
+    }
+}
+
+}  // namespace
+}  // namespace plait::schedule

@@ -77,7 +77,11 @@ std::int64_t graph_bytes(const ModelDesc& model);
 int optimizer_states_per_parameter(const std::string& optimizer);
 
 // `optimizer_states_per_parameter`: 0 for a plain step, 2 for AdamW.
-std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter = 0);
+// first_replica_only: replica 0's ranks only (ranks_per_replica entries), for
+// a Program whose replicas run the same ops (every builder's): what each
+// replica's ranks hold, without dry-running every replica.
+std::vector<RankMemory> estimate_memory(const Program& program, int optimizer_states_per_parameter = 0,
+                                        bool first_replica_only = false);
 
 std::string format_bytes(double bytes);  // "1.5 GiB"
 

@@ -32,6 +32,10 @@ double critical_path_steps(const Program& program);
 // taken, on the same dry run's clock: a send's buffer is held from the send
 // until the matching recv (sends never block). A pipeline stage that runs
 // ahead of its neighbour holds a few activations, not every message of the step.
-std::vector<std::int64_t> peak_held_message_bytes(const Program& program);
+// first_replica_only: the dry run of replica 0's ranks alone (only their
+// entries), its collectives over the replicas taken as met at once: what a
+// Program whose replicas run the same ops in lockstep (every builder's) gives
+// for every replica, at a fraction of the cost.
+std::vector<std::int64_t> peak_held_message_bytes(const Program& program, bool first_replica_only = false);
 
 }  // namespace plait::schedule
