@@ -109,9 +109,11 @@ PlanEstimator::Probe PlanEstimator::make_probe(const Candidate& candidate) const
       probe.seconds[1] = probe.seconds[0], probe.memory[1] = probe.memory[0];
       break;
     }
-    const int replicas = candidate.zero > 0 ? candidate.dp : 1;
-    schedule::Program program =
-        schedule::build_kind(candidate.kind, candidate_spec(request_, candidate, micro_batches, replicas));
+    // A sharded candidate has every replica (its collectives span them), the
+    // first one's ops written: all the estimator and the memory read.
+    schedule::BuildSpec spec = candidate_spec(request_, candidate, micro_batches, candidate.zero > 0 ? candidate.dp : 1);
+    spec.first_replica_only = true;
+    schedule::Program program = schedule::build_kind(candidate.kind, spec);
     for (const schedule::RankMemory& rank : schedule::estimate_memory(program, adam_states, true)) {
       probe.memory[i] = std::max(probe.memory[i], double(rank.total()));
       probe.gradient_bytes = std::max(probe.gradient_bytes, double(rank.gradients));

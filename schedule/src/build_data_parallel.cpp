@@ -115,7 +115,7 @@ Program data_parallel(const BuildSpec& spec, Program (*build_one_replica)(const 
     else sum_at_the_end(program, position, spec.dp_per_tensor, first[position]);
   }
   program.rank_programs.clear();
-  for (std::int32_t replica = 0; replica < replicas; ++replica) {
+  for (std::int32_t replica = 0; replica < (spec.first_replica_only ? 1 : replicas); ++replica) {
     for (std::int32_t position = 0; position < per_replica; ++position) {
       RankProgram rank = first[position];
       for (Section& section : rank.sections)

@@ -25,7 +25,7 @@ void expand_tensor_parallel(Program& program) {
   const int tp = program.model.tensor_parallel;
   if (tp == 1) return;
   std::vector<RankProgram> expanded;
-  expanded.reserve(std::size_t(program.ranks) * tp);
+  expanded.reserve(program.rank_programs.size() * tp);
   for (const RankProgram& rank : program.rank_programs)
     for (int shard = 0; shard < tp; ++shard) {
       RankProgram copy = rank;
@@ -45,7 +45,7 @@ void expand_tensor_parallel(Program& program) {
 
 // The rank's blocks' parameters, and the embedding and output layer where it holds them.
 void add_step_ends(Program& program) {
-  for (int rank = 0; rank < program.ranks; ++rank) {
+  for (int rank = 0; rank < static_cast<int>(program.rank_programs.size()); ++rank) {  // all, or the first replica's
     std::int64_t bytes = 0;
     for (const BlockRange& chunk : trained_blocks(program, rank)) bytes += gradient_bytes(program.model, chunk.end - chunk.first);
     const std::int64_t ends = end_parameter_bytes(program, rank);

@@ -66,7 +66,7 @@ void shard_data_parallel(Program& program, const BuildSpec& spec) {
   program.zero_stage = stage;
   const std::int64_t element = element_size(program.model);
   const std::int64_t block_bytes = padded(gradient_bytes(program.model, 1), replicas, element);
-  for (int rank = 0; rank < program.ranks; ++rank) {
+  for (int rank = 0; rank < static_cast<int>(program.rank_programs.size()); ++rank) {  // all, or the first replica's
     RankProgram& ops = program.rank_programs[rank];
     std::vector<Op> sums;  // the gradient collectives, mirrored by the parameter gathers
     for (Section& section : ops.sections) {

@@ -198,6 +198,17 @@ TEST(Plan, SearchesShardingSequenceParallelismAndSelectiveRecompute) {
     EXPECT_LT(sharded->memory_bytes, previous) << sharded->label();
     EXPECT_EQ(sharded->gradient_sum_s, 0) << sharded->label();
     previous = sharded->memory_bytes;
+    // Its estimate and memory are those of its whole Program (every replica written).
+    const costmodels::Profile profile = costmodels::load_profile(request.profile);
+    const detail::PlanEstimator estimator(request, costmodels::make_profile_pricer(profile));
+    const schedule::Program whole = schedule::build_kind(
+        "1f1b", detail::candidate_spec(request, *sharded, detail::step_micro_batches(request, *sharded), sharded->dp));
+    const double seconds = costmodels::StepEstimator(whole).seconds(*costmodels::make_profile_pricer(profile),
+                                                                    estimator.links_for(*sharded));
+    EXPECT_NEAR(sharded->estimated_s / seconds, 1, 1e-9) << sharded->label();
+    std::int64_t memory = 0;
+    for (const auto& rank : schedule::estimate_memory(whole, 2)) memory = std::max(memory, rank.total());
+    EXPECT_EQ(sharded->memory_bytes, memory) << sharded->label();
   }
   const Candidate* sequence_parallel = find(2, 1, 8, 1, 0, true, false);
   const Candidate* selective = find(2, 1, 8, 1, 0, false, true);

@@ -174,8 +174,8 @@ bool same(const RankMemory& x, const RankMemory& y) {
          x.messages == y.messages && x.gathered == y.gathered;
 }
 
-// The first replica alone (plait plan's shortcut) gives what the whole dry run
-// gives its ranks, sharded or not, pipelined or MGRIT.
+// The first replica alone (plait plan's shortcut), dry-run or even built,
+// gives what the whole dry run gives its ranks, sharded or not, pipelined or MGRIT.
 TEST(MemorySharding, TheFirstReplicaAloneHoldsWhatTheWholeRunGivesIt) {
   for (const int stage : {0, 1, 3})
     for (const auto build : {&build_1f1b, &build_gpipe, &build_mgrit}) {
@@ -187,6 +187,15 @@ TEST(MemorySharding, TheFirstReplicaAloneHoldsWhatTheWholeRunGivesIt) {
       ASSERT_EQ(first.size(), std::size_t(ranks_per_replica(program))) << program.kind;
       for (std::size_t rank = 0; rank < first.size(); ++rank)
         EXPECT_TRUE(same(first[rank], whole[rank])) << program.kind << " stage " << stage << " rank " << rank;
+      // Built with its first replica alone: those ranks' ops, and the same estimate.
+      spec.first_replica_only = true;
+      const Program one = build(spec);
+      EXPECT_EQ(one.ranks, program.ranks);
+      ASSERT_EQ(one.rank_programs.size(), first.size());
+      for (std::size_t rank = 0; rank < first.size(); ++rank)
+        EXPECT_EQ(one.rank_programs[rank], program.rank_programs[rank]) << program.kind << " rank " << rank;
+      const auto from_one = estimate_memory(one, adam_states, true);
+      for (std::size_t rank = 0; rank < first.size(); ++rank) EXPECT_TRUE(same(from_one[rank], first[rank]));
     }
 }
 

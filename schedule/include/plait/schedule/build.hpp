@@ -39,6 +39,12 @@ struct BuildSpec {
   // Stage 3: each block's all-gather issued one block step early, overlapped
   // with that step (FSDP's forward and backward prefetch).
   bool prefetch = false;
+  // With replicas: write only the first replica's rank programs (`ranks` and
+  // `replicas` still count them all; the others would run the same ops).
+  // Enough for what reads one replica (estimate_memory's first_replica_only,
+  // costmodels::StepEstimator) at 1 / replicas of the cost; not a Program to
+  // save, validate or simulate.
+  bool first_replica_only = false;
   // With replicas: sum the gradients as TorchBraid's data_parallel does, one
   // blocking all-reduce per parameter tensor of the rank's blocks (and ends)
   // after its backward (Op::per_tensor); not with dp_overlap.
