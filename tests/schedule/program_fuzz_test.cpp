@@ -44,6 +44,17 @@ std::string valid_program(const char* kind) {
     spec.model.vocab = 32;
     return dump_program(build_1f1b(spec));
   }
+  if (name == "fsdp sp") {  // sharded: reduce_scatter and all_gather ops, zero_stage, the model's flags
+    spec.micro_batches = 2;
+    spec.replicas = 2;
+    spec.zero_stage = 3;
+    spec.prefetch = true;
+    spec.model.tensor_parallel = 2;
+    spec.model.sequence_parallel = true;
+    spec.model.selective_recompute = true;
+    spec.model.vocab = 32;
+    return dump_program(build_1f1b(spec));
+  }
   return dump_program(name == "mgrit" ? build_mgrit(spec) : build_serial(spec));
 }
 
@@ -90,6 +101,12 @@ TEST(ProgramFuzz, MutatedZeroBubbleProgramsLoadOrGiveOneLocatedError) {
 
 TEST(ProgramFuzz, MutatedTensorParallelGptProgramsLoadOrGiveOneLocatedError) {
   const auto summary = testing::fuzz_loader(valid_program("gpt tp2"), "p.json", 5000,
+                                            load_as_the_document_reader_does);
+  EXPECT_GT(summary.refused, 2500);
+}
+
+TEST(ProgramFuzz, MutatedShardedProgramsLoadOrGiveOneLocatedError) {
+  const auto summary = testing::fuzz_loader(valid_program("fsdp sp"), "p.json", 5000,
                                             load_as_the_document_reader_does);
   EXPECT_GT(summary.refused, 2500);
 }
