@@ -49,6 +49,19 @@ struct Shards {
   }
 };
 
+// Posts to each other member the shard `shard_for(member)` points at (it
+// must stay alive until the requests complete).
+template <class ShardFor>
+std::vector<MPI_Request> send_to_others(const Shards& shards, std::span<const int> group, MPI_Comm comm, int tag,
+                                        const std::string& where, ShardFor shard_for) {
+  std::vector<MPI_Request> sends;
+  for (std::size_t member = 0; member < group.size(); ++member)
+    if (member != shards.mine)
+      check_mpi(MPI_Isend(shard_for(member), int(shards.shard), MPI_FLOAT, group[member], tag, comm, &sends.emplace_back()),
+                where);
+  return sends;
+}
+
 void receive(float* into, int count, int peer, MPI_Comm comm, int tag, const std::string& where) {
   MPI_Status status;
   check_mpi(MPI_Recv(into, count, MPI_FLOAT, peer, tag, comm, &status), where);
@@ -66,10 +79,8 @@ std::vector<std::byte> reduce_scatter_fp32(MPI_Comm comm, int tag, std::span<con
   const Shards shards(comm, group, values, where);
   if (shards.elements == 0) return {};
   const int count = int(shards.shard);
-  std::vector<MPI_Request> sends;
-  for (std::size_t member = 0; member < group.size(); ++member)
-    if (member != shards.mine)
-      check_mpi(MPI_Isend(shards.of(member), count, MPI_FLOAT, group[member], tag, comm, &sends.emplace_back()), where);
+  std::vector<MPI_Request> sends =
+      send_to_others(shards, group, comm, tag, where, [&](std::size_t member) { return shards.of(member); });
   std::vector<float> sum(shards.shard), part(shards.shard);
   for (std::size_t member = 0; member < group.size(); ++member) {
     const float* values_of = shards.of(member);
@@ -92,11 +103,8 @@ std::vector<std::byte> all_gather_fp32(MPI_Comm comm, int tag, std::span<const i
   const Shards shards(comm, group, values, where);
   if (shards.elements == 0) return {};
   const int count = int(shards.shard);
-  std::vector<MPI_Request> sends;
-  for (std::size_t member = 0; member < group.size(); ++member)
-    if (member != shards.mine)
-      check_mpi(MPI_Isend(shards.of(shards.mine), count, MPI_FLOAT, group[member], tag, comm, &sends.emplace_back()),
-                where);
+  std::vector<MPI_Request> sends =
+      send_to_others(shards, group, comm, tag, where, [&](std::size_t) { return shards.of(shards.mine); });
   std::vector<float> whole(shards.padded.size());
   for (std::size_t member = 0; member < group.size(); ++member) {
     float* into = whole.data() + member * shards.shard;
