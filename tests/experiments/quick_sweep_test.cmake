@@ -26,8 +26,8 @@ foreach(row IN LISTS rows)
   # Every figure from predicted_time_s to predicted_memory_bytes present (the
   # times, speedups, errors, the speed factor, the serial step), no held-out
   # prediction (not a row of measured steps), the critical path's compute.
-  # (CMake's regular expressions have no {n}: the 29 configuration fields and 14 figures spelled out.)
-  string(REPEAT ",[^,]*" 28 config)
+  # (CMake's regular expressions have no {n}: the 31 configuration fields and 14 figures spelled out.)
+  string(REPEAT ",[^,]*" 30 config)
   string(REPEAT ",[0-9.e+-]+" 14 figures)
   # Then the runs made and those judged disturbed; a point whose runs never
   # became steady (a loaded machine) is "unsteady", with its figures still there.
