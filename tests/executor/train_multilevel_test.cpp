@@ -1,7 +1,9 @@
 // Multilevel-in-depth training on one rank: the corrected coarse objective's
-// gradient at the restricted parameters is the restricted fine gradient (char
-// LM and ViT), a
-// cycle without coarse steps leaves training as single-level training, each
+// value and gradient at the restricted parameters are the fine ones (char LM
+// and ViT) for every restriction, a
+// cycle without coarse steps leaves training as single-level training
+// whatever the transfer, momentum and line search, coarse steps of a cycle
+// can share its batch, each
 // level's step costs the FLOPs the work table predicts, a resumed multilevel
 // run repeats the uninterrupted losses.
 #include <gmock/gmock.h>
@@ -45,13 +47,13 @@ std::vector<json> run_records(TrainConfig config, const fs::path& out, TrainOver
   return records_of(out);
 }
 
-TEST(TrainMultilevel, TheCorrectedCoarseGradientIsTheRestrictedFineGradient) {
+TEST(TrainMultilevel, TheCorrectedCoarseObjectiveIsFirstOrderCoherent) {
   const fs::path dir = scratch("ml-correction");
   TrainOverrides check;
   check.check_correction = true;
   for (const int levels : {2, 3}) {
     for (const bool correction : {true, false}) {
-      for (const char* restriction : {"injection", "average"}) {
+      for (const char* restriction : {"injection", "average", "even", "odd", "alternate"}) {
         TrainConfig config = multilevel_lm(dir, levels, 2, 1);
         config.model.dropout = 0.1;  // masks drawn per step must be the same in every run of the step
         config.solver.multilevel.correction = correction;
@@ -62,14 +64,23 @@ TEST(TrainMultilevel, TheCorrectedCoarseGradientIsTheRestrictedFineGradient) {
           if (!r.contains("correction_error")) continue;
           ++checked;
           const double error = r["correction_error"].get<double>();
-          std::printf("levels %d, correction %d, %s, step %d: |grad psi - R grad f| / |R grad f| = %.3g\n", levels,
-                      correction, restriction, r["step"].get<int>(), error);
+          std::printf("levels %d, correction %d, %s, step %d: |grad psi - R grad f| / |R grad f| = %.3g, transfer %.3g\n",
+                      levels, correction, restriction, r["step"].get<int>(), error, r.value("transfer_error", -1.0));
           EXPECT_EQ(r["level"], levels - 1);
-          if (correction) EXPECT_LT(error, 1e-5);
-          else EXPECT_GT(error, 1e-2);  // the plain coarse gradient is not the restricted fine one
+          if (correction) {
+            EXPECT_LT(error, 1e-5);
+            // psi's value at the restricted parameters is the finest loss on the same batch.
+            EXPECT_LT(r["objective_error"].get<double>(), 1e-6);
+            EXPECT_TRUE(r.contains("objective"));
+          } else {
+            EXPECT_GT(error, 1e-2);  // the plain coarse gradient is not the restricted fine one
+            EXPECT_FALSE(r.contains("objective"));
+          }
+          // The fine loss's slope along a prolonged change is the restricted gradient's: R = P^T.
+          if (levels == 2) EXPECT_LT(r["transfer_error"].get<double>(), 1e-2) << restriction;
+          else EXPECT_FALSE(r.contains("transfer_error"));
         }
         EXPECT_EQ(checked, 4);  // one per cycle
-        config.solver.multilevel.correction = true;
       }
     }
   }
@@ -104,16 +115,65 @@ TEST(TrainMultilevel, CyclesWithoutCoarseStepsTrainAsSingleLevel) {
   serial.steps = 8;
   serial.eval_interval = serial.checkpoint_interval = 8;
   const auto single = losses_of((run_records(serial, dir / "single"), dir / "single"));
-  for (const char* restriction : {"injection", "average"}) {
-    TrainConfig config = multilevel_lm(dir, 2, 0, 1);
-    config.steps = 8;
-    config.eval_interval = config.checkpoint_interval = 8;
-    config.solver.multilevel.restriction = restriction;
-    run_records(config, dir / "multilevel");
-    const auto multilevel = losses_of(dir / "multilevel");
-    ASSERT_EQ(multilevel.size(), single.size());
-    for (std::size_t i = 0; i < single.size(); ++i) EXPECT_EQ(multilevel[i], single[i]) << restriction << ", step " << i + 1;
+  for (const char* restriction : {"injection", "average", "even", "odd", "alternate"}) {
+    for (const char* momentum : {"keep", "restrict"}) {
+      TrainConfig config = multilevel_lm(dir, 2, 0, 1);
+      config.steps = 8;
+      config.eval_interval = config.checkpoint_interval = 8;
+      config.solver.multilevel.restriction = restriction;
+      config.solver.multilevel.momentum = momentum;
+      config.solver.multilevel.line_search = true;  // a zero change is kept whole
+      const auto records = run_records(config, dir / "multilevel");
+      const auto multilevel = losses_of(dir / "multilevel");
+      ASSERT_EQ(multilevel.size(), single.size());
+      for (std::size_t i = 0; i < single.size(); ++i) {
+        EXPECT_EQ(multilevel[i], single[i]) << restriction << ", " << momentum << ", step " << i + 1;
+        EXPECT_EQ(records[i]["line_search"], 1.0);
+      }
+    }
   }
+}
+
+TEST(TrainMultilevel, CoarseStepsShareTheCyclesBatchWhenAsked) {
+  const fs::path dir = scratch("ml-batch");
+  for (const char* batch : {"cycle", "fresh"}) {
+    TrainConfig config = multilevel_lm(dir, 2, 3, 1);
+    config.solver.multilevel.coarse_batch = batch;
+    config.solver.multilevel.coarse_lr_factor = 0;  // coarse steps change nothing: equal losses mean equal batches
+    const auto records = run_records(config, dir / batch);
+    for (int cycle = 0; cycle < 4; ++cycle) {
+      const double first = records[4 * cycle]["loss"].get<double>();
+      for (int step = 1; step < 3; ++step) {
+        const double loss = records[4 * cycle + step]["loss"].get<double>();
+        if (std::string(batch) == "cycle") EXPECT_EQ(loss, first) << "cycle " << cycle << ", step " << step;
+        else EXPECT_NE(loss, first) << "cycle " << cycle << ", step " << step;
+      }
+    }
+  }
+}
+
+TEST(TrainMultilevel, TheLineSearchBacktracksAChangeThatMakesTheFineLossWorse) {
+  const fs::path dir = scratch("ml-line-search");
+  TrainConfig config = multilevel_lm(dir, 2, 2, 1);
+  config.solver.multilevel.line_search = true;
+  config.solver.multilevel.correction = false;
+  config.solver.multilevel.coarse_lr_factor = 10;  // coarse steps far too long for the fine network
+  config.optimizer.lr = 0.5;
+  const auto records = run_records(config, dir / "run");
+  config.solver.multilevel.line_search = false;
+  const auto unsearched = run_records(config, dir / "unsearched");
+  int backtracked = 0;
+  for (int cycle = 0; cycle < 4; ++cycle) {
+    const json& fine = records[3 * cycle + 2];
+    const double kept = fine["line_search"].get<double>();
+    EXPECT_THAT(std::vector<double>({1, 0.5, 0.25, 0}), ::testing::Contains(kept));
+    backtracked += kept < 1;
+    // Each try is one forward of the fine network: more FLOPs than the step without the search.
+    EXPECT_GT(fine["flops"].get<double>(), unsearched[3 * cycle + 2]["flops"].get<double>());
+    EXPECT_EQ(records[3 * cycle]["loss"], unsearched[3 * cycle]["loss"]) << "the cycles differ only after a search";
+    if (kept < 1) break;
+  }
+  EXPECT_GT(backtracked, 0);
 }
 
 TEST(TrainMultilevel, EachLevelsStepCostsTheFlopsOfTheWorkTable) {

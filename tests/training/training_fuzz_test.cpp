@@ -1,12 +1,14 @@
 // Every file training reads: 10,000 mutated and truncated inputs each for the
 // config, IDX files and checkpoint tensor files load or give one located
-// plait::Error (see tests/support/loader_fuzz.hpp).
+// plait::Error (see tests/support/loader_fuzz.hpp); mutated texts build a word
+// tokenizer that round-trips them.
 #include <gtest/gtest.h>
 
 #include "loader_fuzz.hpp"
 #include "plait/training/config.hpp"
 #include "plait/training/datasets.hpp"
 #include "plait/training/tensor_file.hpp"
+#include "plait/training/word_tokenizer.hpp"
 
 namespace plait::training {
 namespace {
@@ -17,6 +19,26 @@ TEST(TrainingFuzz, MutatedConfigsLoadOrGiveOneLocatedError) {
   const auto summary = plait::testing::fuzz_loader(dump_train_config(config), "train.json", 10000,
                                                    [](const std::string& text) { parse_train_config(text, "train.json"); });
   EXPECT_GT(summary.refused, 5000);
+}
+
+TEST(TrainingFuzz, MutatedWordTokenizerConfigsLoadOrGiveOneLocatedError) {
+  TrainConfig config;
+  config.data.tokenizer = "word";
+  config.data.vocabulary = 1024;
+  const auto summary = plait::testing::fuzz_loader(dump_train_config(config), "train.json", 10000,
+                                                   [](const std::string& text) { parse_train_config(text, "train.json"); });
+  EXPECT_GT(summary.refused, 5000);
+}
+
+TEST(TrainingFuzz, MutatedTextsRoundTripThroughAWordTokenizer) {
+  const std::string valid = "Q: What's \"the\" answer?\n\tA: 42, the answer -- as\xff always.\n%\n the end";
+  const WordTokenizer fixed(valid, 260);
+  const auto summary = plait::testing::fuzz_loader(valid, "tokenizer", 10000, [&](const std::string& text) {
+    EXPECT_EQ(fixed.decode(fixed.encode(text)), text);
+    const WordTokenizer own(text, 257 + int(text.size() % 5));
+    EXPECT_EQ(own.decode(own.encode(text)), text);
+  });
+  EXPECT_GT(summary.loaded, 9000);  // only an empty text is refused
 }
 
 TEST(TrainingFuzz, MutatedMultilevelConfigsLoadOrGiveOneLocatedError) {

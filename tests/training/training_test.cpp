@@ -1,5 +1,5 @@
 // The torch-free half of training: configs (every bad value its own error),
-// the character corpus and tokenizer, IDX files (real Fashion-MNIST where the
+// the text corpus and its character and word tokenizers, IDX files (real Fashion-MNIST where the
 // package is installed, and broken copies), tensor files.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,11 +9,12 @@
 
 #include <zlib.h>
 
+#include "config_errors.hpp"
 #include "error_text.hpp"
 #include "plait/training/config.hpp"
 #include "plait/training/datasets.hpp"
-#include "plait/training/multilevel.hpp"
 #include "plait/training/tensor_file.hpp"
+#include "plait/training/word_tokenizer.hpp"
 
 namespace plait::training {
 namespace {
@@ -65,14 +66,6 @@ TEST(TrainConfig, VitTakesItsSequenceFromThePatches) {
 }
 
 // The error of parsing `text` with `from` replaced by `to`.
-std::string error_after_replacing(std::string text, const std::string& from, const std::string& to,
-                                  const std::string& origin) {
-  const auto at = text.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) text.replace(at, from.size(), to);
-  return error_of([&] { parse_train_config(text, origin); });
-}
-
 TEST(TrainConfig, EachBadValueIsItsOwnError) {
   auto error_for = [](const std::string& from, const std::string& to) {
     return error_after_replacing(valid_config, from, to, "c.json");
@@ -100,56 +93,28 @@ TEST(TrainConfig, EachBadValueIsItsOwnError) {
   EXPECT_THAT(error_for("\"lr\": 0.1", "\"lr\": 0, \"beta1\": 2"), HasSubstr("/optimizer/beta1"));
 }
 
-const std::string multilevel_config = R"({
-  "format": "plait.train", "version": 1,
-  "model": {"ode_layers": 12},
-  "solver": {"mode": "multilevel", "levels": 3, "cf": 2, "coarse_steps": 2, "fine_steps": 1,
-             "correction": false, "restriction": "average", "level_solver": "mgrit", "coarse_lr_factor": 0.5},
-  "steps": 40, "checkpoint_interval": 8
-})";
-
-TEST(TrainConfig, ParsesAMultilevelSolverAndItsLevels) {
-  const TrainConfig c = parse_train_config(multilevel_config, "m.json");
-  const auto& ml = c.solver.multilevel;
-  EXPECT_EQ(ml.levels, 3);
-  EXPECT_EQ(ml.coarse_steps, 2);
-  EXPECT_FALSE(ml.correction);
-  EXPECT_EQ(ml.restriction, "average");
-  EXPECT_EQ(ml.coarse_lr_factor, 0.5);
-  EXPECT_EQ(initial_settings(c).mode, "mgrit");
-  EXPECT_EQ(training_levels(c), 3);
-  EXPECT_EQ(level_config(c, 2).model.ode_layers, 3);
-  EXPECT_EQ(parse_train_config(dump_train_config(c), "again").solver.multilevel.restriction, "average");
-  // Cycles of 4 steps: 2 on level 2, then 1 on level 1 and 1 on level 0, each after a prolongation.
-  EXPECT_EQ(cycle_steps(c), 4);
-  const std::vector<std::tuple<int, bool, int>> plan = {{2, true, -1}, {2, false, -1}, {1, false, 2}, {0, false, 1}};
-  for (int step = 0; step < 8; ++step) {
-    const CycleStep where = cycle_step(c, step);
-    EXPECT_EQ(std::make_tuple(where.level, where.starts_cycle, where.prolong_from), plan[step % 4]) << "step " << step;
-  }
+TEST(TrainConfig, TheTokenizerIsCharUnlessTheDataSaysWord) {
+  const TrainConfig plain = parse_train_config(valid_config, "c.json");
+  EXPECT_EQ(plain.data.tokenizer, "char");
+  EXPECT_EQ(plain.data.vocabulary, 4096);
+  const TrainConfig word = parse_train_config(
+      R"({"format": "plait.train", "version": 1, "data": {"tokenizer": "word", "vocabulary": 1000}})", "w.json");
+  EXPECT_EQ(word.data.tokenizer, "word");
+  EXPECT_EQ(word.data.vocabulary, 1000);
+  const TrainConfig again = parse_train_config(dump_train_config(word), "dump");
+  EXPECT_EQ(again.data.tokenizer, "word");
+  EXPECT_EQ(again.data.vocabulary, 1000);
 }
 
-TEST(TrainConfig, BadMultilevelSettingsAreOneLineErrors) {
-  auto error_for = [](const std::string& from, const std::string& to) {
-    return error_after_replacing(multilevel_config, from, to, "m.json");
+TEST(TrainConfig, BadTokenizerSettingsAreOneLineErrors) {
+  const std::string config = R"({"format": "plait.train", "version": 1, "data": {"tokenizer": "word", "vocabulary": 4096}})";
+  auto error_for = [&](const std::string& from, const std::string& to) {
+    return error_after_replacing(config, from, to, "w.json");
   };
-  EXPECT_THAT(error_for("\"levels\": 3", "\"levels\": 4"),
-              StartsWith("m.json: /solver/cf: 2 must divide the 3 ODE blocks of level 2 (ode_layers 12, levels 4)"));
-  EXPECT_THAT(error_for("\"levels\": 3", "\"levels\": 0"), HasSubstr("/solver/levels: must be an integer in 1..16"));
-  EXPECT_THAT(error_for("\"cf\": 2", "\"cf\": 5"), HasSubstr("/solver/cf: 5 must divide the 12 ODE blocks of level 0"));
-  EXPECT_THAT(error_for("\"steps\": 40", "\"steps\": 42"),
-              HasSubstr("/steps: must be a whole number of cycles of 4 optimizer steps"));
-  EXPECT_THAT(error_for("\"checkpoint_interval\": 8", "\"checkpoint_interval\": 6"),
-              HasSubstr("/checkpoint_interval: must be a whole number of cycles of 4"));
-  EXPECT_THAT(error_for("\"fine_steps\": 1", "\"fine_steps\": 0"), HasSubstr("/solver/fine_steps: must be an integer in 1.."));
-  EXPECT_THAT(error_for("\"restriction\": \"average\"", "\"restriction\": \"mean\""),
-              HasSubstr("/solver/restriction: must be \"average\" or \"injection\""));
-  EXPECT_THAT(error_for("\"mode\": \"multilevel\"", "\"mode\": \"mgrit\""),
-              HasSubstr("/solver: levels, cf, coarse_steps, fine_steps, correction, restriction, level_solver and coarse_lr_factor belong to mode \"multilevel\""));
-  EXPECT_THAT(error_for("\"steps\": 40", "\"steps\": 40, \"detector\": {\"interval\": 4}"),
-              HasSubstr("/detector/interval: the detector watches single-level MGRIT runs"));
-  // One line, whatever the count of problems.
-  EXPECT_EQ(error_for("\"cf\": 2", "\"cf\": 5").find('\n'), std::string::npos);
+  EXPECT_EQ(error_for("\"word\"", "\"bpe\""), "w.json: /data/tokenizer: must be \"char\" or \"word\"");
+  EXPECT_EQ(error_for("4096", "256"), "w.json: /data/vocabulary: must be an integer in 257..65536");
+  EXPECT_EQ(error_for("4096", "65537"), "w.json: /data/vocabulary: must be an integer in 257..65536");
+  EXPECT_EQ(error_for("4096", "300.5"), "w.json: /data/vocabulary: must be an integer in 257..65536");
 }
 
 TEST(TextCorpus, ReadsADirectoryOfTextFilesSkippingIndexFiles) {
@@ -176,6 +141,62 @@ TEST(CharTokenizer, RoundTripsAndRefusesUnknownBytes) {
   EXPECT_EQ(ids[0], 2);
   EXPECT_THAT(error_of([&] { tokenizer.encode("bax"); }), HasSubstr("byte 120 at offset 2 is not in the vocabulary"));
   EXPECT_THAT(error_of([] { CharTokenizer(""); }), HasSubstr("empty text"));
+}
+
+std::vector<std::string> pieces_of(const std::string& text) {
+  std::vector<std::string> pieces;
+  for_each_piece(text, [&](std::string_view piece) { pieces.emplace_back(piece); });
+  return pieces;
+}
+
+TEST(WordTokenizer, CutsWordsWithOneLeadingSpaceAndEveryOtherByteAlone) {
+  EXPECT_EQ(pieces_of("Hello, the  world42\n\xc3\xa9t\xc3\xa9 x"),
+            (std::vector<std::string>{"Hello", ",", " the", " ", " world42", "\n", "\xc3", "\xa9", "t", "\xc3", "\xa9",
+                                      " x"}));
+  EXPECT_EQ(pieces_of(" "), (std::vector<std::string>{" "}));
+}
+
+TEST(WordTokenizer, RanksWordsByCountThenByTheirBytes) {
+  const std::string text = " the cat the dog the cat dog ox";
+  const WordTokenizer all(text, 4096);
+  EXPECT_EQ(all.vocab_size(), 256 + 4);  // " the", " cat", " dog", " ox"; fewer words than asked for
+  EXPECT_EQ(all.piece(256), " the");
+  EXPECT_EQ(all.piece(257), " cat");  // 2 each: " cat" < " dog"
+  EXPECT_EQ(all.piece(258), " dog");
+  EXPECT_EQ(all.piece(259), " ox");
+  const WordTokenizer two(text, 258);
+  EXPECT_EQ(two.vocab_size(), 258);
+  EXPECT_EQ(two.encode(" the cat"), (std::vector<std::int32_t>{256, 257}));
+  // A word outside the vocabulary is its bytes.
+  EXPECT_EQ(two.encode(" dog."), (std::vector<std::int32_t>{' ', 'd', 'o', 'g', '.'}));
+  EXPECT_EQ(two.decode(two.encode(" dog. the")), " dog. the");
+}
+
+TEST(WordTokenizer, RoundTripsEveryByteAndRefusesBadInput) {
+  std::string bytes;
+  for (int byte = 0; byte < 256; ++byte) bytes += char(byte) + std::string(" w") + std::to_string(byte % 7);
+  const WordTokenizer tokenizer(bytes, 300);
+  EXPECT_EQ(tokenizer.decode(tokenizer.encode(bytes)), bytes);
+  const WordTokenizer other("abc abc", 257);
+  EXPECT_EQ(other.decode(other.encode(bytes)), bytes);
+  EXPECT_EQ(error_of([&] { other.decode({'a', 257}); }), "tokenizer: id 257 is not in the vocabulary");
+  EXPECT_EQ(error_of([&] { other.decode({-1}); }), "tokenizer: id -1 is not in the vocabulary");
+  EXPECT_EQ(error_of([] { WordTokenizer("abc", 256); }), "tokenizer: a vocabulary of 256 is outside 257..65536");
+  EXPECT_EQ(error_of([] { WordTokenizer("abc", 65537); }), "tokenizer: a vocabulary of 65537 is outside 257..65536");
+  EXPECT_EQ(error_of([] { WordTokenizer("", 4096); }), "tokenizer: cannot build a vocabulary from empty text");
+}
+
+TEST(WordTokenizer, HalvesTheFortunesCorpus) {
+  const std::string path = "/usr/share/games/fortunes";
+  if (!fs::exists(path)) GTEST_SKIP() << "fortunes-min is not installed";
+  const std::string text = load_text_corpus(path);
+  const WordTokenizer tokenizer(text, 4096);
+  EXPECT_EQ(tokenizer.vocab_size(), 4096);
+  EXPECT_EQ(tokenizer.piece(256), " the");  // the most frequent word
+  const auto ids = tokenizer.encode(text);
+  EXPECT_EQ(tokenizer.decode(ids), text);
+  // 0.51 tokens per byte (2.58 MB): the rare words are spelled out in bytes.
+  EXPECT_LT(double(ids.size()) / double(text.size()), 0.55);
 }
 
 std::string idx_header(const std::vector<std::uint32_t>& dims) {

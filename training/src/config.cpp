@@ -10,6 +10,7 @@
 
 #include "plait/schedule/error.hpp"
 #include "plait/schedule/files.hpp"
+#include "plait/training/word_tokenizer.hpp"
 
 namespace plait::training {
 namespace {
@@ -120,6 +121,9 @@ void check_multilevel(const TrainConfig& c, Problems& problems) {
                                             std::to_string(c.model.ode_layers) + ", levels " + std::to_string(ml.levels) + ")");
     blocks /= ml.cf;
   }
+  if (ml.cf != 2 && (ml.restriction == "even" || ml.restriction == "odd" || ml.restriction == "alternate"))
+    problems.add("/solver/restriction", "\"" + ml.restriction + "\" keeps one block of each pair: it needs cf 2, not " +
+                                            std::to_string(ml.cf));
   const std::int64_t cycle = ml.levels == 1 ? 1 : ml.coarse_steps + std::int64_t(ml.levels - 1) * ml.fine_steps;
   if (c.steps % cycle != 0)
     problems.add("/steps", "must be a whole number of cycles of " + std::to_string(cycle) +
@@ -132,8 +136,8 @@ void check_consistency(const TrainConfig& c, Problems& problems, bool multilevel
   const auto& m = c.model;
   if (c.solver.mode == "multilevel") check_multilevel(c, problems);
   else if (multilevel_fields)
-    problems.add("/solver", "levels, cf, coarse_steps, fine_steps, correction, restriction, level_solver and coarse_lr_factor "
-                            "belong to mode \"multilevel\"");
+    problems.add("/solver", "levels, cf, coarse_steps, fine_steps, correction, restriction, level_solver, coarse_lr_factor, "
+                            "coarse_batch, line_search and momentum belong to mode \"multilevel\"");
   if (m.d_model % m.heads != 0) problems.add("/model/heads", "must divide d_model (" + std::to_string(m.d_model) + ")");
   if (c.task == "vit" && vit_image_side % m.patch != 0)
     problems.add("/model/patch", "must divide the image side " + std::to_string(vit_image_side));
@@ -186,7 +190,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
          read_object(v, p,
                      {{"corpus", r.text(c.data.corpus)},
                       {"dataset", r.text(c.data.dataset)},
-                      {"validation_fraction", r.number(c.data.validation_fraction, 0, 0.5, true)}},
+                      {"validation_fraction", r.number(c.data.validation_fraction, 0, 0.5, true)},
+                      {"tokenizer", r.choice(c.data.tokenizer, {"char", "word"})},
+                      {"vocabulary", r.integer(c.data.vocabulary, min_word_vocabulary, max_word_vocabulary)}},
                      problems);
        }},
       {"model",
@@ -217,9 +223,12 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
                       {"coarse_steps", multilevel(r.integer(ml.coarse_steps, 0, 100000))},
                       {"fine_steps", multilevel(r.integer(ml.fine_steps, 1, 100000))},
                       {"correction", multilevel(r.boolean(ml.correction))},
-                      {"restriction", multilevel(r.choice(ml.restriction, {"injection", "average"}))},
+                      {"restriction", multilevel(r.choice(ml.restriction, {"injection", "average", "even", "odd", "alternate"}))},
                       {"level_solver", multilevel(r.choice(ml.level_solver, {"serial", "mgrit"}))},
-                      {"coarse_lr_factor", multilevel(r.number(ml.coarse_lr_factor, 0, 10, true))}},
+                      {"coarse_lr_factor", multilevel(r.number(ml.coarse_lr_factor, 0, 10, true))},
+                      {"coarse_batch", multilevel(r.choice(ml.coarse_batch, {"fresh", "cycle"}))},
+                      {"line_search", multilevel(r.boolean(ml.line_search))},
+                      {"momentum", multilevel(r.choice(ml.momentum, {"keep", "reset", "restrict"}))}},
                      problems);
        }},
       {"optimizer",
@@ -282,13 +291,15 @@ std::string dump_train_config(const TrainConfig& c) {
     const auto& ml = c.solver.multilevel;
     solver.update({{"levels", ml.levels}, {"cf", ml.cf}, {"coarse_steps", ml.coarse_steps},
                    {"fine_steps", ml.fine_steps}, {"correction", ml.correction}, {"restriction", ml.restriction},
-                   {"level_solver", ml.level_solver}, {"coarse_lr_factor", ml.coarse_lr_factor}});
+                   {"level_solver", ml.level_solver}, {"coarse_lr_factor", ml.coarse_lr_factor},
+                   {"coarse_batch", ml.coarse_batch}, {"line_search", ml.line_search}, {"momentum", ml.momentum}});
   }
   json out{{"format", "plait.train"},
            {"version", 1},
            {"task", c.task},
            {"data", {{"corpus", c.data.corpus}, {"dataset", c.data.dataset},
-                     {"validation_fraction", c.data.validation_fraction}}},
+                     {"validation_fraction", c.data.validation_fraction}, {"tokenizer", c.data.tokenizer},
+                     {"vocabulary", c.data.vocabulary}}},
            {"model", model},
            {"solver", solver},
            {"optimizer", {{"kind", o.kind}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},

@@ -1,6 +1,7 @@
 #include "plait/training/multilevel.hpp"
 
 #include "plait/schedule/cost_keys.hpp"
+#include "plait/schedule/error.hpp"
 #include "plait/schedule/program.hpp"
 
 namespace plait::training {
@@ -30,6 +31,18 @@ CycleStep cycle_step(const TrainConfig& config, int step) {
   out.level = levels - 2 - since / ml.fine_steps;
   if (since % ml.fine_steps == 0) out.prolong_from = out.level + 1;
   return out;
+}
+
+BlockTransfer block_transfer(const MultilevelConfig& ml, int cycle) {
+  std::vector<int> interval(std::size_t(ml.cf));
+  for (int j = 0; j < ml.cf; ++j) interval[std::size_t(j)] = j;
+  std::string kind = ml.restriction;
+  if (kind == "alternate") kind = cycle % 2 == 0 ? "even" : "odd";
+  if (kind == "injection") return {{0}, interval};
+  if (kind == "average") return {interval, interval};
+  if (kind == "even") return {{0}, {0}};
+  if (kind == "odd") return {{1}, {1}};
+  throw Error("solver", "unknown restriction \"" + ml.restriction + "\"");
 }
 
 double outside_flops(const TrainConfig& config, int vocab) {

@@ -4,6 +4,7 @@
 
 #include "../detail/transformer.hpp"
 #include "plait/schedule/error.hpp"
+#include "plait/training/word_tokenizer.hpp"
 
 namespace plait::executor::detail {
 namespace {
@@ -14,16 +15,31 @@ TrainingData::TrainingData(const training::TrainConfig& config) : config_(config
   const int seq = config.model.seq;
   if (config.task == "char-lm") {
     const std::string text = training::load_text_corpus(config.data.corpus);
-    const training::CharTokenizer tokenizer(text);
-    vocab_ = tokenizer.vocab_size();
-    const auto ids = tokenizer.encode(text);
-    const auto validation = std::size_t(double(ids.size()) * config.data.validation_fraction);
-    train_ids_.assign(ids.begin(), ids.end() - long(validation));
-    validation_ids_.assign(ids.end() - long(validation), ids.end());
+    std::size_t tokens = 0;
+    if (config.data.tokenizer == "word") {
+      // The vocabulary comes from the training text only: validation words it
+      // lacks are encoded as their bytes, as unseen text would be.
+      const auto validation = std::size_t(double(text.size()) * config.data.validation_fraction);
+      const std::string train_text = text.substr(0, text.size() - validation);
+      const training::WordTokenizer tokenizer(train_text, config.data.vocabulary);
+      vocab_ = tokenizer.vocab_size();
+      train_ids_ = tokenizer.encode(train_text);
+      validation_ids_ = tokenizer.encode(std::string_view(text).substr(text.size() - validation));
+      tokens = train_ids_.size() + validation_ids_.size();
+    } else {
+      const training::CharTokenizer tokenizer(text);
+      vocab_ = tokenizer.vocab_size();
+      const auto ids = tokenizer.encode(text);
+      const auto validation = std::size_t(double(ids.size()) * config.data.validation_fraction);
+      train_ids_.assign(ids.begin(), ids.end() - long(validation));
+      validation_ids_.assign(ids.end() - long(validation), ids.end());
+      tokens = ids.size();
+    }
     for (const auto* part : {&train_ids_, &validation_ids_})
       if (part->size() < std::size_t(seq) + 2)
-        throw Error(config.data.corpus, "too short: " + std::to_string(ids.size()) +
-                                            " characters leave a split shorter than one window of seq + 1 = " +
+        throw Error(config.data.corpus, "too short: " + std::to_string(tokens) +
+                                            (config.data.tokenizer == "word" ? " tokens" : " characters") +
+                                            " leave a split shorter than one window of seq + 1 = " +
                                             std::to_string(seq + 1));
   } else {
     train_images_ = training::load_idx_images(config.data.dataset, "train", training::vit_classes);
@@ -38,6 +54,9 @@ TrainingData::TrainingData(const training::TrainConfig& config) : config_(config
 }
 
 std::string TrainingData::describe() const {
+  if (config_.task == "char-lm" && config_.data.tokenizer == "word")
+    return std::to_string(train_ids_.size()) + " training and " + std::to_string(validation_ids_.size()) +
+           " validation tokens, word vocabulary " + std::to_string(vocab_);
   if (config_.task == "char-lm")
     return std::to_string(train_ids_.size()) + " training and " + std::to_string(validation_ids_.size()) +
            " validation characters, vocabulary " + std::to_string(vocab_);

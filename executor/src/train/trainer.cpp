@@ -253,9 +253,10 @@ TrainSummary Trainer::run() {
   const double started = now_seconds();
   int last_checkpoint = start;
   for (int step = start; step < config_.steps; ++step) {
-    const Batch batch = data_->train_batch(step);
     const training::CycleStep where = training::cycle_step(config_, step);
     Level& level = levels_[where.level];
+    const bool cycle_batch = level.index > 0 && !where.starts_cycle && config_.solver.multilevel.coarse_batch == "cycle";
+    const Batch batch = cycle_batch ? cycle_batch_ : data_->train_batch(step);
     const bool probing = detector_active_ && settings_.mode == "mgrit" && config_.detector.interval > 0 &&
                          step > 0 && step % config_.detector.interval == 0;
     std::optional<DetectorEvent> event;
@@ -267,15 +268,22 @@ TrainSummary Trainer::run() {
     const Settings used = settings_;
     double flops = 0;
     if (where.starts_cycle && levels_.size() > 1) flops += begin_cycle(step, batch);
-    if (where.prolong_from > 0) prolong(where.prolong_from);
+    std::optional<Prolongation> prolonged;
+    if (where.prolong_from > 0) {
+      prolonged = prolong(where.prolong_from, step);
+      flops += prolonged->flops;
+    }
     const Outcome outcome = run_program(level, program_for(level, settings_), batch, true, step);
     auto parameters = slots(level);
-    add_correction(level, parameters);
-    std::optional<double> checked;
+    add_correction(level, parameters, outcome.loss);
+    std::optional<CorrectionCheck> checked;
     if (overrides_.check_correction && where.starts_cycle && level.index > 0) {  // at the restricted parameters
-      checked = correction_error(level, batch, step);  // not counted in the FLOPs: a check
+      checked = check_correction(level, batch, step);  // not counted in the FLOPs: a check
       parameters = slots(level);
     }
+    std::optional<double> objective_value;
+    if (level.index > 0 && config_.solver.multilevel.correction && !level.correction.empty())
+      objective_value = objective(level, outcome.loss);
     double local = 0;
     for (const auto& slot : parameters)
       if (slot.gradient.defined()) local += slot.gradient.to(at::kDouble).pow(2).sum().item<double>();
@@ -307,7 +315,13 @@ TrainSummary Trainer::run() {
                 {"step_time_s", step_time}, {"time_s", elapsed_before + now_seconds() - started},
                 {"settings", settings_object(used)}, {"level", level.index}, {"flops", flops},
                 {"cumulative_flops", cumulative_flops}, {"training_time_s", training_time}};
-    if (checked) record["correction_error"] = *checked;
+    if (checked) {
+      record["correction_error"] = checked->gradient_error;
+      if (checked->value_error >= 0) record["objective_error"] = checked->value_error;
+      if (checked->transfer_error >= 0) record["transfer_error"] = checked->transfer_error;
+    }
+    if (objective_value) record["objective"] = *objective_value;
+    if (prolonged && config_.solver.multilevel.line_search && where.prolong_from == 1) record["line_search"] = prolonged->step;
     if (auto predicted = predictions_.find(training::prediction_key(used, level.config.model.ode_layers));
         predicted != predictions_.end())
       record["predicted_step_s"] = predicted->second;

@@ -16,6 +16,7 @@
 
 #include "../detail/transformer.hpp"
 #include "data.hpp"
+#include "level_transfer.hpp"
 #include "optimizer.hpp"
 #include "plait/executor/exec.hpp"
 #include "plait/executor/torch_backend.hpp"
@@ -56,10 +57,25 @@ struct Level {
   std::unique_ptr<TorchBackend> backend;
   std::unique_ptr<Optimizer> optimizer;
   double parameters = 0;  // elements updated by a step at this level, all ranks
-  // Multilevel cycle state (coarse levels): the parameters as restricted at
-  // the cycle's start, the correction added to each slot's gradient, and the
-  // restricted fine gradient the coarse objective's gradient equals there.
+  // Multilevel cycle state (coarse levels): this cycle's transfer from the
+  // level above, the parameters as restricted at the cycle's start, the
+  // correction added to each slot's gradient, the restricted fine gradient
+  // the coarse objective's gradient equals there, the optimizer state as
+  // restricted (momentum "restrict"; per state kind, in slot order) and the
+  // constant that makes the objective's value the finest loss there.
+  std::unique_ptr<LevelTransfer> transfer;
   std::vector<at::Tensor> start, correction, restricted_gradient;
+  std::vector<std::vector<at::Tensor>> state_start;
+  double objective_offset = 0;
+};
+
+// --check-correction at a cycle's first coarse step, relative errors: the
+// corrected objective's gradient against the restricted fine gradient, its
+// value against the finest loss (with the correction), and the fine loss's
+// slope along a prolonged change against the restricted gradient's (first
+// coarse level only; -1: not checked).
+struct CorrectionCheck {
+  double gradient_error = 0, value_error = -1, transfer_error = -1;
 };
 
 class Trainer {
@@ -106,14 +122,26 @@ class Trainer {
   // multilevel_cycle.cpp. Restricts every level from the finest and builds
   // the corrections on the cycle's first batch; returns the FLOPs it spent.
   double begin_cycle(int step, const Batch& batch);
-  // Adds level `coarse`'s change since the cycle's start to level coarse - 1.
-  void prolong(int coarse);
+  struct Prolongation {
+    double flops = 0;  // of the line search's forward runs
+    double step = 1;   // the fraction of the change kept
+  };
+  // Adds level `coarse`'s change since the cycle's start to level coarse - 1
+  // (and, with line_search onto the finest level, backtracks it).
+  Prolongation prolong(int coarse, int step);
   // A step's gradients at a coarse level plus its correction; the first
-  // step at the coarsest level makes the correction from its own gradient.
-  void add_correction(Level& level, std::vector<ParameterSlot>& parameters);
-  // --check-correction: the coarse objective's gradient evaluated afresh at
-  // the restricted parameters against the restricted fine gradient.
-  double correction_error(Level& level, const Batch& batch, int step);
+  // step at the coarsest level makes the correction from its own gradient and loss.
+  void add_correction(Level& level, std::vector<ParameterSlot>& parameters, double loss);
+  void make_correction(Level& level, const std::vector<at::Tensor>& gradient, double loss);
+  // The corrected objective psi_l at the level's parameters, `loss` its f_l there.
+  double objective(Level& level, double loss);
+  CorrectionCheck check_correction(Level& level, const Batch& batch, int step);
+  LevelTransfer transfer_to(int coarse, int cycle);
+  // The finest level's loss on `batch` without dropout (forward only); returns its FLOPs.
+  double forward_loss(const Batch& batch, int step, double& loss);
+  std::vector<std::vector<at::Tensor>> optimizer_states(Level& level);
+  void set_optimizer_states(Level& level, const std::vector<std::vector<at::Tensor>>& states);
+  static void reset_optimizer(Level& level);
 
   World& world_;
   const training::TrainConfig& config_;
@@ -126,6 +154,9 @@ class Trainer {
   std::unique_ptr<ModelContext> context_;
   std::unique_ptr<TaskModel> model_;
   double outside_flops_ = 0;  // per training step, outside the ODE blocks
+  Batch cycle_batch_;           // the multilevel cycle's first batch
+  double finest_loss_ = 0;      // f_0 at the cycle's start on that batch (with the correction)
+  double line_search_reference_ = 0;  // the same without dropout (line_search)
   std::vector<DetectorEvent> probes_;
   std::map<std::string, double> predictions_;  // prediction_key -> predicted step of the ODE solve
 };

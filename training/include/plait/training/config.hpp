@@ -4,13 +4,15 @@
 // Format "plait.train", version 1 (see README "Training" for every field):
 //   task       "char-lm" | "vit"
 //   data       {"corpus": text file or directory, "dataset": IDX directory,
-//               "validation_fraction"}
+//               "validation_fraction", "tokenizer": "char" | "word",
+//               "vocabulary": word only, 257..65536 including the 256 bytes}
 //   model      {"d_model", "heads", "mlp_ratio", "seq", "batch", "ode_layers",
 //               "buffer_before", "buffer_after", "tstop", "init", "dropout", "patch"}
 //   solver     {"mode": "serial" | "mgrit" | "multilevel", "forward": phase, "adjoint": phase,
 //               multilevel only: "levels", "cf", "coarse_steps", "fine_steps", "correction",
-//               "restriction": "injection" | "average", "level_solver": "serial" | "mgrit",
-//               "coarse_lr_factor"}
+//               "restriction": "injection" | "average" | "even" | "odd" | "alternate",
+//               "level_solver": "serial" | "mgrit", "coarse_lr_factor", "coarse_batch": "fresh" | "cycle",
+//               "line_search", "momentum": "keep" | "reset" | "restrict"}
 //              phase = {"levels", "cf", "relax": "F" | "FCF", "iterations"}
 //   optimizer  {"kind": "adamw" | "sgd", "lr", "weight_decay", "beta1", "beta2",
 //               "momentum", "warmup_steps", "min_lr_ratio", "clip_norm"}
@@ -32,6 +34,10 @@ struct DataConfig {
   std::string corpus = "/usr/share/games/fortunes";           // char-lm: a text file or a directory
   std::string dataset = "/usr/share/datasets/fashion-mnist";  // vit: IDX files (gzipped or not)
   double validation_fraction = 0.05;                          // char-lm: the tail of the corpus
+  // char-lm: "char" (the bytes present in the text) or "word" (WordTokenizer:
+  // stands in for GPT-2's byte-pair tokenizer, which is not available offline).
+  std::string tokenizer = "char";
+  std::int32_t vocabulary = 4096;  // word: tokens including the 256 bytes; char: ignored
 };
 
 struct ModelConfig {
@@ -57,9 +63,23 @@ struct MultilevelConfig {
   std::int32_t coarse_steps = 1;
   std::int32_t fine_steps = 1;
   bool correction = true;                // the first-order (tau) correction of each coarse objective
-  std::string restriction = "injection";  // injection | average: coarse block i from fine blocks i*cf..
+  // How coarse block g relates to fine blocks g*cf .. g*cf+cf-1 (block_transfer):
+  // injection | average: set from the first one | their mean, its change added to all of them;
+  // even | odd: it is the first | second one (cf 2), its change added to that one only;
+  // alternate: even in even-numbered cycles, odd in the others.
+  std::string restriction = "injection";
   std::string level_solver = "serial";    // serial | mgrit (with forward / adjoint) at every level
   double coarse_lr_factor = 1.0;          // level l steps with the learning rate times this^l
+  // fresh: each coarse step draws its own batch; cycle: every coarse step of a
+  // cycle uses the cycle's first batch, the one the correction is made on.
+  std::string coarse_batch = "fresh";
+  // Before the finest level's steps, backtrack the prolonged change (1, 1/2,
+  // 1/4, else 0) until the fine loss on the cycle's batch is no worse (MG/OPT's line search).
+  bool line_search = false;
+  // Optimizer state at level switches. keep: each level's own state carries
+  // over between cycles; reset: a level's state restarts whenever its steps
+  // start; restrict: restricted and prolonged with the parameters (one history).
+  std::string momentum = "keep";
 };
 
 struct SolverConfig {

@@ -1,5 +1,6 @@
 // Offline training data, validated: a character tokenizer over text files
-// (default corpus: the fortunes package) and Fashion-MNIST's IDX files
+// (default corpus: the fortunes package; the word tokenizer is in
+// word_tokenizer.hpp) and Fashion-MNIST's IDX files
 // (gzipped or not). Every bad file is a plait::Error naming it and the reason.
 #pragma once
 

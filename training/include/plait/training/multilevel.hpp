@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "plait/training/config.hpp"
 
@@ -20,6 +21,17 @@ struct CycleStep {
   int prolong_from = -1;     // first add level prolong_from's change to level prolong_from - 1 (-1: none)
 };
 CycleStep cycle_step(const TrainConfig& config, int step);
+
+// How a coarse block relates to the fine blocks g*cf .. g*cf+cf-1 of its
+// interval in cycle `cycle` (offsets within the interval). Restriction sets
+// it to the mean of `restrict_from`; prolongation adds its change to each of
+// `prolong_to`; a gradient restricts by the transpose of that prolongation,
+// the sum over `prolong_to`, so that a coarse change e changes the fine loss
+// by <restricted gradient, e> to first order.
+struct BlockTransfer {
+  std::vector<int> restrict_from, prolong_to;
+};
+BlockTransfer block_transfer(const MultilevelConfig& multilevel, int cycle);
 
 // FLOPs of one training step outside the ODE blocks, forward and backward:
 // the buffer blocks (schedule::work_table's forward plus parameter-gradient
