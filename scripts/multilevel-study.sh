@@ -1,41 +1,84 @@
 #!/usr/bin/env bash
-# Multilevel vs single-level training, measured: for SGD and for AdamW, the
-# single-level twin (experiments/train-single-level-lm.json), the multilevel
-# run (experiments/train-multilevel-lm.json: MG/OPT with the first-order
-# correction) and the same without the correction, trained side by side (one
-# rank and one thread each, all three at once so that they share the machine
-# alike), then plotted and tabled by scripts/plot-training.sh against the
-# single-level run's final validation loss. The multilevel runs get
-# MULTILEVEL_STEPS optimizer steps (default 1.5 x STEPS: the uncorrected cycle
-# costs 2/3 of single-level FLOPs per step), each run its own cosine schedule.
-#   scripts/multilevel-study.sh OUT_DIR [STEPS [MULTILEVEL_STEPS]]   (multiples of 3; default 900, 1350)
+# Multilevel vs single-level training in the paper's setting (arXiv
+# 2504.18590; experiments/train-multilevel-paper.json: 12 blocks of width 256,
+# 8 heads, a word-level tokenizer on the fortunes text): for each optimizer
+# and seed, the config trained single-level (--mode serial, STEPS steps) and
+# as each multilevel variant (1.5 x STEPS steps: an uncorrected cycle of 2
+# coarse and 1 fine step costs 2/3 of the single-level FLOPs per step), each
+# run its own warmup + cosine schedule. Two runs at a time (one rank and one
+# thread each); a finished run is kept and an interrupted one resumed, so a
+# rerun continues the study. Then scripts/multilevel-report.sh tables the
+# FLOPs each variant took to the single-level run's final losses and plots
+# the curves.
+#   scripts/multilevel-study.sh OUT_DIR [STEPS]      (STEPS a multiple of 6; default 600)
+# Environment: SEEDS ("1 2 3"), OPTIMIZERS ("sgd adamw"), VARIANTS
+# ("alternate alternate-keep alternate-mgopt"; also even, odd, injection,
+# average, alternate-corrected), PARALLEL (2).
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [STEPS]}
-steps=${2:-900}
-multilevel_steps=${3:-$((steps * 3 / 2))}
+steps=${2:-600}
+[ $((steps % 6)) -eq 0 ] || { echo "multilevel-study: STEPS ($steps) must be a multiple of 6" >&2; exit 2; }
+seeds=${SEEDS:-1 2 3}
+optimizers=${OPTIMIZERS:-sgd adamw}
+variants=${VARIANTS:-alternate alternate-keep alternate-mgopt}
+parallel=${PARALLEL:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
 plait=${PLAIT:-$here/build/apps/plait}
+base=$here/experiments/train-multilevel-paper.json
 [ -x "$plait" ] || { echo "multilevel-study: $plait is not built (scripts/bootstrap.sh)" >&2; exit 1; }
-mkdir -p "$out/configs"
+mkdir -p "$out/configs" "$out/logs"
+
+# The solver of each variant, as edits of the base config's solver line.
+variant_edit() {
+  case $1 in
+    alternate) echo 's/"alternate"/"alternate"/' ;;
+    alternate-keep) echo 's/"momentum": "restrict"/"momentum": "keep"/' ;;
+    even | odd | injection | average) echo "s/\"restriction\": \"alternate\"/\"restriction\": \"$1\"/" ;;
+    alternate-corrected) echo 's/"correction": false/"correction": true/' ;;
+    alternate-mgopt) echo 's/"correction": false/"correction": true, "line_search": true, "coarse_batch": "cycle"/' ;;
+    *) echo "multilevel-study: unknown variant \"$1\" (alternate, alternate-keep, even, odd, injection, average, alternate-corrected, alternate-mgopt)" >&2; return 2 ;;
+  esac
+}
 adamw='"optimizer": {"kind": "adamw", "lr": 0.002, "weight_decay": 0.01, "warmup_steps": 30, "min_lr_ratio": 0.1, "clip_norm": 1.0},'
-for optimizer in sgd adamw; do
-  for run in single-level multilevel multilevel-uncorrected; do
-    source_config=$here/experiments/train-multilevel-lm.json
-    [ $run = single-level ] && source_config=$here/experiments/train-single-level-lm.json
-    config=$out/configs/$optimizer-$run.json
-    sed -e "s/\"correction\": true/\"correction\": $([ $run = multilevel-uncorrected ] && echo false || echo true)/" "$source_config" > "$config"
-    [ $optimizer = adamw ] && sed -i "s/\"optimizer\": {[^}]*},/$adamw/" "$config"
-    grep -q "\"kind\": \"$optimizer\"" "$config" || { echo "multilevel-study: could not set the optimizer in $config" >&2; exit 1; }
+
+failed=0 running=0
+launch() {  # run directory, config, extra plait options...
+  local dir=$1 config=$2 name
+  shift 2
+  name=$(echo "${dir#"$out"/}" | tr / -)
+  if [ -f "$dir/summary.json" ]; then return; fi
+  local start=(--force)
+  [ -f "$dir/checkpoint/state.json" ] && start=(--resume)
+  echo "multilevel-study: $name" >&2
+  "$plait" train -n 1 "$config" --out "$dir" "${start[@]}" "$@" > "$out/logs/$name.log" 2>&1 &
+  running=$((running + 1))
+  if [ $running -ge "$parallel" ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
+}
+
+for seed in $seeds; do
+  for optimizer in $optimizers; do
+    for variant in single-level $variants; do
+      config=$out/configs/$optimizer-$variant-seed$seed.json
+      edit='s/"alternate"/"alternate"/'
+      [ "$variant" = single-level ] || edit=$(variant_edit "$variant")
+      sed -e "$edit" -e "s/\"seed\": 1,/\"seed\": $seed,/" "$base" > "$config"
+      [ "$optimizer" = adamw ] && sed -i "s/\"optimizer\": {[^}]*},/$adamw/" "$config"
+      grep -q "\"kind\": \"$optimizer\"" "$config" || { echo "multilevel-study: could not set the optimizer in $config" >&2; exit 1; }
+      dir=$out/$optimizer/seed$seed/$variant
+      if [ "$variant" = single-level ]; then
+        launch "$dir" "$config" --mode serial --steps "$steps"
+      else
+        launch "$dir" "$config" --steps $((steps * 3 / 2))
+      fi
+    done
   done
-  pids=()
-  for run in single-level multilevel multilevel-uncorrected; do
-    run_steps=$multilevel_steps
-    [ $run = single-level ] && run_steps=$steps
-    "$plait" train -n 1 "$out/configs/$optimizer-$run.json" --out "$out/$optimizer/$run" --steps "$run_steps" --force \
-      > "$out/$optimizer-$run.log" 2>&1 &
-    pids+=($!)
-  done
-  for pid in "${pids[@]}"; do wait "$pid" || { echo "multilevel-study: a run failed; see $out/*.log" >&2; exit 1; }; done
-  "$here/scripts/plot-training.sh" "$out/$optimizer/plots" "$out/$optimizer/single-level" "$out/$optimizer/multilevel" \
-    "$out/$optimizer/multilevel-uncorrected"
 done
+while [ $running -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+[ $failed -eq 0 ] || { echo "multilevel-study: a run failed; see $out/logs/" >&2; exit 1; }
+"$here/scripts/multilevel-report.sh" "$out"
