@@ -13,7 +13,9 @@
 #   scripts/multilevel-study.sh OUT_DIR [STEPS]      (STEPS a multiple of 6; default 600)
 # Environment: SEEDS ("1 2 3"), OPTIMIZERS ("sgd adamw"), VARIANTS
 # ("alternate alternate-keep alternate-mgopt"; also even, odd, injection,
-# average, alternate-corrected), PARALLEL (2).
+# average, alternate-corrected), PARALLEL (2), CONFIG (the base config: a
+# multilevel config with "restriction": "alternate", "momentum": "restrict",
+# "correction": false, "seed": 1 and its optimizer object on one line).
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [STEPS]}
 steps=${2:-600}
@@ -24,14 +26,17 @@ variants=${VARIANTS:-alternate alternate-keep alternate-mgopt}
 parallel=${PARALLEL:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
 plait=${PLAIT:-$here/build/apps/plait}
-base=$here/experiments/train-multilevel-paper.json
+base=${CONFIG:-$here/experiments/train-multilevel-paper.json}
 [ -x "$plait" ] || { echo "multilevel-study: $plait is not built (scripts/bootstrap.sh)" >&2; exit 1; }
+for anchor in '"restriction": "alternate"' '"momentum": "restrict"' '"correction": false' '"seed": 1,' '"optimizer": {'; do
+  grep -q "$anchor" "$base" || { echo "multilevel-study: $base: no $anchor to vary (see the CONFIG note in $0)" >&2; exit 2; }
+done
 mkdir -p "$out/configs" "$out/logs"
 
 # The solver of each variant, as edits of the base config's solver line.
 variant_edit() {
   case $1 in
-    alternate) echo 's/"alternate"/"alternate"/' ;;
+    alternate) echo 's/^//' ;;
     alternate-keep) echo 's/"momentum": "restrict"/"momentum": "keep"/' ;;
     even | odd | injection | average) echo "s/\"restriction\": \"alternate\"/\"restriction\": \"$1\"/" ;;
     alternate-corrected) echo 's/"correction": false/"correction": true/' ;;
@@ -39,9 +44,11 @@ variant_edit() {
     *) echo "multilevel-study: unknown variant \"$1\" (alternate, alternate-keep, even, odd, injection, average, alternate-corrected, alternate-mgopt)" >&2; return 2 ;;
   esac
 }
-adamw='"optimizer": {"kind": "adamw", "lr": 0.002, "weight_decay": 0.01, "warmup_steps": 30, "min_lr_ratio": 0.1, "clip_norm": 1.0},'
+# AdamW: the base SGD's schedule and clipping, AdamW's own step size and decay.
+adamw='s/"kind": "sgd", "lr": [^,]*, "momentum": [^,]*, "weight_decay": [^,]*/"kind": "adamw", "lr": 0.002, "weight_decay": 0.01/'
 
-failed=0 running=0
+failed="" running=0
+declare -A names  # pid -> run name
 launch() {  # run directory, config, extra plait options...
   local dir=$1 config=$2 name
   shift 2
@@ -51,21 +58,24 @@ launch() {  # run directory, config, extra plait options...
   [ -f "$dir/checkpoint/state.json" ] && start=(--resume)
   echo "multilevel-study: $name" >&2
   "$plait" train -n 1 "$config" --out "$dir" "${start[@]}" "$@" > "$out/logs/$name.log" 2>&1 &
+  names[$!]=$name
   running=$((running + 1))
-  if [ $running -ge "$parallel" ]; then
-    wait -n || failed=1
-    running=$((running - 1))
-  fi
+  [ $running -lt "$parallel" ] || reap
+}
+reap() {  # waits for one run
+  local pid
+  wait -n -p pid || failed+=" $out/logs/${names[$pid]}.log"
+  running=$((running - 1))
 }
 
 for seed in $seeds; do
   for optimizer in $optimizers; do
     for variant in single-level $variants; do
       config=$out/configs/$optimizer-$variant-seed$seed.json
-      edit='s/"alternate"/"alternate"/'
+      edit='s/^//'
       [ "$variant" = single-level ] || edit=$(variant_edit "$variant")
       sed -e "$edit" -e "s/\"seed\": 1,/\"seed\": $seed,/" "$base" > "$config"
-      [ "$optimizer" = adamw ] && sed -i "s/\"optimizer\": {[^}]*},/$adamw/" "$config"
+      [ "$optimizer" = adamw ] && sed -i "$adamw" "$config"
       grep -q "\"kind\": \"$optimizer\"" "$config" || { echo "multilevel-study: could not set the optimizer in $config" >&2; exit 1; }
       dir=$out/$optimizer/seed$seed/$variant
       if [ "$variant" = single-level ]; then
@@ -76,9 +86,6 @@ for seed in $seeds; do
     done
   done
 done
-while [ $running -gt 0 ]; do
-  wait -n || failed=1
-  running=$((running - 1))
-done
-[ $failed -eq 0 ] || { echo "multilevel-study: a run failed; see $out/logs/" >&2; exit 1; }
+while [ $running -gt 0 ]; do reap; done
+[ -z "$failed" ] || { echo "multilevel-study: runs failed, see$failed" >&2; exit 1; }
 "$here/scripts/multilevel-report.sh" "$out"

@@ -44,7 +44,8 @@ TEST(TrainingFuzz, MutatedTextsRoundTripThroughAWordTokenizer) {
 TEST(TrainingFuzz, MutatedMultilevelConfigsLoadOrGiveOneLocatedError) {
   TrainConfig config;
   config.solver.mode = "multilevel";
-  config.solver.multilevel = {.levels = 3, .cf = 2, .coarse_steps = 2, .fine_steps = 1, .restriction = "average"};
+  config.solver.multilevel = {.levels = 3, .cf = 2, .coarse_steps = 2, .fine_steps = 1, .restriction = "alternate",
+                              .coarse_batch = "cycle", .line_search = true, .momentum = "restrict"};
   config.steps = 200;
   config.checkpoint_interval = 40;
   const auto summary = plait::testing::fuzz_loader(dump_train_config(config), "train.json", 10000,
