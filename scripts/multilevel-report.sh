@@ -101,7 +101,7 @@ for optimizer_dir in "$out"/*/; do
            END { for (i = 1; i <= n; i++) print f[i], t[i] / c[i], l[i] / c[i] }' $files > "$work/$optimizer-$variant.$kind"
     done
   done
-  draw() {  # kind, x column, x label, y label, file
+  draw() {  # kind, x expression, x label, y label, file
     local plots="" index=1
     for variant in single-level $variants; do
       [ -f "$work/$optimizer-$variant.$1" ] || continue
@@ -119,8 +119,8 @@ set title '$optimizer, mean over seeds'
 plot ${plots%, }
 GNUPLOT
   }
-  draw train 1 "training FLOPs" "training loss (fine network, smoothed)" training-vs-flops.png
-  draw val 1 "training FLOPs" "validation loss" validation-vs-flops.png
+  draw train '($1/1e12)' "training FLOPs (10^{12})" "training loss (fine network, smoothed)" training-vs-flops.png
+  draw val '($1/1e12)' "training FLOPs (10^{12})" "validation loss" validation-vs-flops.png
   draw train 2 "training time (s, sum of step times)" "training loss (fine network, smoothed)" training-vs-time.png
   draw val 2 "training time (s, sum of step times)" "validation loss" validation-vs-time.png
 done
