@@ -10,7 +10,7 @@
 # rerun continues the study. Then scripts/multilevel-report.sh tables the
 # FLOPs each variant took to the single-level run's final losses and plots
 # the curves.
-#   scripts/multilevel-study.sh OUT_DIR [STEPS]      (STEPS a multiple of 6; default 600)
+#   scripts/multilevel-study.sh OUT_DIR [STEPS]      (STEPS a multiple of 6; default 450)
 # Environment: SEEDS ("1 2 3"), OPTIMIZERS ("sgd adamw"), VARIANTS
 # ("alternate alternate-keep alternate-mgopt"; also even, odd, injection,
 # average, alternate-corrected), PARALLEL (2), CONFIG (the base config: a
@@ -18,7 +18,7 @@
 # "correction": false, "seed": 1 and its optimizer object on one line).
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [STEPS]}
-steps=${2:-600}
+steps=${2:-450}
 [ $((steps % 6)) -eq 0 ] || { echo "multilevel-study: STEPS ($steps) must be a multiple of 6" >&2; exit 2; }
 seeds=${SEEDS:-1 2 3}
 optimizers=${OPTIMIZERS:-sgd adamw}
