@@ -37,7 +37,7 @@ TEST(LevelTransfer, RestrictsEachCoarseBlockFromItsFineBlocks) {
   const std::vector<std::pair<const char*, double>> expected_offset = {
       {"injection", 0}, {"even", 0}, {"odd", 10}, {"average", 5}};
   for (const auto& [restriction, offset] : expected_offset) {
-    const auto coarse = transfer_for(restriction, 0).restrict_values(fine);
+    const auto coarse = transfer_for(restriction, 0).restrict_values(fine, true);
     ASSERT_EQ(coarse.size(), 5u);
     // Coarse block 2 stands for fine blocks 4 and 5, coarse block 3 for 6 and 7.
     EXPECT_DOUBLE_EQ(value(coarse[0]), 40 + offset) << restriction;
@@ -45,9 +45,10 @@ TEST(LevelTransfer, RestrictsEachCoarseBlockFromItsFineBlocks) {
     EXPECT_DOUBLE_EQ(value(coarse[2]), 60 + offset) << restriction;
     EXPECT_DOUBLE_EQ(value(coarse[4]), -1) << "shared tensors restrict to themselves";
     EXPECT_FALSE(coarse[4].is_same(fine[8])) << "restriction copies";
+    EXPECT_FALSE(transfer_for(restriction, 0).restrict_values(fine, false)[4].defined()) << "parameters: shared left alone";
   }
-  EXPECT_DOUBLE_EQ(value(transfer_for("alternate", 0).restrict_values(fine)[2]), 60);
-  EXPECT_DOUBLE_EQ(value(transfer_for("alternate", 1).restrict_values(fine)[2]), 70);
+  EXPECT_DOUBLE_EQ(value(transfer_for("alternate", 0).restrict_values(fine, true)[2]), 60);
+  EXPECT_DOUBLE_EQ(value(transfer_for("alternate", 1).restrict_values(fine, true)[2]), 70);
 }
 
 TEST(LevelTransfer, AZeroChangeChangesNothingAndAChangeLandsOnItsBlocks) {
@@ -104,7 +105,7 @@ TEST(LevelTransfer, RefusesLevelsThatDoNotLineUp) {
   training::MultilevelConfig ml;
   EXPECT_THROW(LevelTransfer(training::block_transfer(ml, 0), cf, per_block, 3, 2, 2), plait::Error);
   std::vector<at::Tensor> too_few(3), fine = fine_tensors();
-  EXPECT_THROW(transfer_for("even", 0).restrict_values(too_few), plait::Error);
+  EXPECT_THROW(transfer_for("even", 0).restrict_values(too_few, true), plait::Error);
   EXPECT_THROW(transfer_for("even", 0).prolong(too_few, fine, false), plait::Error);
 }
 

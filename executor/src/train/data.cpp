@@ -37,8 +37,7 @@ TrainingData::TrainingData(const training::TrainConfig& config) : config_(config
     }
     for (const auto* part : {&train_ids_, &validation_ids_})
       if (part->size() < std::size_t(seq) + 2)
-        throw Error(config.data.corpus, "too short: " + std::to_string(tokens) +
-                                            (config.data.tokenizer == "word" ? " tokens" : " characters") +
+        throw Error(config.data.corpus, "too short: " + std::to_string(tokens) + " " + token_unit() +
                                             " leave a split shorter than one window of seq + 1 = " +
                                             std::to_string(seq + 1));
   } else {
@@ -53,13 +52,15 @@ TrainingData::TrainingData(const training::TrainConfig& config) : config_(config
   }
 }
 
+const char* TrainingData::token_unit() const {
+  return config_.data.tokenizer == "word" ? "tokens" : "characters";
+}
+
 std::string TrainingData::describe() const {
-  if (config_.task == "char-lm" && config_.data.tokenizer == "word")
-    return std::to_string(train_ids_.size()) + " training and " + std::to_string(validation_ids_.size()) +
-           " validation tokens, word vocabulary " + std::to_string(vocab_);
   if (config_.task == "char-lm")
     return std::to_string(train_ids_.size()) + " training and " + std::to_string(validation_ids_.size()) +
-           " validation characters, vocabulary " + std::to_string(vocab_);
+           " validation " + token_unit() + (config_.data.tokenizer == "word" ? ", word vocabulary " : ", vocabulary ") +
+           std::to_string(vocab_);
   return std::to_string(train_images_.count) + " training and " + std::to_string(test_images_.count) + " test images";
 }
 

@@ -30,6 +30,7 @@ class TrainingData {
   std::string describe() const;
 
  private:
+  const char* token_unit() const;  // char-lm: "tokens" (word tokenizer) or "characters"
   Batch lm_batch(const std::vector<std::int64_t>& offsets, const std::vector<std::int32_t>& ids) const;
   Batch image_batch(const std::vector<std::int64_t>& indices, const training::ImageSet& set) const;
 

@@ -27,7 +27,7 @@ std::size_t LevelTransfer::coarse_index(int block, int i) const {
 }
 
 std::vector<at::Tensor> LevelTransfer::restrict_blocks(const std::vector<at::Tensor>& fine, const std::vector<int>& from,
-                                                       bool mean) const {
+                                                       bool mean, bool shared) const {
   if (fine.size() < fine_ode())
     throw Error("multilevel", "restriction of " + std::to_string(fine.size()) + " tensors, fewer than the fine level's " +
                                   std::to_string(fine_ode()) + " block tensors on this rank");
@@ -44,17 +44,17 @@ std::vector<at::Tensor> LevelTransfer::restrict_blocks(const std::vector<at::Ten
       if (sum.defined() && mean && from.size() > 1) sum.div_(double(from.size()));
       coarse[coarse_index(block, i)] = sum;
     }
-  for (std::size_t s = fine_ode(); s < fine.size(); ++s)
+  for (std::size_t s = fine_ode(); s < fine.size() && shared; ++s)
     if (fine[s].defined()) coarse[coarse_ode() + (s - fine_ode())] = fine[s].clone();
   return coarse;
 }
 
-std::vector<at::Tensor> LevelTransfer::restrict_values(const std::vector<at::Tensor>& fine) const {
-  return restrict_blocks(fine, transfer_.restrict_from, true);
+std::vector<at::Tensor> LevelTransfer::restrict_values(const std::vector<at::Tensor>& fine, bool shared) const {
+  return restrict_blocks(fine, transfer_.restrict_from, true, shared);
 }
 
 std::vector<at::Tensor> LevelTransfer::restrict_gradient(const std::vector<at::Tensor>& fine) const {
-  return restrict_blocks(fine, transfer_.prolong_to, false);
+  return restrict_blocks(fine, transfer_.prolong_to, false, true);
 }
 
 void LevelTransfer::prolong(const std::vector<at::Tensor>& change, std::vector<at::Tensor>& fine, bool shared) const {

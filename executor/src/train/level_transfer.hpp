@@ -23,8 +23,10 @@ class LevelTransfer {
                 int coarse_blocks);
 
   // Coarse tensors from fine ones: each block the mean of its restrict_from
-  // blocks, the shared tensors cloned. Undefined inputs give undefined outputs.
-  std::vector<at::Tensor> restrict_values(const std::vector<at::Tensor>& fine) const;
+  // blocks, the shared tensors cloned when `shared` (else left undefined:
+  // parameters are the same tensors at both levels). Undefined inputs give
+  // undefined outputs.
+  std::vector<at::Tensor> restrict_values(const std::vector<at::Tensor>& fine, bool shared) const;
   // A fine gradient restricted by the prolongation's transpose: each block the
   // sum over its prolong_to blocks, the shared gradients cloned.
   std::vector<at::Tensor> restrict_gradient(const std::vector<at::Tensor>& fine) const;
@@ -39,7 +41,7 @@ class LevelTransfer {
   std::size_t coarse_ode() const { return std::size_t(coarse_blocks_) * std::size_t(per_block_); }
   std::size_t fine_ode() const { return coarse_ode() * std::size_t(cf_); }
   std::vector<at::Tensor> restrict_blocks(const std::vector<at::Tensor>& fine, const std::vector<int>& from,
-                                          bool mean) const;
+                                          bool mean, bool shared) const;
 
   training::BlockTransfer transfer_;
   int cf_, per_block_, fine_first_, coarse_first_, coarse_blocks_;

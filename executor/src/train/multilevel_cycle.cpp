@@ -33,6 +33,14 @@ std::vector<at::Tensor> clones(const std::vector<at::Tensor>& tensors) {
   return out;
 }
 
+// now - start, slot by slot (undefined where either is).
+std::vector<at::Tensor> changes_since(const std::vector<at::Tensor>& now, const std::vector<at::Tensor>& start) {
+  std::vector<at::Tensor> out;
+  for (std::size_t s = 0; s < now.size(); ++s)
+    out.push_back(now[s].defined() && start[s].defined() ? now[s] - start[s] : at::Tensor());
+  return out;
+}
+
 double dot(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   double sum = 0;
   for (std::size_t s = 0; s < a.size() && s < b.size(); ++s)
@@ -102,14 +110,14 @@ double Trainer::begin_cycle(int step, const Batch& batch) {
     Level &fine = levels_[l - 1], &coarse = levels_[l];
     coarse.transfer = std::make_unique<LevelTransfer>(transfer_to(int(l), cycle));
     auto coarse_slots = slots(coarse);
-    const auto values = coarse.transfer->restrict_values(parameters_of(slots(fine)));
+    const auto values = coarse.transfer->restrict_values(parameters_of(slots(fine)), false);
     for (std::size_t s = 0; s < coarse_slots.size(); ++s)
-      if (values[s].defined() && !coarse_slots[s].parameter.is_same(values[s])) coarse_slots[s].parameter.copy_(values[s]);
+      if (values[s].defined()) coarse_slots[s].parameter.copy_(values[s]);
     coarse.start = clones(parameters_of(coarse_slots));
     if (ml.momentum == "reset") reset_optimizer(coarse);
     if (ml.momentum == "restrict") {
       auto states = optimizer_states(fine);
-      for (auto& state : states) state = coarse.transfer->restrict_values(state);
+      for (auto& state : states) state = coarse.transfer->restrict_values(state, true);
       set_optimizer_states(coarse, states);
       coarse.optimizer->set_steps_taken(fine.optimizer->steps_taken());
       coarse.state_start = optimizer_states(coarse);
@@ -150,18 +158,14 @@ Trainer::Prolongation Trainer::prolong(int coarse_index, int step) {
   const auto& ml = config_.solver.multilevel;
   Level &coarse = levels_[coarse_index], &fine = levels_[coarse_index - 1];
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> change = parameters_of(slots(coarse));
-  for (std::size_t s = 0; s < change.size(); ++s) change[s] = change[s] - coarse.start[s];
+  const std::vector<at::Tensor> change = changes_since(parameters_of(slots(coarse)), coarse.start);
   auto fine_parameters = parameters_of(slots(fine));
   coarse.transfer->prolong(change, fine_parameters, false);
   if (ml.momentum == "reset") reset_optimizer(fine);
   if (ml.momentum == "restrict") {
     auto coarse_states = optimizer_states(coarse), fine_states = optimizer_states(fine);
-    for (std::size_t k = 0; k < coarse_states.size(); ++k) {
-      for (std::size_t s = 0; s < coarse_states[k].size(); ++s)
-        coarse_states[k][s] = coarse_states[k][s] - coarse.state_start[k][s];
-      coarse.transfer->prolong(coarse_states[k], fine_states[k], true);
-    }
+    for (std::size_t k = 0; k < coarse_states.size(); ++k)
+      coarse.transfer->prolong(changes_since(coarse_states[k], coarse.state_start[k]), fine_states[k], true);
     set_optimizer_states(fine, fine_states);
     fine.optimizer->set_steps_taken(coarse.optimizer->steps_taken());
   }
@@ -194,8 +198,7 @@ void Trainer::add_correction(Level& level, std::vector<ParameterSlot>& parameter
 }
 
 double Trainer::objective(Level& level, double loss) {
-  std::vector<at::Tensor> moved = parameters_of(slots(level));
-  for (std::size_t s = 0; s < moved.size(); ++s) moved[s] = moved[s] - level.start[s];
+  const auto moved = changes_since(parameters_of(slots(level)), level.start);
   return loss + level.objective_offset + global_sum(dot(level.correction, moved));
 }
 
